@@ -1,0 +1,184 @@
+"""The interface every event-store backend implements (memory, SQLite, PostgreSQL).
+
+A recorder is deliberately thin: the :class:`~streamsource.eventstore.store.EventStore`
+facade validates arguments, encodes data to JSON bytes and applies stream metadata and
+time travel; a recorder stores and returns *encoded* records and enforces the invariants
+that need the database's atomicity:
+
+* ``append`` is atomic (all records or none), checks the expected version, and is
+  idempotent: if every record id of the call is already stored, in that stream, with the
+  same type/data/metadata, in the same order and consecutively, it returns the original
+  :class:`AppendResult` and writes nothing. Any other reuse of a stored id raises
+  :class:`~streamsource.errors.DuplicateEventId`. Appending to a hard-deleted stream raises
+  :class:`~streamsource.errors.StreamDeleted`.
+* versions in a stream start at 0 and have no gaps; global positions are positive, strictly
+  increase in commit order (a reader that has seen P never later sees a new record below P)
+  and may have gaps.
+* reads are lazy: a backend pages through the database, never materialising a whole log.
+
+The reference implementation is :mod:`streamsource.eventstore.backends.memory`; the suite in
+``tests/conformance`` runs against every backend through both the sync and async APIs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from streamsource.eventstore.events import AppendResult, ExpectedVersion
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event ready to store: validated, with data and metadata encoded as JSON bytes."""
+
+    id: uuid.UUID
+    type: str
+    data: bytes
+    metadata: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A stored event as a recorder returns it (data and metadata still encoded)."""
+
+    id: uuid.UUID
+    stream: str
+    version: int
+    position: int
+    type: str
+    data: bytes
+    metadata: bytes
+    recorded_at: datetime  # timezone-aware UTC, never decreasing within a stream
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What a recorder knows of one stream."""
+
+    stream: str
+    version: int | None  # last version written; None if no event was ever written
+    hard_deleted: bool
+    metadata: bytes | None  # encoded StreamMetadata set with set_stream_metadata, if any
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """A snapshot of an aggregate's state at ``version`` of ``stream``, stored apart from events."""
+
+    stream: str
+    version: int
+    type: str
+    state: bytes
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAllFilter:
+    """Optional narrowing of ``read_all``: streams of one category and/or some event types."""
+
+    category: str | None = None
+    types: frozenset[str] | None = None
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """The synchronous backend interface."""
+
+    def append(
+        self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
+    ) -> AppendResult: ...
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,  # None: the start (or the end when backwards)
+        to_version: int | None = None,  # inclusive bound in the direction of reading
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[StoredRecord]: ...
+
+    def read_all(
+        self,
+        *,
+        from_position: int | None = None,  # inclusive; None: the start (or end if backwards)
+        backwards: bool = False,
+        limit: int | None = None,
+        filter: ReadAllFilter | None = None,
+    ) -> Iterator[StoredRecord]: ...
+
+    def stream_info(self, stream: str) -> StreamInfo: ...
+
+    def set_stream_metadata(self, stream: str, metadata: bytes) -> None: ...
+
+    def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
+        """Tombstone the stream: its events stay in the log, every later append fails."""
+        ...
+
+    def list_streams(self) -> Iterator[StreamInfo]: ...
+
+    def head_position(self) -> int:
+        """The last committed global position, 0 when the store is empty."""
+        ...
+
+    def save_snapshot(self, snapshot: SnapshotRecord) -> None: ...
+
+    def load_snapshot(self, stream: str, max_version: int | None = None) -> SnapshotRecord | None:
+        """The newest snapshot of ``stream`` whose version is <= ``max_version``."""
+        ...
+
+    def stats(self) -> dict[str, int | str]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncRecorder(Protocol):
+    """The asyncio backend interface: the same operations and semantics as :class:`Recorder`."""
+
+    async def append(
+        self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
+    ) -> AppendResult: ...
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> AsyncIterator[StoredRecord]: ...
+
+    def read_all(
+        self,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        filter: ReadAllFilter | None = None,
+    ) -> AsyncIterator[StoredRecord]: ...
+
+    async def stream_info(self, stream: str) -> StreamInfo: ...
+
+    async def set_stream_metadata(self, stream: str, metadata: bytes) -> None: ...
+
+    async def hard_delete(self, stream: str, expected: ExpectedVersion) -> None: ...
+
+    def list_streams(self) -> AsyncIterator[StreamInfo]: ...
+
+    async def head_position(self) -> int: ...
+
+    async def save_snapshot(self, snapshot: SnapshotRecord) -> None: ...
+
+    async def load_snapshot(
+        self, stream: str, max_version: int | None = None
+    ) -> SnapshotRecord | None: ...
+
+    async def stats(self) -> dict[str, int | str]: ...
+
+    async def close(self) -> None: ...
