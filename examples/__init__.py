@@ -1,0 +1,1 @@
+"""Runnable examples of streamsource (each is a small app with its tests beside it)."""

@@ -1,0 +1,1 @@
+"""The seed's bank account, done properly: see app.py."""

@@ -1,0 +1,1 @@
+"""Optimistic concurrency: two clerks change one product at once: see app.py."""

@@ -1,0 +1,1 @@
+"""Product price history with who/why metadata, against a CRUD row: see app.py."""
