@@ -88,7 +88,7 @@ class StreamDeleted(IntegrityError):
 
     def __init__(self, stream: str) -> None:
         self.stream = stream
-        super().__init__(f"stream {stream!r} is deleted (tombstoned) and cannot be written")
+        super().__init__(f"stream {stream!r} is deleted (tombstoned): it cannot be read or written")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.stream,))
@@ -114,7 +114,15 @@ class InvalidExpectedVersion(ProgrammingError):
 
 
 class EventNotSerializable(DataError):
-    """An event's data or metadata cannot be encoded as JSON."""
+    """Data, metadata, stream-metadata or snapshot state cannot be encoded as JSON."""
+
+
+class InvalidEventType(ProgrammingError):
+    """An event type is not a non-empty string without control characters."""
+
+
+class EventTooLarge(DataError):
+    """An event, or a whole append, is larger than the documented bound."""
 
 
 def _show_expected(expected: Any) -> str:
@@ -152,8 +160,10 @@ __all__ = [
     "DomainError",
     "DuplicateEventId",
     "EventNotSerializable",
+    "EventTooLarge",
     "IntegrityError",
     "InterfaceError",
+    "InvalidEventType",
     "InvalidExpectedVersion",
     "InvalidStreamName",
     "KafkaProtocolError",

@@ -92,3 +92,24 @@ class StreamMetadata:
 def category_of(stream: str) -> str:
     """The part of a stream name before its first ``-`` (the whole name if there is none)."""
     return stream.split("-", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's state as of ``version`` of ``stream``, stored apart from its events."""
+
+    stream: str
+    version: int
+    type: str
+    state: Any
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSummary:
+    """One stream as ``list_streams`` shows it."""
+
+    stream: str
+    version: int | None  # last version written; None for a stream tombstoned before any event
+    hard_deleted: bool
+    metadata: StreamMetadata | None

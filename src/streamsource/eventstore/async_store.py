@@ -1,0 +1,316 @@
+"""The asyncio event store: the semantics of :class:`~streamsource.eventstore.store.EventStore`
+with coroutine methods and async iterators.
+
+Arguments are validated when a method is called (before the first ``await``), exactly as in
+the sync API; read methods return async iterators whose backend work starts at the first
+``async for`` step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from streamsource.errors import InterfaceError
+from streamsource.eventstore.codec import (
+    decode_record,
+    decode_snapshot,
+    decode_stream_metadata,
+    encode_events,
+    encode_snapshot_state,
+    encode_stream_metadata,
+)
+from streamsource.eventstore.events import (
+    ANY,
+    AppendResult,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StreamMetadata,
+    StreamSummary,
+)
+from streamsource.eventstore.reading import (
+    StreamReadRequest,
+    Verdict,
+    check_all_read,
+    check_stream_read,
+    plan_stream_read,
+)
+from streamsource.eventstore.recorder import AsyncRecorder, SnapshotRecord, StoredRecord
+from streamsource.eventstore.store import check_snapshot_version, refuse_deleted, utc_now
+from streamsource.eventstore.validation import (
+    check_count,
+    check_event_type,
+    check_expected_version,
+    check_stream_name,
+    check_version_matches,
+)
+
+
+class AsyncEventStore:
+    """An event store over an :class:`~streamsource.eventstore.recorder.AsyncRecorder`.
+
+    Open one with ``await streamsource.open_async_store(url)``; use ``async with`` or
+    ``await store.close()``.
+    """
+
+    def __init__(self, recorder: AsyncRecorder, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._recorder = recorder
+        self._clock = clock
+        self._closed = False
+
+    @property
+    def recorder(self) -> AsyncRecorder:
+        """The backend this store writes to."""
+        return self._recorder
+
+    def _open(self) -> AsyncRecorder:
+        if self._closed:
+            raise InterfaceError("the event store is closed")
+        return self._recorder
+
+    # -- writing --------------------------------------------------------------------------
+
+    async def append(
+        self,
+        stream: str,
+        events: Iterable[NewEvent] | NewEvent,
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append ``events`` atomically; see :meth:`EventStore.append`."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        expected = check_expected_version(expected_version)
+        records = encode_events(stream, events)
+        return await recorder.append(stream, records, expected)
+
+    async def set_stream_metadata(self, stream: str, metadata: StreamMetadata) -> None:
+        """Replace the stream's metadata; see :meth:`EventStore.set_stream_metadata`."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        await recorder.set_stream_metadata(stream, encode_stream_metadata(stream, metadata))
+
+    async def delete_stream(
+        self, stream: str, expected_version: ExpectedVersion = ANY, *, hard: bool = False
+    ) -> None:
+        """Soft or hard delete; see :meth:`EventStore.delete_stream`."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        expected = check_expected_version(expected_version)
+        if hard:
+            await recorder.hard_delete(stream, expected)
+            return
+        info = await recorder.stream_info(stream)
+        refuse_deleted(info)
+        check_version_matches(stream, expected, info.version)
+        if info.version is None:
+            return
+        current = decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+        hidden = dataclasses.replace(current, truncate_before=info.version + 1)
+        await recorder.set_stream_metadata(stream, encode_stream_metadata(stream, hidden))
+
+    async def save_snapshot(self, stream: str, version: int, type: str, state: Any) -> None:
+        """Store a snapshot; see :meth:`EventStore.save_snapshot`."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        snapshot_type = check_event_type(type, f"snapshot of {stream!r}")
+        encoded = encode_snapshot_state(stream, state)
+        checked = check_snapshot_version(stream, version, await recorder.stream_info(stream))
+        await recorder.save_snapshot(
+            SnapshotRecord(stream, checked, snapshot_type, encoded, self._clock())
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        as_of_version: int | None = None,
+        as_of_time: datetime | None = None,
+        types: Iterable[str] | str | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """The events of ``stream``; see :meth:`EventStore.read_stream`."""
+        recorder = self._open()
+        request = check_stream_read(
+            stream,
+            from_version=from_version,
+            backwards=backwards,
+            limit=limit,
+            as_of_version=as_of_version,
+            as_of_time=as_of_time,
+            types=types,
+        )
+        return self._read_stream(recorder, request)
+
+    async def _read_stream(
+        self, recorder: AsyncRecorder, request: StreamReadRequest
+    ) -> AsyncIterator[RecordedEvent]:
+        info = await recorder.stream_info(request.stream)
+        metadata = decode_stream_metadata(request.stream, info.metadata)
+        plan = plan_stream_read(request, info, metadata, self._clock())
+        if plan.empty:
+            return
+        records = recorder.read_stream(
+            request.stream,
+            from_version=plan.from_version,
+            to_version=plan.to_version,
+            backwards=plan.backwards,
+            limit=plan.recorder_limit,
+        )
+        try:
+            if not plan.filters:
+                async for record in records:
+                    yield decode_record(record)
+                return
+            remaining = plan.limit
+            async for record in records:
+                verdict = plan.verdict(record)
+                if verdict is Verdict.SKIP:
+                    continue
+                if verdict is Verdict.STOP:
+                    return
+                yield decode_record(record)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+        finally:
+            await _close(records)
+
+    def read_all(
+        self,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        category: str | None = None,
+        types: Iterable[str] | str | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """The whole log in global order; see :meth:`EventStore.read_all`."""
+        recorder = self._open()
+        request = check_all_read(
+            from_position=from_position,
+            backwards=backwards,
+            limit=limit,
+            category=category,
+            types=types,
+        )
+        if request.limit == 0:
+            return _nothing()
+        records = recorder.read_all(
+            from_position=request.from_position,
+            backwards=request.backwards,
+            limit=request.limit,
+            filter=request.filter,
+        )
+        return _decoded(records)
+
+    def read_category(
+        self,
+        category: str,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        types: Iterable[str] | str | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """The events of one category; see :meth:`EventStore.read_category`."""
+        check_stream_name(category, "category")  # required here: None would read everything
+        return self.read_all(
+            from_position=from_position,
+            backwards=backwards,
+            limit=limit,
+            category=category,
+            types=types,
+        )
+
+    async def stream_version(self, stream: str) -> int | None:
+        """The last version of ``stream``; see :meth:`EventStore.stream_version`."""
+        recorder = self._open()
+        info = await recorder.stream_info(check_stream_name(stream))
+        refuse_deleted(info)
+        return info.version
+
+    async def get_stream_metadata(self, stream: str) -> StreamMetadata:
+        """The stream's metadata; see :meth:`EventStore.get_stream_metadata`."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        info = await recorder.stream_info(stream)
+        refuse_deleted(info)
+        return decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+
+    async def list_streams(self) -> AsyncIterator[StreamSummary]:
+        """Every stream that has events or was tombstoned."""
+        async for info in self._open().list_streams():
+            if info.version is None and not info.hard_deleted:
+                continue
+            yield StreamSummary(
+                info.stream,
+                info.version,
+                info.hard_deleted,
+                decode_stream_metadata(info.stream, info.metadata),
+            )
+
+    async def head_position(self) -> int:
+        """The global position of the newest event, 0 when the store is empty."""
+        return await self._open().head_position()
+
+    async def load_snapshot(self, stream: str, max_version: int | None = None) -> Snapshot | None:
+        """The newest snapshot at a version <= ``max_version``; see :meth:`EventStore.load_snapshot`."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        bound = check_count(max_version, "max_version")
+        record = await recorder.load_snapshot(stream, bound)
+        return None if record is None else decode_snapshot(record)
+
+    async def stats(self) -> dict[str, int | str]:
+        """Backend figures; see :meth:`EventStore.stats`."""
+        return await self._open().stats()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the backend; later calls raise InterfaceError. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            await self._recorder.close()
+
+    async def __aenter__(self) -> AsyncEventStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _nothing() -> AsyncIterator[RecordedEvent]:
+    return
+    yield  # makes this an async generator
+
+
+async def _decoded(records: AsyncIterator[StoredRecord]) -> AsyncIterator[RecordedEvent]:
+    try:
+        async for record in records:
+            yield decode_record(record)
+    finally:
+        await _close(records)
+
+
+async def _close(records: AsyncIterator[Any]) -> None:
+    # an abandoned async generator is only finalised when the loop gets to it: close the
+    # backend read now so its connection or page goes back at once
+    aclose = getattr(records, "aclose", None)
+    if aclose is not None:
+        await aclose()

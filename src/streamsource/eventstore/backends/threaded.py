@@ -1,0 +1,153 @@
+"""An AsyncRecorder that runs a synchronous Recorder in worker threads.
+
+Backends without a native asyncio driver (memory, SQLite) get their async API from this
+adapter. Each call is one hop to a worker thread; a read moves a whole page of records per
+hop (not one record), so an asyncio reader pays the thread hand-off once per page.
+
+A sync recorder's read iterators must allow being advanced from different threads, one at a
+time (the memory and SQLite backends borrow their resources per page, not per iterator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from streamsource.errors import InterfaceError
+from streamsource.eventstore.events import AppendResult, ExpectedVersion
+from streamsource.eventstore.recorder import (
+    EventRecord,
+    ReadAllFilter,
+    Recorder,
+    SnapshotRecord,
+    StoredRecord,
+    StreamInfo,
+)
+
+T = TypeVar("T")
+
+PAGE_SIZE = 1000
+"""Records moved from the worker thread to the event loop per hop."""
+
+DEFAULT_WORKERS = 16
+"""Worker threads: enough for many concurrent appends to share a group commit."""
+
+
+class ThreadedAsyncRecorder:
+    """The :class:`~streamsource.eventstore.recorder.AsyncRecorder` face of a sync recorder."""
+
+    def __init__(self, recorder: Recorder, *, max_workers: int = DEFAULT_WORKERS) -> None:
+        self._recorder = recorder
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="streamsource-store")
+        self._closed = False
+
+    @property
+    def recorder(self) -> Recorder:
+        """The synchronous recorder doing the work."""
+        return self._recorder
+
+    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._closed:
+            raise InterfaceError("the event store is closed")
+        loop = asyncio.get_running_loop()
+        call = functools.partial(function, *args, **kwargs) if kwargs else function
+        return await loop.run_in_executor(self._executor, call, *(() if kwargs else args))
+
+    async def _paged(self, open_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+        iterator = await self._run(open_iterator)
+        try:
+            while True:
+                page = await self._run(_next_page, iterator)
+                for item in page:
+                    yield item
+                if len(page) < PAGE_SIZE:
+                    return
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None and not self._closed:
+                close()  # releases a generator's resources; cheap, so on the loop
+
+    async def append(
+        self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
+    ) -> AppendResult:
+        return await self._run(self._recorder.append, stream, records, expected)
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> AsyncIterator[StoredRecord]:
+        return self._paged(
+            functools.partial(
+                self._recorder.read_stream,
+                stream,
+                from_version=from_version,
+                to_version=to_version,
+                backwards=backwards,
+                limit=limit,
+            )
+        )
+
+    def read_all(
+        self,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        filter: ReadAllFilter | None = None,
+    ) -> AsyncIterator[StoredRecord]:
+        return self._paged(
+            functools.partial(
+                self._recorder.read_all,
+                from_position=from_position,
+                backwards=backwards,
+                limit=limit,
+                filter=filter,
+            )
+        )
+
+    async def stream_info(self, stream: str) -> StreamInfo:
+        return await self._run(self._recorder.stream_info, stream)
+
+    async def set_stream_metadata(self, stream: str, metadata: bytes) -> None:
+        await self._run(self._recorder.set_stream_metadata, stream, metadata)
+
+    async def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
+        await self._run(self._recorder.hard_delete, stream, expected)
+
+    def list_streams(self) -> AsyncIterator[StreamInfo]:
+        return self._paged(self._recorder.list_streams)
+
+    async def head_position(self) -> int:
+        return await self._run(self._recorder.head_position)
+
+    async def save_snapshot(self, snapshot: SnapshotRecord) -> None:
+        await self._run(self._recorder.save_snapshot, snapshot)
+
+    async def load_snapshot(
+        self, stream: str, max_version: int | None = None
+    ) -> SnapshotRecord | None:
+        return await self._run(self._recorder.load_snapshot, stream, max_version)
+
+    async def stats(self) -> dict[str, int | str]:
+        return await self._run(self._recorder.stats)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        await self._run(self._recorder.close)
+        self._closed = True
+        # workers finish what they run; nothing new can be submitted after this
+        self._executor.shutdown(wait=False)
+
+
+def _next_page(iterator: Iterator[T]) -> list[T]:
+    return list(itertools.islice(iterator, PAGE_SIZE))

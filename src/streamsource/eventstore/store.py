@@ -1,0 +1,376 @@
+"""The synchronous event store: validation, JSON encoding and read rules over a Recorder.
+
+Semantics shared with :class:`~streamsource.eventstore.async_store.AsyncEventStore`:
+
+* Every argument is checked before anything is written (see
+  :mod:`streamsource.eventstore.validation` for the bounds).
+* ``read_stream`` applies stream metadata (``max_count``, ``max_age``, ``truncate_before``)
+  and time travel; ``read_all``/``read_category`` return the raw log in global order, which
+  stream metadata and deletes do not filter.
+* Reading a hard-deleted (tombstoned) stream with ``read_stream``, ``stream_version`` or
+  ``get_stream_metadata`` raises :class:`~streamsource.errors.StreamDeleted`, as KurrentDB
+  does; its events stay in ``read_all``.
+* A soft delete sets ``truncate_before`` to the current version + 1: the stream reads as
+  empty, ``stream_version`` still reports the last version, and appends continue from it.
+* Reads are lazy iterators; nothing is decoded before the reader reaches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator, Iterable, Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from streamsource.errors import InterfaceError, ProgrammingError, StreamDeleted
+from streamsource.eventstore.codec import (
+    decode_record,
+    decode_snapshot,
+    decode_stream_metadata,
+    encode_events,
+    encode_snapshot_state,
+    encode_stream_metadata,
+)
+from streamsource.eventstore.events import (
+    ANY,
+    AppendResult,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StreamMetadata,
+    StreamSummary,
+)
+from streamsource.eventstore.reading import (
+    AllReadRequest,
+    StreamReadPlan,
+    Verdict,
+    check_all_read,
+    check_stream_read,
+    plan_stream_read,
+)
+from streamsource.eventstore.recorder import Recorder, SnapshotRecord, StoredRecord, StreamInfo
+from streamsource.eventstore.validation import (
+    check_count,
+    check_event_type,
+    check_expected_version,
+    check_stream_name,
+    check_version_matches,
+)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the default clock for ``max_age``)."""
+    return datetime.now(UTC)
+
+
+class EventStore:
+    """An event store over a synchronous :class:`~streamsource.eventstore.recorder.Recorder`.
+
+    Open one with :func:`streamsource.open_store`. Thread-safe when its recorder is (every
+    shipped backend is). Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, recorder: Recorder, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._recorder = recorder
+        self._clock = clock
+        self._closed = False
+
+    @property
+    def recorder(self) -> Recorder:
+        """The backend this store writes to."""
+        return self._recorder
+
+    def _open(self) -> Recorder:
+        if self._closed:
+            raise InterfaceError("the event store is closed")
+        return self._recorder
+
+    # -- writing --------------------------------------------------------------------------
+
+    def append(
+        self,
+        stream: str,
+        events: Iterable[NewEvent] | NewEvent,
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append ``events`` atomically to ``stream`` if its version matches ``expected_version``.
+
+        Returns the version and global position of the last event written. Re-sending an
+        append whose event ids were all written already returns the original result.
+        """
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        expected = check_expected_version(expected_version)
+        records = encode_events(stream, events)
+        return recorder.append(stream, records, expected)
+
+    def set_stream_metadata(self, stream: str, metadata: StreamMetadata) -> None:
+        """Replace the stream's metadata (it limits what ``read_stream`` returns)."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        recorder.set_stream_metadata(stream, encode_stream_metadata(stream, metadata))
+
+    def delete_stream(
+        self, stream: str, expected_version: ExpectedVersion = ANY, *, hard: bool = False
+    ) -> None:
+        """Delete a stream: soft (hide its events, writable again) or hard (tombstone).
+
+        A soft delete of a stream that has no events does nothing. The expected version of a
+        soft delete is checked before the metadata is written, not atomically with it.
+        """
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        expected = check_expected_version(expected_version)
+        if hard:
+            recorder.hard_delete(stream, expected)
+            return
+        info = self._info(stream)
+        refuse_deleted(info)
+        check_version_matches(stream, expected, info.version)
+        if info.version is None:
+            return
+        current = decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+        hidden = dataclasses.replace(current, truncate_before=info.version + 1)
+        recorder.set_stream_metadata(stream, encode_stream_metadata(stream, hidden))
+
+    def save_snapshot(self, stream: str, version: int, type: str, state: Any) -> None:
+        """Store ``state`` (JSON) as the state of ``stream`` after event ``version``."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        checked_version = check_snapshot_version(stream, version, self._info(stream))
+        snapshot_type = check_event_type(type, f"snapshot of {stream!r}")
+        recorder.save_snapshot(
+            SnapshotRecord(
+                stream,
+                checked_version,
+                snapshot_type,
+                encode_snapshot_state(stream, state),
+                self._clock(),
+            )
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        as_of_version: int | None = None,
+        as_of_time: datetime | None = None,
+        types: Iterable[str] | str | None = None,
+    ) -> Generator[RecordedEvent, None, None]:
+        """The events of ``stream`` in version order (or reversed), as stream metadata allows.
+
+        ``from_version`` is inclusive; ``as_of_version``/``as_of_time`` show the stream as it
+        was (``recorded_at <= as_of_time``); ``types`` keeps only those event types; ``limit``
+        bounds the number of events returned. A stream that does not exist reads as empty.
+        """
+        recorder = self._open()
+        request = check_stream_read(
+            stream,
+            from_version=from_version,
+            backwards=backwards,
+            limit=limit,
+            as_of_version=as_of_version,
+            as_of_time=as_of_time,
+            types=types,
+        )
+        info = self._info(request.stream)
+        metadata = decode_stream_metadata(request.stream, info.metadata)
+        plan = plan_stream_read(request, info, metadata, self._clock())
+        if plan.empty:
+            return _no_events()
+        records = recorder.read_stream(
+            request.stream,
+            from_version=plan.from_version,
+            to_version=plan.to_version,
+            backwards=plan.backwards,
+            limit=plan.recorder_limit,
+        )
+        if not plan.filters:
+            return decode_all(records)
+        return filter_records(records, plan)
+
+    def read_all(
+        self,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        category: str | None = None,
+        types: Iterable[str] | str | None = None,
+    ) -> Generator[RecordedEvent, None, None]:
+        """The whole log in global position order (or reversed); ``from_position`` is inclusive.
+
+        To resume after position P, pass ``from_position=P + 1``.
+        """
+        recorder = self._open()
+        request = check_all_read(
+            from_position=from_position,
+            backwards=backwards,
+            limit=limit,
+            category=category,
+            types=types,
+        )
+        if request.limit == 0:
+            return _no_events()
+        return decode_all(_recorder_read_all(recorder, request))
+
+    def read_category(
+        self,
+        category: str,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        types: Iterable[str] | str | None = None,
+    ) -> Generator[RecordedEvent, None, None]:
+        """The events of every stream named ``category-...`` (or exactly ``category``)."""
+        check_stream_name(category, "category")  # required here: None would read everything
+        return self.read_all(
+            from_position=from_position,
+            backwards=backwards,
+            limit=limit,
+            category=category,
+            types=types,
+        )
+
+    def stream_version(self, stream: str) -> int | None:
+        """The last version written to ``stream``; None if it has no events."""
+        self._open()
+        info = self._info(check_stream_name(stream))
+        refuse_deleted(info)
+        return info.version
+
+    def get_stream_metadata(self, stream: str) -> StreamMetadata:
+        """The stream's metadata (an empty StreamMetadata when none was set)."""
+        self._open()
+        stream = check_stream_name(stream)
+        info = self._info(stream)
+        refuse_deleted(info)
+        return decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+
+    def list_streams(self) -> Generator[StreamSummary, None, None]:
+        """Every stream that has events or was tombstoned."""
+        return _summaries(self._open().list_streams())
+
+    def head_position(self) -> int:
+        """The global position of the newest event, 0 when the store is empty."""
+        return self._open().head_position()
+
+    def load_snapshot(self, stream: str, max_version: int | None = None) -> Snapshot | None:
+        """The newest snapshot of ``stream`` at a version <= ``max_version`` (None if none)."""
+        recorder = self._open()
+        stream = check_stream_name(stream)
+        bound = check_count(max_version, "max_version")
+        record = recorder.load_snapshot(stream, bound)
+        return None if record is None else decode_snapshot(record)
+
+    def stats(self) -> dict[str, int | str]:
+        """Backend figures: event and stream counts, head position, backend name, ..."""
+        return self._open().stats()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the backend; later calls raise InterfaceError. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self._recorder.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _info(self, stream: str) -> StreamInfo:
+        return self._recorder.stream_info(stream)
+
+
+def refuse_deleted(info: StreamInfo) -> None:
+    """Raise StreamDeleted if ``info`` describes a tombstoned stream."""
+    if info.hard_deleted:
+        raise StreamDeleted(info.stream)
+
+
+def check_snapshot_version(stream: str, version: object, info: StreamInfo) -> int:
+    """Return ``version`` if it is a version the stream has reached, else raise."""
+    refuse_deleted(info)
+    checked = check_count(version, "snapshot version", allow_none=False)
+    assert checked is not None
+    if info.version is None or checked > info.version:
+        shown = "has no events" if info.version is None else f"is at version {info.version}"
+        raise ProgrammingError(
+            f"cannot snapshot {stream!r} at version {checked}: the stream {shown}"
+        )
+    return checked
+
+
+def _no_events() -> Generator[RecordedEvent, None, None]:
+    yield from ()
+
+
+def decode_all(records: Iterator[StoredRecord]) -> Generator[RecordedEvent, None, None]:
+    """Decode records one by one; closing the generator closes the backend read."""
+    try:
+        for record in records:
+            yield decode_record(record)
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
+
+
+def filter_records(
+    records: Iterator[StoredRecord], plan: StreamReadPlan
+) -> Generator[RecordedEvent, None, None]:
+    """Decode the records the plan accepts, stopping early where it allows."""
+    remaining = plan.limit
+    try:
+        for record in records:
+            verdict = plan.verdict(record)
+            if verdict is Verdict.SKIP:
+                continue
+            if verdict is Verdict.STOP:
+                return
+            yield decode_record(record)
+            if remaining is not None:
+                remaining -= 1
+                if remaining == 0:
+                    return
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
+
+
+def _recorder_read_all(recorder: Recorder, request: AllReadRequest) -> Iterator[StoredRecord]:
+    return recorder.read_all(
+        from_position=request.from_position,
+        backwards=request.backwards,
+        limit=request.limit,
+        filter=request.filter,
+    )
+
+
+def _summaries(infos: Iterable[StreamInfo]) -> Generator[StreamSummary, None, None]:
+    for info in infos:
+        if info.version is None and not info.hard_deleted:
+            continue  # only metadata was set: not a stream anyone wrote to
+        yield StreamSummary(
+            info.stream,
+            info.version,
+            info.hard_deleted,
+            decode_stream_metadata(info.stream, info.metadata),
+        )
