@@ -1,0 +1,534 @@
+"""``PartitionLog``: the segmented, append-only log of one topic partition.
+
+A directory of segments (``<20-digit base offset>.log`` + ``.index`` + ``.timeindex``). The
+log stores v2 record batches exactly as produced; ``append`` patches only the base offset
+(and, when asked, the partition leader epoch; with ``LogAppendTime`` also the max timestamp,
+re-computing the CRC). Offsets are contiguous: each batch takes ``last_offset_delta + 1``.
+
+Thread-safety: every public method takes the log's lock, so the broker may call ``flush``
+or ``enforce_retention`` from a worker thread while its event loop appends and reads. The
+fsync itself runs outside the lock on duplicated file descriptors, so appends are not held
+up by a slow disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+import threading
+import time
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamsource.kafka.log.checks import checked_header, stamp_log_append_time
+from streamsource.kafka.log.config import LogConfig
+from streamsource.kafka.log.errors import (
+    InvalidBatch,
+    LogClosed,
+    LogStorageError,
+    OffsetOutOfRange,
+)
+from streamsource.kafka.log.segment import (
+    MAX_RELATIVE_OFFSET,
+    ReadStats,
+    Segment,
+    list_segment_bases,
+)
+from streamsource.kafka.records.batch import iter_batch_records
+from streamsource.kafka.records.errors import RecordError
+from streamsource.kafka.records.header import BatchHeader
+
+log = logging.getLogger(__name__)
+
+_BASE_OFFSET_LENGTH_EPOCH = struct.Struct(">qii")
+_OPEN_OLD_SEGMENTS = 8  # old segments whose data file stays open between reads
+_HEADERS_PER_CHUNK = 1024  # iter_batch_headers: headers read per lock hold
+# A timestamp lookup reads one batch into memory to find the record; above this size (only
+# possible in a damaged file) it answers with the batch instead.
+_MAX_BATCH_TO_PARSE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AppendInfo:
+    """Where an append landed: its first and last offset, and the append time it stamped.
+
+    ``log_append_time_ms`` is ``-1`` unless the log uses ``LogAppendTime``, as Kafka's
+    ProduceResponse reports it.
+    """
+
+    base_offset: int
+    last_offset: int
+    log_append_time_ms: int
+
+
+class PartitionLog:
+    """One partition's log; create with ``PartitionLog.open``. See the module docstring."""
+
+    def __init__(
+        self, directory: Path, config: LogConfig, segments: list[Segment], stats: ReadStats
+    ) -> None:
+        self.directory = directory
+        self._config = config
+        self._segments = segments
+        self._bases = [s.base_offset for s in segments]
+        self._stats = stats
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._recent: OrderedDict[int, Segment] = OrderedDict()  # old segments with open files
+        self._closed = False
+        self._log_start_offset = segments[0].base_offset
+        self._flushed_offset = self.log_end_offset
+
+    # -- opening and closing -------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, directory: Path, config: LogConfig, *, now_ms: int, initial_offset: int = 0
+    ) -> PartitionLog:
+        """Open (creating if needed) and recover the log in ``directory``.
+
+        Every segment's tail is validated from its last good offset-index entry; a torn or
+        corrupt batch and everything after it are truncated, and missing or inconsistent
+        indexes are rebuilt from the data. ``initial_offset`` is where an empty log starts.
+        """
+        directory = Path(directory)
+        stats = ReadStats()
+        segments: list[Segment] = []
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            bases = list_segment_bases(directory)
+            if not bases:
+                segments.append(Segment.create(directory, initial_offset, stats, now_ms))
+            for base in bases:
+                segment = Segment(directory, base, stats)
+                segments.append(segment)
+                truncated = segment.recover(config.index_interval_bytes, now_ms)
+                if truncated:
+                    log.warning(
+                        "%s: truncated %d bytes of torn or corrupt data after offset %d",
+                        segment.path,
+                        truncated,
+                        segment.next_offset,
+                    )
+            # What recovery kept is made durable, so flushed_offset starts at the end.
+            for segment in segments:
+                if segment.dirty:
+                    segment.sync_all()
+                if segment is not segments[-1]:
+                    segment.close()
+        except OSError as exc:
+            for segment in segments:
+                segment.close()
+            raise LogStorageError(directory, "opening the log in", exc) from exc
+        return cls(directory, config, segments, stats)
+
+    def close(self) -> None:
+        """Flush everything to disk and close the files; later calls raise ``LogClosed``."""
+        if self._closed:
+            return
+        self.flush()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                for segment in self._segments:
+                    segment.sync_all()  # the indexes too, so the next open reads only tails
+            except OSError as exc:
+                raise LogStorageError(self.directory, "closing", exc) from exc
+            finally:
+                for segment in self._segments:
+                    segment.close()
+
+    def delete(self) -> None:
+        """Close the log and remove its directory with everything in it."""
+        with self._lock:
+            for segment in self._segments:
+                segment.close()
+            self._closed = True
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    def update_config(self, config: LogConfig) -> None:
+        """Use new settings from now on (e.g. after the topic's configs changed)."""
+        with self._lock:
+            self._config = config
+
+    @property
+    def log_start_offset(self) -> int:
+        """The first offset still in the log."""
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        """The offset the next appended record gets."""
+        return self._segments[-1].next_offset
+
+    @property
+    def flushed_offset(self) -> int:
+        """Every offset below this one is on disk (fsynced)."""
+        return self._flushed_offset
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of batch data in all segments."""
+        return sum(s.size for s in self._segments)
+
+    @property
+    def segment_base_offsets(self) -> list[int]:
+        """Base offset of every segment, oldest first."""
+        return list(self._bases)
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes this log object has read from its data files (reads, scans, recovery)."""
+        return self._stats.bytes_read
+
+    # -- append --------------------------------------------------------------------------
+
+    def append(
+        self,
+        batches: Sequence[bytes | bytearray | memoryview],
+        *,
+        now_ms: int,
+        leader_epoch: int | None = None,
+    ) -> AppendInfo:
+        """Append v2 batches (already validated by the caller) and give them offsets.
+
+        Each batch's base offset is patched (in place for a ``bytearray``) to the next
+        offset; the batch then takes ``last_offset_delta + 1`` offsets. All batches of one
+        call land in the same segment. Raises ``InvalidBatch`` for something that is not a
+        v2 batch of its stated length, ``BatchTooLarge`` above ``max_message_bytes``,
+        ``LogStorageError`` when the write fails (nothing of the call is then kept).
+        """
+        if not batches:
+            raise InvalidBatch("an append needs at least one batch")
+        config = self._config
+        headers = [checked_header(b, config.max_message_bytes) for b in batches]
+        total = sum(h.size for h in headers)
+        offsets = sum(h.last_offset_delta + 1 for h in headers)
+        append_time = now_ms if config.message_timestamp_type == "LogAppendTime" else -1
+        with self._lock:
+            self._check_open()
+            first_offset = self.log_end_offset
+            segment = self._roll_if_needed(total, offsets, now_ms)
+            buffers: list[bytes | bytearray | memoryview] = []
+            placed: list[tuple[int, int, int, int]] = []
+            next_offset = first_offset
+            for batch, header in zip(batches, headers, strict=True):
+                max_timestamp = header.max_timestamp
+                if append_time >= 0:
+                    batch = stamp_log_append_time(batch, append_time)
+                    max_timestamp = append_time
+                # Write a patched copy of the first 16 bytes and the rest as is: no copy of
+                # the batch, and right even if the same buffer is passed twice.
+                epoch = header.partition_leader_epoch if leader_epoch is None else leader_epoch
+                patched = _BASE_OFFSET_LENGTH_EPOCH.pack(next_offset, header.batch_length, epoch)
+                buffers.append(patched)
+                buffers.append(memoryview(batch)[16:])
+                if isinstance(batch, bytearray):
+                    batch[:16] = patched  # the caller sees the offsets it got, as in Kafka
+                last_offset = next_offset + header.last_offset_delta
+                placed.append((next_offset, last_offset, max_timestamp, header.size))
+                next_offset = last_offset + 1
+            try:
+                segment.append(buffers, placed, config.index_interval_bytes, now_ms)
+            except OSError as exc:
+                raise LogStorageError(segment.path, "appending to", exc) from exc
+            return AppendInfo(first_offset, next_offset - 1, append_time)
+
+    def _roll_if_needed(self, incoming_bytes: int, incoming_offsets: int, now_ms: int) -> Segment:
+        active = self._segments[-1]
+        if active.is_empty:
+            return active
+        config = self._config
+        relative_end = active.next_offset + incoming_offsets - 1 - active.base_offset
+        if (
+            active.size + incoming_bytes > config.segment_bytes
+            or now_ms - active.created_ms > config.segment_ms
+            or relative_end > MAX_RELATIVE_OFFSET
+        ):
+            try:
+                active.seal()
+                new = Segment.create(self.directory, active.next_offset, self._stats, now_ms)
+            except OSError as exc:
+                raise LogStorageError(self.directory, "rolling a segment in", exc) from exc
+            self._segments.append(new)
+            self._bases.append(new.base_offset)
+            return new
+        return active
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def read(self, offset: int, max_bytes: int, *, max_offset: int | None = None) -> bytes:
+        """Whole batches starting with the one that contains ``offset``.
+
+        At most ``max_bytes``, except that the first batch is returned whole even when it is
+        larger (KIP-74). Only batches entirely below ``max_offset`` (e.g. the high watermark
+        or last stable offset) are returned. ``b""`` at the end of the log; raises
+        ``OffsetOutOfRange`` below ``log_start_offset`` or above ``log_end_offset``.
+        """
+        with self._lock:
+            self._check_open()
+            end = self.log_end_offset
+            if offset < self._log_start_offset or offset > end:
+                raise OffsetOutOfRange(offset, self._log_start_offset, end)
+            if offset == end or (max_offset is not None and offset >= max_offset):
+                return b""
+            parts: list[bytes] = []
+            remaining = max_bytes
+            first = max(0, bisect_right(self._bases, offset) - 1)
+            try:
+                for segment in self._segments[first:]:
+                    self._touch(segment)
+                    found = segment.find_batch(offset)
+                    if found is None:
+                        continue  # a gap or an empty segment: the data goes on in the next
+                    position, header = found
+                    forced = header.size if not parts else 0
+                    data = segment.read(position, forced, remaining, max_offset)
+                    if data:
+                        parts.append(data)
+                        remaining -= len(data)
+                    if remaining <= 0 or position + len(data) < segment.size:
+                        break
+            except OSError as exc:
+                raise LogStorageError(self.directory, "reading from", exc) from exc
+            if len(parts) == 1:
+                return parts[0]
+            return b"".join(parts)
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
+        """``(offset, timestamp)`` of the first record stamped ``>= timestamp_ms``.
+
+        The batch is found through the time index, then its records are read to find the
+        record (as Kafka's ListOffsets answers). ``None`` when no record is that recent.
+        """
+        with self._lock:
+            self._check_open()
+            try:
+                for segment in self._segments:
+                    if segment.max_timestamp >= timestamp_ms:
+                        self._touch(segment)
+                        found = segment.find_timestamp(timestamp_ms)
+                        if found is not None:
+                            return self._record_at_or_after(segment, *found, timestamp_ms)
+            except OSError as exc:
+                raise LogStorageError(self.directory, "reading from", exc) from exc
+            return None
+
+    def max_timestamp_offset(self) -> tuple[int, int] | None:
+        """``(offset, timestamp)`` of the first record with the log's largest timestamp.
+
+        What ListOffsets answers for timestamp -3 (KIP-734); ``None`` for an empty log or
+        one without timestamps. Reads one batch, found through the time index.
+        """
+        with self._lock:
+            self._check_open()
+            best: Segment | None = None
+            for segment in self._segments:
+                if segment.max_timestamp >= 0 and (
+                    best is None or segment.max_timestamp > best.max_timestamp
+                ):
+                    best = segment  # strictly larger: ties keep the earliest, as Kafka does
+            if best is None:
+                return None
+            try:
+                self._touch(best)
+                found = best.find_timestamp(best.max_timestamp)
+                if found is None:
+                    return None
+                return self._record_at_or_after(best, *found, best.max_timestamp)
+            except OSError as exc:
+                raise LogStorageError(self.directory, "reading from", exc) from exc
+
+    def _record_at_or_after(
+        self, segment: Segment, position: int, header: BatchHeader, timestamp_ms: int
+    ) -> tuple[int, int]:
+        """The first record of the batch at ``position`` stamped ``>= timestamp_ms``."""
+        if header.size <= _MAX_BATCH_TO_PARSE:
+            batch = segment.pread(header.size, position)
+            try:
+                for record in iter_batch_records(batch):
+                    if record.timestamp >= timestamp_ms and record.offset >= self._log_start_offset:
+                        return record.offset, record.timestamp
+            except RecordError:
+                pass  # unreadable records: answer with the batch, still right to seek to
+        return max(header.base_offset, self._log_start_offset), header.max_timestamp
+
+    def iter_batch_headers(self, from_offset: int = 0) -> Iterator[BatchHeader]:
+        """Headers of the batches from the one containing ``from_offset`` to the end.
+
+        Reads in chunks under the lock and yields outside it, so appends may interleave
+        (batches appended meanwhile are included).
+        """
+        offset = max(from_offset, self._log_start_offset)
+        while True:
+            with self._lock:
+                self._check_open()
+                chunk = self._headers_from(offset)
+            if not chunk:
+                return
+            yield from chunk
+            offset = chunk[-1].next_offset
+
+    def _headers_from(self, offset: int) -> list[BatchHeader]:
+        chunk: list[BatchHeader] = []
+        first = max(0, bisect_right(self._bases, offset) - 1)
+        for segment in self._segments[first:]:
+            self._touch(segment)
+            found = segment.find_batch(offset)
+            if found is None:
+                continue
+            for _, header in segment.iter_headers(found[0], segment.size):
+                chunk.append(header)
+                if len(chunk) >= _HEADERS_PER_CHUNK:
+                    return chunk
+        return chunk
+
+    # -- durability and retention ----------------------------------------------------------
+
+    def flush(self) -> None:
+        """fsync the data of everything appended so far; advances ``flushed_offset``.
+
+        Only data files are synced (with ``fdatasync``): indexes are advisory, rebuilt by
+        recovery, and synced when a segment rolls and when the log closes.
+        """
+        # One flush at a time: a second caller must not see "nothing dirty" and return while
+        # the first one's fsync of the same data is still running.
+        with self._flush_lock:
+            with self._lock:
+                if self._closed:
+                    return
+                target = self.log_end_offset
+                fds: list[int] = []
+                dirty = [s for s in self._segments if s.dirty]
+                for segment in dirty:
+                    fd = segment.dup_data_fd()
+                    if fd >= 0:
+                        fds.append(fd)
+                    segment.dirty = False
+            try:
+                for fd in fds:
+                    os.fdatasync(fd)
+            except OSError as exc:
+                for segment in dirty:
+                    segment.dirty = True
+                raise LogStorageError(self.directory, "flushing", exc) from exc
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            with self._lock:
+                self._flushed_offset = max(self._flushed_offset, target)
+
+    def enforce_retention(self, now_ms: int) -> int:
+        """Delete the oldest segments past ``retention_ms`` or ``retention_bytes``.
+
+        Never deletes the active (last) segment. Returns how many segments were deleted;
+        ``log_start_offset`` moves to the new first segment.
+        """
+        with self._lock:
+            self._check_open()
+            config = self._config
+            candidates = self._segments[:-1]
+            by_time = 0
+            if config.retention_ms >= 0:
+                for segment in candidates:
+                    newest = segment.max_timestamp
+                    if newest < 0:
+                        newest = segment.last_modified_ms
+                    if now_ms - newest <= config.retention_ms:
+                        break
+                    by_time += 1
+            by_size = 0
+            if config.retention_bytes >= 0:
+                size = sum(s.size for s in self._segments)
+                for segment in candidates:
+                    if size - segment.size < config.retention_bytes:
+                        break
+                    size -= segment.size
+                    by_size += 1
+            count = max(by_time, by_size)
+            for segment in self._segments[:count]:
+                segment.delete()
+                self._recent.pop(segment.base_offset, None)
+            del self._segments[:count]
+            del self._bases[:count]
+            self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
+            return count
+
+    def truncate_to(self, offset: int, *, now_ms: int | None = None) -> None:
+        """Remove every batch that holds an offset ``>= offset``.
+
+        The log end becomes the base offset of the first batch removed (so it may end below
+        ``offset`` when ``offset`` falls inside a batch). Truncating at or below the log
+        start empties the log and restarts it at ``offset``.
+        """
+        with self._lock:
+            self._check_open()
+            if offset >= self.log_end_offset:
+                return
+            try:
+                if offset <= self._log_start_offset:
+                    for segment in self._segments:
+                        segment.delete()
+                        self._recent.pop(segment.base_offset, None)
+                    if now_ms is None:
+                        now_ms = int(time.time() * 1000)
+                    new = Segment.create(self.directory, offset, self._stats, now_ms)
+                    self._segments[:] = [new]
+                    self._bases[:] = [offset]
+                    self._log_start_offset = offset
+                else:
+                    keep = max(0, bisect_right(self._bases, offset) - 1)
+                    for segment in self._segments[keep + 1 :]:
+                        segment.delete()
+                        self._recent.pop(segment.base_offset, None)
+                    del self._segments[keep + 1 :]
+                    del self._bases[keep + 1 :]
+                    segment = self._segments[keep]
+                    found = segment.find_batch(offset)
+                    if found is not None:
+                        created_ms = segment.created_ms
+                        os.ftruncate(segment.fd(), found[0])
+                        segment.recover(self._config.index_interval_bytes, created_ms)
+                        segment.dirty = True
+            except OSError as exc:
+                raise LogStorageError(self.directory, "truncating", exc) from exc
+            self._flushed_offset = min(self._flushed_offset, self.log_end_offset)
+
+    def _touch(self, segment: Segment) -> None:
+        """Note a read of ``segment``; close the least recently read old segments' files.
+
+        Bounds open descriptors when a consumer walks a long log: the active segment stays
+        open, at most ``_OPEN_OLD_SEGMENTS`` others do.
+        """
+        if segment is self._segments[-1]:
+            return
+        recent = self._recent
+        recent.pop(segment.base_offset, None)
+        recent[segment.base_offset] = segment
+        while len(recent) > _OPEN_OLD_SEGMENTS:
+            _, oldest = recent.popitem(last=False)
+            if oldest is not self._segments[-1]:
+                oldest.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogClosed(f"the log in {self.directory} is closed")
+
+    def __repr__(self) -> str:
+        return (
+            f"PartitionLog({str(self.directory)!r}, start={self._log_start_offset}, "
+            f"end={self.log_end_offset}, segments={len(self._segments)})"
+        )
