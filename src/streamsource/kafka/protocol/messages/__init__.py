@@ -1,0 +1,1 @@
+"""The message schemas, one module per API or family of APIs."""
