@@ -1,0 +1,243 @@
+"""Group commit: concurrent writes share one transaction and one fsync.
+
+A leader/follower scheme rather than a dedicated writer thread: a lone writer runs its own
+transaction on its own thread (no hand-off, so a single writer pays what a plain sqlite3
+loop pays), while writers that arrive during a commit queue up and the next leader runs them
+all in one ``BEGIN IMMEDIATE`` ... ``COMMIT``. Each write of a shared transaction runs inside
+its own SAVEPOINT, so one write's failure (say a WrongExpectedVersion) is rolled back alone
+and only its caller sees it. A batch of plain appends may instead be planned as a whole (see
+:mod:`.together`), inside one savepoint, falling back to the one-by-one path when needed.
+
+``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so writers in other processes queue
+on the busy timeout, and every check a write makes (expected version, tombstones, ids) reads
+state no one else can change before the COMMIT.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
+
+from streamsource.errors import InterfaceError, StoreError
+
+from .faults import translate
+
+T = TypeVar("T")
+
+Work = Callable[[sqlite3.Connection], T]
+
+Together = Callable[[sqlite3.Connection, list[Any]], "list[Any] | None"]
+"""Runs the items of a whole batch at once: each one's result or StoreError, in order, or
+None to have the batch run job by job instead (raising a sqlite3.Error has the same effect,
+unless SQLite rolled back the whole transaction)."""
+
+# Bounds the time the leader's own caller waits for the others' work.
+MAX_BATCH = 256
+
+
+class _Job(Generic[T]):
+    __slots__ = ("done", "error", "item", "result", "wake", "work")
+
+    def __init__(self, work: Work[T], item: Any) -> None:
+        self.work = work
+        self.item = item
+        self.wake: threading.Event | None = None  # only a job that waits needs one
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommitter:
+    """Runs write functions on one connection, batching concurrent ones into one commit."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: str, together: Together | None = None
+    ) -> None:
+        self._conn = conn
+        self._path = path
+        self._together = together
+        self._lock = threading.Lock()  # guards _pending, _leading, _closed and counters
+        self._pending: list[_Job[Any]] = []
+        self._leading = False
+        self._closed = False
+        self._idle = threading.Condition(self._lock)
+        self.writes = 0
+        self.commits = 0
+        self.largest_batch = 0
+        self.batches_together = 0
+        self._last_batch = 0  # only the leader reads and writes it
+
+    def run(self, work: Work[T], item: Any = None) -> T:
+        """Run ``work(conn)`` inside a write transaction, committed before this returns.
+
+        ``work`` raises to abandon its own changes; the exception is re-raised here. If every
+        job of a batch has an ``item``, the ``together`` function may run them all at once.
+        """
+        job: _Job[T] = _Job(work, item)
+        with self._lock:
+            if self._closed:
+                raise InterfaceError(f"{self._path}: the store is closed")
+            lead = not self._leading
+            if not lead:
+                job.wake = threading.Event()
+            self._pending.append(job)
+            self._leading = True
+        if job.wake is not None:
+            try:
+                job.wake.wait()
+            except BaseException:  # e.g. KeyboardInterrupt while queued
+                self._abandon(job)
+                raise
+        if not job.done:  # we are the leader, first or promoted by the previous one
+            self._lead()
+        if job.error is not None:
+            raise job.error
+        return cast(T, job.result)
+
+    def close(self) -> None:
+        """Refuse new work and wait until the current leader finished its batch."""
+        with self._lock:
+            self._closed = True
+            while self._leading:
+                self._idle.wait()
+
+    def _abandon(self, job: _Job[Any]) -> None:
+        """Withdraw a job whose caller stopped waiting, without stranding the queue."""
+        with self._lock:
+            promoted = job.wake is not None and job.wake.is_set() and not job.done
+            if not promoted and job in self._pending:
+                self._pending.remove(job)  # never ran: nothing of it is written
+                return
+        if promoted:
+            self._lead()  # the others wait for a leader: lead, then let the interrupt through
+        # Otherwise a leader is running it: its outcome is decided, nobody waits on us.
+
+    def _lead(self) -> None:
+        if self._last_batch > 1:
+            # Writers are concurrent: yield the GIL once so that those just woken by the
+            # previous commit can queue and share this one (measured: bigger batches).
+            time.sleep(0)
+        with self._lock:
+            batch = self._pending[:MAX_BATCH]
+            del self._pending[:MAX_BATCH]
+        self._last_batch = len(batch)
+        try:
+            self._run_batch(batch)
+        finally:
+            for job in batch:
+                job.done = True
+                if job.wake is not None:
+                    job.wake.set()
+            with self._lock:
+                if self._pending:
+                    # Hand over rather than keep leading: measured faster, and fair to our caller.
+                    promoted = self._pending[0].wake
+                    assert promoted is not None  # every job queued behind a leader waits
+                    promoted.set()  # it leads the next batch
+                else:
+                    self._leading = False
+                    self._idle.notify_all()
+
+    def _run_batch(self, batch: list[_Job[Any]]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._fail_all(batch, exc)
+            return
+        try:
+            if len(batch) == 1:
+                self._run_alone(batch[0])
+            elif not self._run_together(batch):
+                for job in batch:
+                    self._run_in_savepoint(job)
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back itself (disk full, I/O error).
+                lost = sqlite3.OperationalError("the transaction was rolled back by SQLite")
+                self._fail_all([job for job in batch if job.error is None], lost)
+            elif all(job.error is not None for job in batch):
+                conn.execute("ROLLBACK")
+            else:
+                conn.execute("COMMIT")
+                with self._lock:
+                    self.commits += 1
+            with self._lock:
+                self.writes += len(batch)
+                self.largest_batch = max(self.largest_batch, len(batch))
+        except sqlite3.Error as exc:
+            # The transaction as a whole failed (disk full, I/O error): nothing of it stays.
+            self._rollback_quietly()
+            self._fail_all(batch, exc)
+        except BaseException as exc:
+            self._rollback_quietly()
+            for job in batch:
+                if job.error is None:
+                    job.error = exc
+            raise
+
+    def _rollback_quietly(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _run_alone(self, job: _Job[Any]) -> None:
+        # A lone write needs no savepoint: if it fails the whole transaction is rolled back.
+        try:
+            job.result = job.work(self._conn)
+        except sqlite3.Error as exc:
+            job.error = _from_sqlite(exc, self._path)
+        except StoreError as exc:
+            job.error = exc
+
+    def _run_together(self, batch: list[_Job[Any]]) -> bool:
+        if self._together is None or any(job.item is None for job in batch):
+            return False
+        conn = self._conn
+        conn.execute("SAVEPOINT together")
+        try:
+            outcomes = self._together(conn, [job.item for job in batch])
+        except sqlite3.Error:
+            if not conn.in_transaction:
+                raise  # SQLite gave up the whole transaction: the batch fails as a whole
+            outcomes = None  # an id collision, or one bad write: let each run alone
+        if outcomes is None:
+            conn.execute("ROLLBACK TO together")
+            conn.execute("RELEASE together")
+            return False
+        conn.execute("RELEASE together")
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, StoreError):
+                job.error = outcome
+            else:
+                job.result = outcome
+        with self._lock:
+            self.batches_together += 1
+        return True
+
+    def _run_in_savepoint(self, job: _Job[Any]) -> None:
+        conn = self._conn
+        conn.execute("SAVEPOINT write")
+        try:
+            job.result = job.work(conn)
+        except (sqlite3.Error, StoreError) as exc:
+            conn.execute("ROLLBACK TO write")
+            conn.execute("RELEASE write")
+            job.error = _from_sqlite(exc, self._path) if isinstance(exc, sqlite3.Error) else exc
+            return
+        conn.execute("RELEASE write")
+
+    def _fail_all(self, jobs: list[_Job[Any]], cause: sqlite3.Error) -> None:
+        for job in jobs:
+            job.error = _from_sqlite(cause, self._path)
+            job.result = None
+
+
+def _from_sqlite(exc: sqlite3.Error, path: str) -> StoreError:
+    error = translate(exc, path)
+    error.__cause__ = exc
+    return error

@@ -1,0 +1,159 @@
+"""Group commit with batches made deterministic: a first write holds the write transaction
+until the other callers are queued behind it, so they are certain to share the next commit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamsource.errors import DuplicateEventId, StreamDeleted, WrongExpectedVersion
+from streamsource.eventstore.backends.sqlite import SqliteRecorder, open_recorder
+from streamsource.eventstore.events import ANY, NO_STREAM, AppendResult
+from streamsource.eventstore.recorder import EventRecord
+
+
+def record(**data: object) -> EventRecord:
+    return EventRecord(uuid.uuid4(), "Happened", json.dumps(data).encode(), b"{}")
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Iterator[SqliteRecorder]:
+    rec = open_recorder(f"sqlite:///{tmp_path}/store.db")
+    yield rec
+    rec.close()
+
+
+def in_one_batch(recorder: SqliteRecorder, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` from one thread each so that all of them share one commit.
+
+    Returns each call's result, or the exception it raised.
+    """
+    committer = recorder._committer  # the real committer: we only hold its first write
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        holding.set()
+        release.wait()
+
+    holder = threading.Thread(target=committer.run, args=(hold,))
+    holder.start()
+    holding.wait()
+    outcomes: list[Any] = [None] * len(calls)
+
+    def call(i: int) -> None:
+        try:
+            outcomes[i] = calls[i]()
+        except Exception as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+        # Queue them in order: a batch runs its writes in arrival order.
+        while len(committer._pending) < threads.index(thread) + 1:
+            time.sleep(0.001)
+    commits_before = recorder.stats()["commits"]
+    release.set()
+    holder.join()
+    for thread in threads:
+        thread.join()
+    stats = recorder.stats()
+    assert int(stats["commits"]) - int(commits_before) <= 2  # the holder's, then the batch's
+    assert int(stats["largest_batch"]) >= len(calls)
+    return outcomes
+
+
+def test_appends_to_different_streams_share_one_commit(recorder: SqliteRecorder) -> None:
+    recorder.append("a-1", [record()], NO_STREAM)
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: recorder.append("a-1", [record(), record()], 0),
+            lambda: recorder.append("b-1", [record()], NO_STREAM),
+            lambda: recorder.append("a-1", [record()], 2),  # sees the first one's versions
+            lambda: recorder.append("c-1", [], ANY),
+        ],
+    )
+    assert outcomes == [
+        AppendResult(2, 3),
+        AppendResult(0, 4),
+        AppendResult(3, 5),
+        AppendResult(-1, 0),
+    ]
+    assert int(recorder.stats()["batches_together"]) == 1
+    assert [s.version for s in recorder.read_stream("a-1")] == [0, 1, 2, 3]
+    assert [s.position for s in recorder.read_all()] == [1, 2, 3, 4, 5]
+    assert [i.stream for i in recorder.list_streams()] == ["a-1", "b-1"]
+
+
+def test_a_wrong_expected_version_fails_alone(recorder: SqliteRecorder) -> None:
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: recorder.append("a-1", [record()], NO_STREAM),
+            lambda: recorder.append("a-1", [record()], NO_STREAM),  # loses to the first
+            lambda: recorder.append("b-1", [record()], NO_STREAM),
+        ],
+    )
+    assert outcomes[0] == AppendResult(0, 1)
+    assert isinstance(outcomes[1], WrongExpectedVersion) and outcomes[1].actual == 0
+    assert outcomes[2] == AppendResult(0, 2)
+    assert [s.stream for s in recorder.read_all()] == ["a-1", "b-1"]
+
+
+def test_a_retry_in_the_same_batch_as_its_original_is_idempotent(
+    recorder: SqliteRecorder,
+) -> None:
+    events = [record(), record()]
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: recorder.append("a-1", events, NO_STREAM),
+            lambda: recorder.append("a-1", events, NO_STREAM),  # the retry after a lost reply
+            lambda: recorder.append("b-1", [events[0]], ANY),  # a reuse in another stream
+        ],
+    )
+    assert outcomes[0] == outcomes[1] == AppendResult(1, 2)
+    assert isinstance(outcomes[2], DuplicateEventId)
+    assert recorder.head_position() == 2
+
+
+def test_an_append_to_a_tombstoned_stream_fails_alone(recorder: SqliteRecorder) -> None:
+    recorder.append("gone-1", [record()], NO_STREAM)
+    recorder.hard_delete("gone-1", ANY)
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: recorder.append("gone-1", [record()], ANY),
+            lambda: recorder.append("a-1", [record()], ANY),
+        ],
+    )
+    assert isinstance(outcomes[0], StreamDeleted)
+    assert outcomes[1] == AppendResult(0, 2)
+
+
+def test_other_writes_in_a_batch_run_one_by_one(recorder: SqliteRecorder) -> None:
+    recorder.append("a-1", [record()], NO_STREAM)
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: recorder.hard_delete("a-1", 5),  # wrong version: fails alone
+            lambda: recorder.set_stream_metadata("a-1", b'{"max_count":1}'),
+            lambda: recorder.hard_delete("a-1", 0),
+            lambda: recorder.append("a-1", [record()], ANY),  # after the tombstone
+        ],
+    )
+    assert isinstance(outcomes[0], WrongExpectedVersion)
+    assert outcomes[1] is None and outcomes[2] is None
+    assert isinstance(outcomes[3], StreamDeleted)
+    info = recorder.stream_info("a-1")
+    assert info.hard_deleted and info.metadata == b'{"max_count":1}' and info.version == 0
