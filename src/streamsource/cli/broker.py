@@ -1,0 +1,109 @@
+"""``streamsource broker``: run the Kafka-compatible broker until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from streamsource.errors import BrokerError
+from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
+
+
+@click.command(name="broker")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=9092,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port; the one chosen is printed).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Where topics, logs, offsets and producer state are kept.",
+)
+@click.option(
+    "--partitions",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Partitions of an auto-created topic.",
+)
+@click.option(
+    "--fsync",
+    type=click.Choice(["always", "interval"]),
+    default="interval",
+    show_default=True,
+    help="always: acks=all is answered only once the data is on disk; "
+    "interval: logs are flushed every --flush-interval-ms.",
+)
+@click.option("--flush-interval-ms", default=1000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--auto-create/--no-auto-create",
+    default=True,
+    show_default=True,
+    help="Create a topic the first time a client names it.",
+)
+@click.option("--advertised-host", default=None, help="Host given to clients (default: --host).")
+@click.option("--advertised-port", default=None, type=click.IntRange(1, 65535))
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+)
+def command(
+    host: str,
+    port: int,
+    data_dir: Path,
+    partitions: int,
+    fsync: str,
+    flush_interval_ms: int,
+    auto_create: bool,
+    advertised_host: str | None,
+    advertised_port: int | None,
+    log_level: str,
+) -> None:
+    """Run a Kafka-compatible broker; serves until SIGINT/SIGTERM, then shuts down cleanly."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = BrokerConfig(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        default_partitions=partitions,
+        fsync="always" if fsync == "always" else "interval",
+        flush_interval_ms=flush_interval_ms,
+        auto_create_topics=auto_create,
+        advertised_host=advertised_host,
+        advertised_port=advertised_port,
+    )
+    try:
+        asyncio.run(_serve(config))
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _serve(config: BrokerConfig) -> None:
+    # imported here so that `streamsource broker --help` does not load the whole broker
+    from streamsource.kafka.broker.app import Broker
+
+    broker = Broker(config)
+    host, port = await broker.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    click.echo(f"listening on {host}:{port}, data in {config.data_dir}", err=False)
+    try:
+        await stop.wait()
+    finally:
+        click.echo("shutting down")
+        await broker.stop()
+        click.echo("stopped cleanly")

@@ -1,0 +1,196 @@
+"""``Broker``: the running broker, wiring the topics, coordinators, flusher and TCP server.
+
+``Broker`` runs inside an existing event loop (``await start()`` / ``await stop()``);
+``embedded.EmbeddedBroker`` runs one in a background thread for synchronous code.
+Handlers receive the ``Broker`` and read what they need from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+import time
+from typing import Any
+
+from streamsource.errors import BrokerError
+from streamsource.kafka.broker.config import BrokerConfig
+from streamsource.kafka.broker.flusher import GroupFlusher
+from streamsource.kafka.broker.groups_runtime import GroupRuntime
+from streamsource.kafka.broker.handlers import HANDLERS, unsupported_version_response
+from streamsource.kafka.broker.identity import DataDirLock, load_or_create_cluster_id
+from streamsource.kafka.broker.producers import ProducerRegistry
+from streamsource.kafka.broker.server import ClientInfo, KafkaServer
+from streamsource.kafka.broker.topics import TopicManager
+from streamsource.kafka.protocol import RequestHeader
+
+log = logging.getLogger(__name__)
+
+
+class Broker:
+    """A single-node Kafka-compatible broker serving the logs in ``config.data_dir``."""
+
+    def __init__(self, config: BrokerConfig | None = None, **overrides: Any) -> None:
+        base = config if config is not None else BrokerConfig()
+        self.config = dataclasses.replace(base, **overrides) if overrides else base
+        self.topics = TopicManager(self.config)
+        self.flusher = GroupFlusher()
+        self.producers = ProducerRegistry(self.config.data_dir / "producers")
+        self.groups = GroupRuntime(self.config)
+        self.cluster_id = ""
+        self.host = self.config.host
+        self.port = self.config.port
+        self._lock = DataDirLock(self.config.data_dir)
+        self._server: KafkaServer | None = None
+        self._timers: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self._running = False
+        self._started_once = False
+        self._trace = log.isEnabledFor(logging.DEBUG)  # every request logged: --log-level DEBUG
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        """Open the data dir (recovering every log), then listen; returns (host, port)."""
+        if self._started_once:
+            raise BrokerError("a Broker starts once; create a new one to restart on its data dir")
+        self._started_once = True
+        data_dir = self.config.data_dir
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BrokerError(f"cannot create data dir {data_dir}: {exc}") from exc
+        self._lock.acquire()
+        try:
+            self.cluster_id = load_or_create_cluster_id(data_dir)
+            self.topics.open()
+            self.producers.open(self.topics)
+            self.groups.open(data_dir / "groups")
+            self._server = KafkaServer(self.config, self._handle, unsupported_version_response)
+            try:
+                self.host, self.port = await self._server.start()
+            except OSError as exc:
+                raise BrokerError(
+                    f"cannot listen on {self.config.host}:{self.config.port}: {exc}"
+                ) from exc
+        except BaseException:
+            with contextlib.suppress(Exception):  # report why start failed, not this
+                self._close_storage()
+            self._lock.release()
+            raise
+        self._running = True
+        self._stopped.clear()
+        self._timers = [asyncio.create_task(self.groups.run_timers())]
+        # also under --fsync always: acks=0/1 data is then on disk within an interval too
+        self._timers.append(asyncio.create_task(self._flush_periodically()))
+        self._timers.append(asyncio.create_task(self._enforce_retention_periodically()))
+        log.info("broker serving on %s:%d (data in %s)", self.host, self.port, data_dir)
+        return self.host, self.port
+
+    async def stop(self) -> None:
+        """Stop accepting, finish requests in progress, flush and close everything."""
+        if not self._running:
+            return
+        self._running = False
+        for partition in self.topics.partitions():
+            partition.wake_waiters()  # long-polling fetches answer now
+        self.groups.release_waiting()  # and parked joins/syncs (NOT_COORDINATOR)
+        if self._server is not None:
+            await self._server.stop()
+        for task in self._timers:
+            task.cancel()
+        for task in self._timers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._timers = []
+        try:
+            self._close_storage()
+        finally:
+            self._lock.release()
+            self._stopped.set()
+        log.info("broker stopped")
+
+    async def wait_stopped(self) -> None:
+        """Return once ``stop`` has completed."""
+        await self._stopped.wait()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` for a client's ``bootstrap_servers``."""
+        host = self.advertised_host
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
+        return f"{host}:{self.advertised_port}"
+
+    @property
+    def advertised_host(self) -> str:
+        """The host clients are told to connect to (Metadata's broker list)."""
+        if self.config.advertised_host:
+            return self.config.advertised_host
+        if self.host in ("", "0.0.0.0", "::"):
+            return socket.getfqdn()
+        return self.host
+
+    @property
+    def advertised_port(self) -> int:
+        return self.config.advertised_port or self.port
+
+    @staticmethod
+    def now_ms() -> int:
+        """Wall-clock milliseconds: what record timestamps and retention compare against."""
+        return time.time_ns() // 1_000_000
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _handle(self, client: ClientInfo, header: RequestHeader, request: Any) -> Any | None:
+        handler = HANDLERS.get(header.api_key)
+        if handler is None:
+            raise BrokerError(f"no handler for API key {header.api_key}")
+        if self._trace:
+            log.debug("%s:%d %s %r", client.host, client.port, header, request)
+        return await handler(self, client, header, request)
+
+    def _close_storage(self) -> None:
+        errors: list[BaseException] = []
+        for step in (self.producers.close, self.groups.close, self.topics.close):
+            try:
+                step()
+            except Exception as exc:  # keep closing the rest; report the first failure
+                log.exception("error while closing the broker's storage")
+                errors.append(exc)
+        if errors:
+            raise BrokerError(f"the broker did not close cleanly: {errors[0]}") from errors[0]
+
+    async def _flush_periodically(self) -> None:
+        interval = self.config.flush_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flusher.flush(list(self.topics.partitions()))
+            except Exception:
+                log.exception("periodic flush failed")
+
+    async def _enforce_retention_periodically(self) -> None:
+        interval = self.config.retention_check_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await self.enforce_retention()
+            self.producers.expire(self.now_ms(), self.config.producer_id_expiration_ms)
+
+    async def enforce_retention(self) -> int:
+        """Delete expired segments of every partition now (in a worker thread; the log is
+        thread-safe); returns how many segments went."""
+        now = self.now_ms()
+        deleted = 0
+        for partition in list(self.topics.partitions()):
+            try:
+                deleted += await asyncio.to_thread(partition.enforce_retention, now)
+            except Exception:
+                log.exception("retention failed for %s-%d", partition.topic, partition.index)
+        return deleted

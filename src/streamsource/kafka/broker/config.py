@@ -1,0 +1,76 @@
+"""The broker's settings: one frozen dataclass, defaults chosen for a developer's machine.
+
+Defaults follow Apache Kafka's broker defaults where a client could notice the difference
+(1 partition per auto-created topic, 7-day retention, 1 GiB segments, 100 MiB max request),
+and depart from them where Kafka's default only makes sense in a cluster (no initial
+rebalance delay, loopback listener).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from streamsource.errors import BrokerError
+from streamsource.kafka.log.config import LogConfig
+
+FsyncPolicy = Literal["always", "interval"]
+
+DEFAULT_DATA_DIR = Path("streamsource-data") / "broker"
+
+_DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Everything the broker needs to run. ``port=0`` picks a free port (tests)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9092
+    advertised_host: str | None = None  # what Metadata tells clients; default: host
+    advertised_port: int | None = None  # default: the port actually bound
+    data_dir: Path = DEFAULT_DATA_DIR
+    node_id: int = 0
+    default_partitions: int = 1
+    auto_create_topics: bool = True
+    fsync: FsyncPolicy = "interval"
+    flush_interval_ms: int = 1000
+    max_frame_bytes: int = 100 * 1024 * 1024  # Kafka's socket.request.max.bytes
+    read_chunk_bytes: int = 256 * 1024  # one socket read; bounds what a connection buffers
+    log_defaults: LogConfig = field(default_factory=LogConfig)  # per-topic configs override
+    retention_check_interval_ms: int = 5 * 60 * 1000
+    # consumer groups (Kafka's group.* broker settings)
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 30 * 60 * 1000
+    group_initial_rebalance_delay_ms: int = 0
+    # idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms)
+    producer_id_expiration_ms: int = _DAY_MS
+    # what one Fetch response may carry whatever the client asks (librdkafka asks 50 MiB):
+    # the response is held in memory about twice while it is sent
+    fetch_max_bytes_cap: int = 16 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.fsync not in ("always", "interval"):
+            raise BrokerError(f"fsync must be 'always' or 'interval', not {self.fsync!r}")
+        if not 0 <= self.port <= 65535:
+            raise BrokerError(f"port {self.port} is out of range")
+        if self.default_partitions < 1:
+            raise BrokerError("default_partitions must be at least 1")
+        if self.max_frame_bytes < 1024:
+            raise BrokerError("max_frame_bytes must be at least 1024")
+        if self.flush_interval_ms < 1:
+            raise BrokerError("flush_interval_ms must be positive")
+
+    def topic_log_config(self, configs: Mapping[str, str | None]) -> LogConfig:
+        """The log settings of a topic created with Kafka-named ``configs``.
+
+        Raises ``InvalidLogConfig`` (INVALID_CONFIG) for a known name with a bad value.
+        """
+        base = dataclasses.replace(
+            self.log_defaults, fsync=self.fsync, flush_interval_ms=self.flush_interval_ms
+        )
+        return LogConfig.from_topic_configs(configs, base=base)

@@ -1,0 +1,162 @@
+"""Drives the sans-I/O group coordinator from the event loop.
+
+The coordinator parks JoinGroup/SyncGroup requests under a token and answers them later, from
+whichever call completes the rebalance. Here each parked request is an ``asyncio.Future``
+keyed by its token; every coordinator call's replies resolve the matching futures. A timer
+task sleeps until the coordinator's next deadline (session and rebalance timeouts) and calls
+``tick``; it is woken early whenever a call may have moved that deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from streamsource.kafka.broker.config import BrokerConfig
+from streamsource.kafka.coordinator.group_messages import (
+    GroupConfig,
+    JoinRequest,
+    JoinResult,
+    LeaveResult,
+    LeavingMember,
+    Reply,
+    SyncRequest,
+    SyncResult,
+)
+from streamsource.kafka.coordinator.groups import GroupCoordinator
+from streamsource.kafka.coordinator.offsets import OffsetStore
+from streamsource.kafka.protocol.errors import ErrorCode
+
+log = logging.getLogger(__name__)
+
+# a coordinator call parking a request under the given token
+_Call = Callable[[object], list[Reply]]
+
+
+class GroupRuntime:
+    """The broker's consumer groups: coordinator, committed offsets, delayed replies."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.coordinator = GroupCoordinator(
+            GroupConfig(
+                min_session_timeout_ms=config.group_min_session_timeout_ms,
+                max_session_timeout_ms=config.group_max_session_timeout_ms,
+                initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
+            )
+        )
+        self._offsets: OffsetStore | None = None
+        # token -> (future of the parked request, the result type it expects)
+        self._pending: dict[
+            object, tuple[asyncio.Future[JoinResult | SyncResult], type[JoinResult | SyncResult]]
+        ] = {}
+        self._wakeup = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self, directory: Path) -> None:
+        """Load the committed offsets; groups that have some become known (Empty)."""
+        self._offsets = OffsetStore(directory / "offsets.log")
+        for group_id in self._offsets.groups():
+            self.coordinator.note_group_with_offsets(group_id)
+
+    def release_waiting(self) -> None:
+        """Answer every parked JoinGroup/SyncGroup with NOT_COORDINATOR (shutdown), as
+        Kafka does: the client looks for the coordinator again and re-joins there."""
+        for future, kind in self._pending.values():
+            if not future.done():
+                future.set_result(kind(ErrorCode.NOT_COORDINATOR))
+
+    def close(self) -> None:
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
+        for future, _ in self._pending.values():
+            if not future.done():
+                future.cancel()
+
+    @property
+    def offsets(self) -> OffsetStore:
+        if self._offsets is None:
+            raise RuntimeError("the group runtime is not open")
+        return self._offsets
+
+    @staticmethod
+    def now_ms() -> int:
+        """Coordinator time: the loop's monotonic clock (deadlines only, never persisted)."""
+        return int(asyncio.get_running_loop().time() * 1000)
+
+    # -- calls -----------------------------------------------------------------------------
+
+    async def join(self, request: JoinRequest) -> JoinResult:
+        result = await self._delayed(
+            JoinResult, lambda token: self.coordinator.join(self.now_ms(), token, request)
+        )
+        assert isinstance(result, JoinResult)
+        return result
+
+    async def sync(self, request: SyncRequest) -> SyncResult:
+        result = await self._delayed(
+            SyncResult, lambda token: self.coordinator.sync(self.now_ms(), token, request)
+        )
+        assert isinstance(result, SyncResult)
+        return result
+
+    def heartbeat(
+        self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
+    ) -> ErrorCode:
+        error = self.coordinator.heartbeat(
+            self.now_ms(), group_id, generation_id, member_id, group_instance_id
+        )
+        self._wakeup.set()
+        return error
+
+    def leave(self, group_id: str, members: list[LeavingMember]) -> LeaveResult:
+        result = self.coordinator.leave(self.now_ms(), group_id, members)
+        self._deliver(result.replies)
+        self._wakeup.set()
+        return result
+
+    def validate_commit(
+        self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
+    ) -> ErrorCode:
+        return self.coordinator.validate_commit(
+            group_id, generation_id, member_id, group_instance_id, now_ms=self.now_ms()
+        )
+
+    async def run_timers(self) -> None:
+        """Call ``tick`` at every coordinator deadline, forever (cancelled on stop)."""
+        while True:
+            deadline = self.coordinator.next_deadline_ms()
+            timeout = None if deadline is None else max(0.0, (deadline - self.now_ms()) / 1000)
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            try:
+                self._deliver(self.coordinator.tick(self.now_ms()))
+            except Exception:
+                log.exception("group coordinator tick failed")
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _delayed(
+        self, kind: type[JoinResult | SyncResult], call: _Call
+    ) -> JoinResult | SyncResult:
+        token = object()
+        future: asyncio.Future[JoinResult | SyncResult] = asyncio.get_running_loop().create_future()
+        self._pending[token] = (future, kind)
+        try:
+            self._deliver(call(token))
+            self._wakeup.set()
+            return await future
+        finally:
+            self._pending.pop(token, None)
+
+    def _deliver(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            pending = self._pending.get(reply.token)
+            if pending is not None and not pending[0].done():
+                pending[0].set_result(reply.result)

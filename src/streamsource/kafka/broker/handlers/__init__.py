@@ -1,0 +1,72 @@
+"""Request handlers, one module per API family, and the dispatch table keyed by API key."""
+
+from __future__ import annotations
+
+from streamsource.kafka.broker.handlers.admin import (
+    handle_create_topics,
+    handle_delete_topics,
+    handle_describe_configs,
+)
+from streamsource.kafka.broker.handlers.base import Handler
+from streamsource.kafka.broker.handlers.fetch import handle_fetch
+from streamsource.kafka.broker.handlers.groups import (
+    handle_describe_groups,
+    handle_find_coordinator,
+    handle_heartbeat,
+    handle_join_group,
+    handle_leave_group,
+    handle_list_groups,
+    handle_sync_group,
+)
+from streamsource.kafka.broker.handlers.list_offsets import handle_list_offsets
+from streamsource.kafka.broker.handlers.metadata import (
+    advertised_versions,
+    handle_api_versions,
+    handle_metadata,
+)
+from streamsource.kafka.broker.handlers.offsets import handle_offset_commit, handle_offset_fetch
+from streamsource.kafka.broker.handlers.produce import handle_produce
+from streamsource.kafka.broker.handlers.producer import handle_init_producer_id
+from streamsource.kafka.protocol import RequestHeader
+from streamsource.kafka.protocol.api import ApiKey
+from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.protocol.messages.api_versions import ApiVersionsResponse
+
+#: What answers each API; ApiVersions advertises exactly these keys.
+HANDLERS: dict[int, Handler] = {
+    ApiKey.PRODUCE: handle_produce,
+    ApiKey.FETCH: handle_fetch,
+    ApiKey.LIST_OFFSETS: handle_list_offsets,
+    ApiKey.METADATA: handle_metadata,
+    ApiKey.OFFSET_COMMIT: handle_offset_commit,
+    ApiKey.OFFSET_FETCH: handle_offset_fetch,
+    ApiKey.FIND_COORDINATOR: handle_find_coordinator,
+    ApiKey.JOIN_GROUP: handle_join_group,
+    ApiKey.HEARTBEAT: handle_heartbeat,
+    ApiKey.LEAVE_GROUP: handle_leave_group,
+    ApiKey.SYNC_GROUP: handle_sync_group,
+    ApiKey.DESCRIBE_GROUPS: handle_describe_groups,
+    ApiKey.LIST_GROUPS: handle_list_groups,
+    ApiKey.API_VERSIONS: handle_api_versions,
+    ApiKey.CREATE_TOPICS: handle_create_topics,
+    ApiKey.DELETE_TOPICS: handle_delete_topics,
+    ApiKey.INIT_PRODUCER_ID: handle_init_producer_id,
+    ApiKey.DESCRIBE_CONFIGS: handle_describe_configs,
+}
+
+
+def unsupported_version_response(header: RequestHeader) -> ApiVersionsResponse | None:
+    """The answer to a request in a version we do not speak, or None to close the connection.
+
+    ApiVersions gets error 35 with a v0 body listing what we support (the client then retries
+    with a version from the list); any other API cannot be answered in a version we do not
+    know, so its connection is closed, as Kafka does.
+    """
+    if header.api_key != ApiKey.API_VERSIONS:
+        return None
+    return ApiVersionsResponse(
+        error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=advertised_versions(set(HANDLERS))
+    )
+
+
+__all__ = ["HANDLERS", "Handler", "unsupported_version_response"]

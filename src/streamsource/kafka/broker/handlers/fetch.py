@@ -1,0 +1,124 @@
+"""Fetch: stored batches as they are on disk, long-polled, down-converted for old clients.
+
+Fetch v4+ clients read magic-2 batches, which is what the log stores, so their bytes go out
+untouched. Fetch v0-1 (magic 0) and v2-3 (magic 1) clients get a down-converted message set.
+When less than ``min_bytes`` is available the request waits, up to ``max_wait_ms``, for an
+append to any partition it reads (each read partition holds a future that appends resolve).
+With one replica and no transactions the high watermark and the last stable offset are
+both the log end offset. Fetch sessions are not kept: session id 0 tells v7+ clients to
+keep sending full fetch requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import TYPE_CHECKING
+
+from streamsource.kafka.broker.partition import Partition
+from streamsource.kafka.broker.server import ClientInfo
+from streamsource.kafka.log.errors import LogError
+from streamsource.kafka.protocol import RequestHeader
+from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.protocol.messages.fetch import FetchRequest, FetchResponse
+from streamsource.kafka.records import RecordError, downconvert
+
+if TYPE_CHECKING:
+    from streamsource.kafka.broker.app import Broker
+
+_TopicData = FetchResponse.FetchableTopicResponse
+_PartitionData = FetchResponse.PartitionData
+_LEGACY_ENTRY = struct.Struct(">qi")  # offset, message size of a magic 0/1 entry
+READ_COMMITTED = 1
+
+
+async def handle_fetch(
+    broker: Broker, client: ClientInfo, header: RequestHeader, request: FetchRequest
+) -> FetchResponse:
+    version = header.api_version
+    if version >= 7 and request.session_id != 0:
+        # we never hand out a session id, so any is unknown: the client starts over
+        return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0, request.max_wait_ms) / 1000
+    while True:
+        response, size, partitions, failed = _read(broker, request, version)
+        remaining = deadline - loop.time()
+        if failed or size >= request.min_bytes or remaining <= 0 or not broker.running:
+            return response
+        waiter: asyncio.Future[None] = loop.create_future()
+        for partition in partitions:
+            partition.add_waiter(waiter)
+        try:
+            await asyncio.wait_for(waiter, remaining)
+        except TimeoutError:
+            pass
+        finally:
+            for partition in partitions:
+                partition.discard_waiter(waiter)
+
+
+def _read(
+    broker: Broker, request: FetchRequest, version: int
+) -> tuple[FetchResponse, int, list[Partition], bool]:
+    """One pass over the requested partitions: (response, record bytes, partitions, error?)."""
+    cap = broker.config.fetch_max_bytes_cap
+    budget = min(request.max_bytes, cap) if version >= 3 else cap
+    magic = 0 if version <= 1 else 1 if version <= 3 else 2
+    committed = version >= 4 and request.isolation_level == READ_COMMITTED
+    total = 0
+    failed = False
+    read: list[Partition] = []
+    topics: list[_TopicData] = []
+    for fetch_topic in request.topics:
+        results: list[_PartitionData] = []
+        for wanted in fetch_topic.partitions:
+            result = _PartitionData(
+                partition_index=wanted.partition,
+                high_watermark=-1,
+                last_stable_offset=-1,
+                log_start_offset=-1,
+                aborted_transactions=[] if committed else None,
+                records=b"",
+            )
+            results.append(result)
+            partition = broker.topics.partition(fetch_topic.topic, wanted.partition)
+            if partition is None:
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                failed = True
+                continue
+            read.append(partition)
+            end = partition.high_watermark
+            result.high_watermark = end
+            result.last_stable_offset = end
+            result.log_start_offset = partition.log_start_offset
+            limit = min(max(0, wanted.partition_max_bytes), budget)
+            if limit <= 0 and total > 0:
+                continue  # response is full; the client fetches the rest next time
+            try:
+                data = partition.log.read(wanted.fetch_offset, max(limit, 1))
+                if data and magic < 2:
+                    data = _skip_below(
+                        downconvert(data, magic, max_bytes=max(limit, 1)), wanted.fetch_offset
+                    )
+            except (LogError, RecordError) as exc:
+                result.error_code = exc.error_code
+                failed = True
+                continue
+            result.records = data
+            total += len(data)
+            budget -= len(data)
+        topics.append(_TopicData(topic=fetch_topic.topic, partitions=results))
+    return FetchResponse(session_id=0, responses=topics), total, read, failed
+
+
+def _skip_below(message_set: bytes, offset: int) -> bytes:
+    """Drop the legacy messages before ``offset`` (a batch is read from its start)."""
+    pos = 0
+    end = len(message_set)
+    while pos + _LEGACY_ENTRY.size <= end:
+        entry_offset, size = _LEGACY_ENTRY.unpack_from(message_set, pos)
+        if entry_offset >= offset:
+            break
+        pos += _LEGACY_ENTRY.size + size
+    return message_set[pos:] if pos else message_set

@@ -1,0 +1,71 @@
+"""ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or first offset at a time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from streamsource.kafka.broker.partition import Partition
+from streamsource.kafka.broker.server import ClientInfo
+from streamsource.kafka.log.errors import LogError
+from streamsource.kafka.protocol import RequestHeader
+from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.protocol.messages.list_offsets import (
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+)
+
+if TYPE_CHECKING:
+    from streamsource.kafka.broker.app import Broker
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3  # KIP-734, v7+
+
+_TopicResult = ListOffsetsResponse.ListOffsetsTopicResponse
+_PartitionResult = ListOffsetsResponse.ListOffsetsPartitionResponse
+
+
+async def handle_list_offsets(
+    broker: Broker, client: ClientInfo, header: RequestHeader, request: ListOffsetsRequest
+) -> ListOffsetsResponse:
+    topics: list[_TopicResult] = []
+    for topic in request.topics:
+        results: list[_PartitionResult] = []
+        for wanted in topic.partitions:
+            result = _PartitionResult(partition_index=wanted.partition_index)
+            results.append(result)
+            partition = broker.topics.partition(topic.name, wanted.partition_index)
+            if partition is None:
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            try:
+                offset, timestamp = _lookup(partition, wanted.timestamp)
+            except LogError as exc:
+                result.error_code = exc.error_code
+                continue
+            if header.api_version == 0:
+                # v0 answers a list of offsets (at most max_num_offsets); one suffices
+                result.old_style_offsets = (
+                    [offset] if offset >= 0 and wanted.max_num_offsets else []
+                )
+            else:
+                result.offset, result.timestamp = offset, timestamp
+                result.leader_epoch = 0 if offset >= 0 else -1
+        topics.append(_TopicResult(name=topic.name, partitions=results))
+    return ListOffsetsResponse(topics=topics)
+
+
+def _lookup(partition: Partition, timestamp: int) -> tuple[int, int]:
+    """(offset, timestamp) for the request's timestamp; (-1, -1) when there is none."""
+    if timestamp == LATEST:
+        return partition.high_watermark, -1
+    if timestamp == EARLIEST:
+        return partition.log_start_offset, -1
+    if timestamp == MAX_TIMESTAMP:
+        best: tuple[int, int] = (-1, -1)
+        for batch in partition.log.iter_batch_headers(partition.log_start_offset):
+            if batch.max_timestamp > best[1]:
+                best = (batch.base_offset, batch.max_timestamp)
+        return best
+    found = partition.log.offset_for_timestamp(timestamp)
+    return found if found is not None else (-1, -1)

@@ -1,0 +1,159 @@
+"""Produce: validate, de-duplicate (idempotent producers), append, then maybe wait for fsync.
+
+Every partition of a request is handled on its own: a bad CRC or an unknown partition costs
+that partition (an error code in its response) and nothing else. With ``--fsync always``
+an acks=all request is answered only after the group flusher has synced every partition it
+wrote; with acks=0 nothing is answered at all.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from streamsource.kafka.broker.outbox import Deferred
+from streamsource.kafka.broker.partition import Partition
+from streamsource.kafka.broker.producers import Duplicate
+from streamsource.kafka.broker.server import ClientInfo
+from streamsource.kafka.broker.topics import TopicError
+from streamsource.kafka.log.errors import LogError
+from streamsource.kafka.protocol import RequestHeader
+from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.protocol.messages.produce import ProduceRequest, ProduceResponse
+from streamsource.kafka.records import RecordError, validate_produce_records
+from streamsource.kafka.records.header import HEADER_SIZE, parse_header
+
+if TYPE_CHECKING:
+    from streamsource.kafka.broker.app import Broker
+
+_TopicResponse = ProduceResponse.TopicProduceResponse
+_PartitionResponse = ProduceResponse.PartitionProduceResponse
+
+
+async def handle_produce(
+    broker: Broker, client: ClientInfo, header: RequestHeader, request: ProduceRequest
+) -> ProduceResponse | Deferred | None:
+    acks = request.acks
+    refuse: ErrorCode | None = None
+    if acks not in (-1, 0, 1):
+        refuse = ErrorCode.INVALID_REQUIRED_ACKS
+    elif request.transactional_id is not None:
+        refuse = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED  # no transactions here
+    now_ms = broker.now_ms()
+    written: dict[Partition, list[_PartitionResponse]] = {}
+    responses: list[_TopicResponse] = []
+    for topic_data in request.topic_data:
+        name = topic_data.name
+        topic_error = refuse if refuse is not None else _ensure_topic(broker, name)
+        partition_responses: list[_PartitionResponse] = []
+        for data in topic_data.partition_data:
+            response = _PartitionResponse(index=data.index, base_offset=-1)
+            partition_responses.append(response)
+            if topic_error is not None:
+                response.error_code = topic_error
+                continue
+            partition = broker.topics.partition(name, data.index)
+            if partition is not None and _is_idempotent(data.records):
+                await broker.producers.ensure_loaded(partition)
+                partition = broker.topics.partition(name, data.index)  # deleted meanwhile?
+            if partition is None:
+                response.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            _produce_one(broker, partition, data.records, now_ms, response)
+            if response.error_code == ErrorCode.NONE:
+                written.setdefault(partition, []).append(response)
+        responses.append(_TopicResponse(name=name, partition_responses=partition_responses))
+    if acks == 0:
+        return None
+    answer = ProduceResponse(responses=responses)
+    if acks == -1 and written and broker.config.fsync == "always":
+        # answered once on disk; the connection's next requests go on meanwhile
+        return Deferred(_after_flush(broker, written, answer))
+    return answer
+
+
+async def _after_flush(
+    broker: Broker, written: dict[Partition, list[_PartitionResponse]], response: ProduceResponse
+) -> ProduceResponse:
+    try:
+        await broker.flusher.flush(written)
+    except LogError as exc:
+        for partition_responses in written.values():
+            for result in partition_responses:
+                result.error_code = exc.error_code
+                result.error_message = str(exc)
+    return response
+
+
+def _ensure_topic(broker: Broker, name: str) -> ErrorCode | None:
+    """None if the topic exists (auto-creating it if allowed), else the error to answer."""
+    if broker.topics.get(name) is not None:
+        return None
+    if not broker.config.auto_create_topics:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    try:
+        broker.topics.create(name)
+    except TopicError as exc:
+        return exc.error_code
+    return None
+
+
+def _produce_one(
+    broker: Broker,
+    partition: Partition,
+    records: object,
+    now_ms: int,
+    response: _PartitionResponse,
+) -> None:
+    """Validate and append one partition's data, filling in ``response``."""
+    try:
+        if not isinstance(records, bytes | bytearray | memoryview):
+            raise _Refused(ErrorCode.CORRUPT_MESSAGE, "no record data")
+        batches = validate_produce_records(
+            records, max_batch_bytes=partition.log.config.max_message_bytes, now_ms=now_ms
+        )
+        first = batches[0].header
+        if first.producer_id >= 0:
+            if len(batches) != 1:
+                raise _Refused(
+                    ErrorCode.INVALID_RECORD,
+                    "an idempotent produce must carry exactly one batch per partition",
+                )
+            outcome = broker.producers.check(partition, first)
+            if isinstance(outcome, Duplicate):
+                response.base_offset = outcome.base_offset
+                response.log_start_offset = partition.log_start_offset
+                return
+            if outcome is not ErrorCode.NONE:
+                raise _Refused(outcome, outcome.message)
+        info = partition.append([b.data for b in batches], now_ms)
+        if first.producer_id >= 0:
+            broker.producers.record(partition, first, info.base_offset, now_ms)
+    except (RecordError, LogError) as exc:
+        response.error_code = exc.error_code
+        response.error_message = str(exc)
+        return
+    except _Refused as exc:
+        response.error_code = exc.error_code
+        response.error_message = str(exc)
+        return
+    response.base_offset = info.base_offset
+    response.log_append_time_ms = info.log_append_time_ms
+    response.log_start_offset = partition.log_start_offset
+
+
+class _Refused(Exception):
+    def __init__(self, error_code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+def _is_idempotent(records: object) -> bool:
+    """Whether the data starts with a v2 batch from an idempotent producer (a cheap peek)."""
+    if not isinstance(records, bytes | bytearray | memoryview) or len(records) < HEADER_SIZE:
+        return False
+    try:
+        header = parse_header(records)
+    except struct.error:
+        return False
+    return header.magic == 2 and header.producer_id >= 0

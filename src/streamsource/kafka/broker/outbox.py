@@ -1,0 +1,128 @@
+"""A connection's responses, written in request order even when some are ready later.
+
+Most responses are ready when their handler returns and go straight to the socket. An
+acks=all Produce under ``--fsync always`` is ready only after an fsync; rather than stall
+the connection, its handler returns a ``Deferred`` and the server goes on decoding and
+handling the next requests (a producer with 5 requests in flight then shares one fsync
+between them). From the first pending response on, every response queues behind it, and a
+writer task sends them in order as they become ready: clients match responses to requests
+by order as well as by correlation id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Chunks = list[Any]  # encoded response pieces, written one after the other
+MAX_PENDING = 64  # responses queued behind a pending one before the reader waits
+MAX_QUEUED_BYTES = 16 * 1024 * 1024  # ready bytes queued behind a pending one, likewise
+WRITE_BUFFER_HIGH = 4 * 1024 * 1024  # unsent bytes after which the reader waits for the socket
+
+
+class Deferred:
+    """A handler's answer that will be ready later (the awaitable yields the message)."""
+
+    __slots__ = ("awaitable",)
+
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self.awaitable = awaitable
+
+
+class Outbox:
+    """In-order response writer of one connection."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        # (response, bytes counted against MAX_QUEUED_BYTES: ready responses only)
+        self._queue: deque[tuple[asyncio.Future[Chunks], int]] = deque()
+        self._queued_bytes = 0
+        self._task: asyncio.Task[None] | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+        self.failed: BaseException | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def put(self, response: Chunks | asyncio.Future[Chunks]) -> None:
+        """Send ``response`` now if nothing is queued, else after those queued before it."""
+        if self.failed is not None:
+            raise self.failed
+        size = 0
+        if isinstance(response, list):
+            if not self._queue:
+                _write(self._writer, response)
+                return
+            ready: asyncio.Future[Chunks] = asyncio.get_running_loop().create_future()
+            ready.set_result(response)
+            size = sum(len(c) for c in response)
+            response = ready
+        self._queue.append((response, size))
+        self._queued_bytes += size
+        self._update_room()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._send_in_order())
+
+    def should_drain(self) -> bool:
+        """Whether the reader should wait before handling the next request."""
+        return (
+            not self._room.is_set()
+            or self._writer.transport.get_write_buffer_size() >= WRITE_BUFFER_HIGH
+        )
+
+    async def drain(self) -> None:
+        """Apply backpressure: wait for room in the queue, then for the socket buffer."""
+        await self._room.wait()
+        if self.failed is not None:
+            raise self.failed
+        await self._writer.drain()
+
+    async def finish(self) -> None:
+        """Wait until every queued response is written (or has failed)."""
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+
+    def _update_room(self) -> None:
+        if len(self._queue) >= MAX_PENDING or self._queued_bytes >= MAX_QUEUED_BYTES:
+            self._room.clear()
+        else:
+            self._room.set()
+
+    async def _send_in_order(self) -> None:
+        try:
+            while self._queue:
+                future, size = self._queue[0]
+                chunks = await future
+                self._queue.popleft()
+                self._queued_bytes -= size
+                self._update_room()
+                _write(self._writer, chunks)
+                await self._writer.drain()
+        except Exception as exc:
+            # the request's effect is unknown to its client: the connection must go
+            log.warning("closing a connection: a deferred response failed: %s", exc)
+            self.failed = exc
+            for future, _ in self._queue:
+                future.cancel()
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._room.set()
+            self._writer.close()
+        finally:
+            self._task = None
+
+
+def _write(writer: asyncio.StreamWriter, chunks: Chunks) -> None:
+    # chunk by chunk rather than writelines, which (Python 3.11) first joins them into one
+    # more copy of a response that may be tens of megabytes of record data
+    for chunk in chunks:
+        writer.write(chunk)
