@@ -188,6 +188,48 @@ class TopicManager:
             partition.delete()
         log.info("deleted topic %s", name)
 
+    def check_add_partitions(self, name: str, count: int) -> Topic:
+        """The topic, or ``TopicError`` if ``add_partitions(name, count)`` would be refused."""
+        topic = self.topics.get(name)
+        if topic is None:
+            raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {name!r}")
+        current = len(topic.partitions)
+        if count == current:
+            reason = f"topic {name!r} already has {current} partitions"
+        elif count < current:
+            reason = (
+                f"topic {name!r} has {current} partitions, more than the {count} asked for: "
+                "partitions cannot be removed"
+            )
+        elif count > MAX_PARTITIONS:
+            reason = f"number of partitions must be at most {MAX_PARTITIONS}"
+        else:
+            return topic
+        raise TopicError(ErrorCode.INVALID_PARTITIONS, reason)
+
+    def add_partitions(self, name: str, count: int) -> Topic:
+        """Grow a topic to ``count`` partitions (CreatePartitions); the new logs start empty.
+
+        The new directories are made durable before ``topics.json`` names them, so a crash
+        in between leaves orphan directories, removed by the next ``open``.
+        """
+        topic = self.check_add_partitions(name, count)
+        current = len(topic.partitions)
+        added: list[Partition] = []
+        try:
+            for index in range(current, count):
+                added.append(self._open_partition(topic, index))
+            fsync_dir(self._logs_root)
+        except BaseException:
+            for partition in added:
+                partition.delete()
+            raise
+        # a new list rather than extend: the retention thread may be iterating the old one
+        topic.partitions = topic.partitions + added
+        self._save()
+        log.info("topic %s grew from %d to %d partitions", name, current, count)
+        return topic
+
     # -- internals -----------------------------------------------------------------------
 
     def _open_partition(self, topic: Topic, index: int) -> Partition:

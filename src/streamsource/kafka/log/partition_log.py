@@ -39,6 +39,7 @@ from streamsource.kafka.log.segment import (
     Segment,
     list_segment_bases,
 )
+from streamsource.kafka.log.start_offset import read_start_offset, write_start_offset
 from streamsource.kafka.records.batch import iter_batch_records
 from streamsource.kafka.records.errors import RecordError
 from streamsource.kafka.records.header import BatchHeader
@@ -115,6 +116,9 @@ class PartitionLog:
                         truncated,
                         segment.next_offset,
                     )
+            start = read_start_offset(directory)
+            if start is not None and start > segments[0].base_offset:
+                segments = _drop_segments_below(start, segments, directory, stats, now_ms)
             # What recovery kept is made durable, so flushed_offset starts at the end.
             for segment in segments:
                 if segment.dirty:
@@ -125,7 +129,10 @@ class PartitionLog:
             for segment in segments:
                 segment.close()
             raise LogStorageError(directory, "opening the log in", exc) from exc
-        return cls(directory, config, segments, stats)
+        opened = cls(directory, config, segments, stats)
+        if start is not None:
+            opened._log_start_offset = max(opened._log_start_offset, start)
+        return opened
 
     def close(self) -> None:
         """Flush everything to disk and close the files; later calls raise ``LogClosed``."""
@@ -467,6 +474,44 @@ class PartitionLog:
             self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
             return count
 
+    def delete_records_before(self, offset: int, *, now_ms: int | None = None) -> int:
+        """Make ``offset`` the log start (DeleteRecords): records below it are gone.
+
+        The new start is made durable first (``start_offset``), so it survives a crash or a
+        restart; then segments holding only earlier records are deleted. The segment that
+        holds ``offset`` stays, its earlier records hidden (reads below the start raise
+        ``OffsetOutOfRange``), as in Kafka; when ``offset`` is the log end, the active
+        segment is rolled so that all the old data goes. An ``offset`` at or below the
+        start changes nothing; above ``log_end_offset`` raises ``OffsetOutOfRange``.
+        Returns the log start offset.
+        """
+        with self._lock:
+            self._check_open()
+            end = self.log_end_offset
+            if offset > end:
+                raise OffsetOutOfRange(offset, self._log_start_offset, end)
+            if offset <= self._log_start_offset:
+                return self._log_start_offset
+            try:
+                write_start_offset(self.directory, offset)
+                self._log_start_offset = offset
+                active = self._segments[-1]
+                if offset == end and not active.is_empty:
+                    active.seal()
+                    if now_ms is None:
+                        now_ms = int(time.time() * 1000)
+                    self._segments.append(Segment.create(self.directory, end, self._stats, now_ms))
+                    self._bases.append(end)
+                count = bisect_right(self._bases, offset) - 1  # segments before offset's one
+                for segment in self._segments[:count]:
+                    segment.delete()
+                    self._recent.pop(segment.base_offset, None)
+                del self._segments[:count]
+                del self._bases[:count]
+            except OSError as exc:
+                raise LogStorageError(self.directory, "deleting records from", exc) from exc
+            return offset
+
     def truncate_to(self, offset: int, *, now_ms: int | None = None) -> None:
         """Remove every batch that holds an offset ``>= offset``.
 
@@ -480,6 +525,8 @@ class PartitionLog:
                 return
             try:
                 if offset <= self._log_start_offset:
+                    if read_start_offset(self.directory) is not None:
+                        write_start_offset(self.directory, offset)  # else reopening hides all
                     for segment in self._segments:
                         segment.delete()
                         self._recent.pop(segment.base_offset, None)
@@ -532,3 +579,21 @@ class PartitionLog:
             f"PartitionLog({str(self.directory)!r}, start={self._log_start_offset}, "
             f"end={self.log_end_offset}, segments={len(self._segments)})"
         )
+
+
+def _drop_segments_below(
+    start: int, segments: list[Segment], directory: Path, stats: ReadStats, now_ms: int
+) -> list[Segment]:
+    """Recovery: the segments still needed by a log that starts at ``start`` (checkpointed).
+
+    Segments wholly below ``start`` are deleted (a crash may have kept them after a
+    DeleteRecords). If even the log end is below ``start`` (a crash lost an unflushed tail
+    whose records were then deleted), the log restarts empty at ``start``.
+    """
+    if start > segments[-1].next_offset:
+        for segment in segments:
+            segment.delete()
+        return [Segment.create(directory, start, stats, now_ms)]
+    while len(segments) > 1 and segments[1].base_offset <= start:
+        segments.pop(0).delete()
+    return segments

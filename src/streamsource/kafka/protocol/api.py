@@ -24,13 +24,16 @@ from streamsource.kafka.protocol.header import (
 )
 from streamsource.kafka.protocol.messages import (
     api_versions,
+    cluster,
     configs,
+    delete_groups,
     fetch,
     find_coordinator,
     groups,
     list_offsets,
     metadata,
     offsets,
+    partitions,
     produce,
     producer_id,
     topics,
@@ -76,8 +79,12 @@ class ApiKey(IntEnum):
     API_VERSIONS = 18
     CREATE_TOPICS = 19
     DELETE_TOPICS = 20
+    DELETE_RECORDS = 21
     INIT_PRODUCER_ID = 22
     DESCRIBE_CONFIGS = 32
+    CREATE_PARTITIONS = 37
+    DELETE_GROUPS = 42
+    DESCRIBE_CLUSTER = 60
 
 
 _PAIRS: list[tuple[type[Message], type[Message]]] = [
@@ -99,6 +106,10 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
     (topics.DeleteTopicsRequest, topics.DeleteTopicsResponse),
     (producer_id.InitProducerIdRequest, producer_id.InitProducerIdResponse),
     (configs.DescribeConfigsRequest, configs.DescribeConfigsResponse),
+    (partitions.DeleteRecordsRequest, partitions.DeleteRecordsResponse),
+    (partitions.CreatePartitionsRequest, partitions.CreatePartitionsResponse),
+    (delete_groups.DeleteGroupsRequest, delete_groups.DeleteGroupsResponse),
+    (cluster.DescribeClusterRequest, cluster.DescribeClusterResponse),
 ]
 
 #: Request and response classes by API key.

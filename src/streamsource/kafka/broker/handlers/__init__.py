@@ -8,6 +8,8 @@ from streamsource.kafka.broker.handlers.admin import (
     handle_describe_configs,
 )
 from streamsource.kafka.broker.handlers.base import Handler
+from streamsource.kafka.broker.handlers.cluster import handle_describe_cluster
+from streamsource.kafka.broker.handlers.delete_groups import handle_delete_groups
 from streamsource.kafka.broker.handlers.fetch import handle_fetch
 from streamsource.kafka.broker.handlers.groups import (
     handle_describe_groups,
@@ -25,6 +27,10 @@ from streamsource.kafka.broker.handlers.metadata import (
     handle_metadata,
 )
 from streamsource.kafka.broker.handlers.offsets import handle_offset_commit, handle_offset_fetch
+from streamsource.kafka.broker.handlers.partitions import (
+    handle_create_partitions,
+    handle_delete_records,
+)
 from streamsource.kafka.broker.handlers.produce import handle_produce
 from streamsource.kafka.broker.handlers.producer import handle_init_producer_id
 from streamsource.kafka.protocol import RequestHeader
@@ -52,6 +58,10 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.DELETE_TOPICS: handle_delete_topics,
     ApiKey.INIT_PRODUCER_ID: handle_init_producer_id,
     ApiKey.DESCRIBE_CONFIGS: handle_describe_configs,
+    ApiKey.DELETE_RECORDS: handle_delete_records,
+    ApiKey.CREATE_PARTITIONS: handle_create_partitions,
+    ApiKey.DELETE_GROUPS: handle_delete_groups,
+    ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
 }
 
 
