@@ -1,0 +1,23 @@
+"""Subscriptions: catch-up subscriptions (history, then live) and persistent consumer groups."""
+
+from streamsource.eventstore.subscriptions.catchup import (
+    AsyncCatchUpSubscription,
+    CatchUpSubscription,
+    subscribe,
+)
+from streamsource.eventstore.subscriptions.persistent import (
+    Message,
+    PersistentSubscription,
+    parked_stream,
+)
+from streamsource.eventstore.subscriptions.target import Target
+
+__all__ = [
+    "AsyncCatchUpSubscription",
+    "CatchUpSubscription",
+    "Message",
+    "PersistentSubscription",
+    "Target",
+    "parked_stream",
+    "subscribe",
+]
