@@ -10,7 +10,9 @@ import click
 _COMMANDS = {
     "demo": "streamsource.cli.demo",
     "store": "streamsource.cli.store",
+    "projections": "streamsource.cli.projections",
     "broker": "streamsource.cli.broker",
+    "relay": "streamsource.cli.relay",
 }
 
 

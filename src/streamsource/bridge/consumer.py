@@ -1,0 +1,272 @@
+"""The inbox consumer: a Kafka consumer group member that applies each event exactly once.
+
+For each batch of messages polled from the group, :class:`InboxConsumer` opens one
+transaction of its :class:`~streamsource.bridge.inbox.Inbox`, and for every message whose
+event id the inbox has not seen, records the id and calls the handler with the event and
+that transaction; then commits the transaction, and only then commits the Kafka offsets
+(synchronously). A crash between the two commits redelivers the batch, and the inbox skips
+it. A handler that raises rolls the whole batch back: nothing of it is applied and its
+offsets are not committed (the consumer stops; a restart redelivers from there).
+
+A projection fed from Kafka is just a handler: ``handler(event, tx)`` writes its read model
+through ``tx`` (the inbox's connection), in the same transaction as the inbox row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from streamsource.bridge.errors import HandlerFailed, InvalidBridgeMessage, KafkaClientError
+from streamsource.bridge.inbox import Inbox
+from streamsource.bridge.messages import event_from_message
+from streamsource.bridge.relay import client_log
+from streamsource.errors import InterfaceError, StreamsourceError
+from streamsource.eventstore.events import RecordedEvent
+
+log = logging.getLogger("streamsource.bridge.consumer")
+
+Handler = Callable[[RecordedEvent, Any], None]
+"""``handler(event, tx)``: apply one event, writing through ``tx`` (the inbox's connection)."""
+
+CONSUMER_DEFAULTS: Mapping[str, Any] = {
+    "enable.auto.commit": False,  # offsets are committed after the inbox transaction
+    "auto.offset.reset": "earliest",
+    "enable.partition.eof": False,
+}
+
+
+class InboxConsumer:
+    """Consumes ``topics`` as a member of ``group_id`` and applies events through ``inbox``.
+
+    ``name`` identifies the consumer in the inbox (default: the group id); members of one
+    group share it, so an event applied by one member is skipped by another after a
+    rebalance. ``consumer_config`` adds or overrides librdkafka settings. A poll waits up to
+    ``poll_timeout`` seconds for ``batch_size`` messages: together they bound the delay a
+    batch adds and the number of transactions per second.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Handler,
+        inbox: Inbox,
+        *,
+        name: str | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
+        poll_timeout: float = 0.05,
+    ) -> None:
+        if not topics:
+            raise InterfaceError("an inbox consumer needs at least one topic")
+        if not 1 <= batch_size <= 100_000:
+            raise InterfaceError("batch_size must be between 1 and 100,000")
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handler = handler
+        self.inbox = inbox
+        self.name = name or group_id
+        self._config: dict[str, Any] = {
+            **CONSUMER_DEFAULTS,
+            "logger": client_log,
+            **(consumer_config or {}),
+            "bootstrap.servers": bootstrap,
+            "group.id": group_id,
+        }
+        self._batch_size = batch_size
+        self._poll_timeout = poll_timeout
+        self._consumer: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.handled = 0  # events applied by this member
+        self.skipped = 0  # redeliveries the inbox recognised
+        self.assignments = 0  # partition assignments received (one per rebalance)
+
+    def open(self) -> None:
+        """Create the Kafka consumer and subscribe (``run`` and ``poll`` do this themselves)."""
+        if self._consumer is not None:
+            return
+        from confluent_kafka import Consumer, KafkaException
+
+        try:
+            self._consumer = Consumer(self._config)
+            self._consumer.subscribe(
+                self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke
+            )
+        except KafkaException as exc:
+            raise KafkaClientError(f"cannot create the Kafka consumer: {exc}") from None
+
+    def poll(self, timeout: float | None = None) -> int:
+        """Poll one batch, apply it and commit; return the number of messages in it.
+
+        If anything fails before the transaction commits (a handler raising: HandlerFailed;
+        a message that is not an event: InvalidBridgeMessage; the database: a store error),
+        nothing of the batch is applied and the consumer is moved back to its start, so the
+        next ``poll`` tries the same batch again.
+        """
+        from confluent_kafka import KafkaException
+
+        self.open()
+        consumer = self._consumer
+        try:
+            messages = consumer.consume(
+                self._batch_size, self._poll_timeout if timeout is None else timeout
+            )
+        except KafkaException as exc:
+            raise KafkaClientError(f"consumer {self.name}: {exc}") from None
+        batch = [m for m in messages if self._usable(m)]
+        if not batch:
+            return 0
+        try:
+            handled, skipped, offsets = self._apply(batch)
+        except BaseException:
+            self._rewind(batch)
+            raise
+        self.handled += handled
+        self.skipped += skipped
+        self._commit(offsets)
+        return len(batch)
+
+    def _apply(self, batch: list[Any]) -> tuple[int, int, dict[tuple[str, int], int]]:
+        offsets: dict[tuple[str, int], int] = {}
+        events: list[RecordedEvent] = []
+        for message in batch:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            try:
+                event = event_from_message(message.key(), message.value(), message.headers())
+            except InvalidBridgeMessage as exc:
+                raise InvalidBridgeMessage(f"{topic}[{partition}]@{offset}: {exc}") from None
+            events.append(event)
+            offsets[(topic, partition)] = offset + 1
+        handler = self.handler
+        with self.inbox.transaction() as tx:
+            new = self.inbox.claim(tx, self.name, events)
+            for event in new:
+                try:
+                    handler(event, tx)
+                except Exception as exc:
+                    raise HandlerFailed(
+                        f"consumer {self.name}: the handler failed on event {event.id}"
+                        f" ({event.stream}@{event.version}): {exc!r}; batch rolled back"
+                    ) from exc
+        return len(new), len(events) - len(new), offsets
+
+    def _rewind(self, batch: list[Any]) -> None:
+        """Move back to the first offset of ``batch`` in each partition (not applied)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        first: dict[tuple[str, int], int] = {}
+        for message in batch:
+            first.setdefault((message.topic(), message.partition()), message.offset())
+        try:
+            for (topic, partition), offset in first.items():
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException:
+            self.close()  # lost the partition meanwhile: rejoin from the committed offsets
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Poll and apply until ``stop`` (or :meth:`stop`) is set; then leave the group.
+
+        Retriable errors (the database busy or away, the client failing) are logged and the
+        batch tried again after a short pause; anything else stops the consumer.
+        """
+        stop = stop or self._stop
+        self.open()
+        try:
+            while not stop.is_set():
+                try:
+                    self.poll()
+                except StreamsourceError as exc:
+                    if not exc.retriable or isinstance(exc, HandlerFailed):
+                        raise
+                    log.warning("consumer %s: %s; trying again", self.name, exc)
+                    stop.wait(0.5)
+        finally:
+            self.close()
+
+    def start(self) -> InboxConsumer:
+        """Run in a background thread until :meth:`stop`."""
+        if self._thread is not None:
+            raise InterfaceError("the consumer is already running")
+        self._stop.clear()
+        self._error = None
+        self._thread = threading.Thread(target=self._thread_main, name=f"inbox-{self.name}")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 30) -> None:
+        """Stop the background thread and leave the group; re-raise the thread's error."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that stopped the background thread, if any."""
+        return self._error
+
+    def close(self) -> None:
+        """Leave the group and close the Kafka consumer (committed offsets stay)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
+
+    def __enter__(self) -> InboxConsumer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _thread_main(self) -> None:
+        try:
+            self.run(self._stop)
+        except BaseException as exc:
+            self._error = exc
+            log.exception("consumer %s stopped on an error", self.name)
+
+    @property
+    def member(self) -> str:
+        """This member's id in the group ("" before it joined)."""
+        consumer = self._consumer
+        return "" if consumer is None else str(consumer.memberid() or "")
+
+    def _on_assign(self, _consumer: Any, partitions: list[Any]) -> None:
+        self.assignments += 1
+        log.info("consumer %s (%s): assigned %s", self.name, self.member, _describe(partitions))
+
+    def _on_revoke(self, _consumer: Any, partitions: list[Any]) -> None:
+        log.info("consumer %s (%s): revoked %s", self.name, self.member, _describe(partitions))
+
+    def _usable(self, message: Any) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.fatal():
+            raise KafkaClientError(f"consumer {self.name}: {error}")
+        log.debug("consumer %s: %s", self.name, error)  # e.g. broker down: the client retries
+        return False
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            self._consumer.commit(offsets=partitions, asynchronous=False)
+        except KafkaException as exc:
+            # A rebalance took the partition away, or the broker is down: the new owner (or
+            # this member, later) gets the batch again and the inbox skips it.
+            log.info("consumer %s: offsets not committed (%s)", self.name, exc)
+
+
+def _describe(partitions: list[Any]) -> str:
+    return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing"

@@ -1,0 +1,200 @@
+"""Inbox tables: remember which events a consumer has applied, in the handler's transaction.
+
+Kafka redelivers: after a consumer crash, a rebalance, or a relay resending events it had
+not checkpointed. An :class:`Inbox` opens a database transaction, the consumer records the event ids of a
+batch of messages in it (:meth:`Inbox.claim`) and calls the handler, with the same
+transaction, for the events whose id is new; then commits: the handler's writes and the inbox row
+commit together or not at all, so every event takes effect exactly once.
+
+Table ``streamsource_inbox`` (``consumer``, ``event_id``, ``position``, ``received_at``),
+created on first use, one row per applied event per consumer name. Rows are never deleted
+by streamsource; prune old ones yourself if the table grows too large (an event older than
+any possible redelivery can no longer come back).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Literal, Protocol
+
+from streamsource.errors import InterfaceError, OperationalError
+from streamsource.eventstore.events import RecordedEvent
+
+TABLE = "streamsource_inbox"
+_CHUNK = 500  # ids per "IN (...)" query: below every SQLite build's variable limit
+
+
+def _first_unseen(
+    events: Sequence[RecordedEvent], ids: Sequence[bytes], seen: set[bytes]
+) -> list[RecordedEvent]:
+    """``events`` whose id is not in ``seen``, each id once, in order (``seen`` is updated)."""
+    new: list[RecordedEvent] = []
+    for event, event_id in zip(events, ids, strict=True):
+        if event_id not in seen:
+            seen.add(event_id)
+            new.append(event)
+    return new
+
+
+class Inbox(Protocol):
+    """A database that can run a transaction and record event ids in it."""
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A transaction; yields the connection handed to handlers. Commits on success."""
+        ...
+
+    def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+        """Record the ids of ``events`` for ``consumer`` in ``tx``; return those not seen before.
+
+        The result keeps the order of ``events``; an id repeated in the batch counts once.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteInbox:
+    """An inbox in a SQLite file; handlers get its ``sqlite3.Connection``.
+
+    ``durability="full"`` fsyncs every commit (survives a power loss); ``"normal"`` survives
+    a crash of the process only, and is much faster. Writers in several processes on the
+    same file take turns (``BEGIN IMMEDIATE``, waiting up to ``timeout`` seconds).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        durability: Literal["full", "normal"] = "full",
+        timeout: float = 30.0,
+    ) -> None:
+        self.path = path
+        try:
+            self.connection = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute(f"PRAGMA synchronous={durability.upper()}")
+            self.connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (consumer TEXT NOT NULL,"
+                " event_id BLOB NOT NULL, position INTEGER NOT NULL,"
+                " received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+                " PRIMARY KEY (consumer, event_id)) WITHOUT ROWID"
+            )
+        except sqlite3.Error as exc:
+            raise OperationalError(f"cannot open the inbox in {path}: {exc}") from None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self.connection
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise OperationalError(f"inbox {self.path}: cannot begin: {exc}") from None
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                db.execute("ROLLBACK")
+                raise OperationalError(f"inbox {self.path}: commit failed: {exc}") from None
+
+    def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+        # BEGIN IMMEDIATE serialises writers, so "select the known ids, insert the others"
+        # cannot race with another member doing the same.
+        ids = [event.id.bytes for event in events]
+        seen: set[bytes] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                row[0]
+                for row in tx.execute(
+                    f"SELECT event_id FROM {TABLE} WHERE consumer = ? AND event_id IN ({marks})",
+                    (consumer, *chunk),
+                )
+            )
+        new = _first_unseen(events, ids, seen)
+        tx.executemany(
+            f"INSERT INTO {TABLE} (consumer, event_id, position) VALUES (?, ?, ?)",
+            [(consumer, event.id.bytes, event.position) for event in new],
+        )
+        return new
+
+    def applied(self, consumer: str) -> int:
+        """How many distinct events ``consumer`` has applied."""
+        with self._lock:
+            row = self.connection.execute(
+                f"SELECT count(*) FROM {TABLE} WHERE consumer = ?", (consumer,)
+            ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self.connection.close()
+
+
+class PostgresInbox:
+    """An inbox in a PostgreSQL database; handlers get its ``psycopg.Connection``."""
+
+    def __init__(self, conninfo: str) -> None:
+        try:
+            import psycopg
+        except ModuleNotFoundError:
+            raise InterfaceError(
+                "a PostgreSQL inbox needs psycopg: pip install 'streamsource[postgres]'"
+            ) from None
+        self._psycopg = psycopg
+        self._lock = threading.Lock()
+        try:
+            self.connection = psycopg.connect(conninfo, autocommit=True)
+            self.connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (consumer TEXT NOT NULL,"
+                " event_id UUID NOT NULL, position BIGINT NOT NULL,"
+                " received_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (consumer, event_id))"
+            )
+        except psycopg.Error as exc:
+            raise OperationalError(f"cannot open the PostgreSQL inbox: {exc}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._lock:
+            try:
+                with self.connection.transaction():
+                    yield self.connection
+            except self._psycopg.OperationalError as exc:
+                raise OperationalError(f"PostgreSQL inbox: {exc}") from None
+
+    def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+        # One statement; a member inserting the same id concurrently makes this one wait
+        # for its commit, then skip the row (ON CONFLICT DO NOTHING), never fail.
+        unique = _first_unseen(events, [event.id.bytes for event in events], set())
+        rows = tx.execute(
+            f"INSERT INTO {TABLE} (consumer, event_id, position)"
+            " SELECT %s, e.id, e.position FROM unnest(%s::uuid[], %s::bigint[]) AS e(id, position)"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            (consumer, [event.id for event in unique], [event.position for event in unique]),
+        ).fetchall()
+        inserted = {row[0] for row in rows}
+        return [event for event in unique if event.id in inserted]
+
+    def applied(self, consumer: str) -> int:
+        """How many distinct events ``consumer`` has applied."""
+        with self._lock:
+            row = self.connection.execute(
+                f"SELECT count(*) FROM {TABLE} WHERE consumer = %s", (consumer,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self.connection.close()

@@ -1,0 +1,161 @@
+"""The Kafka message of a recorded event, both ways (pure functions, no client involved).
+
+A message carries:
+
+* key: the stream name (UTF-8), so every event of a stream lands in one partition, in order;
+* value: the event's data as JSON, exactly the bytes the store holds;
+* headers: ``event-id`` (UUID text), ``event-type``, ``stream``, ``version`` and ``position``
+  (decimal), ``recorded-at`` (ISO 8601, UTC), ``metadata`` (JSON) and
+  ``content-type: application/json``.
+
+Consumers in any language can read these; :func:`event_from_message` turns one back into a
+:class:`~streamsource.RecordedEvent` (its ``position`` is the one in the source store).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+from streamsource.bridge.errors import InvalidBridgeMessage
+from streamsource.eventstore.events import RecordedEvent
+from streamsource.eventstore.recorder import StoredRecord
+
+EVENT_ID = "event-id"
+EVENT_TYPE = "event-type"
+STREAM = "stream"
+VERSION = "version"
+POSITION = "position"
+RECORDED_AT = "recorded-at"
+METADATA = "metadata"
+CONTENT_TYPE = "content-type"
+JSON_CONTENT_TYPE = b"application/json"
+
+_MAX_NUMBER_DIGITS = 20  # a 64-bit integer; refuse anything longer before int() sees it
+_MAX_TEXT_HEADER = 64 * 1024  # stream names and types are far shorter in the store
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """What the relay hands to the producer for one event."""
+
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+def message_for(record: StoredRecord) -> OutgoingMessage:
+    """The Kafka message for a stored event (data and metadata are already JSON bytes)."""
+    stream = record.stream.encode()
+    headers: Headers = [
+        (EVENT_ID, str(record.id).encode()),
+        (EVENT_TYPE, record.type.encode()),
+        (STREAM, stream),
+        (VERSION, b"%d" % record.version),
+        (POSITION, b"%d" % record.position),
+        (RECORDED_AT, record.recorded_at.isoformat().encode()),
+        (METADATA, record.metadata),
+        (CONTENT_TYPE, JSON_CONTENT_TYPE),
+    ]
+    return OutgoingMessage(stream, record.data, headers)
+
+
+def event_from_message(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    *,
+    where: str = "message",
+) -> RecordedEvent:
+    """Decode a message published by the relay; raise InvalidBridgeMessage if it is not one.
+
+    ``where`` names the message in errors (e.g. ``topic[partition]@offset``).
+    """
+    # The consumer's hot path: one dict built in C, then direct lookups and checks.
+    found: dict[str, bytes | None] = dict(headers) if headers else {}
+    try:
+        id_raw, type_raw, version_raw, position_raw, recorded_raw = (
+            found[EVENT_ID],
+            found[EVENT_TYPE],
+            found[VERSION],
+            found[POSITION],
+            found[RECORDED_AT],
+        )
+    except KeyError:
+        missing = [name for name in _REQUIRED if found.get(name) is None]
+        raise InvalidBridgeMessage(f"{where}: missing header(s) {', '.join(missing)}") from None
+    stream_raw = found.get(STREAM) or key
+    metadata_raw = found.get(METADATA) or b"{}"
+    if (
+        value is None
+        or stream_raw is None
+        or id_raw is None
+        or type_raw is None
+        or recorded_raw is None
+        or len(stream_raw) > _MAX_TEXT_HEADER
+        or len(type_raw) > _MAX_TEXT_HEADER
+        or len(recorded_raw) > 64
+    ):
+        raise InvalidBridgeMessage(f"{where}: no value, no stream, or an empty or oversized header")
+    try:
+        event: RecordedEvent = _new(RecordedEvent)
+        _set_id(event, _uuid(id_raw))
+        _set_stream(event, stream_raw.decode())
+        _set_version(event, _number(version_raw, VERSION, where))
+        _set_position(event, _number(position_raw, POSITION, where))
+        _set_type(event, type_raw.decode())
+        _set_data(event, _decode_json(value))
+        _set_metadata(event, {} if metadata_raw == b"{}" else _decode_json(metadata_raw))
+        _set_recorded_at(event, datetime.fromisoformat(recorded_raw.decode()))
+    except (ValueError, msgspec.DecodeError) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidBridgeMessage(f"{where}: {exc}") from None
+    return event
+
+
+def _uuid(raw: bytes) -> uuid.UUID:
+    """``uuid.UUID(raw.decode())`` for the canonical 36-character form, 3x faster."""
+    if not _CANONICAL_UUID.fullmatch(raw):
+        raise ValueError(f"event-id {raw[:40]!r} is not a UUID")
+    value = _new(uuid.UUID)
+    _set_uuid_int(value, int(raw.replace(b"-", b""), 16))
+    _set_uuid_safe(value, uuid.SafeUUID.unknown)
+    return value
+
+
+_CANONICAL_UUID = re.compile(rb"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_new = object.__new__
+# Decoding builds one RecordedEvent and one UUID per message: setting their slots through
+# the descriptors skips the frozen dataclass's per-field object.__setattr__ (2x cheaper).
+_RECORDED_FIELDS = (
+    "id",
+    "stream",
+    "version",
+    "position",
+    "type",
+    "data",
+    "metadata",
+    "recorded_at",
+)
+assert tuple(f.name for f in dataclasses.fields(RecordedEvent)) == _RECORDED_FIELDS
+(_set_id, _set_stream, _set_version, _set_position, _set_type, _set_data, _set_metadata,
+ _set_recorded_at) = (RecordedEvent.__dict__[name].__set__ for name in _RECORDED_FIELDS)  # fmt: skip
+_set_uuid_int = uuid.UUID.__dict__["int"].__set__
+_set_uuid_safe = uuid.UUID.__dict__["is_safe"].__set__
+_REQUIRED = (EVENT_ID, EVENT_TYPE, VERSION, POSITION, RECORDED_AT)
+_decode_json = msgspec.json.Decoder().decode
+
+
+def _number(raw: bytes | None, name: str, where: str) -> int:
+    if raw is None or not 0 < len(raw) <= _MAX_NUMBER_DIGITS or not raw.isdigit():
+        raise InvalidBridgeMessage(
+            f"{where}: header {name} is not a decimal number: {raw and raw[:40]!r}"
+        )
+    return int(raw)

@@ -1,0 +1,367 @@
+"""The outbox relay: publishes the store's recorded events to Kafka topics, in order, reliably.
+
+The store *is* the outbox: every appended event has a global position, and the relay reads
+``read_all`` from its checkpoint, produces each selected event (see
+:mod:`~streamsource.bridge.mapping` and :mod:`~streamsource.bridge.messages`) with an
+idempotent producer and ``acks=all``, and saves as its checkpoint the lowest position up to
+which the broker acknowledged everything (:class:`~streamsource.bridge.tracker.AckTracker`).
+
+Delivery guarantees: after a crash (``kill -9``) of the relay or of the broker, the relay
+starts again from its checkpoint, so nothing is lost; the only duplicates are events that
+had been sent but not yet checkpointed. Consumers skip those with an inbox
+(:mod:`streamsource.bridge.inbox`). A delivery the client gives up on (the broker gone
+longer than ``message.timeout.ms``, a fatal idempotence error) makes the relay start a
+fresh producer from its checkpoint, which again only repeats unconfirmed events.
+
+Only standard client features are used (librdkafka through confluent-kafka), so the same
+relay serves ``streamsource broker`` and any Kafka cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from streamsource.bridge.checkpoints import CheckpointStore, MemoryCheckpoints
+from streamsource.bridge.errors import BridgeError, KafkaClientError
+from streamsource.bridge.mapping import TopicMapping
+from streamsource.bridge.messages import message_for
+from streamsource.bridge.tracker import AckTracker
+from streamsource.errors import InterfaceError, StreamsourceError
+from streamsource.eventstore.events import category_of
+from streamsource.eventstore.recorder import ReadAllFilter, StoredRecord
+from streamsource.eventstore.store import EventStore
+
+log = logging.getLogger("streamsource.bridge.relay")
+client_log = logging.getLogger("streamsource.bridge.kafka")
+
+PRODUCER_DEFAULTS: Mapping[str, Any] = {
+    "enable.idempotence": True,  # retries never duplicate or reorder within a partition
+    "acks": "all",
+    "linger.ms": 5,
+    "partitioner": "murmur2_random",  # the Java client's partitioner: same key, same partition
+    "queue.buffering.max.messages": 100_000,  # bounds what the relay holds in memory
+}
+
+_REQUIRED_SETTINGS: Mapping[str, tuple[str, ...]] = {
+    "enable.idempotence": ("true", "1"),
+    "acks": ("all", "-1"),
+}
+
+MAX_PENDING = 200_000
+"""Events read but not yet below the checkpoint (sent, or skipped behind a sent one) after
+which the relay stops reading: bounds its memory while the broker is away."""
+
+
+class OutboxRelay:
+    """Publishes recorded events from ``store`` to Kafka at ``bootstrap``.
+
+    ``mapping`` chooses events and topics; ``checkpoints`` keeps the relay's position under
+    ``name`` (default: in memory; :func:`~streamsource.bridge.checkpoints.checkpoints_for`
+    gives the one beside a store URL). ``producer_config`` adds or overrides
+    librdkafka settings. Run it with :meth:`run` (blocking), :meth:`start`/:meth:`stop`
+    (a thread) or :meth:`run_async` (an asyncio task).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        bootstrap: str,
+        *,
+        mapping: TopicMapping | None = None,
+        checkpoints: CheckpointStore | None = None,
+        name: str = "default",
+        producer_config: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
+        idle_wait: float = 0.01,
+        checkpoint_interval: float = 0.05,
+        flush_timeout: float = 10.0,
+    ) -> None:
+        if not 1 <= batch_size <= 100_000:
+            raise InterfaceError("batch_size must be between 1 and 100,000")
+        self.store = store
+        self.mapping = mapping or TopicMapping()
+        self.checkpoints = checkpoints or MemoryCheckpoints()
+        self.name = name
+        self._config: dict[str, Any] = {
+            **PRODUCER_DEFAULTS,
+            "logger": client_log,
+            **(producer_config or {}),
+            "bootstrap.servers": bootstrap,
+        }
+        for key, required in _REQUIRED_SETTINGS.items():
+            if str(self._config[key]).lower() not in required:
+                raise InterfaceError(
+                    f"the relay needs {key}={required[0]} (its checkpoint relies on it),"
+                    f" not {self._config[key]!r}"
+                )
+        self._batch_size = batch_size
+        self._idle_wait = idle_wait
+        self._checkpoint_interval = checkpoint_interval
+        self._flush_timeout = flush_timeout
+        self._filter = _db_filter(self.mapping)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._saved = -1
+        self._tracker = AckTracker(0)
+        self._next = 1
+        self._failure: str | None = None
+        self._producer: Any = None
+        self.published = 0  # events the broker acknowledged (duplicates after restarts included)
+        self.restarts = 0  # producers replaced after a failed delivery
+
+    # -- running --------------------------------------------------------------------------
+
+    @property
+    def checkpoint(self) -> int:
+        """The position up to which every selected event was acknowledged (and is saved soon)."""
+        return self._tracker.checkpoint
+
+    @property
+    def saved_checkpoint(self) -> int:
+        """The checkpoint last written to the checkpoint store (-1 before the first run)."""
+        return self._saved
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Relay until ``stop`` (or :meth:`stop`) is set; then flush and save the checkpoint."""
+        stop = stop or self._stop
+        self._begin()
+        try:
+            while not stop.is_set():
+                try:
+                    moved = self.pump(stop)
+                    if self._failure is not None:
+                        self._recover()
+                    self._save(force=False)
+                except StreamsourceError as exc:
+                    if not exc.retriable:
+                        raise
+                    # the store or the checkpoint database is busy or away: wait, go on
+                    log.warning("relay %s: %s; trying again", self.name, exc)
+                    self._producer.poll(0.5)
+                    continue
+                if moved == 0:
+                    self._producer.poll(self._idle_wait)  # serves delivery callbacks meanwhile
+        finally:
+            self._end()
+
+    def pump(self, stop: threading.Event | None = None) -> int:
+        """Read one batch after the last read position and hand it to the producer.
+
+        Returns the number of events read. :meth:`run` calls this in a loop; call it yourself
+        only between :meth:`open` and :meth:`close`.
+        """
+        producer = self._producer
+        if producer is None:
+            raise InterfaceError("the relay is not open")
+        if self._tracker.pending >= MAX_PENDING:
+            producer.poll(0.05)  # the broker is behind: wait for acknowledgements first
+            return 0
+        recorder = self.store.recorder
+        head = recorder.head_position()
+        records = recorder.read_all(
+            from_position=self._next, limit=self._batch_size, filter=self._filter
+        )
+        count = 0
+        tracker = self._tracker
+        try:
+            for record in records:
+                count += 1
+                if not self._publish(producer, tracker, record, stop):
+                    return count  # stopping while the client's queue was full
+                self._next = record.position + 1
+        finally:
+            close = getattr(records, "close", None)
+            if close is not None:
+                close()
+        if count < self._batch_size and head >= self._next:
+            # caught up: nothing at or below `head` remains unread, selected or not
+            tracker.skipped(head)
+            self._next = head + 1
+        producer.poll(0)
+        return count
+
+    def open(self) -> None:
+        """Load the checkpoint and create the producer (``run`` does this itself)."""
+        self._begin()
+
+    def close(self) -> None:
+        """Flush, save the checkpoint and drop the producer (``run`` does this itself)."""
+        self._end()
+
+    def start(self) -> OutboxRelay:
+        """Run in a background thread until :meth:`stop`."""
+        if self._thread is not None:
+            raise InterfaceError("the relay is already running")
+        self._stop.clear()
+        self._error = None
+        self._thread = threading.Thread(target=self._thread_main, name=f"relay-{self.name}")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 30) -> None:
+        """Stop the background thread (flushing and checkpointing); re-raise its error."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    async def run_async(self) -> None:
+        """Relay in a worker thread until this task is cancelled (then flush and checkpoint)."""
+        stop = threading.Event()
+        worker = asyncio.ensure_future(asyncio.to_thread(self.run, stop))
+        try:
+            await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            stop.set()
+            await worker  # the relay flushes and saves its checkpoint before we return
+            raise
+
+    def wait_for(self, position: int, timeout: float = 30.0) -> bool:
+        """Wait until every selected event up to ``position`` is acknowledged and saved."""
+        deadline = time.monotonic() + timeout
+        while self._saved < position:
+            if self._error is not None or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def __enter__(self) -> OutboxRelay:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        try:
+            self.run(self._stop)
+        except BaseException as exc:
+            self._error = exc
+            log.exception("relay %s stopped on an error", self.name)
+
+    def _begin(self) -> None:
+        if self._producer is not None:
+            return
+        start = self.checkpoints.load(self.name)
+        self._saved = start
+        self._tracker = AckTracker(start)
+        self._next = start + 1
+        self._failure = None
+        self._producer = self._new_producer()
+        log.info("relay %s starting after position %d", self.name, start)
+
+    def _end(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        left = producer.flush(self._flush_timeout)
+        if left:
+            log.warning("relay %s: %d events unacknowledged at stop", self.name, left)
+            producer.purge()
+            producer.poll(0)
+        self._save(force=True)
+
+    def _new_producer(self) -> Any:
+        from confluent_kafka import KafkaException, Producer
+
+        try:
+            return Producer({**self._config, "error_cb": self._on_client_error})
+        except KafkaException as exc:
+            raise KafkaClientError(f"cannot create the Kafka producer: {exc}") from None
+
+    def _publish(
+        self,
+        producer: Any,
+        tracker: AckTracker,
+        record: StoredRecord,
+        stop: threading.Event | None,
+    ) -> bool:
+        category = category_of(record.stream)
+        if not self.mapping.selects(category, record.type):
+            tracker.skipped(record.position)
+            return True
+        message = message_for(record)
+        topic = self.mapping.topic_for(category)
+        callback = partial(self._on_delivery, tracker, record.position)
+        while True:
+            try:
+                producer.produce(
+                    topic, message.value, message.key, headers=message.headers, on_delivery=callback
+                )
+            except BufferError:  # the client's queue is full: wait for acknowledgements
+                producer.poll(0.05)
+                if (stop is not None and stop.is_set()) or self._failure is not None:
+                    return False
+                continue
+            tracker.sent(record.position)
+            return True
+
+    def _on_delivery(self, tracker: AckTracker, position: int, err: Any, _msg: Any) -> None:
+        if err is None:
+            tracker.acked(position)
+            self.published += 1
+        elif tracker is self._tracker and self._failure is None:
+            self._failure = f"position {position}: {err}"
+
+    def _on_client_error(self, err: Any) -> None:
+        # Broker down, connection refused...: the client retries by itself. Only a fatal
+        # error (the idempotent producer's state is lost) needs a new producer.
+        if err.fatal():
+            self._failure = f"fatal producer error: {err}"
+        else:
+            log.debug("kafka client: %s", err)
+
+    def _recover(self) -> None:
+        failure, self._failure = self._failure, None
+        self.restarts += 1
+        log.warning(
+            "relay %s: delivery failed (%s); resending from position %d",
+            self.name,
+            failure,
+            self._tracker.checkpoint + 1,
+        )
+        old = self._producer
+        old.flush(min(self._flush_timeout, 5.0))  # let what can still be acked be acked
+        old.purge()
+        old.poll(0)  # the purged messages' callbacks report errors: already handled here
+        self._failure = None
+        self._save(force=True)
+        self._tracker = AckTracker(self._tracker.checkpoint)
+        self._next = self._tracker.checkpoint + 1
+        self._producer = self._new_producer()
+        if self.restarts > 1_000_000:
+            raise BridgeError("relay gave up after a million producer restarts")
+
+    _last_save = 0.0
+
+    def _save(self, *, force: bool) -> None:
+        checkpoint = self._tracker.checkpoint
+        if checkpoint == self._saved:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_save < self._checkpoint_interval:
+            return
+        self.checkpoints.save(self.name, checkpoint)
+        self._saved = checkpoint
+        self._last_save = now
+
+
+def _db_filter(mapping: TopicMapping) -> ReadAllFilter | None:
+    """Push what the database can filter (one category, the types) into ``read_all``."""
+    categories = mapping.categories
+    category = next(iter(categories)) if categories is not None and len(categories) == 1 else None
+    if category is None and mapping.types is None:
+        return None
+    return ReadAllFilter(category=category, types=mapping.types)
