@@ -13,7 +13,7 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def test_readme_has_examples() -> None:
-    assert len(BLOCK.findall(README.read_text(encoding="utf-8"))) >= 4
+    assert len(BLOCK.findall(README.read_text(encoding="utf-8"))) >= 5
 
 
 @pytest.mark.timeout(120)
