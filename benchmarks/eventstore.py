@@ -272,3 +272,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- PostgreSQL: its own server, floor and table (benchmarks/eventstore_postgres.py) --------
+if __name__ == "__main__":
+    from eventstore_postgres import run_from_environment
+
+    run_from_environment(quick="--quick" in sys.argv[1:])

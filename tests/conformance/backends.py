@@ -26,13 +26,20 @@ def _sqlite(tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return f"sqlite:///{tmp_path}/store.db"
 
 
+def _postgresql(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    from pg_server import pg_store_url  # tests/pg_server.py; the server fixture: tests/conftest.py
+
+    return pg_store_url(request.getfixturevalue("pg_server_url"))  # a new schema per store
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "postgresql": _postgresql,
 }
 
 EPHEMERAL: set[str] = {"memory"}
 """Backends whose data does not outlive the store object (their reopen tests are skipped)."""
 
-BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {}
+BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {"postgresql": [pytest.mark.postgres]}
 """Marks added to every test of a backend, e.g. ``{"postgresql": [pytest.mark.postgres]}``."""

@@ -1,0 +1,281 @@
+"""Event-store throughput on PostgreSQL against a raw psycopg floor, measured in the same run.
+
+    .venv/bin/python benchmarks/eventstore_postgres.py [--quick] [--pg-url URL]
+
+Without ``--pg-url`` it starts its own server the way the tests do (``tests/pg_server.py``:
+a fresh cluster on 127.0.0.1, default durability: ``fsync=on``, ``synchronous_commit=on``).
+The floor is a psycopg loop of single-row INSERT + COMMIT into a two-column table on the same
+server: what one durable commit costs there. Every figure is events per second through the
+public API (``streamsource.open_store``) with its ratio to the floor, the floor being run
+in slices taken in turn with that figure's slices (the machine's speed drifts; pairs don't).
+
+``benchmarks/eventstore.py`` prints this table too, after its SQLite one (it calls
+:func:`run_from_environment`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg
+
+import streamsource as ss
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from pg_server import PgServer, ServerUnavailable
+
+
+@dataclass(frozen=True)
+class Sizes:
+    floor_commits: int
+    single_appends: int
+    batch_appends: int  # calls of 10 events
+    writers: int
+    appends_per_writer: int
+    replay_events: int
+    read_all_events: int
+
+
+FULL = Sizes(2000, 2000, 500, 16, 250, 10_000, 100_000)
+QUICK = Sizes(300, 300, 100, 16, 40, 2_000, 20_000)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    events_per_second: float
+    floor: float  # the floor's commits/s, measured in turn with this row
+    target: str = ""
+
+
+def event(i: int) -> ss.NewEvent:
+    return ss.NewEvent("Deposited", {"amount": i, "currency": "EUR"}, metadata={"reason": "bench"})
+
+
+class Floor:
+    """Single-row INSERT + COMMIT per iteration on a plain table of the same server."""
+
+    def __init__(self, server_url: str) -> None:
+        self.url = server_url
+        self.conn = psycopg.connect(server_url)
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, data bytea)"
+        )
+        self.conn.commit()
+
+    def commits(self, count: int) -> int:
+        payload = b'{"amount":1,"currency":"EUR"}'
+        for _ in range(count):
+            self.conn.execute("INSERT INTO bench_floor (data) VALUES (%s)", (payload,))
+            self.conn.commit()
+        return count
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def paired(floor: Floor, floor_commits: int, work: Callable[[int], int], rounds: int) -> Row:
+    """Alternate ``rounds`` slices of the floor and of ``work(round)``, same conditions for both.
+
+    On a shared machine the disk and CPU change speed from one second to the next; slices
+    taken in turn make the ratio fair even when the absolute figures move.
+    """
+    floor_time = work_time = 0.0
+    floor_items = work_items = 0
+    for round_ in range(rounds):
+        start = time.perf_counter()
+        floor_items += floor.commits(max(1, floor_commits // rounds))
+        middle = time.perf_counter()
+        work_items += work(round_)
+        floor_time += middle - start
+        work_time += time.perf_counter() - middle
+    return Row("", work_items / work_time, floor_items / floor_time)
+
+
+def store_rows(url: str, floor: Floor, sizes: Sizes) -> list[Row]:
+    """The store's figures through the public API, each paired with its own floor slices."""
+    rows: list[Row] = []
+    rounds = 10
+    with ss.open_store(url, pool_size=sizes.writers + 4) as store:
+        version: int | None = None
+
+        def single(_: int) -> int:
+            nonlocal version
+            for i in range(sizes.single_appends // rounds):
+                expected = ss.NO_STREAM if version is None else version
+                version = store.append("single-1", [event(i)], expected).version
+            return sizes.single_appends // rounds
+
+        row = paired(floor, sizes.floor_commits, single, rounds)
+        rows.append(replace(row, name="append, 1 event per call", target=">= 0.8x floor"))
+
+        def batches(_: int) -> int:
+            calls = sizes.batch_appends // rounds
+            for i in range(calls):
+                store.append("batch-1", [event(i * 10 + j) for j in range(10)])
+            return calls * 10
+
+        row = paired(floor, sizes.floor_commits, batches, rounds)
+        rows.append(replace(row, name="append, 10 events per call"))
+
+        def concurrent(round_: int) -> int:
+            per_writer = sizes.appends_per_writer // rounds
+            barrier = threading.Barrier(sizes.writers)
+
+            def writer(n: int) -> None:
+                barrier.wait()
+                for i in range(per_writer):
+                    store.append(f"writer-{n}", [event(i)])
+
+            threads = [threading.Thread(target=writer, args=(n,)) for n in range(sizes.writers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return sizes.writers * per_writer
+
+        row = paired(floor, sizes.floor_commits, concurrent, rounds)
+        rows.append(
+            replace(
+                row,
+                name=f"append, {sizes.writers} concurrent writers (threads)",
+                target=">= 4x floor",
+            )
+        )
+
+        # What the machine allows at best: the floor itself on that many connections at once.
+        # Where this is far below writers x floor, commits are CPU-bound, not fsync-bound.
+        parallel = [Floor(floor.url) for _ in range(sizes.writers)]
+
+        def parallel_floor(_: int) -> int:
+            per_connection = sizes.appends_per_writer // rounds
+            threads = [threading.Thread(target=f.commits, args=(per_connection,)) for f in parallel]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return sizes.writers * per_connection
+
+        row = paired(floor, sizes.floor_commits, parallel_floor, rounds)
+        for connection in parallel:
+            connection.close()
+        rows.append(
+            replace(row, name=f"(ceiling: the floor on {sizes.writers} connections at once)")
+        )
+
+        for start in range(0, sizes.replay_events, 500):
+            store.append("replay-1", [event(i) for i in range(start, start + 500)])
+        row = paired(
+            floor, sizes.floor_commits, lambda _: sum(1 for _ in store.read_stream("replay-1")), 3
+        )
+        rows.append(replace(row, name=f"replay one {sizes.replay_events:,}-event stream"))
+
+        present = store.head_position()
+        for start in range(present, sizes.read_all_events, 1000):
+            count = min(1000, sizes.read_all_events - start)
+            store.append(f"fill-{start}", [event(i) for i in range(count)])
+        row = paired(
+            floor,
+            sizes.floor_commits,
+            lambda _: sum(1 for _ in store.read_all(limit=sizes.read_all_events)),
+            3,
+        )
+        rows.append(replace(row, name=f"read_all of {sizes.read_all_events:,} events, decoded"))
+    return rows
+
+
+@contextmanager
+def server_url(given: str | None) -> Iterator[str]:
+    if given:
+        yield given
+        return
+    server = PgServer.start()  # default durability: fsync and synchronous_commit on
+    try:
+        yield server.url
+    finally:
+        server.destroy()
+
+
+def postgres_rows(server: str, sizes: Sizes) -> list[Row]:
+    """The store's rows, on a fresh schema of ``server``."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in server else "?"
+    floor = Floor(server)
+    try:
+        return store_rows(f"{server}{separator}schema={schema}", floor, sizes)
+    finally:
+        floor.close()
+
+
+def print_table(title: str, rows: list[Row]) -> None:
+    width = max(len(row.name) for row in rows) + 2
+    print(title)
+    print(f"  {'measure':<{width}}{'events/s':>12}{'floor/s':>10}{'x floor':>9}  target")
+    for row in rows:
+        ratio = row.events_per_second / row.floor
+        print(
+            f"  {row.name:<{width}}{row.events_per_second:>12,.0f}{row.floor:>10,.0f}"
+            f"{ratio:>9.2f}  {row.target}"
+        )
+    print(
+        "  floor/s: a psycopg loop of single-row INSERT + COMMIT on the same server, run in"
+        " slices taken in turn with that row's slices"
+    )
+    print()
+
+
+def run(quick: bool = False, pg_url: str | None = None) -> None:
+    """Measure and print the PostgreSQL table (starting a server unless ``pg_url`` is given)."""
+    sizes = QUICK if quick else FULL
+    with server_url(pg_url) as url:
+        with psycopg.connect(url) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+            settings = dict(
+                conn.execute(
+                    "SELECT name, setting FROM pg_settings"
+                    " WHERE name IN ('fsync', 'synchronous_commit', 'wal_sync_method')"
+                ).fetchall()
+            )
+        rows = postgres_rows(url, sizes)
+    where = "given server" if pg_url else "local server started for this run"
+    durability = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+    title = (
+        f"PostgreSQL {version[0] if version else '?'} ({where}, 127.0.0.1): {durability},"
+        f" {os.cpu_count()} CPUs"
+    )
+    print_table(title, rows)
+
+
+def run_from_environment(quick: bool) -> None:
+    """The section ``benchmarks/eventstore.py`` prints after its SQLite table.
+
+    ``STREAMSOURCE_BENCH_PG_URL`` names a server to use; ``STREAMSOURCE_BENCH_POSTGRES=0``
+    skips the section. Without PostgreSQL installed it says so instead of failing.
+    """
+    if os.environ.get("STREAMSOURCE_BENCH_POSTGRES", "1") == "0":
+        return
+    try:
+        run(quick, os.environ.get("STREAMSOURCE_BENCH_PG_URL") or None)
+    except ServerUnavailable as exc:
+        print(f"PostgreSQL: skipped ({str(exc).splitlines()[0]})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts (a few seconds)")
+    parser.add_argument("--pg-url", help="use this server instead of starting one")
+    args = parser.parse_args()
+    run(args.quick, args.pg_url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""The asyncio PostgreSQL recorder: the sync recorder's SQL and rules on psycopg's async pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import args_row
+from psycopg_pool import AsyncConnectionPool
+
+from streamsource.errors import InterfaceError, StoreError, StreamDeleted
+from streamsource.eventstore.events import AppendResult, ExpectedVersion
+from streamsource.eventstore.recorder import (
+    EventRecord,
+    ReadAllFilter,
+    SnapshotRecord,
+    StoredRecord,
+    StreamInfo,
+)
+
+from . import queries as q
+from .faults import (
+    DRIVER_ERRORS,
+    CannotConnect,
+    PoolExhausted,
+    is_connection_failure,
+    map_exceptions,
+    translate,
+)
+from .notifier import AsyncNotifier
+from .recorder import prepare
+from .schema import latest_version
+from .settings import Settings
+
+_RECORD_ROW = args_row(StoredRecord)
+
+AsyncConn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+class AsyncPostgresRecorder:
+    """An :class:`~streamsource.eventstore.recorder.AsyncRecorder` on PostgreSQL.
+
+    Open it with :meth:`open` (it migrates the store, then opens the pool).
+    """
+
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool[AsyncConn]) -> None:
+        self.settings = settings
+        self.where = settings.where
+        self._pool = pool
+        self._closed = False
+        self._notifier = AsyncNotifier(pool, settings.schema)
+        self.appends = 0
+
+    @classmethod
+    async def open(cls, settings: Settings) -> AsyncPostgresRecorder:
+        """Migrate (in a worker thread: it is a few blocking statements), then open the pool."""
+        await asyncio.to_thread(prepare, settings)
+        pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
+            settings.conninfo,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_size,
+            kwargs={"autocommit": True},
+            timeout=settings.pool_timeout,
+            reconnect_timeout=max(settings.pool_timeout, settings.connect_timeout),
+            name=settings.where,
+            open=False,
+        )
+        try:
+            with map_exceptions(settings.where, settings.pool_timeout):
+                await pool.open(wait=True, timeout=settings.connect_timeout + settings.pool_timeout)
+        except BaseException:
+            await pool.close()  # its worker tasks would keep trying to connect
+            raise
+        return cls(settings, pool)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError(f"{self.where}: the store is closed")
+
+    async def _fail(self, exc: Exception) -> Exception:
+        error = translate(exc, self.where, self.settings.pool_timeout)
+        if isinstance(error, PoolExhausted):
+            # The pool also times out when it cannot connect at all: say which it was.
+            try:
+                with map_exceptions(self.where, connecting=True):
+                    await (await psycopg.AsyncConnection.connect(self.settings.conninfo)).close()
+            except CannotConnect as unreachable:
+                return unreachable
+            return error
+        if is_connection_failure(exc):
+            try:
+                await self._pool.check()  # drop stale connections before the caller retries
+            except Exception:
+                pass
+        return error
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self._check_open()
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(sql, params, binary=True)
+                return await cursor.fetchall() if cursor.description is not None else []
+        except DRIVER_ERRORS as exc:
+            raise await self._fail(exc) from exc
+
+    async def _records(self, sql: str, params: tuple[Any, ...]) -> list[StoredRecord]:
+        self._check_open()
+        try:
+            async with self._pool.connection() as conn:
+                cursor = conn.cursor(binary=True, row_factory=_RECORD_ROW)
+                await cursor.execute(sql, params)
+                return await cursor.fetchall()
+        except DRIVER_ERRORS as exc:
+            raise await self._fail(exc) from exc
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def append(
+        self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
+    ) -> AppendResult:
+        """Append atomically after checking ``expected``; idempotent for a retried append."""
+        if not records:
+            rows = await self._fetch(q.STREAM_STATE, (stream,))
+            return q.empty_append(stream, expected, rows[0] if rows else None)
+        try:
+            rows = await self._fetch(*q.append_call(stream, expected, records))
+        except StoreError as exc:
+            refused = q.refusal(stream, expected, records, exc)
+            if refused is None:
+                raise
+            if refused.maybe_retry:
+                original = await self._earlier_result(stream, records)
+                if original is not None:
+                    return original
+            raise refused.error from None
+        self.appends += 1
+        self._notifier.appended()
+        version, position = rows[0]
+        return AppendResult(version=version, position=position)
+
+    async def _earlier_result(
+        self, stream: str, records: Sequence[EventRecord]
+    ) -> AppendResult | None:
+        rows = await self._fetch(q.STORED_IDS, ([r.id for r in records],))
+        return q.earlier_result(stream, records, rows)
+
+    async def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
+        """Tombstone the stream: its events stay in the log, every later append fails."""
+        try:
+            await self._fetch(q.HARD_DELETE, (stream, q.expected_code(expected)))
+        except StoreError as exc:
+            refused = q.refusal(stream, expected, (), exc)
+            if refused is None:
+                raise
+            raise refused.error from None
+
+    async def set_stream_metadata(self, stream: str, metadata: bytes) -> None:
+        """Store the stream's encoded metadata (replacing any earlier one)."""
+        if not await self._fetch(q.SET_METADATA, (stream, metadata)):
+            raise StreamDeleted(stream)
+
+    async def save_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store a snapshot apart from the events (replacing one at the same version)."""
+        await self._fetch(
+            q.SAVE_SNAPSHOT,
+            (
+                snapshot.stream,
+                snapshot.version,
+                snapshot.type,
+                snapshot.state,
+                snapshot.recorded_at,
+            ),
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> AsyncIterator[StoredRecord]:
+        """The events of one stream, lazily, from ``from_version`` to ``to_version`` inclusive."""
+        self._check_open()
+        return self._pages(q.StreamPager(stream, from_version, to_version, backwards, limit))
+
+    def read_all(
+        self,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        filter: ReadAllFilter | None = None,
+    ) -> AsyncIterator[StoredRecord]:
+        """The settled global log in position order, lazily, optionally filtered."""
+        self._check_open()
+        return self._pages(q.LogPager(from_position, backwards, limit, filter), by_position=True)
+
+    async def _pages(
+        self, pager: q.StreamPager | q.LogPager, by_position: bool = False
+    ) -> AsyncIterator[StoredRecord]:
+        while (query := pager.next_query()) is not None:
+            sql, params, size = query
+            page = await self._records(sql, params)
+            for record in page:
+                yield record
+            if not page:
+                return
+            last = page[-1].position if by_position else page[-1].version
+            if not pager.advance(last, len(page), size):
+                return
+
+    async def stream_info(self, stream: str) -> StreamInfo:
+        """The stream's last version, tombstone and metadata."""
+        rows = await self._fetch(q.STREAM_INFO, (stream,))
+        return q.stream_info(stream, rows[0] if rows else None)
+
+    def list_streams(self) -> AsyncIterator[StreamInfo]:
+        """Every stream that has events, metadata or a tombstone, in name order."""
+        self._check_open()
+        return self._list_streams()
+
+    async def _list_streams(self) -> AsyncIterator[StreamInfo]:
+        after = ""
+        while True:
+            rows = await self._fetch(q.LIST_STREAMS, (after, q.PAGE_SIZE))
+            for row in rows:
+                yield q.info_of(row)
+            if len(rows) < q.PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    async def head_position(self) -> int:
+        """The last settled global position, 0 when the store is empty."""
+        return int((await self._fetch(q.HEAD_POSITION, ()))[0][0])
+
+    async def load_snapshot(
+        self, stream: str, max_version: int | None = None
+    ) -> SnapshotRecord | None:
+        """The newest snapshot of ``stream`` whose version is <= ``max_version``."""
+        bound = q.MAX_VERSION if max_version is None else max_version
+        rows = await self._fetch(q.LOAD_SNAPSHOT, (stream, bound))
+        if not rows:
+            return None
+        name, version, type_, state, recorded_at = rows[0]
+        return SnapshotRecord(name, version, type_, bytes(state), recorded_at)
+
+    async def stats(self) -> dict[str, int | str]:
+        """Counts of events, streams and snapshots, and how the store is set up."""
+        events, streams, snapshots = (await self._fetch(q.STATS, ()))[0]
+        pool = self._pool.get_stats()
+        return {
+            "backend": "postgresql",
+            "server": self.where,
+            "schema": self.settings.schema,
+            "schema_version": latest_version(),
+            "events": int(events),
+            "streams": int(streams),
+            "snapshots": int(snapshots),
+            "head_position": await self.head_position(),
+            "appends": self.appends,
+            "pool_size": self.settings.pool_size,
+            "pool_connections": int(pool.get("pool_size", 0)),
+        }
+
+    async def close(self) -> None:
+        """Close every pooled connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._notifier.close()
+        await self._pool.close()

@@ -1,0 +1,307 @@
+"""The SQL of the PostgreSQL recorders and the pure logic around it, shared by sync and async.
+
+Reads of the global log see only the *settled* prefix of it: rows whose writing transaction
+id is below the oldest transaction still running (``pg_snapshot_xmin``). Because positions
+are handed out in transaction-id order (see ``append_events`` in ``sql/0001_initial.sql``),
+that prefix only ever grows at its end: a reader that has seen position P never later finds
+a new row below P. Stream reads need no such horizon: the writers of one stream take turns
+(a per-stream advisory lock held to COMMIT), so its committed versions are always a prefix.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from streamsource.errors import DuplicateEventId, StreamDeleted, WrongExpectedVersion
+from streamsource.eventstore.events import AppendResult, ExpectedVersion, StreamState
+from streamsource.eventstore.recorder import ReadAllFilter, StreamInfo
+from streamsource.eventstore.validation import check_version_matches
+
+from .faults import EVENT_ID_CONSTRAINT, STREAM_DELETED, UNIQUE_VIOLATION, WRONG_EXPECTED_VERSION
+
+PAGE_SIZE = 1000
+MAX_VERSION = 2**63 - 1
+
+_EXPECTED_CODES = {StreamState.ANY: -1, StreamState.NO_STREAM: -2, StreamState.STREAM_EXISTS: -3}
+
+# %b: binary parameters (uuid and bytea arrays travel as they are, no hex text)
+APPEND = "SELECT last_version, last_position FROM append_events(%b, %b, %b, %b, %b, %b)"
+APPEND_ONE = "SELECT last_version, last_position FROM append_event(%b, %b, %b, %b, %b, %b)"
+HARD_DELETE = "SELECT hard_delete_stream(%s, %s)"
+SET_METADATA = (
+    "INSERT INTO streams AS s (name, metadata) VALUES (%s, %s)"
+    " ON CONFLICT (name) DO UPDATE SET metadata = excluded.metadata WHERE NOT s.hard_deleted"
+    " RETURNING 1"
+)
+SAVE_SNAPSHOT = (
+    "INSERT INTO snapshots (stream, version, type, state, recorded_at) VALUES (%s, %s, %s, %s, %s)"
+    " ON CONFLICT (stream, version) DO UPDATE SET type = excluded.type, state = excluded.state,"
+    " recorded_at = excluded.recorded_at"
+)
+LOAD_SNAPSHOT = (
+    "SELECT stream, version, type, state, recorded_at FROM snapshots"
+    " WHERE stream = %s AND version <= %s ORDER BY version DESC LIMIT 1"
+)
+_VERSION_OF_NAME = "(SELECT max(version) FROM events WHERE stream = name)"
+STREAM_INFO = (
+    f"SELECT name, {_VERSION_OF_NAME}, hard_deleted, metadata FROM streams WHERE name = %s"
+)
+LIST_STREAMS = (
+    f"SELECT name, {_VERSION_OF_NAME}, hard_deleted, metadata FROM streams WHERE name > %s"
+    " ORDER BY name LIMIT %s"
+)
+STREAM_STATE = f"SELECT {_VERSION_OF_NAME}, hard_deleted FROM streams WHERE name = %s"
+# The settled horizon, computed once per statement (an InitPlan), not once per row.
+_SETTLED = "tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))"
+HEAD_POSITION = f"SELECT coalesce(max(position), 0) FROM events WHERE {_SETTLED}"
+STATS = (
+    "SELECT (SELECT count(*) FROM events),"
+    " (SELECT count(*) FROM streams WHERE hard_deleted"
+    " OR EXISTS (SELECT 1 FROM events WHERE stream = name)),"
+    " (SELECT count(*) FROM snapshots)"
+)
+STORED_IDS = (
+    "SELECT id, stream, version, position, type, data, metadata FROM events WHERE id = ANY(%s)"
+)
+
+COLUMNS = "id, stream, version, position, type, data, metadata, recorded_at"
+_READ_STREAM_FORWARDS = (
+    f"SELECT {COLUMNS} FROM events WHERE stream = %s AND version >= %s AND version <= %s"
+    " ORDER BY version LIMIT %s"
+)
+_READ_STREAM_BACKWARDS = (
+    f"SELECT {COLUMNS} FROM events WHERE stream = %s AND version <= %s AND version >= %s"
+    " ORDER BY version DESC LIMIT %s"
+)
+
+
+def expected_code(expected: ExpectedVersion) -> int:
+    """``expected`` as the bigint ``append_events`` takes (>= 0 exact, negative: a state)."""
+    if isinstance(expected, StreamState):
+        return _EXPECTED_CODES[expected]
+    return expected
+
+
+def append_call(
+    stream: str, expected: ExpectedVersion, records: Sequence[Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement and parameters appending ``records`` (one event: scalar parameters)."""
+    if len(records) == 1:
+        (record,) = records
+        return APPEND_ONE, (
+            stream,
+            expected_code(expected),
+            record.id,
+            record.type,
+            record.data,
+            record.metadata,
+        )
+    return APPEND, (
+        stream,
+        expected_code(expected),
+        [r.id for r in records],
+        [r.type for r in records],
+        [r.data for r in records],
+        [r.metadata for r in records],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the database refused a write, as the recorder must report it."""
+
+    error: Exception
+    maybe_retry: bool  # an earlier identical append would make it a success: look first
+
+
+def refusal(
+    stream: str, expected: ExpectedVersion, records: Sequence[Any], exc: BaseException
+) -> Refusal | None:
+    """The store's answer to a write that raised ``exc`` (its ``__cause__`` is psycopg's).
+
+    None when it is no refusal of ours (a fault, to re-raise as it is).
+    """
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.Error):
+        return None
+    if cause.sqlstate == STREAM_DELETED:
+        return Refusal(StreamDeleted(stream), maybe_retry=False)
+    if cause.sqlstate == WRONG_EXPECTED_VERSION:
+        detail = cause.diag.message_detail
+        return Refusal(wrong_version(stream, expected, detail), maybe_retry=bool(records))
+    if cause.sqlstate == UNIQUE_VIOLATION and cause.diag.constraint_name == EVENT_ID_CONSTRAINT:
+        return Refusal(repeated_within(records), maybe_retry=True)
+    return None
+
+
+def wrong_version(
+    stream: str, expected: ExpectedVersion, detail: str | None
+) -> WrongExpectedVersion:
+    """The error for an SS001 raised by the database (its DETAIL is the current version)."""
+    actual = int(detail) if detail else None
+    return WrongExpectedVersion(stream, expected, actual)
+
+
+def earlier_result(
+    stream: str, records: Sequence[Any], rows: Iterable[tuple[Any, ...]]
+) -> AppendResult | None:
+    """The original result if ``records`` were appended before exactly so; raise on other reuse.
+
+    ``rows`` are the stored events among the ids of ``records`` (``STORED_IDS``). None means
+    none of the ids is stored.
+    """
+    found = {row[0]: row for row in rows}
+    if not found:
+        return None
+    previous: tuple[Any, ...] | None = None
+    for record in records:
+        row = found.get(record.id)
+        if row is None:
+            stored = next(r for r in records if r.id in found)
+            version, other = found[stored.id][2], found[stored.id][1]
+            raise DuplicateEventId(
+                stored.id, f"version {version} of stream {other!r}, in another append"
+            )
+        _, stored_stream, version, _, type_, data, metadata = row
+        if stored_stream != stream:
+            raise DuplicateEventId(record.id, f"version {version} of stream {stored_stream!r}")
+        if (type_, bytes(data), bytes(metadata)) != (record.type, record.data, record.metadata):
+            raise DuplicateEventId(
+                record.id, f"a different event at version {version} of {stream!r}"
+            )
+        if previous is not None and version != previous[2] + 1:
+            raise DuplicateEventId(record.id, f"version {version} of {stream!r}, in another append")
+        previous = row
+    assert previous is not None
+    return AppendResult(version=previous[2], position=previous[3])
+
+
+def repeated_within(records: Sequence[Any]) -> DuplicateEventId:
+    """The error for an append that names one id twice (no id of it is stored)."""
+    seen: set[uuid.UUID] = set()
+    for record in records:
+        if record.id in seen:
+            return DuplicateEventId(record.id, "another event of the same append")
+        seen.add(record.id)
+    # the colliding row belonged to a writer that has since rolled back: a rare race
+    return DuplicateEventId(records[0].id, "an event of a concurrent append (retry this one)")
+
+
+def empty_append(
+    stream: str, expected: ExpectedVersion, row: tuple[Any, ...] | None
+) -> AppendResult:
+    """What appending no events returns: the checks of an append, nothing written."""
+    current, deleted = (None, False) if row is None else row
+    if deleted:
+        raise StreamDeleted(stream)
+    check_version_matches(stream, expected, current)
+    return AppendResult(version=-1 if current is None else current, position=0)
+
+
+def stream_info(stream: str, row: tuple[Any, ...] | None) -> StreamInfo:
+    if row is None:
+        return StreamInfo(stream=stream, version=None, hard_deleted=False, metadata=None)
+    return info_of(row)
+
+
+def info_of(row: tuple[Any, ...]) -> StreamInfo:
+    name, version, deleted, metadata = row
+    return StreamInfo(
+        stream=name,
+        version=version,
+        hard_deleted=bool(deleted),
+        metadata=None if metadata is None else bytes(metadata),
+    )
+
+
+class StreamPager:
+    """The query and cursor of one paged ``read_stream`` (keyset pagination on version)."""
+
+    def __init__(
+        self,
+        stream: str,
+        from_version: int | None,
+        to_version: int | None,
+        backwards: bool,
+        limit: int | None,
+    ) -> None:
+        self.remaining = MAX_VERSION if limit is None else limit
+        self.backwards = backwards
+        self.stream = stream
+        if backwards:
+            self.sql = _READ_STREAM_BACKWARDS
+            self.cursor = MAX_VERSION if from_version is None else from_version
+            self.stop = -1 if to_version is None else to_version
+        else:
+            self.sql = _READ_STREAM_FORWARDS
+            self.cursor = 0 if from_version is None else from_version
+            self.stop = MAX_VERSION if to_version is None else to_version
+
+    def next_query(self) -> tuple[str, tuple[Any, ...], int] | None:
+        """The next page's SQL, parameters and size; None when the read is complete."""
+        if self.remaining <= 0:
+            return None
+        size = min(PAGE_SIZE, self.remaining)
+        return self.sql, (self.stream, self.cursor, self.stop, size), size
+
+    def advance(self, last_version: int, count: int, size: int) -> bool:
+        """Move past a page of ``count`` rows; False when there is nothing more to read."""
+        if count < size:
+            return False
+        self.remaining -= count
+        self.cursor = last_version - 1 if self.backwards else last_version + 1
+        return True
+
+
+class LogPager:
+    """The query and cursor of one paged ``read_all`` (keyset pagination on position)."""
+
+    def __init__(
+        self,
+        from_position: int | None,
+        backwards: bool,
+        limit: int | None,
+        filter: ReadAllFilter | None,
+    ) -> None:
+        self.remaining = MAX_VERSION if limit is None else limit
+        self.backwards = backwards
+        where = [_SETTLED]
+        self.params: list[Any] = []
+        if filter is not None and filter.category is not None:
+            where.append("category = %s")
+            self.params.append(filter.category)
+        if filter is not None and filter.types is not None:
+            if not filter.types:
+                self.remaining = 0
+            where.append("type = ANY(%s)")
+            self.params.append(sorted(filter.types))
+        if backwards:
+            self.cursor = MAX_VERSION if from_position is None else from_position
+            where.append("position <= %s")
+            order = "DESC"
+        else:
+            self.cursor = 0 if from_position is None else from_position
+            where.append("position >= %s")
+            order = "ASC"
+        self.sql = (
+            f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)}"
+            f" ORDER BY position {order} LIMIT %s"
+        )
+
+    def next_query(self) -> tuple[str, tuple[Any, ...], int] | None:
+        if self.remaining <= 0:
+            return None
+        size = min(PAGE_SIZE, self.remaining)
+        return self.sql, (*self.params, self.cursor, size), size
+
+    def advance(self, last_position: int, count: int, size: int) -> bool:
+        if count < size:
+            return False
+        self.remaining -= count
+        self.cursor = last_position - 1 if self.backwards else last_position + 1
+        return True

@@ -1,0 +1,293 @@
+"""The synchronous PostgreSQL recorder: a psycopg connection pool, one statement per write."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import args_row
+from psycopg_pool import ConnectionPool
+
+from streamsource.errors import InterfaceError, StoreError, StreamDeleted
+from streamsource.eventstore.events import AppendResult, ExpectedVersion
+from streamsource.eventstore.recorder import (
+    EventRecord,
+    ReadAllFilter,
+    SnapshotRecord,
+    StoredRecord,
+    StreamInfo,
+)
+
+from . import queries as q
+from .faults import (
+    DRIVER_ERRORS,
+    CannotConnect,
+    PoolExhausted,
+    is_connection_failure,
+    map_exceptions,
+    translate,
+)
+from .notifier import Notifier
+from .schema import check_current, latest_version, migrate
+from .settings import Settings
+
+_RECORD_ROW = args_row(StoredRecord)
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def connect(settings: Settings) -> Conn:
+    """One autocommit connection, outside the pool (migrations, the CLI)."""
+    with map_exceptions(settings.where, connecting=True):
+        return psycopg.connect(settings.conninfo, autocommit=True)
+
+
+def prepare(settings: Settings) -> None:
+    """Migrate the store (or check that it is migrated, with ``migrate=False``).
+
+    A direct connection, not the pool's: a wrong password or an unreachable host fails here
+    at once with libpq's own reason, instead of as a pool timeout later.
+    """
+    with connect(settings) as conn, map_exceptions(settings.where):
+        if settings.migrate:
+            migrate(conn, settings.schema, settings.where)
+        else:
+            check_current(conn, settings.schema, settings.where)
+
+
+class PostgresRecorder:
+    """A :class:`~streamsource.eventstore.recorder.Recorder` on PostgreSQL. Thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.where = settings.where
+        prepare(settings)
+        self._pool: ConnectionPool[Conn] = ConnectionPool(
+            settings.conninfo,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_size,
+            kwargs={"autocommit": True},
+            timeout=settings.pool_timeout,
+            reconnect_timeout=max(settings.pool_timeout, settings.connect_timeout),
+            name=settings.where,
+            open=False,
+        )
+        try:
+            with map_exceptions(self.where, settings.pool_timeout):
+                self._pool.open(wait=True, timeout=settings.connect_timeout + settings.pool_timeout)
+        except BaseException:
+            self._pool.close()  # its worker threads would keep trying to connect
+            raise
+        self._closed = False
+        self._lock = threading.Lock()
+        self._notifier = Notifier(self._pool, settings.schema)
+        self.appends = 0
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError(f"{self.where}: the store is closed")
+
+    def _fail(self, exc: Exception) -> Exception:
+        error = translate(exc, self.where, self.settings.pool_timeout)
+        if isinstance(error, PoolExhausted):
+            # The pool also times out when it cannot connect at all: say which it was.
+            try:
+                connect(self.settings).close()
+            except CannotConnect as unreachable:
+                return unreachable
+            return error
+        if is_connection_failure(exc):
+            # the server went away: drop every idle connection now, so the caller's retry
+            # gets a fresh one instead of the next stale one
+            try:
+                self._pool.check()
+            except Exception:
+                pass
+        return error
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self._check_open()
+        try:
+            with self._pool.connection() as conn:
+                cursor = conn.execute(sql, params, binary=True)
+                return cursor.fetchall() if cursor.description is not None else []
+        except DRIVER_ERRORS as exc:
+            raise self._fail(exc) from exc
+
+    def _records(self, sql: str, params: tuple[Any, ...]) -> list[StoredRecord]:
+        self._check_open()
+        try:
+            with self._pool.connection() as conn:
+                cursor = conn.cursor(binary=True, row_factory=_RECORD_ROW)
+                return cursor.execute(sql, params).fetchall()
+        except DRIVER_ERRORS as exc:
+            raise self._fail(exc) from exc
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def append(
+        self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
+    ) -> AppendResult:
+        """Append atomically after checking ``expected``; idempotent for a retried append."""
+        if not records:
+            rows = self._fetch(q.STREAM_STATE, (stream,))
+            return q.empty_append(stream, expected, rows[0] if rows else None)
+        try:
+            rows = self._fetch(*q.append_call(stream, expected, records))
+        except StoreError as exc:
+            refused = q.refusal(stream, expected, records, exc)
+            if refused is None:
+                raise
+            if refused.maybe_retry:
+                original = self._earlier_result(stream, records)
+                if original is not None:
+                    return original
+            raise refused.error from None
+        self.appends += 1
+        self._notifier.appended()
+        version, position = rows[0]
+        return AppendResult(version=version, position=position)
+
+    def _earlier_result(self, stream: str, records: Sequence[EventRecord]) -> AppendResult | None:
+        rows = self._fetch(q.STORED_IDS, ([r.id for r in records],))
+        return q.earlier_result(stream, records, rows)
+
+    def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
+        """Tombstone the stream: its events stay in the log, every later append fails."""
+        try:
+            self._fetch(q.HARD_DELETE, (stream, q.expected_code(expected)))
+        except StoreError as exc:
+            refused = q.refusal(stream, expected, (), exc)
+            if refused is None:
+                raise
+            raise refused.error from None
+
+    def set_stream_metadata(self, stream: str, metadata: bytes) -> None:
+        """Store the stream's encoded metadata (replacing any earlier one)."""
+        if not self._fetch(q.SET_METADATA, (stream, metadata)):
+            raise StreamDeleted(stream)
+
+    def save_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store a snapshot apart from the events (replacing one at the same version)."""
+        self._fetch(
+            q.SAVE_SNAPSHOT,
+            (
+                snapshot.stream,
+                snapshot.version,
+                snapshot.type,
+                snapshot.state,
+                snapshot.recorded_at,
+            ),
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[StoredRecord]:
+        """The events of one stream, lazily, from ``from_version`` to ``to_version`` inclusive."""
+        self._check_open()
+        pager = q.StreamPager(stream, from_version, to_version, backwards, limit)
+        return self._pages(pager)
+
+    def read_all(
+        self,
+        *,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        filter: ReadAllFilter | None = None,
+    ) -> Iterator[StoredRecord]:
+        """The settled global log in position order, lazily, optionally filtered."""
+        self._check_open()
+        return self._pages(q.LogPager(from_position, backwards, limit, filter), by_position=True)
+
+    def _pages(
+        self, pager: q.StreamPager | q.LogPager, by_position: bool = False
+    ) -> Iterator[StoredRecord]:
+        # Each page is one short query on a pooled connection: a slow consumer holds nothing.
+        while (query := pager.next_query()) is not None:
+            sql, params, size = query
+            page = self._records(sql, params)
+            yield from page
+            if not page:
+                return
+            last = page[-1].position if by_position else page[-1].version
+            if not pager.advance(last, len(page), size):
+                return
+
+    def stream_info(self, stream: str) -> StreamInfo:
+        """The stream's last version, tombstone and metadata."""
+        rows = self._fetch(q.STREAM_INFO, (stream,))
+        return q.stream_info(stream, rows[0] if rows else None)
+
+    def list_streams(self) -> Iterator[StreamInfo]:
+        """Every stream that has events, metadata or a tombstone, in name order."""
+        self._check_open()
+        return self._list_streams()
+
+    def _list_streams(self) -> Iterator[StreamInfo]:
+        after = ""
+        while True:
+            rows = self._fetch(q.LIST_STREAMS, (after, q.PAGE_SIZE))
+            for row in rows:
+                yield q.info_of(row)
+            if len(rows) < q.PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    def head_position(self) -> int:
+        """The last settled global position, 0 when the store is empty."""
+        return int(self._fetch(q.HEAD_POSITION, ())[0][0])
+
+    def load_snapshot(self, stream: str, max_version: int | None = None) -> SnapshotRecord | None:
+        """The newest snapshot of ``stream`` whose version is <= ``max_version``."""
+        bound = q.MAX_VERSION if max_version is None else max_version
+        rows = self._fetch(q.LOAD_SNAPSHOT, (stream, bound))
+        if not rows:
+            return None
+        name, version, type_, state, recorded_at = rows[0]
+        return SnapshotRecord(name, version, type_, bytes(state), recorded_at)
+
+    def stats(self) -> dict[str, int | str]:
+        """Counts of events, streams and snapshots, and how the store is set up."""
+        events, streams, snapshots = self._fetch(q.STATS, ())[0]
+        pool = self._pool.get_stats()
+        return {
+            "backend": "postgresql",
+            "server": self.where,
+            "schema": self.settings.schema,
+            "schema_version": latest_version(),
+            "events": int(events),
+            "streams": int(streams),
+            "snapshots": int(snapshots),
+            "head_position": self.head_position(),
+            "appends": self.appends,
+            "pool_size": self.settings.pool_size,
+            "pool_connections": int(pool.get("pool_size", 0)),
+        }
+
+    def close(self) -> None:
+        """Close every pooled connection. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._notifier.close()
+        self._pool.close()
+
+    def __enter__(self) -> PostgresRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,38 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pg_server import PgServer, ServerUnavailable, external_url, pg_store_url
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """The URL of a PostgreSQL server for this test session (each xdist worker starts its own).
+
+    ``STREAMSOURCE_TEST_PG_URL`` names an existing server instead. Tests skip, saying why,
+    when PostgreSQL is not installed.
+    """
+    given = external_url()
+    if given is not None:
+        yield given
+        return
+    try:
+        # Semantics only here: crash and durability tests start their own, fully durable
+        # server. Without fsync the suite runs several times faster on a shared disk.
+        server = PgServer.start({"fsync": "off", "synchronous_commit": "off"})
+    except ServerUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> str:
+    """A ``postgresql://`` store URL of its own (a fresh schema) for one test."""
+    return pg_store_url(pg_server_url)
