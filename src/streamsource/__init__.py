@@ -8,6 +8,13 @@ AppendResult(version=0, position=1)
 
 from __future__ import annotations
 
+from streamsource.bridge import (
+    InboxConsumer,
+    OutboxRelay,
+    PostgresInbox,
+    SqliteInbox,
+    TopicMapping,
+)
 from streamsource.errors import (
     CorruptStoreError,
     DatabaseError,
@@ -65,6 +72,19 @@ from streamsource.eventstore.domain import (
     event,
     retry_on_conflict,
     upcaster,
+)
+from streamsource.eventstore.projections import (
+    Projection,
+    ProjectionContext,
+    ProjectionFailed,
+    ProjectionRunner,
+    ProjectionStatus,
+)
+from streamsource.eventstore.subscriptions import (
+    AsyncCatchUpSubscription,
+    CatchUpSubscription,
+    PersistentSubscription,
+    subscribe,
 )
 
 __version__ = "0.1.0"
@@ -127,4 +147,22 @@ __all__ += [  # domain toolkit
     "event",
     "retry_on_conflict",
     "upcaster",
+]
+__all__ += [  # store-to-stream bridge
+    "InboxConsumer",
+    "OutboxRelay",
+    "PostgresInbox",
+    "SqliteInbox",
+    "TopicMapping",
+]
+__all__ += [  # subscriptions and projections
+    "AsyncCatchUpSubscription",
+    "CatchUpSubscription",
+    "PersistentSubscription",
+    "Projection",
+    "ProjectionContext",
+    "ProjectionFailed",
+    "ProjectionRunner",
+    "ProjectionStatus",
+    "subscribe",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 import streamsource as ss
 from streamsource.cli import cli
-from streamsource.cli.demo import DemoContext, DemoStep, PlainTrail, run_steps
+from streamsource.cli.demo import DemoContext, DemoStep, PlainTrail, RichTrail, run_steps
 
 SCRIPT = Path(sys.executable).parent / "streamsource"
 
@@ -93,3 +94,28 @@ def test_more_steps_plug_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "== 1. Extra ==" in printed and "-- extra" in printed
     with ss.open_store(url) as store:
         assert store.stream_version(f"extra-{seen[0]}") == 0
+
+
+def test_rich_tables_wrap_long_values_instead_of_cutting_them() -> None:
+    from rich.console import Console
+
+    trail = RichTrail(force=True)
+    trail.console = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=True)
+    stream = "account-4fffa4-savings"
+    columns = ["stream", "version", "event", "event id", "causation_id", "correlation_id"]
+    row = [stream, 1, "Deposited", "a3b8b37d…", "adb9ffb2…", "transfer-4fffa4"]
+    trail.table("a transfer", columns, [row, ["account-4fffa4", *row[1:]]])
+    output = trail.console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in output.replace("a3b8b37d…", "").replace("adb9ffb2…", "")
+    cells = "".join(line.split("│")[1].strip() for line in output.splitlines() if "│" in line)
+    assert stream in cells  # the full name, folded over lines, not "account-4ff…"
+
+
+def test_a_demo_directory_that_cannot_be_created_is_one_error_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(blocker / "demo")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    assert str(blocker / "demo") in result.stderr
+    assert "Traceback" not in result.output

@@ -222,3 +222,28 @@ def test_a_tombstoned_stream_is_listed_and_refuses_appends(url: str) -> None:
     result = store_cli(url, "append", "gone-1", "Created", "{}")
     assert_one_error_line(result, 1, "StreamDeleted", "gone-1")
     assert_one_error_line(store_cli(url, "read", "gone-1"), 1, "StreamDeleted")
+
+
+def test_a_soft_deleted_stream_is_marked_and_can_be_re_created(url: str) -> None:
+    store_cli(url, "append", "soft-1", "Created", "{}")
+    with ss.open_store(url) as store:
+        store.delete_stream("soft-1")
+    assert "soft-1  0  (soft-deleted)" in store_cli(url, "streams").stdout.splitlines()
+    [listed] = [json.loads(line) for line in store_cli(url, "streams", "--json").stdout.split()]
+    assert listed["soft_deleted"] is True and listed["hard_deleted"] is False
+    empty = store_cli(url, "read", "soft-1")
+    assert empty.exit_code == 0 and empty.stdout == ""
+    again = store_cli(url, "append", "soft-1", "Created", "{}", "--expected-version", "no-stream")
+    assert again.exit_code == 0, again.output
+    assert again.stdout == "appended Created to soft-1: version 1, position 2\n"
+    assert "soft-1  1" in store_cli(url, "streams").stdout.splitlines()
+
+
+@pytest.mark.parametrize("args", [["read", "account-1"], ["streams"], ["stats"]])
+def test_reading_a_store_file_that_does_not_exist_is_an_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    missing = tmp_path / "typo.db"
+    result = store_cli(f"sqlite:///{missing}", *args)
+    assert_one_error_line(result, 1, "no store", str(missing))
+    assert not missing.exists()  # a read does not create an empty store

@@ -75,7 +75,7 @@ def test_stream_name_error_says_what_is_wrong(store: Any) -> None:
 @pytest.mark.parametrize("expected", [-1, -2, True, False, "x", "1", 1.0, None, [0]], ids=repr)
 def test_invalid_expected_versions_are_refused(seeded: Any, expected: Any) -> None:
     before = log_of(seeded)
-    with pytest.raises(ss.InvalidExpectedVersion):
+    with pytest.raises(ss.InvalidExpectedVersion, match="for 's-1'"):
         seeded.append("s-1", events("B"), expected)
     with pytest.raises(ss.InvalidExpectedVersion):
         seeded.delete_stream("s-1", expected, hard=True)
@@ -100,6 +100,48 @@ def test_data_that_is_not_json_is_refused_naming_stream_index_and_type(
     message = str(caught.value)
     assert "'s-1'" in message and "event 1" in message and "'Broken'" in message
     assert log_of(seeded) == before
+
+
+def _recursive() -> list[Any]:
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize(
+    "data",
+    [float("nan"), {"price": float("inf")}, [1.0, float("-inf")], _recursive()],
+    ids=["nan", "inf", "-inf", "recursive"],
+)
+def test_data_json_cannot_hold_is_refused_not_changed(seeded: Any, data: Any) -> None:
+    # JSON has no NaN or infinity: storing them as null would silently change the data.
+    before = log_of(seeded)
+    with pytest.raises(ss.EventNotSerializable) as caught:
+        seeded.append("s-1", [ss.NewEvent("Priced", data)])
+    assert "'s-1'" in str(caught.value) and "'Priced'" in str(caught.value)
+    with pytest.raises(ss.EventNotSerializable, match="metadata"):
+        seeded.append("s-1", [ss.NewEvent("Priced", {}, metadata={"score": data})])
+    assert log_of(seeded) == before
+
+
+def test_null_and_finite_floats_are_fine(store: Any) -> None:
+    data = {"none": None, "list": [None, 1.5, -0.0, 1e308], "nested": {"x": None}}
+    store.append("s-1", [ss.NewEvent("A", data, metadata={"m": None})])
+    [event] = store.read_stream("s-1")
+    assert event.data == data and event.metadata == {"m": None}
+
+
+@pytest.mark.parametrize("huge", [2**63, 2**70])
+def test_versions_and_positions_beyond_64_bits_read_as_past_the_end(seeded: Any, huge: int) -> None:
+    assert [e.version for e in seeded.read_stream("s-1", from_version=huge)] == []
+    assert [e.version for e in seeded.read_stream("s-1", as_of_version=huge)] == [0]
+    assert [e.version for e in seeded.read_stream("s-1", limit=huge)] == [0]
+    assert list(seeded.read_all(from_position=huge)) == []
+    assert [e.stream for e in seeded.read_all(from_position=huge, backwards=True)] == ["s-1"]
+    assert [e.stream for e in seeded.read_all(limit=huge)] == ["s-1"]
+    assert seeded.load_snapshot("s-1", max_version=huge) is None
+    with pytest.raises(ss.WrongExpectedVersion):
+        seeded.append("s-1", events("B"), huge)
 
 
 @pytest.mark.parametrize(

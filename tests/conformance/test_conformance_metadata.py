@@ -77,6 +77,28 @@ def test_soft_delete_hides_the_stream_and_versions_continue(store: Any) -> None:
     assert [e.version for e in store.read_all() if e.stream == "s-1"] == [0, 1, 2]
 
 
+def test_the_first_append_after_a_soft_delete_may_expect_no_stream(store: Any) -> None:
+    # As in KurrentDB: a soft-deleted stream reads as absent, so re-creating it with
+    # NO_STREAM works (versions continue); once re-created, NO_STREAM fails again.
+    store.append("s-1", events("A", "B"))
+    store.delete_stream("s-1")
+    assert store.append("s-1", events("C", "D"), ss.NO_STREAM).version == 3
+    assert versions(store, "s-1") == [2, 3]
+    with pytest.raises(ss.WrongExpectedVersion) as caught:
+        store.append("s-1", events("E"), ss.NO_STREAM)
+    assert caught.value.expected is ss.NO_STREAM and caught.value.actual == 3
+    assert versions(store, "s-1") == [2, 3]
+
+
+def test_a_re_creation_after_a_soft_delete_is_idempotent(store: Any) -> None:
+    store.append("s-1", events("A"))
+    store.delete_stream("s-1")
+    again = events("B")
+    first = store.append("s-1", again, ss.NO_STREAM)
+    assert store.append("s-1", again, ss.NO_STREAM) == first  # a retry after a lost reply
+    assert versions(store, "s-1") == [1]
+
+
 def test_soft_delete_checks_the_expected_version(store: Any) -> None:
     store.append("s-1", events("A", "B"))
     with pytest.raises(ss.WrongExpectedVersion) as caught:

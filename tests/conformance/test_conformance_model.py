@@ -27,6 +27,11 @@ class ModelStream:
     def version(self) -> int | None:
         return len(self.events) - 1 if self.events else None
 
+    @property
+    def soft_deleted(self) -> bool:
+        """Every event is hidden by a soft delete: the next append may expect NO_STREAM."""
+        return self.version is not None and self.truncate_before > self.version
+
     def visible(self) -> list[int]:
         if self.version is None:
             return []
@@ -68,7 +73,7 @@ def make_machine(open_store: Any) -> type[RuleBasedStateMachine]:
                 or {
                     "any": False,
                     "exact": False,
-                    "no_stream": model.version is not None,
+                    "no_stream": model.version is not None and not model.soft_deleted,
                     "exists": model.version is None,
                     "wrong": True,
                 }[how]

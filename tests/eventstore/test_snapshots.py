@@ -161,7 +161,7 @@ def test_unserialisable_state_fails_before_anything_is_written(store: ss.EventSt
     clock = clocks.create("u")
     for _ in range(3):
         clock.tick()
-    with pytest.raises(ss.EventNotSerializable, match="snapshot of 'unserialisable-u'"):
+    with pytest.raises(ss.EventNotSerializable, match="snapshot state of 'unserialisable-u'"):
         clocks.save(clock)
     assert store.stream_version("unserialisable-u") is None
 

@@ -275,6 +275,15 @@ def test_url_options(tmp_path: Path) -> None:
         open_recorder(f"postgres:///{tmp_path}/a.db")
 
 
+def test_an_in_memory_sqlite_url_points_to_memory_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InterfaceError, match="memory://"):
+        open_recorder("sqlite:///:memory:")
+    assert list(tmp_path.iterdir()) == []  # no file named ':memory:' either
+
+
 def test_relative_url_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with open_recorder("sqlite:///bank.db") as rec:

@@ -91,7 +91,9 @@ class RichTrail:
 
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column)
+            # fold, not the default ellipsis: a stream name cut to "account-4ff…" could be
+            # either of two streams in an 80-column terminal
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*(_cell(value) for value in row))
         self.console.print(table)
@@ -248,6 +250,11 @@ def command(directory: Path | None, style: str) -> None:
     """Run the event-sourcing examples on an embedded SQLite store and print their trail."""
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="streamsource-demo-"))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        click.echo(f"error: cannot create the demo directory {directory}: {exc.strerror}", err=True)
+        sys.exit(1)
     use_rich = style == "rich" or (style == "auto" and sys.stdout.isatty())
     out: Trail = RichTrail(force=style == "rich") if use_rich else PlainTrail()
     out.text(f"demo directory: {directory}")

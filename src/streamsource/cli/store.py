@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -25,6 +26,9 @@ import click
 import msgspec
 
 import streamsource as ss
+from streamsource.eventstore import default_url
+from streamsource.eventstore.backends import scheme_of
+from streamsource.eventstore.backends.sqlite import parse_url
 from streamsource.eventstore.events import ExpectedVersion
 
 EXTRA_COMMANDS: dict[str, str] = {"migrate": "streamsource.cli.store_migrate"}
@@ -64,10 +68,22 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+class StoreNotFound(ss.InterfaceError):
+    """A command that only reads names a SQLite file that does not exist."""
+
+
 @contextmanager
-def open_store_from(ctx: click.Context) -> Iterator[ss.EventStore]:
-    """The store named by the group's ``--url``, closed when the block ends."""
-    url = ctx.find_root().meta.get("streamsource.store_url")
+def open_store_from(ctx: click.Context, *, must_exist: bool = False) -> Iterator[ss.EventStore]:
+    """The store named by the group's ``--url``, closed when the block ends.
+
+    ``must_exist``: refuse a SQLite file that is not there rather than create an empty store
+    (a typo in a path would otherwise read as "no events").
+    """
+    url = ctx.find_root().meta.get("streamsource.store_url") or default_url()
+    if must_exist and scheme_of(url) == "sqlite":
+        path, _ = parse_url(url)
+        if not os.path.exists(path):
+            raise StoreNotFound(f"no store at {path} (an append creates one)")
     store = ss.open_store(url)
     try:
         yield store
@@ -238,7 +254,7 @@ def read(
 ) -> None:
     """Print the events of STREAM."""
     as_of_version, as_of_time = (None, None) if as_of is None else parse_as_of(as_of)
-    with open_store_from(ctx) as store:
+    with open_store_from(ctx, must_exist=True) as store:
         events = store.read_stream(
             stream,
             backwards=backward,
@@ -267,8 +283,9 @@ def read(
 @reporting_errors
 def streams(ctx: click.Context, as_json: bool) -> None:
     """List the streams and their last version."""
-    with open_store_from(ctx) as store:
+    with open_store_from(ctx, must_exist=True) as store:
         for summary in store.list_streams():
+            soft_deleted = _soft_deleted(summary)
             if as_json:
                 click.echo(
                     _json_line(
@@ -276,13 +293,26 @@ def streams(ctx: click.Context, as_json: bool) -> None:
                             "stream": summary.stream,
                             "version": summary.version,
                             "hard_deleted": summary.hard_deleted,
+                            "soft_deleted": soft_deleted,
                         }
                     )
                 )
             else:
                 deleted = "  (deleted)" if summary.hard_deleted else ""
+                deleted = "  (soft-deleted)" if soft_deleted else deleted
                 version = "-" if summary.version is None else summary.version
                 click.echo(f"{summary.stream}  {version}{deleted}")
+
+
+def _soft_deleted(summary: ss.StreamSummary) -> bool:
+    """Whether every event of the stream is hidden by a soft delete (it reads as empty)."""
+    hidden_below = None if summary.metadata is None else summary.metadata.truncate_before
+    return (
+        not summary.hard_deleted
+        and summary.version is not None
+        and hidden_below is not None
+        and hidden_below > summary.version
+    )
 
 
 @command.command()
@@ -291,7 +321,7 @@ def streams(ctx: click.Context, as_json: bool) -> None:
 @reporting_errors
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Print the store's figures (events, streams, head position, backend...)."""
-    with open_store_from(ctx) as store:
+    with open_store_from(ctx, must_exist=True) as store:
         figures = store.stats()
     if as_json:
         click.echo(_json_line(figures))

@@ -14,7 +14,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from streamsource.errors import InterfaceError
+from streamsource.errors import InterfaceError, WrongExpectedVersion
+from streamsource.eventstore import appended
 from streamsource.eventstore.codec import (
     decode_record,
     decode_snapshot,
@@ -25,6 +26,7 @@ from streamsource.eventstore.codec import (
 )
 from streamsource.eventstore.events import (
     ANY,
+    NO_STREAM,
     AppendResult,
     ExpectedVersion,
     NewEvent,
@@ -41,7 +43,12 @@ from streamsource.eventstore.reading import (
     plan_stream_read,
 )
 from streamsource.eventstore.recorder import AsyncRecorder, SnapshotRecord, StoredRecord
-from streamsource.eventstore.store import check_snapshot_version, refuse_deleted, utc_now
+from streamsource.eventstore.store import (
+    check_snapshot_version,
+    refuse_deleted,
+    soft_deleted_version,
+    utc_now,
+)
 from streamsource.eventstore.validation import (
     check_count,
     check_event_type,
@@ -84,9 +91,22 @@ class AsyncEventStore:
         """Append ``events`` atomically; see :meth:`EventStore.append`."""
         recorder = self._open()
         stream = check_stream_name(stream)
-        expected = check_expected_version(expected_version)
+        expected = check_expected_version(expected_version, stream)
         records = encode_events(stream, events)
-        return await recorder.append(stream, records, expected)
+        try:
+            result = await recorder.append(stream, records, expected)
+        except WrongExpectedVersion as conflict:
+            if expected is not NO_STREAM or conflict.actual is None:
+                raise
+            base = soft_deleted_version(stream, await recorder.stream_info(stream))
+            if base is None:
+                raise
+            try:
+                result = await recorder.append(stream, records, base)
+            except WrongExpectedVersion as again:
+                raise WrongExpectedVersion(stream, expected, again.actual) from None
+        appended.notify(recorder)  # wakes this process's subscribers of the store
+        return result
 
     async def set_stream_metadata(self, stream: str, metadata: StreamMetadata) -> None:
         """Replace the stream's metadata; see :meth:`EventStore.set_stream_metadata`."""
@@ -100,7 +120,7 @@ class AsyncEventStore:
         """Soft or hard delete; see :meth:`EventStore.delete_stream`."""
         recorder = self._open()
         stream = check_stream_name(stream)
-        expected = check_expected_version(expected_version)
+        expected = check_expected_version(expected_version, stream)
         if hard:
             await recorder.hard_delete(stream, expected)
             return

@@ -9,6 +9,7 @@ keys). Decoding happens one record at a time as a reader advances, never for a w
 from __future__ import annotations
 
 import dataclasses
+import math
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -40,9 +41,33 @@ _EMPTY_OBJECT = b"{}"
 
 def _encode(value: Any, what: str) -> bytes:
     try:
-        return _encoder.encode(value)
-    except (TypeError, ValueError, OverflowError) as exc:
+        encoded = _encoder.encode(value)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise EventNotSerializable(f"{what} is not JSON-serialisable: {exc}") from None
+    # msgspec writes NaN and infinities as null (JSON has neither): refuse them rather than
+    # store data that reads back changed. Only output with a null can hold one.
+    if b"null" in encoded:
+        bad = _non_finite_float(value)
+        if bad is not None:
+            raise EventNotSerializable(
+                f"{what} is not JSON-serialisable: {bad} has no JSON form (it would read back"
+                " as null)"
+            )
+    return encoded
+
+
+def _non_finite_float(value: Any) -> str | None:
+    """The first NaN or infinity inside ``value`` (as its repr), walking without recursion."""
+    pending = [msgspec.to_builtins(value)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return repr(item)
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
 
 
 def _decode(raw: bytes, what: str) -> Any:

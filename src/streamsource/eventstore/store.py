@@ -12,6 +12,7 @@ Semantics shared with :class:`~streamsource.eventstore.async_store.AsyncEventSto
   does; its events stay in ``read_all``.
 * A soft delete sets ``truncate_before`` to the current version + 1: the stream reads as
   empty, ``stream_version`` still reports the last version, and appends continue from it.
+  As in KurrentDB, the first append after it may also expect NO_STREAM (a re-creation).
 * Reads are lazy iterators; nothing is decoded before the reader reaches it.
 """
 
@@ -23,7 +24,13 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from streamsource.errors import InterfaceError, ProgrammingError, StreamDeleted
+from streamsource.errors import (
+    InterfaceError,
+    ProgrammingError,
+    StreamDeleted,
+    WrongExpectedVersion,
+)
+from streamsource.eventstore import appended
 from streamsource.eventstore.codec import (
     decode_record,
     decode_snapshot,
@@ -34,6 +41,7 @@ from streamsource.eventstore.codec import (
 )
 from streamsource.eventstore.events import (
     ANY,
+    NO_STREAM,
     AppendResult,
     ExpectedVersion,
     NewEvent,
@@ -102,9 +110,22 @@ class EventStore:
         """
         recorder = self._open()
         stream = check_stream_name(stream)
-        expected = check_expected_version(expected_version)
+        expected = check_expected_version(expected_version, stream)
         records = encode_events(stream, events)
-        return recorder.append(stream, records, expected)
+        try:
+            result = recorder.append(stream, records, expected)
+        except WrongExpectedVersion as conflict:
+            if expected is not NO_STREAM or conflict.actual is None:
+                raise
+            base = soft_deleted_version(stream, recorder.stream_info(stream))
+            if base is None:
+                raise
+            try:
+                result = recorder.append(stream, records, base)
+            except WrongExpectedVersion as again:
+                raise WrongExpectedVersion(stream, expected, again.actual) from None
+        appended.notify(recorder)  # wakes this process's subscribers of the store
+        return result
 
     def set_stream_metadata(self, stream: str, metadata: StreamMetadata) -> None:
         """Replace the stream's metadata (it limits what ``read_stream`` returns)."""
@@ -122,7 +143,7 @@ class EventStore:
         """
         recorder = self._open()
         stream = check_stream_name(stream)
-        expected = check_expected_version(expected_version)
+        expected = check_expected_version(expected_version, stream)
         if hard:
             recorder.hard_delete(stream, expected)
             return
@@ -296,6 +317,20 @@ class EventStore:
 
     def _info(self, stream: str) -> StreamInfo:
         return self._recorder.stream_info(stream)
+
+
+def soft_deleted_version(stream: str, info: StreamInfo) -> int | None:
+    """The last version of a stream whose events are all hidden by a soft delete, else None.
+
+    As in KurrentDB, such a stream reads as absent, so its first append may expect NO_STREAM
+    (a re-creation); the append then expects this version, atomically, and versions continue.
+    """
+    if info.version is None or info.hard_deleted:
+        return None
+    metadata = decode_stream_metadata(stream, info.metadata)
+    if metadata is None or metadata.truncate_before is None:
+        return None
+    return info.version if metadata.truncate_before > info.version else None
 
 
 def refuse_deleted(info: StreamInfo) -> None:

@@ -43,6 +43,9 @@ MAX_APPEND_BYTES = 64 * 1024 * 1024
 MAX_APPEND_EVENTS = 100_000
 """Most events accepted in one append."""
 
+MAX_COUNT = 2**63 - 1
+"""Versions, positions and limits are 64-bit in every backend: larger values are clamped."""
+
 
 def _bad_character(text: str) -> str | None:
     """The first control character or lone surrogate in ``text``, shown for a message."""
@@ -88,14 +91,16 @@ def check_event_type(event_type: object, where: str) -> str:
     return event_type
 
 
-def check_expected_version(expected: object) -> ExpectedVersion:
+def check_expected_version(expected: object, stream: str | None = None) -> ExpectedVersion:
     """Return ``expected`` if it is ANY, NO_STREAM, STREAM_EXISTS or an int >= 0."""
     if isinstance(expected, StreamState):
         return expected
     if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
-        return expected
+        return min(expected, MAX_COUNT)  # larger: no stream gets there, it can only mismatch
+    where = "" if stream is None else f" for {stream!r}"
     raise InvalidExpectedVersion(
-        f"expected_version must be ANY, NO_STREAM, STREAM_EXISTS or an int >= 0, got {expected!r}"
+        f"expected_version{where} must be ANY, NO_STREAM, STREAM_EXISTS or an int >= 0,"
+        f" got {expected!r}"
     )
 
 
@@ -117,11 +122,15 @@ def check_version_matches(stream: str, expected: ExpectedVersion, actual: int | 
 
 
 def check_count(value: object, name: str, *, allow_none: bool = True) -> int | None:
-    """Return ``value`` if it is None (when allowed) or an int >= 0 (not a bool)."""
+    """Return ``value`` if it is None (when allowed) or an int >= 0 (not a bool).
+
+    A value above :data:`MAX_COUNT` becomes MAX_COUNT: no stored version or position can be
+    that large, so the read means the same and the database gets an integer it can bind.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
+        return min(value, MAX_COUNT)
     raise ProgrammingError(
         f"{name} must be an int >= 0{' or None' if allow_none else ''}, got {value!r}"
     )

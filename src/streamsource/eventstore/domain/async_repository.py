@@ -77,7 +77,9 @@ class AsyncRepository(Generic[A]):
             cutoff = at_time if cutoff is None else min(cutoff, at_time)
         if self.snapshot_every is not None:
             snapshot = await self.store.load_snapshot(stream, max_version=cutoff)
-            if snapshot is not None:
+            if snapshot is not None and not core.snapshot_hidden(
+                snapshot, await self.store.get_stream_metadata(stream)
+            ):
                 aggregate = core.restore_snapshot(self.aggregate_type, id, snapshot) or aggregate
         from_version = None if aggregate.version is None else aggregate.version + 1
         async for recorded in self.store.read_stream(
@@ -90,9 +92,18 @@ class AsyncRepository(Generic[A]):
         return aggregate
 
     async def exists(self, id: str) -> bool:
-        """Whether the aggregate's stream has any event."""
-        version = await self.store.stream_version(self.aggregate_type.stream_name(id))
-        return version is not None
+        """Whether the aggregate's stream has an event to load (see :meth:`Repository.exists`)."""
+        events = self.store.read_stream(
+            self.aggregate_type.stream_name(id), backwards=True, limit=1
+        )
+        try:
+            async for _ in events:
+                return True
+            return False
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def save(
         self,

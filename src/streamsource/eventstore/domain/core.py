@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import msgspec
-
-from streamsource.errors import EventNotSerializable, ProgrammingError, StreamsourceError
+from streamsource.errors import ProgrammingError, StreamsourceError
+from streamsource.eventstore.codec import encode_snapshot_state
 from streamsource.eventstore.domain.aggregate import Aggregate
 from streamsource.eventstore.domain.causation import Cause, as_causation, current_causation
 from streamsource.eventstore.domain.typed_events import SCHEMA_VERSION, EventRegistry
@@ -24,6 +23,7 @@ from streamsource.eventstore.events import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamMetadata,
 )
 
 A = TypeVar("A", bound=Aggregate)
@@ -140,12 +140,7 @@ def encode_snapshot(aggregate: Aggregate) -> Snapshot:
     """The aggregate's current state as a snapshot at its version (checked to be JSON)."""
     assert aggregate.version is not None
     state = aggregate.snapshot_state()
-    try:
-        msgspec.json.encode(state)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise EventNotSerializable(
-            f"snapshot of {aggregate.stream!r}: state is not JSON-serialisable: {exc}"
-        ) from exc
+    encode_snapshot_state(aggregate.stream, state)  # raises EventNotSerializable if not JSON
     return Snapshot(
         stream=aggregate.stream,
         version=aggregate.version,
@@ -153,6 +148,15 @@ def encode_snapshot(aggregate: Aggregate) -> Snapshot:
         state=state,
         recorded_at=datetime.now(UTC),
     )
+
+
+def snapshot_hidden(snapshot: Snapshot, metadata: StreamMetadata) -> bool:
+    """True when the snapshot covers events that ``truncate_before`` hides (a soft delete).
+
+    Loading from it would bring back state that a plain replay of the stream no longer sees.
+    """
+    hidden_below = metadata.truncate_before
+    return hidden_below is not None and snapshot.version < hidden_below
 
 
 def restore_snapshot(aggregate_type: type[A], id: str, snapshot: Snapshot) -> A | None:

@@ -10,6 +10,10 @@ Snapshots: with ``snapshot_every=N`` a snapshot of the state is stored (apart fr
 events) each time a save crosses a multiple of N events; a load starts from the newest
 snapshot at or below the requested version and applies only the events after it. An as-of
 load never uses a snapshot newer than its version (or than the last event at its time).
+
+Soft deletes: a soft-deleted aggregate does not exist (``exists`` is False, ``load`` raises
+AggregateNotFound, snapshots from before the delete are ignored) and ``create`` + ``save``
+re-creates it; its stream's versions continue after the deleted ones.
 """
 
 from __future__ import annotations
@@ -99,7 +103,9 @@ class Repository(Generic[A]):
             cutoff = at_time if cutoff is None else min(cutoff, at_time)
         if self.snapshot_every is not None:
             snapshot = self.store.load_snapshot(stream, max_version=cutoff)
-            if snapshot is not None:
+            if snapshot is not None and not core.snapshot_hidden(
+                snapshot, self.store.get_stream_metadata(stream)
+            ):
                 aggregate = core.restore_snapshot(self.aggregate_type, id, snapshot) or aggregate
         from_version = None if aggregate.version is None else aggregate.version + 1
         for recorded in self.store.read_stream(
@@ -112,8 +118,14 @@ class Repository(Generic[A]):
         return aggregate
 
     def exists(self, id: str) -> bool:
-        """Whether the aggregate's stream has any event."""
-        return self.store.stream_version(self.aggregate_type.stream_name(id)) is not None
+        """Whether the aggregate's stream has an event to load (a soft-deleted one has none)."""
+        events = self.store.read_stream(
+            self.aggregate_type.stream_name(id), backwards=True, limit=1
+        )
+        try:
+            return next(events, None) is not None
+        finally:
+            events.close()
 
     def save(
         self,

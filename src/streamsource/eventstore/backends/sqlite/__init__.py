@@ -55,6 +55,8 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     path = unquote(url[len("sqlite:///") :].split("?", 1)[0])
     if not path:
         raise InterfaceError(f"the SQLite store URL has no file path: {url!r}")
+    if path == ":memory:":  # SQLite's in-memory database cannot use WAL nor be shared
+        raise InterfaceError(f"{url!r} is not supported: use memory:// for a store in memory")
     return path, dict(parse_qsl(parts.query, keep_blank_values=True))
 
 
