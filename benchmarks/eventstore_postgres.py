@@ -9,6 +9,12 @@ server: what one durable commit costs there. Every figure is events per second t
 public API (``streamsource.open_store``) with its ratio to the floor, the floor being run
 in slices taken in turn with that figure's slices (the machine's speed drifts; pairs don't).
 
+The 16 concurrent writers run twice: as threads of this process (they share the GIL, so
+their Python work cannot overlap) and as 16 separate processes (16 application instances:
+the honest measure of how the server shares commits). Each is followed by its ceiling: the
+floor itself on as many connections, threads or processes. On a machine with few cores
+that ceiling, not the target, bounds what any store can reach.
+
 ``benchmarks/eventstore.py`` prints this table too, after its SQLite one (it calls
 :func:`run_from_environment`).
 """
@@ -16,6 +22,7 @@ in slices taken in turn with that figure's slices (the machine's speed drifts; p
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import threading
@@ -25,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -81,6 +89,86 @@ class Floor:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _process_writer(
+    url: str, kind: str, number: int, per_round: int, rounds: int, barrier: Any
+) -> None:
+    """One writer process: per round, wait for the start, do its appends, report the end."""
+    if kind == "store":
+        store = ss.open_store(url, pool_size=1)
+        stream = f"process-writer-{number}"
+
+        def slice_(round_: int) -> None:
+            for i in range(per_round):
+                store.append(stream, [event(round_ * per_round + i)])
+
+        close: Callable[[], None] = store.close
+    else:
+        floor = Floor(url)
+
+        def slice_(round_: int) -> None:
+            floor.commits(per_round)
+
+        close = floor.close
+    try:
+        barrier.wait()  # started, imported and connected: the parent's floor runs alone
+        for round_ in range(rounds):
+            barrier.wait()
+            slice_(round_)
+            barrier.wait()
+    finally:
+        close()
+
+
+class ProcessWriters:
+    """Writers in separate processes, started once, run slice by slice (``run_slice``).
+
+    Threads of one process share the GIL: 16 of them cannot overlap their Python work, so
+    they measure the client as much as the server. Processes are what 16 application
+    instances would be, and show how far the server shares its commits.
+    """
+
+    def __init__(self, url: str, kind: str, writers: int, per_round: int, rounds: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        self.barrier = context.Barrier(writers + 1)
+        self.count = writers * per_round
+        self.processes = [
+            context.Process(
+                target=_process_writer,
+                args=(url, kind, number, per_round, rounds, self.barrier),
+                daemon=True,
+            )
+            for number in range(writers)
+        ]
+        for process in self.processes:
+            process.start()
+        self.barrier.wait(timeout=300)  # every writer is ready
+
+    def run_slice(self, _: int) -> float:
+        """Let every writer do one slice; the seconds it took all of them."""
+        self.barrier.wait(timeout=120)
+        start = time.perf_counter()
+        self.barrier.wait(timeout=600)
+        return time.perf_counter() - start
+
+    def join(self) -> None:
+        for process in self.processes:
+            process.join(timeout=60)
+
+
+def paired_processes(floor: Floor, floor_commits: int, writers: ProcessWriters, rounds: int) -> Row:
+    """:func:`paired` for writers in other processes (only their own slices are timed)."""
+    floor_time = work_time = 0.0
+    floor_items = work_items = 0
+    for round_ in range(rounds):
+        start = time.perf_counter()
+        floor_items += floor.commits(max(1, floor_commits // rounds))
+        floor_time += time.perf_counter() - start
+        work_time += writers.run_slice(round_)
+        work_items += writers.count
+    writers.join()
+    return Row("", work_items / work_time, floor_items / floor_time)
 
 
 def paired(floor: Floor, floor_commits: int, work: Callable[[int], int], rounds: int) -> Row:
@@ -171,6 +259,20 @@ def store_rows(url: str, floor: Floor, sizes: Sizes) -> list[Row]:
         rows.append(
             replace(row, name=f"(ceiling: the floor on {sizes.writers} connections at once)")
         )
+
+        per_round = sizes.appends_per_writer // rounds
+        store_writers = ProcessWriters(url, "store", sizes.writers, per_round, rounds)
+        row = paired_processes(floor, sizes.floor_commits, store_writers, rounds)
+        rows.append(
+            replace(
+                row,
+                name=f"append, {sizes.writers} concurrent writers (processes)",
+                target=">= 4x floor",
+            )
+        )
+        floor_writers = ProcessWriters(floor.url, "floor", sizes.writers, per_round, rounds)
+        row = paired_processes(floor, sizes.floor_commits, floor_writers, rounds)
+        rows.append(replace(row, name=f"(ceiling: the floor in {sizes.writers} processes at once)"))
 
         for start in range(0, sizes.replay_events, 500):
             store.append("replay-1", [event(i) for i in range(start, start + 500)])

@@ -174,3 +174,20 @@ def test_no_server_listening_fails_fast_naming_the_host() -> None:
     assert isinstance(caught.value, ss.OperationalError)
     assert f"127.0.0.1:{port}" in str(caught.value)
     assert "pw" not in str(caught.value).replace("postgresql", "")
+
+
+def test_a_one_event_append_on_a_connection_the_server_dropped(server: PgServer, url: str) -> None:
+    with ss.open_store(url, pool_timeout=2) as store:
+        store.append("one-1", [ss.NewEvent("A", {})])  # leaves a connection in the pool
+        server.stop("fast")
+        with pytest.raises(ss.OperationalError, match=f"127.0.0.1:{server.port}") as caught:
+            store.append("one-1", [ss.NewEvent("B", {})])
+        assert isinstance(caught.value, ConnectionLost | CannotConnect)
+        assert caught.value.retriable
+        server.start_again()
+        event = ss.NewEvent("C", {})
+        first = store.append("one-1", [event], 0)
+        assert store.append("one-1", [event], 0) == first  # a retry: the original result
+        with pytest.raises(ss.WrongExpectedVersion):
+            store.append("one-1", [ss.NewEvent("D", {})], 0)
+        assert [e.type for e in store.read_stream("one-1")] == ["A", "C"]

@@ -111,3 +111,24 @@ def test_a_later_commit_stays_hidden_until_an_earlier_writer_finishes(pg_url: st
 def _plain(url: str) -> str:
     """The server part of a store URL (psycopg does not know our query options)."""
     return url.split("?", 1)[0]
+
+
+def test_an_append_cancelled_while_it_holds_the_position_lock_releases_it(pg_url: str) -> None:
+    timeout = "&options=-c%20statement_timeout%3D1000"  # ms: appends fail instead of hanging
+    with (
+        ss.open_store(pg_url + timeout, pool_size=1) as cancelled,
+        ss.open_store(pg_url + timeout, pool_size=1) as other,
+    ):
+        cancelled.append("first-1", [ss.NewEvent("A", {})])
+        schema = cancelled.stats()["schema"]
+        with psycopg.connect(_plain(pg_url), options=f"-c search_path={schema}") as blocker:
+            # holds the position sequence: an append waits in nextval(), the position lock
+            # taken, until its statement_timeout cancels it
+            blocker.execute("ALTER SEQUENCE events_position_seq INCREMENT BY 1")
+            with pytest.raises(ss.errors.OperationalError, match="cancel"):
+                cancelled.append("stuck-1", [ss.NewEvent("B", {})])
+            blocker.rollback()
+        # the lock is free again, for other connections and for the pooled one itself
+        assert other.append("other-1", [ss.NewEvent("C", {})]).version == 0
+        assert cancelled.append("again-1", [ss.NewEvent("D", {})]).version == 0
+        assert [e.stream for e in other.read_all()] == ["first-1", "other-1", "again-1"]

@@ -81,3 +81,20 @@ def test_a_large_append_reads_back_in_pages(pg_url: str) -> None:
             2498,
             2497,
         ]
+
+
+async def test_closing_an_async_store_announces_its_last_append_and_leaves_no_task(
+    pg_url: str, pg_server_url: str
+) -> None:
+    with psycopg.connect(pg_server_url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        store = await ss.open_async_store(pg_url)
+        await store.append("s-1", [ss.NewEvent("A", {})])
+        first = await asyncio.to_thread(lambda: list(listener.notifies(timeout=10, stop_after=1)))
+        assert len(first) == 1
+        # closed right after an append: the NOTIFY owed for it must still be sent
+        await store.append("s-1", [ss.NewEvent("B", {})])
+        await store.close()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        last = await asyncio.to_thread(lambda: list(listener.notifies(timeout=10, stop_after=1)))
+        assert len(last) == 1

@@ -190,3 +190,38 @@ def test_the_store_command_works_on_postgresql(pg_url: str) -> None:
     stats = CliRunner().invoke(cli, ["store", "--url", pg_url, "stats"])
     assert stats.exit_code == 0, stats.output
     assert "postgresql" in stats.stdout
+
+
+def test_a_version_1_store_is_upgraded_by_migrate_and_keeps_its_events(
+    pg_server_url: str,
+) -> None:
+    from streamsource.eventstore.backends.postgres.schema import migrations
+
+    schema = _new_schema()
+    url = _schema_url(pg_server_url, schema)
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:  # as streamsource 1 left it
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"SET search_path TO {schema}")
+        conn.execute(migrations()[0].sql.encode())
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (1, 'initial')")
+        conn.execute(
+            "SELECT append_events('old-1', -1, ARRAY[gen_random_uuid()], ARRAY['A'],"
+            " ARRAY['{}'::bytea], ARRAY['{}'::bytea])"
+        )
+    with pytest.raises(ss.ProgrammingError, match=r"missing migrations \[2\]"):
+        ss.open_store(url, migrate=False)
+    upgraded = CliRunner().invoke(cli, ["store", "migrate", "--url", url])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "applied 0002_append_without_subtransaction" in upgraded.stdout
+    with ss.open_store(url, migrate=False) as store:
+        assert store.append("old-1", [ss.NewEvent("B", {})], 0).version == 1
+        assert store.append("new-1", [ss.NewEvent("C", {}), ss.NewEvent("D", {})]).version == 1
+        assert [e.type for e in store.read_all()] == ["A", "B", "C", "D"]
+    assert _migrations(pg_server_url, schema) == [
+        (1, "initial"),
+        (2, "append_without_subtransaction"),
+    ]

@@ -225,3 +225,47 @@ async def test_the_runner_as_an_asyncio_task(store: ss.EventStore, tmp_path: Pat
         with pytest.raises(asyncio.CancelledError):
             await task
     assert query(tmp_path / "store.db", "SELECT count(*) FROM entries") == [(50,)]
+
+
+class EveryStream(Projection):
+    """A projection of $all: one row per event it receives."""
+
+    name = "every_stream"
+    tables = ("seen",)
+
+    def create(self, db: ProjectionContext) -> None:
+        db.execute("CREATE TABLE {seen} (stream TEXT)")
+
+    def handle(self, event: ss.RecordedEvent, db: ProjectionContext) -> None:
+        db.execute("INSERT INTO {seen} VALUES (?)", (event.stream,))
+
+
+class EveryStreamWithSystem(EveryStream):
+    name = "every_stream_with_system"
+    tables = ("seen_all",)
+    include_system = True
+
+    def create(self, db: ProjectionContext) -> None:
+        db.execute("CREATE TABLE {seen_all} (stream TEXT)")
+
+    def handle(self, event: ss.RecordedEvent, db: ProjectionContext) -> None:
+        db.execute("INSERT INTO {seen_all} VALUES (?)", (event.stream,))
+
+
+def test_a_projection_of_all_leaves_out_system_streams_unless_asked(
+    store: ss.EventStore, tmp_path: Path
+) -> None:
+    store.append("account-1", [ss.NewEvent("Opened", {})])
+    store.append("$parked-billing", [ss.NewEvent("Opened", {})])
+    store.append("order-1", [ss.NewEvent("Placed", {})])
+    with ProjectionRunner(store, [EveryStream(), EveryStreamWithSystem()]) as runner:
+        lags = {s.name: s.lag_events for s in runner.status()}
+        assert lags == {"every_stream": 2, "every_stream_with_system": 3}
+        runner.run_until_caught_up()
+        assert {s.name: s.lag_events for s in runner.status()} == {
+            "every_stream": 0,
+            "every_stream_with_system": 0,
+        }
+    db = tmp_path / "store.db"
+    assert query(db, "SELECT stream FROM seen") == [("account-1",), ("order-1",)]
+    assert len(query(db, "SELECT stream FROM seen_all")) == 3

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import streamsource as ss
-from streamsource.eventstore.subscriptions import Message, PersistentSubscription
+from streamsource.eventstore.subscriptions import Message, PersistentSubscription, subscribe
 
 from .conftest import deposit
 
@@ -172,3 +172,32 @@ def test_a_killed_consumer_process_has_its_messages_redelivered(tmp_path: Path) 
                 seen.append((message.event.data["n"], message.attempt))
                 sub.ack(message)
         assert sorted(seen) == [(0, 2), (1, 2), (2, 2), (3, 2), (4, 2), (5, 1), (6, 1), (7, 1)]
+
+
+def test_all_leaves_out_parked_messages_unless_system_streams_are_asked_for(
+    store: ss.EventStore,
+) -> None:
+    for i in range(3):
+        store.append(f"order-{i}", [ss.NewEvent("Placed", {"n": i})])
+    with PersistentSubscription(store, "ship", category="order", max_attempts=1) as group:
+        for message in group.fetch():
+            if message.event.data["n"] == 1:
+                group.nack(message, "bad address")  # parked: appended to $parked-ship
+            else:
+                group.ack(message)
+    # more than a page of parked events in a row must not look like the head of the log
+    for i in range(5):
+        store.append(f"$parked-other-{i}", [ss.NewEvent("Placed", {"n": 100 + i})])
+    store.append("order-3", [ss.NewEvent("Placed", {"n": 3})])
+
+    with subscribe(store, page_size=2) as everything:
+        seen: list[int] = []
+        while batch := everything.read_batch():  # empty only at the head
+            seen += [e.data["n"] for e in batch]
+        assert seen == [0, 1, 2, 3]
+        assert everything.checkpoint == store.head_position()
+    with subscribe(store, include_system=True) as with_system:
+        streams = [e.stream for e in with_system.next_batch(timeout=0)]
+        assert streams.count("$parked-ship") == 1 and len(streams) == 10
+    with subscribe(store, category="$parked") as parked:
+        assert len(parked.next_batch(timeout=0)) == 6

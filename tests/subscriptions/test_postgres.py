@@ -40,7 +40,11 @@ def test_appends_of_another_process_wake_the_subscriber_by_notify(
         writer = subprocess.Popen([sys.executable, "-c", WRITER, pg_url, "30"])
         seen: list[int] = []
         while len(seen) < 30:
-            seen += [e.data["amount"] for e in sub.next_batch(timeout=120)]
+            # never a poll (60 s): every batch, the last one too, comes from a NOTIFY, which
+            # the writer must send even when it closes its store right after its appends
+            batch = sub.next_batch(timeout=30)
+            assert batch, f"no NOTIFY woke the subscriber after {seen}"
+            seen += [e.data["amount"] for e in batch]
         assert writer.wait(60) == 0
     assert seen == list(range(30))
 
@@ -83,4 +87,76 @@ def test_competing_consumers_and_parking_on_postgres(store: ss.EventStore) -> No
     with PersistentSubscription(store, "ship", category="order") as sub:
         (parked,) = sub.parked()
         assert parked.data == {"n": 7} and parked.metadata["$error"] == "bad address"
+        assert sub.in_flight() == 0
+        # the address was fixed: send the parked message through the group again
+        assert sub.replay_parked() == 1
+        (again,) = sub.fetch(timeout=10)
+        assert (again.event.data, again.attempt, again.replays) == ({"n": 7}, 1, 1)
+        sub.ack(again)
+        assert sub.in_flight() == 0 and sub.replay_parked() == 0
+
+
+def test_the_last_appends_before_a_writer_closes_its_store_are_notified(
+    store: ss.EventStore, pg_url: str
+) -> None:
+    # A few appends in a row, then close at once: the last ones land while an earlier
+    # NOTIFY is being sent, so only a NOTIFY sent on close can announce them.
+    with subscribe(store, category="account", poll_interval=60) as sub:
+        for count in (2, 3, 5, 8, 13):
+            subprocess.run([sys.executable, "-c", WRITER, pg_url, str(count)], check=True)
+            seen: list[int] = []
+            while len(seen) < count:
+                batch = sub.next_batch(timeout=30)
+                assert batch, f"{count} appends: only {seen} were notified"
+                seen += [e.data["amount"] for e in batch]
+            assert seen == list(range(count))
+
+
+CONSUMER = """
+import sys, time
+import streamsource as ss
+from streamsource.eventstore.subscriptions import PersistentSubscription
+with ss.open_store(sys.argv[1]) as store:
+    sub = PersistentSubscription(store, "g", category="order", lease_timeout=0.5, batch_size=5)
+    taken = sub.fetch(timeout=30)
+    print(*(m.event.data["n"] for m in taken), flush=True)
+    if sys.argv[2] == "hang":
+        time.sleep(600)
+    for message in taken:
+        sub.ack(message)
+"""
+
+
+@pytest.mark.slow
+def test_consumer_processes_compete_and_a_killed_ones_messages_are_redelivered(
+    store: ss.EventStore, pg_url: str
+) -> None:
+    for i in range(12):
+        store.append(f"order-{i % 4}", [ss.NewEvent("Placed", {"n": i})])
+    dying = subprocess.Popen(
+        [sys.executable, "-c", CONSUMER, pg_url, "hang"], stdout=subprocess.PIPE, text=True
+    )
+    assert dying.stdout is not None
+    held = [int(n) for n in dying.stdout.readline().split()]
+    healthy = subprocess.run(
+        [sys.executable, "-c", CONSUMER, pg_url, "ack"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    acked = [int(n) for n in healthy.stdout.split()]
+    assert held == [0, 1, 2, 3, 4] and acked == [5, 6, 7, 8, 9]  # no message to both
+    dying.kill()  # SIGKILL: no ack, no clean close; its leases run out after 0.5 s
+    dying.wait()
+    dying.stdout.close()
+    with PersistentSubscription(store, "g", category="order") as sub:
+        seen: list[tuple[int, int]] = []
+        while len(seen) < 7:
+            batch = sub.fetch(timeout=30)
+            assert batch, f"nothing redelivered after {seen}"
+            for message in batch:
+                seen.append((message.event.data["n"], message.attempt))
+                sub.ack(message)
+        assert sorted(seen) == [(0, 2), (1, 2), (2, 2), (3, 2), (4, 2), (10, 1), (11, 1)]
         assert sub.in_flight() == 0

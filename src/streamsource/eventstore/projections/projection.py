@@ -59,14 +59,17 @@ class Projection:
 
     Subclass it and set ``name`` (unique in the read-model database), ``tables`` (the table
     names it owns, each exposed to readers as a view of that name), and optionally
-    ``category`` and ``types`` to receive only those events. Override :meth:`create` and
-    :meth:`handle`. Handlers must only write through the context they are given.
+    ``category`` and ``types`` to receive only those events. Without a category it gets
+    every event but those of system streams (``$parked-<group>``, ...), unless
+    ``include_system``. Override :meth:`create` and :meth:`handle`. Handlers must only write
+    through the context they are given.
     """
 
     name: ClassVar[str] = ""
     tables: ClassVar[Sequence[str]] = ()
     category: ClassVar[str | None] = None
     types: ClassVar[Iterable[str] | None] = None
+    include_system: ClassVar[bool] = False
 
     def create(self, db: ProjectionContext) -> None:
         """Create the tables (and indexes) of a new generation, e.g. ``CREATE TABLE {t} ...``."""

@@ -23,7 +23,7 @@ from streamsource.eventstore.projections.projection import (
 from streamsource.eventstore.recorder import ReadAllFilter
 from streamsource.eventstore.store import EventStore
 from streamsource.eventstore.subscriptions.catchup import CatchUpSubscription
-from streamsource.eventstore.subscriptions.target import make_target
+from streamsource.eventstore.subscriptions.target import SYSTEM_PREFIX, make_target
 
 DEFAULT_BATCH_SIZE = 500
 """Events handled per transaction: large enough to amortise the commit, small enough to
@@ -62,7 +62,9 @@ class Projector:
         self.projection = projection
         self.generation = generation
         self.batch_size = batch_size
-        self.target = make_target(None, projection.category, projection.types)
+        self.target = make_target(
+            None, projection.category, projection.types, projection.include_system
+        )
         found = catalog.read_checkpoint(conn, projection.name, generation)
         if found is None:
             raise GenerationRetired(projection.name)
@@ -152,7 +154,10 @@ class Projector:
     def lag(self) -> tuple[int, float]:
         """Events after the checkpoint (up to :data:`LAG_COUNT_LIMIT`) and the age in seconds
         of the oldest of them (0 when caught up)."""
-        return lag_after(self.store, self.target.category, self.target.types, self.position)
+        target = self.target
+        return lag_after(
+            self.store, target.category, target.types, self.position, target.include_system
+        )
 
 
 def lag_after(
@@ -160,6 +165,7 @@ def lag_after(
     category: str | None,
     types: frozenset[str] | None,
     position: int | None,
+    include_system: bool = False,
 ) -> tuple[int, float]:
     """How many matching events follow ``position``, and how old the first of them is."""
     narrowing = None
@@ -171,6 +177,8 @@ def lag_after(
     count = 0
     oldest: datetime | None = None
     for record in records:
+        if category is None and not include_system and record.stream.startswith(SYSTEM_PREFIX):
+            continue  # not delivered to a projection of $all (see Target.wants)
         if oldest is None:
             oldest = record.recorded_at
         count += 1

@@ -268,13 +268,15 @@ class ProjectionRunner:
     def _status(self, conn: Connection, projection: Projection) -> ProjectionStatus:
         error = self.errors.get(projection.name)
         message = None if error is None else str(error)
-        target = make_target(None, projection.category, projection.types)
+        target = make_target(None, projection.category, projection.types, projection.include_system)
         found = catalog.generations(conn, projection.name)
         checkpoint = (
             None if found is None else catalog.read_checkpoint(conn, projection.name, found.current)
         )
         position = None if checkpoint is None else checkpoint.position
-        lag_events, lag_seconds = lag_after(self.store, target.category, target.types, position)
+        lag_events, lag_seconds = lag_after(
+            self.store, target.category, target.types, position, target.include_system
+        )
         building = None
         if found is not None and found.building is not None:
             building = catalog.read_checkpoint(conn, projection.name, found.building)

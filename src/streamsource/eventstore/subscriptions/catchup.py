@@ -68,7 +68,8 @@ class _Cursor:
     def take_page(self, page: list[RecordedEvent], limit: int) -> None:
         if page:
             self.read_to = self.target.checkpoint_of(page[-1])
-            self.buffer.extend(page)
+            wants = self.target.wants
+            self.buffer.extend(event for event in page if wants(event))
         self.caught_up = len(page) < min(limit, self.page_size)
 
     def pop(self, count: int) -> list[RecordedEvent]:
@@ -161,9 +162,11 @@ class CatchUpSubscription:
 
     def _fill(self, max_events: int) -> None:
         cursor = self._cursor
-        if not cursor.buffer:
+        while not cursor.buffer:  # a full page may hold only left-out (system) events
             page = self._read(cursor.arguments(max_events))
             cursor.take_page(page, max_events)
+            if cursor.caught_up:
+                return
 
     def next_batch(
         self, max_events: int = DEFAULT_PAGE_SIZE, timeout: float | None = None
@@ -267,9 +270,11 @@ class AsyncCatchUpSubscription:
 
     async def _fill(self, max_events: int) -> None:
         cursor = self._cursor
-        if not cursor.buffer:
+        while not cursor.buffer:  # a full page may hold only left-out (system) events
             page = await self._read(cursor.arguments(max_events))
             cursor.take_page(page, max_events)
+            if cursor.caught_up:
+                return
 
     async def next_batch(
         self, max_events: int = DEFAULT_PAGE_SIZE, timeout: float | None = None
@@ -338,6 +343,7 @@ def subscribe(
     after: int | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     poll_interval: float | None = None,
+    include_system: bool = False,
 ) -> CatchUpSubscription: ...
 
 
@@ -351,6 +357,7 @@ def subscribe(
     after: int | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     poll_interval: float | None = None,
+    include_system: bool = False,
 ) -> AsyncCatchUpSubscription: ...
 
 
@@ -363,15 +370,17 @@ def subscribe(
     after: int | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     poll_interval: float | None = None,
+    include_system: bool = False,
 ) -> CatchUpSubscription | AsyncCatchUpSubscription:
     """Subscribe to ``$all`` (the default), one ``category`` or one ``stream``, after a checkpoint.
 
     ``after`` is the checkpoint: the last position handled (for a stream: the last version),
-    None to start from the beginning. ``types`` keeps only those event types. Pages of
-    ``page_size`` events are read while catching up. A sync store gives a blocking iterator,
-    an :class:`AsyncEventStore` an async one.
+    None to start from the beginning. ``types`` keeps only those event types. ``$all``
+    leaves out system streams (names starting with ``$``, e.g. ``$parked-<group>``) unless
+    ``include_system``. Pages of ``page_size`` events are read while catching up. A sync
+    store gives a blocking iterator, an :class:`AsyncEventStore` an async one.
     """
-    target = make_target(stream, category, types)
+    target = make_target(stream, category, types, include_system)
     if isinstance(store, AsyncEventStore):
         return AsyncCatchUpSubscription(
             store, target, after=after, page_size=page_size, poll_interval=poll_interval

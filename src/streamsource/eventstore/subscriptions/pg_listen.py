@@ -1,8 +1,9 @@
 """PostgreSQL LISTEN/NOTIFY wakeups: one listener thread per store feeds its append signal.
 
-The store's migration ``0002_notify_appends`` makes every appending statement send
-``NOTIFY streamsource_appended, '<schema>'`` at commit. One thread per store (database and
-schema) in this process listens on its own connection and notifies the store's
+After an append commits, the recorder that made it sends ``NOTIFY streamsource_appended,
+'<schema>'`` (from a background thread or task, coalesced, and once more when it closes: see
+:mod:`streamsource.eventstore.backends.postgres.notifier`). One thread per store (database
+and schema) in this process listens on its own connection and notifies the store's
 :class:`~streamsource.eventstore.appended.AppendSignal`, so subscribers wake for appends made
 by any process. The thread reconnects after a lost connection (subscribers poll meanwhile)
 and ends once every recorder of that store in this process is closed or gone.
@@ -16,7 +17,7 @@ from typing import Any
 
 from streamsource.eventstore.appended import AppendSignal
 
-CHANNEL = "streamsource_appended"
+CHANNEL = "streamsource_appended"  # the channel of ..backends.postgres.notifier
 
 RECONNECT_DELAY = 1.0
 """Seconds between attempts to re-establish a lost LISTEN connection."""

@@ -21,6 +21,9 @@ MAX_PAGE_SIZE = 10_000
 
 DEFAULT_PAGE_SIZE = 1000
 
+SYSTEM_PREFIX = "$"
+"""Streams whose names start with this are the system's (parked messages, ...)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -29,6 +32,21 @@ class Target:
     stream: str | None = None
     category: str | None = None
     types: frozenset[str] | None = None
+    include_system: bool = False  # $all only: also events of streams named "$..."
+
+    def wants(self, event: RecordedEvent) -> bool:
+        """Whether ``event``, read from the store, is delivered.
+
+        ``$all`` leaves out system streams (names starting with ``$``, such as a consumer
+        group's ``$parked-<group>``) unless ``include_system``, as KurrentDB's ``$all``
+        filters do; a category or stream target named them itself and gets them.
+        """
+        return (
+            self.include_system
+            or self.stream is not None
+            or self.category is not None
+            or not event.stream.startswith(SYSTEM_PREFIX)
+        )
 
     @property
     def name(self) -> str:
@@ -57,15 +75,21 @@ class Target:
 
 
 def make_target(
-    stream: str | None, category: str | None, types: Iterable[str] | str | None
+    stream: str | None,
+    category: str | None,
+    types: Iterable[str] | str | None,
+    include_system: bool = False,
 ) -> Target:
     """Validate the subscription's target: at most one of ``stream`` and ``category``."""
     if stream is not None and category is not None:
         raise ProgrammingError("subscribe to a stream or to a category, not both")
+    if not isinstance(include_system, bool):
+        raise ProgrammingError(f"include_system must be True or False, not {include_system!r}")
     return Target(
         stream=None if stream is None else check_stream_name(stream),
         category=None if category is None else check_stream_name(category, "category"),
         types=check_types(types),
+        include_system=include_system,
     )
 
 

@@ -25,7 +25,10 @@ appears. We therefore keep two rules:
    together under a session-level advisory lock held for a few microseconds, before anything
    else of the append. So for any two appends, the one with the lower transaction id has the
    lower positions. The lock is released right away, not at COMMIT: the stream checks, the
-   inserts and the commits (with their fsyncs) of different writers run concurrently.
+   inserts and the commits (with their fsyncs) of different writers run concurrently. It is
+   taken without a subtransaction (migration 0002: one cost a quarter of the server's time
+   per append), so after a failed append the recorder releases it on that connection
+   (``pg_advisory_unlock_all()``) before pooling it again; a broken session drops it.
 2. ``read_all`` and ``head_position`` only return rows whose ``tx_id`` is below
    ``pg_snapshot_xmin(pg_current_snapshot())``, the oldest transaction still running. Those
    transactions are all finished, and every transaction still running or yet to start has a
@@ -48,9 +51,15 @@ into another cluster (not ``pg_upgrade``, which keeps transaction ids) the store
 values may lie in the new cluster's future: migrating (on open, or ``streamsource store
 migrate``) resets them; a store opened with ``migrate=False`` refuses to open until then.
 
+Each append is ONE round trip: a call of ``append_event`` (one event, scalar parameters) or
+``append_events`` (arrays) in autocommit, as a prepared statement. The sync recorder sends
+one-event appends through libpq directly (see :mod:`.direct`: a third of the client CPU).
+
 Append wakeups: after an append commits, a ``NOTIFY streamsource_appended, '<schema>'``
-follows from a background thread (or task), coalesced (see :mod:`.notifier`); never inside
-the append's transaction, where PostgreSQL's notify lock would serialise all commits.
+follows from a background thread (or task) on a connection of its own (besides the pool's
+``pool_size``), coalesced, in a transaction with ``synchronous_commit`` off, and once more on
+close (see :mod:`.notifier`); never inside the append's transaction, where PostgreSQL's
+notify lock would serialise all commits.
 
 Faults: every error is a :mod:`streamsource.errors` type naming the server. A connection lost
 mid-append raises :class:`ConnectionLost` (retriable; the append is atomic, so it either

@@ -50,7 +50,7 @@ class AsyncPostgresRecorder:
         self.where = settings.where
         self._pool = pool
         self._closed = False
-        self._notifier = AsyncNotifier(pool, settings.schema)
+        self._notifier = AsyncNotifier(settings.conninfo, settings.schema)
         self.appends = 0
 
     @classmethod
@@ -107,6 +107,29 @@ class AsyncPostgresRecorder:
         except DRIVER_ERRORS as exc:
             raise await self._fail(exc) from exc
 
+    async def _append_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """:meth:`_fetch` for a call of an append function (see the sync recorder's)."""
+        self._check_open()
+        try:
+            async with self._pool.connection() as conn:
+                try:
+                    cursor = await conn.execute(sql, params, binary=True)
+                    return await cursor.fetchall()
+                except psycopg.Error as exc:
+                    if q.may_hold_position_lock(exc, conn):
+                        try:
+                            await conn.execute(q.RELEASE_POSITION_LOCK)
+                        except psycopg.Error:
+                            pass  # a broken connection: the server dropped its locks
+                    raise
+                except BaseException:
+                    # interrupted mid-call (cancelled, Ctrl-C): end the session, and with it
+                    # any lock it may hold, rather than pool a connection in doubt
+                    conn.pgconn.finish()
+                    raise
+        except DRIVER_ERRORS as exc:
+            raise await self._fail(exc) from exc
+
     async def _records(self, sql: str, params: tuple[Any, ...]) -> list[StoredRecord]:
         self._check_open()
         try:
@@ -127,7 +150,7 @@ class AsyncPostgresRecorder:
             rows = await self._fetch(q.STREAM_STATE, (stream,))
             return q.empty_append(stream, expected, rows[0] if rows else None)
         try:
-            rows = await self._fetch(*q.append_call(stream, expected, records))
+            rows = await self._append_rows(*q.append_call(stream, expected, records))
         except StoreError as exc:
             refused = q.refusal(stream, expected, records, exc)
             if refused is None:

@@ -22,7 +22,13 @@ from streamsource.eventstore.events import AppendResult, ExpectedVersion, Stream
 from streamsource.eventstore.recorder import ReadAllFilter, StreamInfo
 from streamsource.eventstore.validation import check_version_matches
 
-from .faults import EVENT_ID_CONSTRAINT, STREAM_DELETED, UNIQUE_VIOLATION, WRONG_EXPECTED_VERSION
+from .faults import (
+    EVENT_ID_CONSTRAINT,
+    NOT_FIRST_WRITE,
+    STREAM_DELETED,
+    UNIQUE_VIOLATION,
+    WRONG_EXPECTED_VERSION,
+)
 
 PAGE_SIZE = 1000
 MAX_VERSION = 2**63 - 1
@@ -78,6 +84,20 @@ _READ_STREAM_BACKWARDS = (
     f"SELECT {COLUMNS} FROM events WHERE stream = %s AND version <= %s AND version >= %s"
     " ORDER BY version DESC LIMIT %s"
 )
+
+
+# Refusals that append_events/append_event raise after releasing the position lock.
+_RAISED_AFTER_THE_LOCK = {WRONG_EXPECTED_VERSION, STREAM_DELETED, NOT_FIRST_WRITE, UNIQUE_VIOLATION}
+RELEASE_POSITION_LOCK = "SELECT pg_advisory_unlock_all()"
+"""Run on a connection whose append failed: the append functions take the position lock
+(session-level) without a subtransaction to release it on error (see
+``sql/0002_append_without_subtransaction.sql``); the pool's connections hold no other
+session-level advisory lock."""
+
+
+def may_hold_position_lock(exc: psycopg.Error, conn: Any) -> bool:
+    """Whether the append that raised ``exc`` may have left the position lock held."""
+    return not conn.closed and getattr(exc, "sqlstate", None) not in _RAISED_AFTER_THE_LOCK
 
 
 def expected_code(expected: ExpectedVersion) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -20,6 +20,7 @@ from streamsource.eventstore.recorder import (
     StreamInfo,
 )
 
+from . import direct
 from . import queries as q
 from .faults import (
     DRIVER_ERRORS,
@@ -82,7 +83,7 @@ class PostgresRecorder:
             raise
         self._closed = False
         self._lock = threading.Lock()
-        self._notifier = Notifier(self._pool, settings.schema)
+        self._notifier = Notifier(settings.conninfo, settings.schema)
         self.appends = 0
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -118,6 +119,29 @@ class PostgresRecorder:
         except DRIVER_ERRORS as exc:
             raise self._fail(exc) from exc
 
+    def _append_on(self, call: Callable[[Conn], tuple[int, int]]) -> tuple[int, int]:
+        """Run the append ``call`` on a pooled connection: one round trip, and no position
+        lock left behind on the connection if it failed half-way."""
+        self._check_open()
+        try:
+            with self._pool.connection() as conn:
+                try:
+                    return call(conn)
+                except psycopg.Error as exc:
+                    if q.may_hold_position_lock(exc, conn):
+                        try:
+                            conn.execute(q.RELEASE_POSITION_LOCK)
+                        except psycopg.Error:
+                            pass  # a broken connection: the server dropped its locks
+                    raise
+                except BaseException:
+                    # interrupted mid-call (cancelled, Ctrl-C): end the session, and with it
+                    # any lock it may hold, rather than pool a connection in doubt
+                    conn.pgconn.finish()
+                    raise
+        except DRIVER_ERRORS as exc:
+            raise self._fail(exc) from exc
+
     def _records(self, sql: str, params: tuple[Any, ...]) -> list[StoredRecord]:
         self._check_open()
         try:
@@ -136,8 +160,24 @@ class PostgresRecorder:
         if not records:
             rows = self._fetch(q.STREAM_STATE, (stream,))
             return q.empty_append(stream, expected, rows[0] if rows else None)
+        code = q.expected_code(expected)
+        call: Callable[[Conn], tuple[int, int]]
+        if len(records) == 1:  # the common case, on libpq directly (see .direct)
+            record = records[0]
+
+            def call(conn: Conn) -> tuple[int, int]:
+                return direct.append_event(
+                    conn, stream, code, record.id.bytes, record.type, record.data, record.metadata
+                )
+        else:
+            sql, params = q.append_call(stream, expected, records)
+
+            def call(conn: Conn) -> tuple[int, int]:
+                version, position = conn.execute(sql, params, binary=True).fetchall()[0]
+                return version, position
+
         try:
-            rows = self._fetch(*q.append_call(stream, expected, records))
+            version, position = self._append_on(call)
         except StoreError as exc:
             refused = q.refusal(stream, expected, records, exc)
             if refused is None:
@@ -149,7 +189,6 @@ class PostgresRecorder:
             raise refused.error from None
         self.appends += 1
         self._notifier.appended()
-        version, position = rows[0]
         return AppendResult(version=version, position=position)
 
     def _earlier_result(self, stream: str, records: Sequence[EventRecord]) -> AppendResult | None:

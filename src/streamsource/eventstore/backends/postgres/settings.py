@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -77,7 +77,11 @@ def parse(url: str, options: dict[str, Any]) -> Settings:
     )
     migrate = _bool(merged.get("migrate", True), "migrate")
 
-    base = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    # quote, not quote_plus: libpq reads '+' in a URI as a plus sign, not a space
+    # (options=-c%20statement_timeout%3D500 would reach the server as "-c+statement_timeout")
+    base = urlunsplit(
+        (parts.scheme, parts.netloc, parts.path, urlencode(query, quote_via=quote), "")
+    )
     try:
         params = conninfo_to_dict(base)
     except Exception as exc:  # psycopg.ProgrammingError: a malformed URL
