@@ -1,13 +1,15 @@
 """Store -> relay -> broker -> consumer handler: throughput and delay, against raw Kafka.
 
-    .venv/bin/python benchmarks/bridge.py [--quick] [--rate 20000] [--seconds 10] [--dir DIR]
+    .venv/bin/python benchmarks/bridge.py [--quick] [--rate 21000] [--seconds 10] [--dir DIR]
 
-Every process is a real one: the broker is ``streamsource broker`` (a subprocess, default
-settings, 4 partitions), the relay is ``streamsource relay`` (a subprocess), the writer
-appends to the SQLite store (default durability: fsync'd commits) from a subprocess, in
-appends of ``--batch`` events to one of 64 account streams, and the consumer is an
-``InboxConsumer`` in this process (a SQLite inbox, ``durability="normal"``) whose handler
-takes the delay from the append (the event carries its wall-clock append time) to now.
+Every process is a real one: the broker is streamsource's embedded Kafka broker run as
+``streamsource broker`` (a subprocess with its own GIL, as deployed; default settings, 4
+partitions), the relay is ``streamsource relay`` (a subprocess), the writer appends to the
+SQLite store (default durability: fsync'd commits) from a subprocess, in appends of
+``--batch`` events to one of 64 account streams (event ids are the store's default), and the
+consumer is an ``InboxConsumer`` in this process (a SQLite inbox with its default
+durability, an fsync per batch) whose handler takes the delay from the append (the event
+carries its wall-clock append time) to now.
 
 Runs: *paced* at ``--rate`` events/s for ``--seconds`` (the delay figures come from here),
 *max*: as fast as the writer can go, and for the bridge *backlog*: the same events appended
@@ -168,7 +170,7 @@ def bridge_run(
         first_handled[0] = min(first_handled[0], now)
         last[0] = now
 
-    inbox = SqliteInbox(str(directory / f"inbox-{name}.db"), durability="normal")
+    inbox = SqliteInbox(str(directory / f"inbox-{name}.db"))
     consumer = InboxConsumer(bootstrap, f"g{name}", [topic], handle, inbox)
     try:
         warm = 500
@@ -286,8 +288,9 @@ def print_table(results: list[Result], rate: float, batch: int) -> None:
         baseline["backlog"] = baseline["max"]
     print()
     print(
-        f"bridge benchmark: SQLite store (durability full, {batch} events per append), "
-        f"relay and broker as subprocesses, {os.cpu_count()} CPUs"
+        f"bridge benchmark: SQLite store (durability full, {batch} events per append),"
+        f" relay and embedded broker as subprocesses, SQLite inbox (durability full),"
+        f" {os.cpu_count()} CPUs"
     )
     header = (
         f"{'path':<44} {'mode':<16} {'events':>8} {'sent/s':>9} {'events/s':>10} {'x base':>7}"
@@ -311,7 +314,17 @@ def print_table(results: list[Result], rate: float, batch: int) -> None:
     print("events/s: from the first append/produce to the last handler call; in backlog")
     print("  mode, from the first to the last handler call (events appended before the relay")
     print("  started, so no delays): what relay + broker + consumer sustain on their own.")
-    print(f"targets: >= 20,000 events/s sustained (paced at {rate:,.0f}/s), p99 < 250 ms")
+    print(f"targets: >= 20,000 events/s sustained, p99 < 250 ms (paced runs at {rate:,.0f}/s)")
+    for r in results:
+        if r.path.startswith("store") and r.delays:
+            met = r.rate >= 20_000 and r.percentile(0.99) < 250
+            print(
+                f"  {r.mode}: {r.rate:,.0f} events/s handled while {r.load_rate:,.0f}/s were"
+                f" appended, p99 {r.percentile(0.99):.0f} ms: {'met' if met else 'NOT met'}"
+            )
+    print("  (the clock runs from the first append to the last handler call, so it includes")
+    print("  one end-to-end delay: a run paced exactly at 20,000/s shows a little less; the")
+    print("  default pace is 5% above the target)")
     print()
     print("CPU per event, microseconds (writer = the appending or producing process)")
     parts = ("writer", "relay", "broker", "consumer")
@@ -326,7 +339,9 @@ def print_table(results: list[Result], rate: float, batch: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 seconds per run")
-    parser.add_argument("--rate", type=float, default=20_000.0, help="paced runs, events/s")
+    parser.add_argument(
+        "--rate", type=float, default=21_000.0, help="paced runs, events/s (target + 5%%)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of a paced run")
     parser.add_argument("--batch", type=int, default=100, help="events per append")
     parser.add_argument("--dir", type=Path, default=None)

@@ -166,3 +166,39 @@ def test_a_postgresql_inbox_commits_with_the_read_model(
     assert {a: (b, n) for a, b, n in rows} == _replay(store)
     assert inbox.applied(name) == 10
     inbox.close()
+
+
+def test_a_postgresql_inbox_and_checkpoints_connect_again_after_losing_the_server(
+    pg_server_url: str, pg_url: str
+) -> None:
+    import psycopg
+
+    from streamsource.bridge.checkpoints import checkpoints_for
+
+    def cut(connection: Any) -> None:  # what a server restart looks like to a client
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (connection.info.backend_pid,))
+
+    inbox = PostgresInbox(pg_server_url)
+    name = f"lost-{uuid.uuid4().hex[:8]}"
+    with ss.open_store("memory://") as store:
+        store.append("account-1", [ss.NewEvent("Deposited", {"n": n}) for n in range(3)])
+        events = list(store.read_all())
+    cut(inbox.connection)
+    # the transaction under way fails, retriably
+    with pytest.raises(ss.OperationalError), inbox.transaction() as tx:
+        inbox.claim(tx, name, events)
+    with inbox.transaction() as tx:  # the next one connects again
+        assert inbox.claim(tx, name, events) == events
+    assert inbox.applied(name) == 3
+    inbox.close()
+
+    ss.open_store(pg_url).close()  # the store creates its schema, where the checkpoints live
+    checkpoints = checkpoints_for(pg_url)
+    checkpoints.save("relay", 7)
+    cut(checkpoints._db)  # type: ignore[attr-defined]
+    with pytest.raises(ss.OperationalError):
+        checkpoints.save("relay", 8)
+    checkpoints.save("relay", 9)
+    assert checkpoints.load("relay") == 9
+    checkpoints.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -79,6 +81,18 @@ def test_a_message_carries_the_event_and_decodes_to_it(tmp_path) -> None:  # typ
     assert headers["content-type"] == b"application/json"
     decoded = event_from_message(message.key, message.value, message.headers)
     assert decoded == recorded
+
+
+def test_each_message_carries_its_own_append_time(tmp_path: Path) -> None:
+    with ss.open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.append("account-1", [ss.NewEvent("Deposited", {"n": n}) for n in range(3)])
+        time.sleep(0.002)  # a later append gets a later recorded_at
+        store.append("account-2", [ss.NewEvent("Deposited", {"n": 3})])
+        recorded = list(store.read_all())
+        raw = list(store.recorder.read_all())
+    stamps = [dict(message_for(record).headers)["recorded-at"] for record in raw]
+    assert stamps == [event.recorded_at.isoformat().encode() for event in recorded]
+    assert stamps[0] == stamps[2] != stamps[3]
 
 
 @pytest.mark.parametrize(

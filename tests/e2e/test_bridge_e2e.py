@@ -3,7 +3,8 @@
 The relay and the broker run as real ``streamsource`` subprocesses and are killed with
 SIGKILL while events keep being appended; both are restarted. At the end the projection
 (fed only through Kafka and the inbox) must equal a replay of the store from scratch, every
-event must have been applied exactly once, and every event must be on its topic.
+event must have been applied exactly once, and every event must be on its topic. It runs
+on a SQLite store and inbox, and on a PostgreSQL store and inbox.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import streamsource as ss
-from streamsource.bridge import InboxConsumer, SqliteInbox
+from streamsource.bridge import Inbox, InboxConsumer, PostgresInbox, SqliteInbox
 from streamsource.kafka.broker.process import BrokerProcess
 
 pytestmark = pytest.mark.slow
@@ -59,23 +62,50 @@ class RelayProcess:
         return self.proc.wait(30)
 
 
+@dataclass
+class Backend:
+    """Where the store, the inbox and the read model live."""
+
+    store_url: str
+    new_inbox: Callable[[], Inbox]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        path = str(tmp_path / "read-model.db")
+        return Backend(
+            f"sqlite:///{tmp_path / 'bank.db'}", lambda: SqliteInbox(path, durability="full")
+        )
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    server_url: str = request.getfixturevalue("pg_server_url")
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"  # inbox and read model: a schema of their own
+    with psycopg.connect(server_url, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    conninfo = make_conninfo(server_url, options=f"-c search_path={schema}")
+    return Backend(request.getfixturevalue("pg_url"), lambda: PostgresInbox(conninfo))
+
+
 def apply_event(event: ss.RecordedEvent, db: Any) -> None:
     """The projection: balance and event count per account, one row each."""
+    mark = "?" if isinstance(db, sqlite3.Connection) else "%s"
     amount = event.data["amount"] if event.type == "Deposited" else -event.data["amount"]
     db.execute(
-        "INSERT INTO balances VALUES (?, ?, 1) ON CONFLICT (account) DO UPDATE"
-        " SET balance = balance + excluded.balance, events = events + 1",
+        f"INSERT INTO balances VALUES ({mark}, {mark}, 1) ON CONFLICT (account) DO UPDATE"
+        " SET balance = balances.balance + excluded.balance, events = balances.events + 1",
         (event.stream, amount),
     )
 
 
-def create_read_model(db: sqlite3.Connection) -> None:
+def create_read_model(db: Any) -> None:
     db.execute(
         "CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INT, events INT)"
     )
 
 
-def read_model(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+def read_model(db: Any) -> dict[str, tuple[int, int]]:
     rows = db.execute("SELECT account, balance, events FROM balances").fetchall()
     return {account: (balance, events) for account, balance, events in rows}
 
@@ -131,13 +161,15 @@ def topic_event_ids(bootstrap: str, expected: int) -> list[bytes]:
     return ids
 
 
-def test_store_to_projection_survives_kill_9_of_relay_and_broker(tmp_path: Path) -> None:
-    store_url = f"sqlite:///{tmp_path / 'bank.db'}"
+def test_store_to_projection_survives_kill_9_of_relay_and_broker(
+    tmp_path: Path, backend: Backend
+) -> None:
+    store_url = backend.store_url
     ss.open_store(store_url).close()  # create the store before the relay opens it
     broker = BrokerProcess(tmp_path / "broker", tmp_path / "broker.log", fsync="always")
     relay = RelayProcess(store_url, "", tmp_path / "relay.log")
     try:
-        run_the_path_under_fire(tmp_path, store_url, broker.start(), relay)
+        run_the_path_under_fire(tmp_path, backend, broker.start(), relay)
     finally:  # whatever happened, no process outlives the test
         if relay.proc is not None and relay.proc.poll() is None:
             relay.kill()
@@ -146,8 +178,9 @@ def test_store_to_projection_survives_kill_9_of_relay_and_broker(tmp_path: Path)
 
 
 def run_the_path_under_fire(
-    tmp_path: Path, store_url: str, broker: BrokerProcess, relay: RelayProcess
+    tmp_path: Path, backend: Backend, broker: BrokerProcess, relay: RelayProcess
 ) -> None:
+    store_url = backend.store_url
     admin = AdminClient(
         {"bootstrap.servers": broker.bootstrap, "logger": logging.getLogger("e2e.admin")}
     )
@@ -156,8 +189,7 @@ def run_the_path_under_fire(
     relay.args[relay.args.index("--bootstrap") + 1] = broker.bootstrap
     relay.start()
 
-    inbox_path = tmp_path / "read-model.db"
-    inboxes = [SqliteInbox(str(inbox_path), durability="full") for _ in range(2)]
+    inboxes: list[Any] = [backend.new_inbox() for _ in range(2)]
     create_read_model(inboxes[0].connection)
     members = [
         InboxConsumer(
@@ -221,7 +253,8 @@ def run_the_path_under_fire(
     print(
         f"\n{total} events, {duplicates} duplicates on the topic,"
         f" {sum(m.skipped for m in members)} redeliveries skipped by the inbox,"
-        f" applied by the two members: {[m.handled for m in members]}"
+        f" applied by the two members: {[m.handled for m in members]},"
+        f" batches whose offset commit failed: {sum(m.commit_failures for m in members)}"
     )
     assert relay.terminate() == 0  # a clean stop after all that
     for inbox in inboxes:

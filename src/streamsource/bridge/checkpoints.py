@@ -104,7 +104,11 @@ class SqliteCheckpoints:
 
 
 class PostgresCheckpoints:
-    """Checkpoints in a table of a PostgreSQL database (psycopg 3)."""
+    """Checkpoints in a table of a PostgreSQL database (psycopg 3).
+
+    A lost connection fails that load or save (a retriable OperationalError: the relay goes
+    on and saves again later); the next call connects again.
+    """
 
     def __init__(self, conninfo: str) -> None:
         try:
@@ -114,6 +118,7 @@ class PostgresCheckpoints:
                 "PostgreSQL checkpoints need psycopg: pip install 'streamsource[postgres]'"
             ) from None
         self._psycopg = psycopg
+        self._conninfo = conninfo
         self._lock = threading.Lock()
         try:
             self._db = psycopg.connect(conninfo, autocommit=True)
@@ -127,6 +132,7 @@ class PostgresCheckpoints:
     def load(self, name: str) -> int:
         with self._lock:
             try:
+                self._reconnect_if_lost()
                 row = self._db.execute(
                     f"SELECT position FROM {TABLE} WHERE name = %s", (name,)
                 ).fetchone()
@@ -137,6 +143,7 @@ class PostgresCheckpoints:
     def save(self, name: str, position: int) -> None:
         with self._lock:
             try:
+                self._reconnect_if_lost()
                 self._db.execute(
                     f"INSERT INTO {TABLE} (name, position) VALUES (%s, %s) ON CONFLICT (name)"
                     " DO UPDATE SET position = excluded.position, updated_at = now()",
@@ -148,6 +155,10 @@ class PostgresCheckpoints:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _reconnect_if_lost(self) -> None:
+        if self._db.closed:  # lost during an earlier call (psycopg closes a broken one)
+            self._db = self._psycopg.connect(self._conninfo, autocommit=True)
 
 
 def checkpoints_for(store_url: str) -> CheckpointStore:

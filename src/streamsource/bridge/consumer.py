@@ -86,6 +86,7 @@ class InboxConsumer:
         self.handled = 0  # events applied by this member
         self.skipped = 0  # redeliveries the inbox recognised
         self.assignments = 0  # partition assignments received (one per rebalance)
+        self.commit_failures = 0  # batches applied whose offsets the broker did not confirm
 
     def open(self) -> None:
         """Create the Kafka consumer and subscribe (``run`` and ``poll`` do this themselves)."""
@@ -260,12 +261,20 @@ class InboxConsumer:
         from confluent_kafka import KafkaException, TopicPartition
 
         partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        # A commit fails when a rebalance took the partition away (the group's generation
+        # moved on: after a broker restart every member rejoins) or the broker is down. The
+        # new owner, or this member after rejoining, then gets the batch again from the last
+        # committed offset and the inbox skips it: expected at-least-once redelivery.
         try:
-            self._consumer.commit(offsets=partitions, asynchronous=False)
+            answer = self._consumer.commit(offsets=partitions, asynchronous=False)
         except KafkaException as exc:
-            # A rebalance took the partition away, or the broker is down: the new owner (or
-            # this member, later) gets the batch again and the inbox skips it.
+            self.commit_failures += 1
             log.info("consumer %s: offsets not committed (%s)", self.name, exc)
+            return
+        refused = [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in answer or () if tp.error]
+        if refused:  # the broker answered, but not for every partition
+            self.commit_failures += 1
+            log.info("consumer %s: offsets not committed for %s", self.name, ", ".join(refused))
 
 
 def _describe(partitions: list[Any]) -> str:

@@ -143,7 +143,11 @@ class SqliteInbox:
 
 
 class PostgresInbox:
-    """An inbox in a PostgreSQL database; handlers get its ``psycopg.Connection``."""
+    """An inbox in a PostgreSQL database; handlers get its ``psycopg.Connection``.
+
+    A lost connection (server restarted, backend terminated) fails the transaction under way
+    with a retriable OperationalError; the next transaction connects again.
+    """
 
     def __init__(self, conninfo: str) -> None:
         try:
@@ -153,6 +157,7 @@ class PostgresInbox:
                 "a PostgreSQL inbox needs psycopg: pip install 'streamsource[postgres]'"
             ) from None
         self._psycopg = psycopg
+        self._conninfo = conninfo
         self._lock = threading.Lock()
         try:
             self.connection = psycopg.connect(conninfo, autocommit=True)
@@ -169,6 +174,8 @@ class PostgresInbox:
     def transaction(self) -> Iterator[Any]:
         with self._lock:
             try:
+                if self.connection.closed:  # lost during an earlier transaction
+                    self.connection = self._psycopg.connect(self._conninfo, autocommit=True)
                 with self.connection.transaction():
                     yield self.connection
             except self._psycopg.OperationalError as exc:

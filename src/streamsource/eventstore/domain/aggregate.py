@@ -33,6 +33,7 @@ from typing import Any, ClassVar, TypeVar
 
 from streamsource.errors import NotSupportedError, ProgrammingError
 from streamsource.eventstore.domain.typed_events import EventRegistry, default_registry
+from streamsource.eventstore.events import new_event_id
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -57,7 +58,7 @@ class PendingEvent:
 
     event: Any
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_event_id)
 
 
 class Aggregate:
