@@ -8,18 +8,16 @@ the sync API; read methods return async iterators whose backend work starts at t
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from streamsource.errors import InterfaceError, WrongExpectedVersion
+from streamsource.errors import WrongExpectedVersion
 from streamsource.eventstore import appended
 from streamsource.eventstore.codec import (
     decode_record,
     decode_snapshot,
-    decode_stream_metadata,
     encode_events,
     encode_snapshot_state,
     encode_stream_metadata,
@@ -40,45 +38,31 @@ from streamsource.eventstore.reading import (
     Verdict,
     check_all_read,
     check_stream_read,
-    plan_stream_read,
 )
 from streamsource.eventstore.recorder import AsyncRecorder, SnapshotRecord, StoredRecord
 from streamsource.eventstore.store import (
+    StoreBase,
     check_snapshot_version,
+    metadata_of,
     refuse_deleted,
+    soft_delete_metadata,
     soft_deleted_version,
-    utc_now,
+    summary_of,
 )
 from streamsource.eventstore.validation import (
     check_count,
     check_event_type,
     check_expected_version,
     check_stream_name,
-    check_version_matches,
 )
 
 
-class AsyncEventStore:
+class AsyncEventStore(StoreBase[AsyncRecorder]):
     """An event store over an :class:`~streamsource.eventstore.recorder.AsyncRecorder`.
 
     Open one with ``await streamsource.open_async_store(url)``; use ``async with`` or
     ``await store.close()``.
     """
-
-    def __init__(self, recorder: AsyncRecorder, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self._recorder = recorder
-        self._clock = clock
-        self._closed = False
-
-    @property
-    def recorder(self) -> AsyncRecorder:
-        """The backend this store writes to."""
-        return self._recorder
-
-    def _open(self) -> AsyncRecorder:
-        if self._closed:
-            raise InterfaceError("the event store is closed")
-        return self._recorder
 
     # -- writing --------------------------------------------------------------------------
 
@@ -124,14 +108,9 @@ class AsyncEventStore:
         if hard:
             await recorder.hard_delete(stream, expected)
             return
-        info = await recorder.stream_info(stream)
-        refuse_deleted(info)
-        check_version_matches(stream, expected, info.version)
-        if info.version is None:
-            return
-        current = decode_stream_metadata(stream, info.metadata) or StreamMetadata()
-        hidden = dataclasses.replace(current, truncate_before=info.version + 1)
-        await recorder.set_stream_metadata(stream, encode_stream_metadata(stream, hidden))
+        hidden = soft_delete_metadata(stream, expected, await recorder.stream_info(stream))
+        if hidden is not None:
+            await recorder.set_stream_metadata(stream, hidden)
 
     async def save_snapshot(self, stream: str, version: int, type: str, state: Any) -> None:
         """Store a snapshot; see :meth:`EventStore.save_snapshot`."""
@@ -173,9 +152,7 @@ class AsyncEventStore:
     async def _read_stream(
         self, recorder: AsyncRecorder, request: StreamReadRequest
     ) -> AsyncIterator[RecordedEvent]:
-        info = await recorder.stream_info(request.stream)
-        metadata = decode_stream_metadata(request.stream, info.metadata)
-        plan = plan_stream_read(request, info, metadata, self._clock())
+        plan = self._plan(request, await recorder.stream_info(request.stream))
         if plan.empty:
             return
         records = recorder.read_stream(
@@ -263,21 +240,13 @@ class AsyncEventStore:
         """The stream's metadata; see :meth:`EventStore.get_stream_metadata`."""
         recorder = self._open()
         stream = check_stream_name(stream)
-        info = await recorder.stream_info(stream)
-        refuse_deleted(info)
-        return decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+        return metadata_of(stream, await recorder.stream_info(stream))
 
     async def list_streams(self) -> AsyncIterator[StreamSummary]:
         """Every stream that has events or was tombstoned."""
         async for info in self._open().list_streams():
-            if info.version is None and not info.hard_deleted:
-                continue
-            yield StreamSummary(
-                info.stream,
-                info.version,
-                info.hard_deleted,
-                decode_stream_metadata(info.stream, info.metadata),
-            )
+            if (summary := summary_of(info)) is not None:
+                yield summary
 
     async def head_position(self) -> int:
         """The global position of the newest event, 0 when the store is empty."""

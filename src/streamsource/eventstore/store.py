@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from streamsource.errors import (
     InterfaceError,
@@ -53,6 +53,7 @@ from streamsource.eventstore.events import (
 from streamsource.eventstore.reading import (
     AllReadRequest,
     StreamReadPlan,
+    StreamReadRequest,
     Verdict,
     check_all_read,
     check_stream_read,
@@ -73,27 +74,38 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class EventStore:
-    """An event store over a synchronous :class:`~streamsource.eventstore.recorder.Recorder`.
+R = TypeVar("R")  # the backend: a Recorder or an AsyncRecorder
 
-    Open one with :func:`streamsource.open_store`. Thread-safe when its recorder is (every
-    shipped backend is). Use it as a context manager, or call :meth:`close`.
-    """
 
-    def __init__(self, recorder: Recorder, *, clock: Callable[[], datetime] = utc_now) -> None:
+class StoreBase(Generic[R]):
+    """What the sync and asyncio stores share: the backend, the clock and the closed state."""
+
+    def __init__(self, recorder: R, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._recorder = recorder
         self._clock = clock
         self._closed = False
 
     @property
-    def recorder(self) -> Recorder:
+    def recorder(self) -> R:
         """The backend this store writes to."""
         return self._recorder
 
-    def _open(self) -> Recorder:
+    def _open(self) -> R:
         if self._closed:
             raise InterfaceError("the event store is closed")
         return self._recorder
+
+    def _plan(self, request: StreamReadRequest, info: StreamInfo) -> StreamReadPlan:
+        metadata = decode_stream_metadata(request.stream, info.metadata)
+        return plan_stream_read(request, info, metadata, self._clock())
+
+
+class EventStore(StoreBase[Recorder]):
+    """An event store over a synchronous :class:`~streamsource.eventstore.recorder.Recorder`.
+
+    Open one with :func:`streamsource.open_store`. Thread-safe when its recorder is (every
+    shipped backend is). Use it as a context manager, or call :meth:`close`.
+    """
 
     # -- writing --------------------------------------------------------------------------
 
@@ -147,14 +159,9 @@ class EventStore:
         if hard:
             recorder.hard_delete(stream, expected)
             return
-        info = self._info(stream)
-        refuse_deleted(info)
-        check_version_matches(stream, expected, info.version)
-        if info.version is None:
-            return
-        current = decode_stream_metadata(stream, info.metadata) or StreamMetadata()
-        hidden = dataclasses.replace(current, truncate_before=info.version + 1)
-        recorder.set_stream_metadata(stream, encode_stream_metadata(stream, hidden))
+        hidden = soft_delete_metadata(stream, expected, self._info(stream))
+        if hidden is not None:
+            recorder.set_stream_metadata(stream, hidden)
 
     def save_snapshot(self, stream: str, version: int, type: str, state: Any) -> None:
         """Store ``state`` (JSON) as the state of ``stream`` after event ``version``."""
@@ -201,9 +208,7 @@ class EventStore:
             as_of_time=as_of_time,
             types=types,
         )
-        info = self._info(request.stream)
-        metadata = decode_stream_metadata(request.stream, info.metadata)
-        plan = plan_stream_read(request, info, metadata, self._clock())
+        plan = self._plan(request, self._info(request.stream))
         if plan.empty:
             return _no_events()
         records = recorder.read_stream(
@@ -272,9 +277,7 @@ class EventStore:
         """The stream's metadata (an empty StreamMetadata when none was set)."""
         self._open()
         stream = check_stream_name(stream)
-        info = self._info(stream)
-        refuse_deleted(info)
-        return decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+        return metadata_of(stream, self._info(stream))
 
     def list_streams(self) -> Generator[StreamSummary, None, None]:
         """Every stream that has events or was tombstoned."""
@@ -331,6 +334,36 @@ def soft_deleted_version(stream: str, info: StreamInfo) -> int | None:
     if metadata is None or metadata.truncate_before is None:
         return None
     return info.version if metadata.truncate_before > info.version else None
+
+
+def soft_delete_metadata(stream: str, expected: ExpectedVersion, info: StreamInfo) -> bytes | None:
+    """The encoded metadata that soft-deletes the stream ``info`` describes (None: it has no
+    events, nothing to hide); raises if it is tombstoned or not at ``expected``."""
+    refuse_deleted(info)
+    check_version_matches(stream, expected, info.version)
+    if info.version is None:
+        return None
+    current = decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+    hidden = dataclasses.replace(current, truncate_before=info.version + 1)
+    return encode_stream_metadata(stream, hidden)
+
+
+def metadata_of(stream: str, info: StreamInfo) -> StreamMetadata:
+    """The stream's metadata (empty when none was set); raises if it is tombstoned."""
+    refuse_deleted(info)
+    return decode_stream_metadata(stream, info.metadata) or StreamMetadata()
+
+
+def summary_of(info: StreamInfo) -> StreamSummary | None:
+    """How ``list_streams`` shows a stream; None for one that only has metadata."""
+    if info.version is None and not info.hard_deleted:
+        return None  # only metadata was set: not a stream anyone wrote to
+    return StreamSummary(
+        info.stream,
+        info.version,
+        info.hard_deleted,
+        decode_stream_metadata(info.stream, info.metadata),
+    )
 
 
 def refuse_deleted(info: StreamInfo) -> None:
@@ -401,11 +434,5 @@ def _recorder_read_all(recorder: Recorder, request: AllReadRequest) -> Iterator[
 
 def _summaries(infos: Iterable[StreamInfo]) -> Generator[StreamSummary, None, None]:
     for info in infos:
-        if info.version is None and not info.hard_deleted:
-            continue  # only metadata was set: not a stream anyone wrote to
-        yield StreamSummary(
-            info.stream,
-            info.version,
-            info.hard_deleted,
-            decode_stream_metadata(info.stream, info.metadata),
-        )
+        if (summary := summary_of(info)) is not None:
+            yield summary

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from streamsource.errors import WrongExpectedVersion
+from streamsource.eventstore.async_store import AsyncEventStore
 from streamsource.eventstore.domain import core
 from streamsource.eventstore.domain.aggregate import Aggregate
 from streamsource.eventstore.domain.causation import Cause
-from streamsource.eventstore.domain.core import AggregateNotFound, DecodedEvent
-from streamsource.eventstore.domain.repository import ConflictHook, check_attempts
-from streamsource.eventstore.domain.typed_events import EventRegistry
+from streamsource.eventstore.domain.core import (
+    ConflictHook,
+    DecodedEvent,
+    RepositoryBase,
+    check_attempts,
+)
 from streamsource.eventstore.events import AppendResult
-
-if TYPE_CHECKING:  # imported lazily: the asyncio store is only needed by asyncio users
-    from streamsource.eventstore.async_store import AsyncEventStore
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -35,33 +36,13 @@ async def async_retry_on_conflict(
         try:
             return await fn()
         except WrongExpectedVersion as conflict:
-            if attempt == attempts:
+            if not core.retry_after(conflict, attempt, attempts, on_conflict):
                 raise
-            if on_conflict is not None:
-                on_conflict(conflict, attempt)
     raise AssertionError("unreachable")
 
 
-class AsyncRepository(Generic[A]):
+class AsyncRepository(RepositoryBase[A, AsyncEventStore]):
     """Loads and saves aggregates of one type in an :class:`~streamsource.AsyncEventStore`."""
-
-    def __init__(
-        self,
-        store: AsyncEventStore,
-        aggregate_type: type[A],
-        *,
-        snapshot_every: int | None = None,
-        registry: EventRegistry | None = None,
-    ) -> None:
-        self.store = store
-        self.aggregate_type = aggregate_type
-        every = aggregate_type.snapshot_every if snapshot_every is None else snapshot_every
-        self.snapshot_every = core.check_snapshot_every(aggregate_type, every)
-        self.registry = aggregate_type.registry if registry is None else registry
-
-    def create(self, id: str) -> A:
-        """A new, empty aggregate."""
-        return core.new_aggregate(self.aggregate_type, id)
 
     async def load(
         self, id: str, *, as_of_version: int | None = None, as_of_time: datetime | None = None
@@ -72,24 +53,19 @@ class AsyncRepository(Generic[A]):
         cutoff = as_of_version
         if as_of_time is not None:
             at_time = await self._version_at(stream, as_of_time)
-            if at_time is None:
-                raise AggregateNotFound(self.aggregate_type, id, f" at or before {as_of_time}")
-            cutoff = at_time if cutoff is None else min(cutoff, at_time)
+            cutoff = core.cutoff_at(self.aggregate_type, id, cutoff, as_of_time, at_time)
         if self.snapshot_every is not None:
             snapshot = await self.store.load_snapshot(stream, max_version=cutoff)
-            if snapshot is not None and not core.snapshot_hidden(
-                snapshot, await self.store.get_stream_metadata(stream)
-            ):
-                aggregate = core.restore_snapshot(self.aggregate_type, id, snapshot) or aggregate
-        from_version = None if aggregate.version is None else aggregate.version + 1
+            if snapshot is not None:
+                metadata = await self.store.get_stream_metadata(stream)
+                aggregate = core.start_from_snapshot(
+                    self.aggregate_type, id, aggregate, snapshot, metadata
+                )
         async for recorded in self.store.read_stream(
-            stream, from_version=from_version, as_of_version=cutoff
+            stream, from_version=core.replay_from(aggregate), as_of_version=cutoff
         ):
             aggregate._replay(self.registry.decode_recorded(recorded), recorded.version)
-        if aggregate.version is None:
-            at = "" if cutoff is None else f" up to version {cutoff}"
-            raise AggregateNotFound(self.aggregate_type, id, at)
-        return aggregate
+        return core.check_loaded(self.aggregate_type, id, aggregate, cutoff)
 
     async def exists(self, id: str) -> bool:
         """Whether the aggregate's stream has an event to load (see :meth:`Repository.exists`)."""
@@ -121,10 +97,8 @@ class AsyncRepository(Generic[A]):
             aggregate.stream, events, expected_version=core.expected_version(aggregate)
         )
         aggregate._mark_saved(result.version)
-        if snapshot is not None and snapshot.version == result.version:
-            await self.store.save_snapshot(
-                snapshot.stream, snapshot.version, snapshot.type, snapshot.state
-            )
+        if (due := core.snapshot_to_save(snapshot, result)) is not None:
+            await self.store.save_snapshot(due.stream, due.version, due.type, due.state)
         return result
 
     async def update(

@@ -1,24 +1,26 @@
 """The I/O-free part of repositories, shared by the sync and asyncio ones.
 
 Turning pending events into ``NewEvent``s (type name, data, schema version, causation),
-deciding when a snapshot is due, and encoding/decoding snapshots live here, so
-:mod:`.repository` and :mod:`.async_repository` only differ in how they call the store.
+deciding when a snapshot is due, encoding/decoding snapshots, the as-of and not-found rules
+of a load and the retry rule of a conflict live here, so :mod:`.repository` and
+:mod:`.async_repository` only differ in how they call the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from streamsource.errors import ProgrammingError, StreamsourceError
+from streamsource.errors import ProgrammingError, StreamsourceError, WrongExpectedVersion
 from streamsource.eventstore.codec import encode_snapshot_state
 from streamsource.eventstore.domain.aggregate import Aggregate
 from streamsource.eventstore.domain.causation import Cause, as_causation, current_causation
 from streamsource.eventstore.domain.typed_events import SCHEMA_VERSION, EventRegistry
 from streamsource.eventstore.events import (
     NO_STREAM,
+    AppendResult,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
@@ -27,6 +29,10 @@ from streamsource.eventstore.events import (
 )
 
 A = TypeVar("A", bound=Aggregate)
+S = TypeVar("S")  # the store: EventStore or AsyncEventStore
+
+ConflictHook = Callable[[WrongExpectedVersion, int], None]
+"""Called with the conflict and the attempt number (1-based) before each retry."""
 
 
 class AggregateNotFound(StreamsourceError, LookupError):
@@ -173,3 +179,89 @@ def new_aggregate(aggregate_type: type[A], id: str) -> A:
     if not isinstance(id, str) or not id:
         raise ProgrammingError(f"aggregate id must be a non-empty str, not {id!r}")
     return aggregate_type(id)
+
+
+class RepositoryBase(Generic[A, S]):
+    """The settings and factory of a repository of one aggregate type over a store ``S``."""
+
+    def __init__(
+        self,
+        store: S,
+        aggregate_type: type[A],
+        *,
+        snapshot_every: int | None = None,
+        registry: EventRegistry | None = None,
+    ) -> None:
+        """``snapshot_every`` overrides the aggregate class's setting when given (0: never)."""
+        self.store = store
+        self.aggregate_type = aggregate_type
+        every = aggregate_type.snapshot_every if snapshot_every is None else snapshot_every
+        self.snapshot_every = check_snapshot_every(aggregate_type, every)
+        self.registry = aggregate_type.registry if registry is None else registry
+
+    def create(self, id: str) -> A:
+        """A new, empty aggregate (nothing is stored until it records events and is saved)."""
+        return new_aggregate(self.aggregate_type, id)
+
+
+def cutoff_at(
+    aggregate_type: type[Aggregate],
+    id: str,
+    as_of_version: int | None,
+    as_of_time: datetime,
+    version_at_time: int | None,
+) -> int | None:
+    """The last version an as-of-time load may see (``version_at_time``: the stream's last
+    version at ``as_of_time``); raises AggregateNotFound when the stream had none yet."""
+    if version_at_time is None:
+        raise AggregateNotFound(aggregate_type, id, f" at or before {as_of_time}")
+    return version_at_time if as_of_version is None else min(as_of_version, version_at_time)
+
+
+def start_from_snapshot(
+    aggregate_type: type[A], id: str, fresh: A, snapshot: Snapshot, metadata: StreamMetadata
+) -> A:
+    """The aggregate a load replays onto: restored from ``snapshot`` when it may be used,
+    else ``fresh``."""
+    if snapshot_hidden(snapshot, metadata):
+        return fresh
+    return restore_snapshot(aggregate_type, id, snapshot) or fresh
+
+
+def replay_from(aggregate: Aggregate) -> int | None:
+    """The first stream version a load still has to replay onto ``aggregate``."""
+    return None if aggregate.version is None else aggregate.version + 1
+
+
+def check_loaded(aggregate_type: type[A], id: str, aggregate: A, cutoff: int | None) -> A:
+    """``aggregate`` if the load found an event of it, else raise AggregateNotFound."""
+    if aggregate.version is None:
+        at = "" if cutoff is None else f" up to version {cutoff}"
+        raise AggregateNotFound(aggregate_type, id, at)
+    return aggregate
+
+
+def snapshot_to_save(snapshot: Snapshot | None, result: AppendResult) -> Snapshot | None:
+    """The due snapshot, unless the append did not end at its version (an idempotent retry
+    of an earlier append returns that append's result)."""
+    if snapshot is not None and snapshot.version == result.version:
+        return snapshot
+    return None
+
+
+def check_attempts(attempts: int) -> None:
+    """Refuse an ``attempts`` that is not an int >= 1."""
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ProgrammingError(f"attempts must be an int >= 1, not {attempts!r}")
+
+
+def retry_after(
+    conflict: WrongExpectedVersion, attempt: int, attempts: int, on_conflict: ConflictHook | None
+) -> bool:
+    """Whether to try again after ``conflict`` ended ``attempt`` (1-based) of ``attempts``;
+    calls ``on_conflict`` before a retry."""
+    if attempt == attempts:
+        return False
+    if on_conflict is not None:
+        on_conflict(conflict, attempt)
+    return True

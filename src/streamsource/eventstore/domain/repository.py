@@ -20,22 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from streamsource.errors import ProgrammingError, WrongExpectedVersion
+from streamsource.errors import WrongExpectedVersion
 from streamsource.eventstore.domain import core
 from streamsource.eventstore.domain.aggregate import Aggregate
 from streamsource.eventstore.domain.causation import Cause
-from streamsource.eventstore.domain.core import AggregateNotFound, DecodedEvent
-from streamsource.eventstore.domain.typed_events import EventRegistry
+from streamsource.eventstore.domain.core import (
+    ConflictHook,
+    DecodedEvent,
+    RepositoryBase,
+    check_attempts,
+)
 from streamsource.eventstore.events import AppendResult
 from streamsource.eventstore.store import EventStore
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 
-ConflictHook = Callable[[WrongExpectedVersion, int], None]
-"""Called with the conflict and the attempt number (1-based) before each retry."""
+__all__ = ["ConflictHook", "Repository", "check_attempts", "retry_on_conflict"]
 
 
 def retry_on_conflict(
@@ -52,39 +55,13 @@ def retry_on_conflict(
         try:
             return fn()
         except WrongExpectedVersion as conflict:
-            if attempt == attempts:
+            if not core.retry_after(conflict, attempt, attempts, on_conflict):
                 raise
-            if on_conflict is not None:
-                on_conflict(conflict, attempt)
     raise AssertionError("unreachable")
 
 
-def check_attempts(attempts: int) -> None:
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ProgrammingError(f"attempts must be an int >= 1, not {attempts!r}")
-
-
-class Repository(Generic[A]):
+class Repository(RepositoryBase[A, EventStore]):
     """Loads and saves aggregates of one type in an :class:`~streamsource.EventStore`."""
-
-    def __init__(
-        self,
-        store: EventStore,
-        aggregate_type: type[A],
-        *,
-        snapshot_every: int | None = None,
-        registry: EventRegistry | None = None,
-    ) -> None:
-        """``snapshot_every`` overrides the aggregate class's setting when given (0: never)."""
-        self.store = store
-        self.aggregate_type = aggregate_type
-        every = aggregate_type.snapshot_every if snapshot_every is None else snapshot_every
-        self.snapshot_every = core.check_snapshot_every(aggregate_type, every)
-        self.registry = aggregate_type.registry if registry is None else registry
-
-    def create(self, id: str) -> A:
-        """A new, empty aggregate (nothing is stored until it records events and is saved)."""
-        return core.new_aggregate(self.aggregate_type, id)
 
     def load(
         self, id: str, *, as_of_version: int | None = None, as_of_time: datetime | None = None
@@ -98,24 +75,19 @@ class Repository(Generic[A]):
         cutoff = as_of_version
         if as_of_time is not None:
             at_time = self._version_at(stream, as_of_time)
-            if at_time is None:
-                raise AggregateNotFound(self.aggregate_type, id, f" at or before {as_of_time}")
-            cutoff = at_time if cutoff is None else min(cutoff, at_time)
+            cutoff = core.cutoff_at(self.aggregate_type, id, cutoff, as_of_time, at_time)
         if self.snapshot_every is not None:
             snapshot = self.store.load_snapshot(stream, max_version=cutoff)
-            if snapshot is not None and not core.snapshot_hidden(
-                snapshot, self.store.get_stream_metadata(stream)
-            ):
-                aggregate = core.restore_snapshot(self.aggregate_type, id, snapshot) or aggregate
-        from_version = None if aggregate.version is None else aggregate.version + 1
+            if snapshot is not None:
+                metadata = self.store.get_stream_metadata(stream)
+                aggregate = core.start_from_snapshot(
+                    self.aggregate_type, id, aggregate, snapshot, metadata
+                )
         for recorded in self.store.read_stream(
-            stream, from_version=from_version, as_of_version=cutoff
+            stream, from_version=core.replay_from(aggregate), as_of_version=cutoff
         ):
             aggregate._replay(self.registry.decode_recorded(recorded), recorded.version)
-        if aggregate.version is None:
-            at = "" if cutoff is None else f" up to version {cutoff}"
-            raise AggregateNotFound(self.aggregate_type, id, at)
-        return aggregate
+        return core.check_loaded(self.aggregate_type, id, aggregate, cutoff)
 
     def exists(self, id: str) -> bool:
         """Whether the aggregate's stream has an event to load (a soft-deleted one has none)."""
@@ -149,10 +121,8 @@ class Repository(Generic[A]):
             aggregate.stream, events, expected_version=core.expected_version(aggregate)
         )
         aggregate._mark_saved(result.version)
-        if snapshot is not None and snapshot.version == result.version:
-            self.store.save_snapshot(
-                snapshot.stream, snapshot.version, snapshot.type, snapshot.state
-            )
+        if (due := core.snapshot_to_save(snapshot, result)) is not None:
+            self.store.save_snapshot(due.stream, due.version, due.type, due.state)
         return result
 
     def update(

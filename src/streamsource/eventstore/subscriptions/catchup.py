@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from types import TracebackType
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 from streamsource.errors import InterfaceError
 from streamsource.eventstore.async_store import AsyncEventStore
@@ -107,32 +107,42 @@ class _Cursor:
         elif woken:
             self.recheck = FIRST_RECHECK
 
+    def next_wait(self, deadline: float | None) -> float | None:
+        """After a fill: seconds to wait for a signal, or None to stop waiting (events are
+        buffered, or ``deadline`` has passed)."""
+        self.after_wait(self.woken, bool(self.buffer))
+        if self.buffer:
+            return None
+        wait = self.wait_time(deadline)
+        if deadline is not None and wait <= 0:
+            return None
+        return wait
 
-def _check_after(after: object) -> int | None:
-    return check_count(after, "after")
+    def check_open(self) -> None:
+        if self.closed:
+            raise InterfaceError(f"the subscription to {self.target.name} is closed")
 
 
-class CatchUpSubscription:
-    """A blocking iterator over a target's events from a checkpoint, history then live.
+S = TypeVar("S", EventStore, AsyncEventStore)
 
-    Iterating blocks at the head of the log until new events come; :meth:`close` (from any
-    thread) ends the iteration. :meth:`next_batch` gives batches with a timeout instead.
-    """
+
+class _Subscription(Generic[S]):
+    """What the sync and async subscriptions share: arguments, cursor, state and close."""
 
     def __init__(
         self,
-        store: EventStore,
+        store: S,
         target: Target,
         *,
         after: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         poll_interval: float | None = None,
     ) -> None:
-        self._store = store
+        self._store: S = store
         self._cursor = _Cursor(
             store.recorder,
             target,
-            _check_after(after),
+            check_count(after, "after"),
             check_page_size(page_size),
             None if poll_interval is None else check_interval(poll_interval, "poll_interval"),
         )
@@ -152,13 +162,25 @@ class CatchUpSubscription:
         """Whether the last read reached the head of the log (no more events right now)."""
         return self._cursor.caught_up and not self._cursor.buffer
 
+    def close(self) -> None:
+        """End the subscription; a blocked iteration (another thread's, or a pending ``async
+        for`` step) stops soon after."""
+        self._cursor.closed = True
+        self._cursor.signal.notify()  # wake our own wait (others just re-check)
+
+
+class CatchUpSubscription(_Subscription[EventStore]):
+    """A blocking iterator over a target's events from a checkpoint, history then live.
+
+    Iterating blocks at the head of the log until new events come; :meth:`close` (from any
+    thread) ends the iteration. :meth:`next_batch` gives batches with a timeout instead.
+    """
+
     def read_batch(self, max_events: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
         """Up to ``max_events`` events available now, without waiting (empty at the head)."""
-        cursor = self._cursor
-        if cursor.closed:
-            raise InterfaceError(f"the subscription to {cursor.target.name} is closed")
+        self._cursor.check_open()
         self._fill(max_events)
-        return cursor.pop(max_events)
+        return self._cursor.pop(max_events)
 
     def _fill(self, max_events: int) -> None:
         cursor = self._cursor
@@ -182,11 +204,7 @@ class CatchUpSubscription:
         while not cursor.closed:
             seen = cursor.signal.seq  # before reading: an append after this wakes the wait
             self._fill(max_events)
-            cursor.after_wait(cursor.woken, bool(cursor.buffer))
-            if cursor.buffer:
-                return
-            wait = cursor.wait_time(deadline)
-            if deadline is not None and wait <= 0:
+            if (wait := cursor.next_wait(deadline)) is None:
                 return
             cursor.woken = cursor.signal.wait(seen, wait)
 
@@ -207,11 +225,6 @@ class CatchUpSubscription:
                 raise StopIteration
         return cursor.pop_one()
 
-    def close(self) -> None:
-        """End the subscription; an iteration blocked in another thread stops soon after."""
-        self._cursor.closed = True
-        self._cursor.signal.notify()  # wake our own wait (others just re-check)
-
     def __enter__(self) -> CatchUpSubscription:
         return self
 
@@ -224,49 +237,14 @@ class CatchUpSubscription:
         self.close()
 
 
-class AsyncCatchUpSubscription:
+class AsyncCatchUpSubscription(_Subscription[AsyncEventStore]):
     """The asyncio form of :class:`CatchUpSubscription` (``async for``; no thread blocks)."""
-
-    def __init__(
-        self,
-        store: AsyncEventStore,
-        target: Target,
-        *,
-        after: int | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        poll_interval: float | None = None,
-    ) -> None:
-        self._store = store
-        self._cursor = _Cursor(
-            store.recorder,
-            target,
-            _check_after(after),
-            check_page_size(page_size),
-            None if poll_interval is None else check_interval(poll_interval, "poll_interval"),
-        )
-
-    @property
-    def target(self) -> Target:
-        """What this subscription follows."""
-        return self._cursor.target
-
-    @property
-    def checkpoint(self) -> int | None:
-        """The position (version, for a stream) of the last event delivered; None before any."""
-        return self._cursor.checkpoint
-
-    @property
-    def caught_up(self) -> bool:
-        """Whether the last read reached the head of the log."""
-        return self._cursor.caught_up and not self._cursor.buffer
 
     async def read_batch(self, max_events: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
         """Up to ``max_events`` events available now, without waiting."""
-        cursor = self._cursor
-        if cursor.closed:
-            raise InterfaceError(f"the subscription to {cursor.target.name} is closed")
+        self._cursor.check_open()
         await self._fill(max_events)
-        return cursor.pop(max_events)
+        return self._cursor.pop(max_events)
 
     async def _fill(self, max_events: int) -> None:
         cursor = self._cursor
@@ -289,11 +267,7 @@ class AsyncCatchUpSubscription:
         while not cursor.closed:
             seen = cursor.signal.seq
             await self._fill(max_events)
-            cursor.after_wait(cursor.woken, bool(cursor.buffer))
-            if cursor.buffer:
-                return
-            wait = cursor.wait_time(deadline)
-            if deadline is not None and wait <= 0:
+            if (wait := cursor.next_wait(deadline)) is None:
                 return
             cursor.woken = await cursor.signal.wait_async(seen, wait)
 
@@ -315,11 +289,6 @@ class AsyncCatchUpSubscription:
             if not cursor.buffer:  # closed
                 raise StopAsyncIteration
         return cursor.pop_one()
-
-    def close(self) -> None:
-        """End the subscription; a pending ``async for`` step stops soon after."""
-        self._cursor.closed = True
-        self._cursor.signal.notify()
 
     async def __aenter__(self) -> AsyncCatchUpSubscription:
         return self

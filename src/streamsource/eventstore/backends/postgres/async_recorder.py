@@ -31,7 +31,6 @@ from .faults import (
 )
 from .notifier import AsyncNotifier
 from .recorder import prepare
-from .schema import latest_version
 from .settings import Settings
 
 _RECORD_ROW = args_row(StoredRecord)
@@ -58,18 +57,11 @@ class AsyncPostgresRecorder:
         """Migrate (in a worker thread: it is a few blocking statements), then open the pool."""
         await asyncio.to_thread(prepare, settings)
         pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
-            settings.conninfo,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_size,
-            kwargs={"autocommit": True},
-            timeout=settings.pool_timeout,
-            reconnect_timeout=max(settings.pool_timeout, settings.connect_timeout),
-            name=settings.where,
-            open=False,
+            settings.conninfo, **q.pool_options(settings)
         )
         try:
             with map_exceptions(settings.where, settings.pool_timeout):
-                await pool.open(wait=True, timeout=settings.connect_timeout + settings.pool_timeout)
+                await pool.open(wait=True, timeout=q.pool_open_timeout(settings))
         except BaseException:
             await pool.close()  # its worker tasks would keep trying to connect
             raise
@@ -147,8 +139,7 @@ class AsyncPostgresRecorder:
     ) -> AppendResult:
         """Append atomically after checking ``expected``; idempotent for a retried append."""
         if not records:
-            rows = await self._fetch(q.STREAM_STATE, (stream,))
-            return q.empty_append(stream, expected, rows[0] if rows else None)
+            return q.empty_append(stream, expected, await self._fetch(q.STREAM_STATE, (stream,)))
         try:
             rows = await self._append_rows(*q.append_call(stream, expected, records))
         except StoreError as exc:
@@ -188,16 +179,7 @@ class AsyncPostgresRecorder:
 
     async def save_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store a snapshot apart from the events (replacing one at the same version)."""
-        await self._fetch(
-            q.SAVE_SNAPSHOT,
-            (
-                snapshot.stream,
-                snapshot.version,
-                snapshot.type,
-                snapshot.state,
-                snapshot.recorded_at,
-            ),
-        )
+        await self._fetch(q.SAVE_SNAPSHOT, q.snapshot_params(snapshot))
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -224,26 +206,20 @@ class AsyncPostgresRecorder:
     ) -> AsyncIterator[StoredRecord]:
         """The settled global log in position order, lazily, optionally filtered."""
         self._check_open()
-        return self._pages(q.LogPager(from_position, backwards, limit, filter), by_position=True)
+        return self._pages(q.LogPager(from_position, backwards, limit, filter))
 
-    async def _pages(
-        self, pager: q.StreamPager | q.LogPager, by_position: bool = False
-    ) -> AsyncIterator[StoredRecord]:
+    async def _pages(self, pager: q.KeysetPager) -> AsyncIterator[StoredRecord]:
         while (query := pager.next_query()) is not None:
             sql, params, size = query
             page = await self._records(sql, params)
             for record in page:
                 yield record
-            if not page:
-                return
-            last = page[-1].position if by_position else page[-1].version
-            if not pager.advance(last, len(page), size):
+            if not pager.after_page(page, size):
                 return
 
     async def stream_info(self, stream: str) -> StreamInfo:
         """The stream's last version, tombstone and metadata."""
-        rows = await self._fetch(q.STREAM_INFO, (stream,))
-        return q.stream_info(stream, rows[0] if rows else None)
+        return q.stream_info(stream, await self._fetch(q.STREAM_INFO, (stream,)))
 
     def list_streams(self) -> AsyncIterator[StreamInfo]:
         """Every stream that has events, metadata or a tombstone, in name order."""
@@ -268,30 +244,16 @@ class AsyncPostgresRecorder:
         self, stream: str, max_version: int | None = None
     ) -> SnapshotRecord | None:
         """The newest snapshot of ``stream`` whose version is <= ``max_version``."""
-        bound = q.MAX_VERSION if max_version is None else max_version
-        rows = await self._fetch(q.LOAD_SNAPSHOT, (stream, bound))
-        if not rows:
-            return None
-        name, version, type_, state, recorded_at = rows[0]
-        return SnapshotRecord(name, version, type_, bytes(state), recorded_at)
+        return q.snapshot_of(
+            await self._fetch(q.LOAD_SNAPSHOT, q.load_snapshot_params(stream, max_version))
+        )
 
     async def stats(self) -> dict[str, int | str]:
         """Counts of events, streams and snapshots, and how the store is set up."""
-        events, streams, snapshots = (await self._fetch(q.STATS, ()))[0]
+        counts = await self._fetch(q.STATS, ())
         pool = self._pool.get_stats()
-        return {
-            "backend": "postgresql",
-            "server": self.where,
-            "schema": self.settings.schema,
-            "schema_version": latest_version(),
-            "events": int(events),
-            "streams": int(streams),
-            "snapshots": int(snapshots),
-            "head_position": await self.head_position(),
-            "appends": self.appends,
-            "pool_size": self.settings.pool_size,
-            "pool_connections": int(pool.get("pool_size", 0)),
-        }
+        head = await self.head_position()
+        return q.stats_of(self.settings, counts, head, self.appends, pool)
 
     async def close(self) -> None:
         """Close every pooled connection. Idempotent."""

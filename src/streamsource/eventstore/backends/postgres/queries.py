@@ -11,7 +11,7 @@ a new row below P. Stream reads need no such horizon: the writers of one stream 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import psycopg
 
 from streamsource.errors import DuplicateEventId, StreamDeleted, WrongExpectedVersion
 from streamsource.eventstore.events import AppendResult, ExpectedVersion, StreamState
-from streamsource.eventstore.recorder import ReadAllFilter, StreamInfo
+from streamsource.eventstore.recorder import ReadAllFilter, SnapshotRecord, StoredRecord, StreamInfo
 from streamsource.eventstore.validation import check_version_matches
 
 from .faults import (
@@ -29,6 +29,8 @@ from .faults import (
     UNIQUE_VIOLATION,
     WRONG_EXPECTED_VERSION,
 )
+from .schema import latest_version
+from .settings import Settings
 
 PAGE_SIZE = 1000
 MAX_VERSION = 2**63 - 1
@@ -93,6 +95,66 @@ RELEASE_POSITION_LOCK = "SELECT pg_advisory_unlock_all()"
 (session-level) without a subtransaction to release it on error (see
 ``sql/0002_append_without_subtransaction.sql``); the pool's connections hold no other
 session-level advisory lock."""
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of both recorders' connection pools (opened by the caller)."""
+    return {
+        "min_size": settings.pool_min_size,
+        "max_size": settings.pool_size,
+        "kwargs": {"autocommit": True},
+        "timeout": settings.pool_timeout,
+        "reconnect_timeout": max(settings.pool_timeout, settings.connect_timeout),
+        "name": settings.where,
+        "open": False,
+    }
+
+
+def pool_open_timeout(settings: Settings) -> float:
+    """How long opening the pool may wait for its first connections."""
+    return settings.connect_timeout + settings.pool_timeout
+
+
+def snapshot_params(snapshot: SnapshotRecord) -> tuple[Any, ...]:
+    """The parameters of ``SAVE_SNAPSHOT``."""
+    return (snapshot.stream, snapshot.version, snapshot.type, snapshot.state, snapshot.recorded_at)
+
+
+def load_snapshot_params(stream: str, max_version: int | None) -> tuple[Any, ...]:
+    """The parameters of ``LOAD_SNAPSHOT`` (no bound: the newest snapshot)."""
+    return (stream, MAX_VERSION if max_version is None else max_version)
+
+
+def snapshot_of(rows: Sequence[tuple[Any, ...]]) -> SnapshotRecord | None:
+    """The snapshot in the rows of ``LOAD_SNAPSHOT``, None when there is none."""
+    if not rows:
+        return None
+    name, version, type_, state, recorded_at = rows[0]
+    return SnapshotRecord(name, version, type_, bytes(state), recorded_at)
+
+
+def stats_of(
+    settings: Settings,
+    counts: Sequence[tuple[Any, ...]],
+    head: int,
+    appends: int,
+    pool: Mapping[str, int],
+) -> dict[str, int | str]:
+    """A recorder's ``stats()``: the rows of ``STATS``, its head, appends and pool figures."""
+    events, streams, snapshots = counts[0]
+    return {
+        "backend": "postgresql",
+        "server": settings.where,
+        "schema": settings.schema,
+        "schema_version": latest_version(),
+        "events": int(events),
+        "streams": int(streams),
+        "snapshots": int(snapshots),
+        "head_position": head,
+        "appends": appends,
+        "pool_size": settings.pool_size,
+        "pool_connections": int(pool.get("pool_size", 0)),
+    }
 
 
 def may_hold_position_lock(exc: psycopg.Error, conn: Any) -> bool:
@@ -213,20 +275,22 @@ def repeated_within(records: Sequence[Any]) -> DuplicateEventId:
 
 
 def empty_append(
-    stream: str, expected: ExpectedVersion, row: tuple[Any, ...] | None
+    stream: str, expected: ExpectedVersion, rows: Sequence[tuple[Any, ...]]
 ) -> AppendResult:
-    """What appending no events returns: the checks of an append, nothing written."""
-    current, deleted = (None, False) if row is None else row
+    """What appending no events returns (``rows``: of ``STREAM_STATE``): the checks of an
+    append, nothing written."""
+    current, deleted = rows[0] if rows else (None, False)
     if deleted:
         raise StreamDeleted(stream)
     check_version_matches(stream, expected, current)
     return AppendResult(version=-1 if current is None else current, position=0)
 
 
-def stream_info(stream: str, row: tuple[Any, ...] | None) -> StreamInfo:
-    if row is None:
+def stream_info(stream: str, rows: Sequence[tuple[Any, ...]]) -> StreamInfo:
+    """The stream's info from the rows of ``STREAM_INFO`` (none: a stream never written)."""
+    if not rows:
         return StreamInfo(stream=stream, version=None, hard_deleted=False, metadata=None)
-    return info_of(row)
+    return info_of(rows[0])
 
 
 def info_of(row: tuple[Any, ...]) -> StreamInfo:
@@ -239,7 +303,42 @@ def info_of(row: tuple[Any, ...]) -> StreamInfo:
     )
 
 
-class StreamPager:
+class KeysetPager:
+    """The query and cursor of one paged read: each page starts just past the key (version or
+    position) of the last row of the page before, so a page costs an index range scan."""
+
+    sql: str
+    cursor: int
+    remaining: int
+    backwards: bool
+
+    def _params(self, size: int) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _key(self, record: StoredRecord) -> int:
+        raise NotImplementedError
+
+    def next_query(self) -> tuple[str, tuple[Any, ...], int] | None:
+        """The next page's SQL, parameters and size; None when the read is complete."""
+        if self.remaining <= 0:
+            return None
+        size = min(PAGE_SIZE, self.remaining)
+        return self.sql, self._params(size), size
+
+    def advance(self, last_key: int, count: int, size: int) -> bool:
+        """Move past a page of ``count`` rows; False when there is nothing more to read."""
+        if count < size:
+            return False
+        self.remaining -= count
+        self.cursor = last_key - 1 if self.backwards else last_key + 1
+        return True
+
+    def after_page(self, page: Sequence[StoredRecord], size: int) -> bool:
+        """Move past ``page`` (read for ``size`` rows); False when the read is complete."""
+        return bool(page) and self.advance(self._key(page[-1]), len(page), size)
+
+
+class StreamPager(KeysetPager):
     """The query and cursor of one paged ``read_stream`` (keyset pagination on version)."""
 
     def __init__(
@@ -262,23 +361,14 @@ class StreamPager:
             self.cursor = 0 if from_version is None else from_version
             self.stop = MAX_VERSION if to_version is None else to_version
 
-    def next_query(self) -> tuple[str, tuple[Any, ...], int] | None:
-        """The next page's SQL, parameters and size; None when the read is complete."""
-        if self.remaining <= 0:
-            return None
-        size = min(PAGE_SIZE, self.remaining)
-        return self.sql, (self.stream, self.cursor, self.stop, size), size
+    def _params(self, size: int) -> tuple[Any, ...]:
+        return (self.stream, self.cursor, self.stop, size)
 
-    def advance(self, last_version: int, count: int, size: int) -> bool:
-        """Move past a page of ``count`` rows; False when there is nothing more to read."""
-        if count < size:
-            return False
-        self.remaining -= count
-        self.cursor = last_version - 1 if self.backwards else last_version + 1
-        return True
+    def _key(self, record: StoredRecord) -> int:
+        return record.version
 
 
-class LogPager:
+class LogPager(KeysetPager):
     """The query and cursor of one paged ``read_all`` (keyset pagination on position)."""
 
     def __init__(
@@ -313,15 +403,8 @@ class LogPager:
             f" ORDER BY position {order} LIMIT %s"
         )
 
-    def next_query(self) -> tuple[str, tuple[Any, ...], int] | None:
-        if self.remaining <= 0:
-            return None
-        size = min(PAGE_SIZE, self.remaining)
-        return self.sql, (*self.params, self.cursor, size), size
+    def _params(self, size: int) -> tuple[Any, ...]:
+        return (*self.params, self.cursor, size)
 
-    def advance(self, last_position: int, count: int, size: int) -> bool:
-        if count < size:
-            return False
-        self.remaining -= count
-        self.cursor = last_position - 1 if self.backwards else last_position + 1
-        return True
+    def _key(self, record: StoredRecord) -> int:
+        return record.position

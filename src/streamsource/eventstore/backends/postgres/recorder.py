@@ -31,7 +31,7 @@ from .faults import (
     translate,
 )
 from .notifier import Notifier
-from .schema import check_current, latest_version, migrate
+from .schema import check_current, migrate
 from .settings import Settings
 
 _RECORD_ROW = args_row(StoredRecord)
@@ -66,18 +66,11 @@ class PostgresRecorder:
         self.where = settings.where
         prepare(settings)
         self._pool: ConnectionPool[Conn] = ConnectionPool(
-            settings.conninfo,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_size,
-            kwargs={"autocommit": True},
-            timeout=settings.pool_timeout,
-            reconnect_timeout=max(settings.pool_timeout, settings.connect_timeout),
-            name=settings.where,
-            open=False,
+            settings.conninfo, **q.pool_options(settings)
         )
         try:
             with map_exceptions(self.where, settings.pool_timeout):
-                self._pool.open(wait=True, timeout=settings.connect_timeout + settings.pool_timeout)
+                self._pool.open(wait=True, timeout=q.pool_open_timeout(settings))
         except BaseException:
             self._pool.close()  # its worker threads would keep trying to connect
             raise
@@ -158,8 +151,7 @@ class PostgresRecorder:
     ) -> AppendResult:
         """Append atomically after checking ``expected``; idempotent for a retried append."""
         if not records:
-            rows = self._fetch(q.STREAM_STATE, (stream,))
-            return q.empty_append(stream, expected, rows[0] if rows else None)
+            return q.empty_append(stream, expected, self._fetch(q.STREAM_STATE, (stream,)))
         code = q.expected_code(expected)
         call: Callable[[Conn], tuple[int, int]]
         if len(records) == 1:  # the common case, on libpq directly (see .direct)
@@ -212,16 +204,7 @@ class PostgresRecorder:
 
     def save_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store a snapshot apart from the events (replacing one at the same version)."""
-        self._fetch(
-            q.SAVE_SNAPSHOT,
-            (
-                snapshot.stream,
-                snapshot.version,
-                snapshot.type,
-                snapshot.state,
-                snapshot.recorded_at,
-            ),
-        )
+        self._fetch(q.SAVE_SNAPSHOT, q.snapshot_params(snapshot))
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -249,26 +232,20 @@ class PostgresRecorder:
     ) -> Iterator[StoredRecord]:
         """The settled global log in position order, lazily, optionally filtered."""
         self._check_open()
-        return self._pages(q.LogPager(from_position, backwards, limit, filter), by_position=True)
+        return self._pages(q.LogPager(from_position, backwards, limit, filter))
 
-    def _pages(
-        self, pager: q.StreamPager | q.LogPager, by_position: bool = False
-    ) -> Iterator[StoredRecord]:
+    def _pages(self, pager: q.KeysetPager) -> Iterator[StoredRecord]:
         # Each page is one short query on a pooled connection: a slow consumer holds nothing.
         while (query := pager.next_query()) is not None:
             sql, params, size = query
             page = self._records(sql, params)
             yield from page
-            if not page:
-                return
-            last = page[-1].position if by_position else page[-1].version
-            if not pager.advance(last, len(page), size):
+            if not pager.after_page(page, size):
                 return
 
     def stream_info(self, stream: str) -> StreamInfo:
         """The stream's last version, tombstone and metadata."""
-        rows = self._fetch(q.STREAM_INFO, (stream,))
-        return q.stream_info(stream, rows[0] if rows else None)
+        return q.stream_info(stream, self._fetch(q.STREAM_INFO, (stream,)))
 
     def list_streams(self) -> Iterator[StreamInfo]:
         """Every stream that has events, metadata or a tombstone, in name order."""
@@ -291,30 +268,16 @@ class PostgresRecorder:
 
     def load_snapshot(self, stream: str, max_version: int | None = None) -> SnapshotRecord | None:
         """The newest snapshot of ``stream`` whose version is <= ``max_version``."""
-        bound = q.MAX_VERSION if max_version is None else max_version
-        rows = self._fetch(q.LOAD_SNAPSHOT, (stream, bound))
-        if not rows:
-            return None
-        name, version, type_, state, recorded_at = rows[0]
-        return SnapshotRecord(name, version, type_, bytes(state), recorded_at)
+        return q.snapshot_of(
+            self._fetch(q.LOAD_SNAPSHOT, q.load_snapshot_params(stream, max_version))
+        )
 
     def stats(self) -> dict[str, int | str]:
         """Counts of events, streams and snapshots, and how the store is set up."""
-        events, streams, snapshots = self._fetch(q.STATS, ())[0]
+        counts = self._fetch(q.STATS, ())
         pool = self._pool.get_stats()
-        return {
-            "backend": "postgresql",
-            "server": self.where,
-            "schema": self.settings.schema,
-            "schema_version": latest_version(),
-            "events": int(events),
-            "streams": int(streams),
-            "snapshots": int(snapshots),
-            "head_position": self.head_position(),
-            "appends": self.appends,
-            "pool_size": self.settings.pool_size,
-            "pool_connections": int(pool.get("pool_size", 0)),
-        }
+        head = self.head_position()
+        return q.stats_of(self.settings, counts, head, self.appends, pool)
 
     def close(self) -> None:
         """Close every pooled connection. Idempotent."""
