@@ -30,6 +30,7 @@ from streamsource.eventstore.validation import (
     MAX_APPEND_BYTES,
     MAX_APPEND_EVENTS,
     MAX_EVENT_BYTES,
+    MAX_EVENT_TYPE_LENGTH,
     check_count,
     check_event_type,
 )
@@ -77,8 +78,17 @@ def _decode(raw: bytes, what: str) -> Any:
         raise CorruptStoreError(f"{what} is not valid JSON: {exc}") from None
 
 
+def _where(index: int, event_type: str, stream: str) -> str:
+    return f"event {index} ({event_type!r}) of the append to {stream!r}"
+
+
 def encode_events(stream: str, events: Iterable[NewEvent] | NewEvent) -> list[EventRecord]:
-    """Validate and encode the events of one append; raise before anything is written."""
+    """Validate and encode the events of one append; raise before anything is written.
+
+    Every append of every writer runs this, so the common case takes the shortest path:
+    messages are formatted only once something is wrong, and the full checks (with their
+    messages) run again only for input that fails a quick one.
+    """
     if isinstance(events, NewEvent):
         events = (events,)
     elif isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
@@ -99,29 +109,70 @@ def encode_events(stream: str, events: Iterable[NewEvent] | NewEvent) -> list[Ev
                 f"event {index} of the append to {stream!r} must be a NewEvent,"
                 f" got {type(event).__name__}"
             )
-        event_type = check_event_type(event.type, f"event {index} of the append to {stream!r}")
-        where = f"event {index} ({event_type!r}) of the append to {stream!r}"
-        if not isinstance(event.id, uuid.UUID):
-            raise ProgrammingError(f"{where}: id must be a uuid.UUID, got {event.id!r}")
-        if event.id in seen:
-            raise DuplicateEventId(event.id, f"event {seen[event.id]} of the same append")
-        seen[event.id] = index
-        data = _encode(event.data, f"{where}: data")
-        metadata = encode_metadata(event.metadata, where)
+        event_type = event.type
+        if not (
+            type(event_type) is str
+            and 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH
+            and event_type.isprintable()
+        ):
+            event_type = check_event_type(event_type, f"event {index} of the append to {stream!r}")
+        event_id = event.id
+        if not isinstance(event_id, uuid.UUID):
+            where = _where(index, event_type, stream)
+            raise ProgrammingError(f"{where}: id must be a uuid.UUID, got {event_id!r}")
+        if event_id in seen:
+            raise DuplicateEventId(event_id, f"event {seen[event_id]} of the same append")
+        seen[event_id] = index
+        data = _encode_quickly(event.data)
+        if data is None:
+            data = _encode(event.data, f"{_where(index, event_type, stream)}: data")
+        raw_metadata = event.metadata
+        metadata = _encode_metadata_quickly(raw_metadata)
+        if metadata is None:
+            metadata = encode_metadata(raw_metadata, _where(index, event_type, stream))
         size = len(data) + len(metadata)
         if size > MAX_EVENT_BYTES:
             raise EventTooLarge(
-                f"{where} is {size} bytes encoded, above the limit of {MAX_EVENT_BYTES}"
+                f"{_where(index, event_type, stream)} is {size} bytes encoded,"
+                f" above the limit of {MAX_EVENT_BYTES}"
             )
         total += size
         if total > MAX_APPEND_BYTES:
             raise EventTooLarge(
                 f"append to {stream!r} is over {MAX_APPEND_BYTES} bytes encoded; split it"
             )
-        records.append(EventRecord(event.id, event_type, data, metadata))
+        record: EventRecord = _new(EventRecord)
+        _set_record_id(record, event_id)
+        _set_record_type(record, event_type)
+        _set_record_data(record, data)
+        _set_record_metadata(record, metadata)
+        records.append(record)
     if not records:
         raise ProgrammingError(f"append to {stream!r} has no events")
     return records
+
+
+def _encode_quickly(value: Any) -> bytes | None:
+    """``value`` as JSON, or None when :func:`_encode` must decide (and word the error)."""
+    try:
+        encoded = _encoder.encode(value)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+    if b"null" in encoded and _non_finite_float(value) is not None:
+        return None
+    return encoded
+
+
+def _encode_metadata_quickly(metadata: Any) -> bytes | None:
+    """A plain dict of metadata as JSON, or None when :func:`encode_metadata` must decide."""
+    if type(metadata) is not dict:
+        return None
+    if not metadata:
+        return _EMPTY_OBJECT
+    for key in metadata:
+        if type(key) is not str:
+            return None
+    return _encode_quickly(metadata)
 
 
 def encode_metadata(metadata: Any, where: str) -> bytes:
@@ -157,6 +208,12 @@ assert tuple(f.name for f in dataclasses.fields(RecordedEvent)) == _RECORDED_FIE
 (_set_id, _set_stream, _set_version, _set_position, _set_type, _set_data, _set_metadata,
  _set_recorded_at) = (RecordedEvent.__dict__[name].__set__ for name in _RECORDED_FIELDS)  # fmt: skip
 _new = object.__new__
+
+# The same for the EventRecord of every appended event.
+assert tuple(f.name for f in dataclasses.fields(EventRecord)) == ("id", "type", "data", "metadata")
+_set_record_id, _set_record_type, _set_record_data, _set_record_metadata = (
+    EventRecord.__dict__[name].__set__ for name in ("id", "type", "data", "metadata")
+)
 
 
 def decode_record(record: StoredRecord) -> RecordedEvent:

@@ -15,6 +15,7 @@ state no one else can change before the COMMIT.
 
 from __future__ import annotations
 
+import _thread
 import sqlite3
 import threading
 import time
@@ -39,12 +40,16 @@ MAX_BATCH = 256
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "item", "result", "wake", "work")
+    __slots__ = ("done", "error", "item", "result", "wake", "woken", "work")
 
     def __init__(self, work: Work[T], item: Any) -> None:
         self.work = work
         self.item = item
-        self.wake: threading.Event | None = None  # only a job that waits needs one
+        # Only a job that waits needs one: a plain lock, taken here and released by whoever
+        # wakes it. A threading.Event costs a Condition, a deque and a second lock per wait:
+        # measured a large share of the GIL time of 8 concurrent writers.
+        self.wake: _thread.LockType | None = None
+        self.woken = False  # wake was released: done, or promoted to lead
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -59,7 +64,7 @@ class GroupCommitter:
         self._conn = conn
         self._path = path
         self._together = together
-        self._lock = threading.Lock()  # guards _pending, _leading, _closed and counters
+        self._lock = threading.Lock()  # guards _pending, _leading and _closed
         self._pending: list[_Job[Any]] = []
         self._leading = False
         self._closed = False
@@ -82,12 +87,13 @@ class GroupCommitter:
                 raise InterfaceError(f"{self._path}: the store is closed")
             lead = not self._leading
             if not lead:
-                job.wake = threading.Event()
+                job.wake = _thread.allocate_lock()
+                job.wake.acquire()
             self._pending.append(job)
             self._leading = True
         if job.wake is not None:
             try:
-                job.wake.wait()
+                job.wake.acquire()
             except BaseException:  # e.g. KeyboardInterrupt while queued
                 self._abandon(job)
                 raise
@@ -107,7 +113,7 @@ class GroupCommitter:
     def _abandon(self, job: _Job[Any]) -> None:
         """Withdraw a job whose caller stopped waiting, without stranding the queue."""
         with self._lock:
-            promoted = job.wake is not None and job.wake.is_set() and not job.done
+            promoted = job.woken and not job.done
             if not promoted and job in self._pending:
                 self._pending.remove(job)  # never ran: nothing of it is written
                 return
@@ -116,10 +122,21 @@ class GroupCommitter:
         # Otherwise a leader is running it: its outcome is decided, nobody waits on us.
 
     def _lead(self) -> None:
-        if self._last_batch > 1:
-            # Writers are concurrent: yield the GIL once so that those just woken by the
-            # previous commit can queue and share this one (measured: bigger batches).
-            time.sleep(0)
+        last = self._last_batch
+        if last > 1:
+            # Writers are concurrent: yield the GIL so that those just woken by the previous
+            # commit can queue and share this one, as long as yielding brings more of them
+            # (at most as many as that commit had). Each statement of our transaction
+            # releases the GIL too, and a writer still busy in Python then makes us wait for
+            # it while we hold the write lock. Measured with 8 writers: 6.2 -> 7.8 appends a
+            # commit, a shorter transaction, 9% more appends a second.
+            queued = -1
+            for _ in range(last):
+                count = len(self._pending)
+                if count >= last or count == queued:
+                    break
+                queued = count
+                time.sleep(0)
         with self._lock:
             batch = self._pending[:MAX_BATCH]
             del self._pending[:MAX_BATCH]
@@ -129,17 +146,20 @@ class GroupCommitter:
         finally:
             for job in batch:
                 job.done = True
-                if job.wake is not None:
-                    job.wake.set()
+                if job.wake is not None and not job.woken:  # not the promoted leader
+                    job.woken = True
+                    job.wake.release()
             with self._lock:
                 if self._pending:
                     # Hand over rather than keep leading: measured faster, and fair to our caller.
-                    promoted = self._pending[0].wake
-                    assert promoted is not None  # every job queued behind a leader waits
-                    promoted.set()  # it leads the next batch
+                    successor = self._pending[0]
+                    assert successor.wake is not None  # every job queued behind a leader waits
+                    successor.woken = True
+                    successor.wake.release()  # it leads the next batch
                 else:
                     self._leading = False
-                    self._idle.notify_all()
+                    if self._closed:
+                        self._idle.notify_all()  # close() waits for this
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         conn = self._conn
@@ -162,11 +182,11 @@ class GroupCommitter:
                 conn.execute("ROLLBACK")
             else:
                 conn.execute("COMMIT")
-                with self._lock:
-                    self.commits += 1
-            with self._lock:
-                self.writes += len(batch)
-                self.largest_batch = max(self.largest_batch, len(batch))
+                self.commits += 1
+            # Only the leader (one at a time) updates the counters: no lock needed.
+            self.writes += len(batch)
+            if len(batch) > self.largest_batch:
+                self.largest_batch = len(batch)
         except sqlite3.Error as exc:
             # The transaction as a whole failed (disk full, I/O error): nothing of it stays.
             self._rollback_quietly()
@@ -198,6 +218,9 @@ class GroupCommitter:
         if self._together is None or any(job.item is None for job in batch):
             return False
         conn = self._conn
+        # A savepoint rather than rolling the transaction back and beginning again: that
+        # would give up the write lock, and waiting for it again under contention from other
+        # processes is slower and may time out.
         conn.execute("SAVEPOINT together")
         try:
             outcomes = self._together(conn, [job.item for job in batch])
@@ -215,8 +238,7 @@ class GroupCommitter:
                 job.error = outcome
             else:
                 job.result = outcome
-        with self._lock:
-            self.batches_together += 1
+        self.batches_together += 1
         return True
 
     def _run_in_savepoint(self, job: _Job[Any]) -> None:

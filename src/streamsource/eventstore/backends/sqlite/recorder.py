@@ -58,10 +58,8 @@ class SqliteRecorder:
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult:
         """Append atomically after checking ``expected``; idempotent for a retried append."""
-        return self._committer.run(
-            partial(writes.append, stream=stream, records=records, expected=expected),
-            item=AppendRequest(stream, records, expected),
-        )
+        request = AppendRequest(stream, records, expected)
+        return self._committer.run(request.run_alone, item=request)
 
     def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         """Tombstone the stream: its events stay in the log, every later append fails."""
