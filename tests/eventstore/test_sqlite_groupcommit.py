@@ -157,3 +157,26 @@ def test_other_writes_in_a_batch_run_one_by_one(recorder: SqliteRecorder) -> Non
     assert isinstance(outcomes[3], StreamDeleted)
     info = recorder.stream_info("a-1")
     assert info.hard_deleted and info.metadata == b'{"max_count":1}' and info.version == 0
+
+
+def test_a_large_shared_batch_with_unusual_stream_names_is_stored_exactly(
+    recorder: SqliteRecorder,
+) -> None:
+    # More rows than one multi-row INSERT takes, and stream names that need quoting in the
+    # batch's state query.
+    streams = ['quote-"x"', "backslash-\\y", "accent-é", "emoji-🙂", "apos-'z'"]
+    outcomes = in_one_batch(
+        recorder,
+        [
+            (lambda s=s: recorder.append(s, [record(n=n) for n in range(20)], NO_STREAM))
+            for s in streams
+        ],
+    )
+    assert int(recorder.stats()["batches_together"]) == 1  # planned as one batch
+    assert [o.version for o in outcomes] == [19] * len(streams)
+    assert [o.position for o in outcomes] == [20, 40, 60, 80, 100]
+    for stream in streams:
+        stored = list(recorder.read_stream(stream))
+        assert [s.version for s in stored] == list(range(20))
+        assert [json.loads(s.data)["n"] for s in stored] == list(range(20))
+    assert [s.position for s in recorder.read_all()] == list(range(1, 101))
