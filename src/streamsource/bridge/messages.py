@@ -14,7 +14,6 @@ Consumers in any language can read these; :func:`event_from_message` turns one b
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from datetime import datetime
 import msgspec
 
 from streamsource.bridge.errors import InvalidBridgeMessage
+from streamsource.eventstore.codec import recorded_event
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.eventstore.recorder import StoredRecord
 
@@ -117,18 +117,18 @@ def event_from_message(
     ):
         raise InvalidBridgeMessage(f"{where}: no value, no stream, or an empty or oversized header")
     try:
-        event: RecordedEvent = _new(RecordedEvent)
-        _set_id(event, _uuid(id_raw))
-        _set_stream(event, stream_raw.decode())
-        _set_version(event, _number(version_raw, VERSION, where))
-        _set_position(event, _number(position_raw, POSITION, where))
-        _set_type(event, type_raw.decode())
-        _set_data(event, _decode_json(value))
-        _set_metadata(event, {} if metadata_raw == b"{}" else _decode_json(metadata_raw))
-        _set_recorded_at(event, datetime.fromisoformat(recorded_raw.decode()))
+        return recorded_event(
+            _uuid(id_raw),
+            stream_raw.decode(),
+            _number(version_raw, VERSION, where),
+            _number(position_raw, POSITION, where),
+            type_raw.decode(),
+            _decode_json(value),
+            {} if metadata_raw == b"{}" else _decode_json(metadata_raw),
+            datetime.fromisoformat(recorded_raw.decode()),
+        )
     except (ValueError, msgspec.DecodeError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidBridgeMessage(f"{where}: {exc}") from None
-    return event
 
 
 def _uuid(raw: bytes) -> uuid.UUID:
@@ -143,21 +143,8 @@ def _uuid(raw: bytes) -> uuid.UUID:
 
 _CANONICAL_UUID = re.compile(rb"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _new = object.__new__
-# Decoding builds one RecordedEvent and one UUID per message: setting their slots through
-# the descriptors skips the frozen dataclass's per-field object.__setattr__ (2x cheaper).
-_RECORDED_FIELDS = (
-    "id",
-    "stream",
-    "version",
-    "position",
-    "type",
-    "data",
-    "metadata",
-    "recorded_at",
-)
-assert tuple(f.name for f in dataclasses.fields(RecordedEvent)) == _RECORDED_FIELDS
-(_set_id, _set_stream, _set_version, _set_position, _set_type, _set_data, _set_metadata,
- _set_recorded_at) = (RecordedEvent.__dict__[name].__set__ for name in _RECORDED_FIELDS)  # fmt: skip
+# Decoding builds one UUID per message: setting its slots through the descriptors skips
+# UUID.__init__'s parsing and checks (the canonical form was matched above).
 _set_uuid_int = uuid.UUID.__dict__["int"].__set__
 _set_uuid_safe = uuid.UUID.__dict__["is_safe"].__set__
 _UNKNOWN_SAFETY = uuid.SafeUUID.unknown  # an enum member lookup costs a property call

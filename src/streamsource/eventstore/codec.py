@@ -12,7 +12,7 @@ import dataclasses
 import math
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -214,6 +214,30 @@ assert tuple(f.name for f in dataclasses.fields(EventRecord)) == ("id", "type", 
 _set_record_id, _set_record_type, _set_record_data, _set_record_metadata = (
     EventRecord.__dict__[name].__set__ for name in ("id", "type", "data", "metadata")
 )
+
+
+def recorded_event(
+    id: uuid.UUID,
+    stream: str,
+    version: int,
+    position: int,
+    type: str,
+    data: Any,
+    metadata: Any,
+    recorded_at: datetime,
+) -> RecordedEvent:
+    """A RecordedEvent built through its slot descriptors, for readers outside this module
+    (the bridge decodes one per Kafka message)."""
+    event: RecordedEvent = _new(RecordedEvent)
+    _set_id(event, id)
+    _set_stream(event, stream)
+    _set_version(event, version)
+    _set_position(event, position)
+    _set_type(event, type)
+    _set_data(event, data)
+    _set_metadata(event, metadata)
+    _set_recorded_at(event, recorded_at)
+    return event
 
 
 def decode_record(record: StoredRecord) -> RecordedEvent:
