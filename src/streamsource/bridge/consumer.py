@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from streamsource.bridge.background import BackgroundLoop
 from streamsource.bridge.errors import HandlerFailed, InvalidBridgeMessage, KafkaClientError
 from streamsource.bridge.inbox import Inbox
 from streamsource.bridge.messages import event_from_message
@@ -38,7 +39,7 @@ CONSUMER_DEFAULTS: Mapping[str, Any] = {
 }
 
 
-class InboxConsumer:
+class InboxConsumer(BackgroundLoop):
     """Consumes ``topics`` as a member of ``group_id`` and applies events through ``inbox``.
 
     ``name`` identifies the consumer in the inbox (default: the group id); members of one
@@ -47,6 +48,8 @@ class InboxConsumer:
     ``poll_timeout`` seconds for ``batch_size`` messages: together they bound the delay a
     batch adds and the number of transactions per second.
     """
+
+    thread_kind = "inbox"
 
     def __init__(
         self,
@@ -80,9 +83,7 @@ class InboxConsumer:
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._consumer: Any = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        super().__init__()
         self.handled = 0  # events applied by this member
         self.skipped = 0  # redeliveries the inbox recognised
         self.assignments = 0  # partition assignments received (one per rebalance)
@@ -190,32 +191,6 @@ class InboxConsumer:
         finally:
             self.close()
 
-    def start(self) -> InboxConsumer:
-        """Run in a background thread until :meth:`stop`."""
-        if self._thread is not None:
-            raise InterfaceError("the consumer is already running")
-        self._stop.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._thread_main, name=f"inbox-{self.name}")
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float | None = 30) -> None:
-        """Stop the background thread and leave the group; re-raise the thread's error."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    @property
-    def failed(self) -> BaseException | None:
-        """The error that stopped the background thread, if any."""
-        return self._error
-
     def close(self) -> None:
         """Leave the group and close the Kafka consumer (committed offsets stay)."""
         consumer, self._consumer = self._consumer, None
@@ -227,13 +202,6 @@ class InboxConsumer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def _thread_main(self) -> None:
-        try:
-            self.run(self._stop)
-        except BaseException as exc:
-            self._error = exc
-            log.exception("consumer %s stopped on an error", self.name)
 
     @property
     def member(self) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+from streamsource.bridge.background import BackgroundLoop
 from streamsource.bridge.checkpoints import CheckpointStore, MemoryCheckpoints
 from streamsource.bridge.errors import BridgeError, KafkaClientError
 from streamsource.bridge.mapping import TopicMapping
@@ -58,7 +59,7 @@ MAX_PENDING = 200_000
 which the relay stops reading: bounds its memory while the broker is away."""
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
     """Publishes recorded events from ``store`` to Kafka at ``bootstrap``.
 
     ``mapping`` chooses events and topics; ``checkpoints`` keeps the relay's position under
@@ -67,6 +68,8 @@ class OutboxRelay:
     librdkafka settings. Run it with :meth:`run` (blocking), :meth:`start`/:meth:`stop`
     (a thread) or :meth:`run_async` (an asyncio task).
     """
+
+    thread_kind = "relay"
 
     def __init__(
         self,
@@ -105,9 +108,7 @@ class OutboxRelay:
         self._checkpoint_interval = checkpoint_interval
         self._flush_timeout = flush_timeout
         self._filter = _db_filter(self.mapping)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        super().__init__()
         self._saved = -1
         self._tracker = AckTracker(0)
         self._next = 1
@@ -195,27 +196,6 @@ class OutboxRelay:
         """Flush, save the checkpoint and drop the producer (``run`` does this itself)."""
         self._end()
 
-    def start(self) -> OutboxRelay:
-        """Run in a background thread until :meth:`stop`."""
-        if self._thread is not None:
-            raise InterfaceError("the relay is already running")
-        self._stop.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._thread_main, name=f"relay-{self.name}")
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float | None = 30) -> None:
-        """Stop the background thread (flushing and checkpointing); re-raise its error."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
     async def run_async(self) -> None:
         """Relay in a worker thread until this task is cancelled (then flush and checkpoint)."""
         stop = threading.Event()
@@ -243,13 +223,6 @@ class OutboxRelay:
         self.stop()
 
     # -- internals ------------------------------------------------------------------------
-
-    def _thread_main(self) -> None:
-        try:
-            self.run(self._stop)
-        except BaseException as exc:
-            self._error = exc
-            log.exception("relay %s stopped on an error", self.name)
 
     def _begin(self) -> None:
         if self._producer is not None:
