@@ -18,7 +18,9 @@ def open_log(directory: Path, **config: object) -> PartitionLog:
     return PartitionLog.open(directory, LogConfig(**config), now_ms=NOW)  # type: ignore[arg-type]
 
 
-def test_retention_by_time_deletes_old_segments_but_never_the_active_one(tmp_path: Path) -> None:
+def test_retention_by_time_deletes_expired_segments_then_rolls_an_expired_active_one(
+    tmp_path: Path,
+) -> None:
     log = open_log(tmp_path / "p", segment_bytes=400, retention_ms=HOUR)
     for hour in range(6):
         log.append([make_batch(2, timestamp=hour * HOUR, value_size=150)], now_ms=NOW)
@@ -31,13 +33,30 @@ def test_retention_by_time_deletes_old_segments_but_never_the_active_one(tmp_pat
     with pytest.raises(OffsetOutOfRange):
         log.read(3, 1000)
     assert batch_bases(log.read(4, 1 << 20)) == [4, 6, 8, 10]
-    assert log.enforce_retention(now_ms=100 * HOUR) == 3  # the active segment stays
+    assert log.enforce_retention(now_ms=5 * HOUR + HOUR // 2) == 3  # the active one is young
     assert log.segment_base_offsets == [10]
-    assert log.log_start_offset == 10
+    # As in Kafka, an active segment whose data has all expired goes too: the log rolls
+    # first, so an idle topic does not keep expired data until its next roll.
+    assert log.enforce_retention(now_ms=100 * HOUR) == 1
+    assert log.segment_base_offsets == [12]
+    assert (log.log_start_offset, log.log_end_offset) == (12, 12)
+    assert log.read(12, 1000) == b""
+    assert log.enforce_retention(now_ms=1000 * HOUR) == 0  # an empty active segment stays
     log.close()
     reopened = open_log(tmp_path / "p")
-    assert (reopened.log_start_offset, reopened.log_end_offset) == (10, 12)
+    assert (reopened.log_start_offset, reopened.log_end_offset) == (12, 12)
+    assert reopened.append([make_batch(2, timestamp=NOW)], now_ms=NOW).base_offset == 12
     reopened.close()
+
+
+def test_retention_bytes_zero_empties_the_log(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "p", segment_bytes=400, retention_bytes=0, retention_ms=-1)
+    for _ in range(3):
+        log.append([make_batch(2, timestamp=NOW, value_size=150)], now_ms=NOW)
+    assert log.enforce_retention(now_ms=NOW) == 3
+    assert (log.log_start_offset, log.log_end_offset) == (6, 6)
+    assert log.append([make_batch(1, timestamp=NOW)], now_ms=NOW).base_offset == 6
+    log.close()
 
 
 def test_retention_forever_keeps_everything(tmp_path: Path) -> None:

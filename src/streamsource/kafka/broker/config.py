@@ -35,6 +35,9 @@ class BrokerConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     node_id: int = 0
     default_partitions: int = 1
+    # partitions the broker may hold in all; None: what the open-file limit allows
+    # (``topics.default_max_partitions``), since every partition keeps files open
+    max_partitions: int | None = None
     auto_create_topics: bool = True
     fsync: FsyncPolicy = "interval"
     flush_interval_ms: int = 1000
@@ -60,6 +63,8 @@ class BrokerConfig:
             raise BrokerError(f"port {self.port} is out of range")
         if self.default_partitions < 1:
             raise BrokerError("default_partitions must be at least 1")
+        if self.max_partitions is not None and self.max_partitions < 1:
+            raise BrokerError("max_partitions must be at least 1")
         if self.max_frame_bytes < 1024:
             raise BrokerError("max_frame_bytes must be at least 1024")
         if self.flush_interval_ms < 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import resource
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -21,14 +22,59 @@ from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.persist import fsync_dir, read_json, write_json_atomic
 from streamsource.kafka.log.config import LogConfig
-from streamsource.kafka.log.errors import InvalidLogConfig
+from streamsource.kafka.log.errors import InvalidLogConfig, LogError
 from streamsource.kafka.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
 MAX_TOPIC_NAME_LENGTH = 249
 MAX_PARTITIONS = 10_000  # per topic; bounds what a CreateTopics request can make us open
+MAX_PARTITIONS_PER_BROKER = 100_000  # when the open-file limit is unlimited
+FDS_PER_PARTITION = 3  # its active segment's log, offset index and time index stay open
 _LEGAL_NAME = re.compile(r"[a-zA-Z0-9._-]+")
+# Every topic config Apache Kafka knows: others are refused with INVALID_CONFIG, as Kafka
+# does (a misspelt "retention.ms" must not silently keep data for 7 days). Known ones that
+# this broker does not act on (compaction, replication, tiered storage) are kept as given.
+KAFKA_TOPIC_CONFIGS = frozenset(
+    {
+        "cleanup.policy",
+        "compression.gzip.level",
+        "compression.lz4.level",
+        "compression.type",
+        "compression.zstd.level",
+        "delete.retention.ms",
+        "file.delete.delay.ms",
+        "flush.messages",
+        "flush.ms",
+        "follower.replication.throttled.replicas",
+        "index.interval.bytes",
+        "leader.replication.throttled.replicas",
+        "local.retention.bytes",
+        "local.retention.ms",
+        "max.compaction.lag.ms",
+        "max.message.bytes",
+        "message.downconversion.enable",
+        "message.format.version",
+        "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.difference.max.ms",
+        "message.timestamp.type",
+        "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms",
+        "min.insync.replicas",
+        "preallocate",
+        "remote.log.copy.disable",
+        "remote.log.delete.on.disable",
+        "remote.storage.enable",
+        "retention.bytes",
+        "retention.ms",
+        "segment.bytes",
+        "segment.index.bytes",
+        "segment.jitter.ms",
+        "segment.ms",
+        "unclean.leader.election.enable",
+    }
+)
 _TOPICS_FILE = "topics.json"
 _LOGS_DIR = "logs"
 
@@ -58,6 +104,19 @@ def validate_topic_name(name: str) -> None:
     raise TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
 
 
+def default_max_partitions() -> int:
+    """How many partitions fit under this process's open-file limit (``ulimit -n``).
+
+    A quarter of the limit (at least 256 descriptors) is left for connections, reads of
+    old segments and state files; running out of descriptors would stop the whole broker.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_PARTITIONS_PER_BROKER
+    reserve = max(256, soft // 4)
+    return max(1, min(MAX_PARTITIONS_PER_BROKER, (soft - reserve) // FDS_PER_PARTITION))
+
+
 @dataclass
 class Topic:
     """One topic: a stable id (reported by Metadata v10+), its configs and partitions."""
@@ -77,6 +136,8 @@ class TopicManager:
         self._root = Path(config.data_dir)
         self._logs_root = self._root / _LOGS_DIR
         self.topics: dict[str, Topic] = {}
+        limit = config.max_partitions
+        self.max_partitions = limit if limit is not None else default_max_partitions()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -153,6 +214,12 @@ class TopicManager:
                 ErrorCode.INVALID_PARTITIONS,
                 f"number of partitions must be between 1 and {MAX_PARTITIONS}",
             )
+        self._check_partition_budget(num_partitions)
+        unknown = sorted(set(configs) - KAFKA_TOPIC_CONFIGS)
+        if unknown:
+            raise TopicError(
+                ErrorCode.INVALID_CONFIG, f"unknown topic config name(s): {', '.join(unknown)}"
+            )
         try:
             self._config.topic_log_config(configs)
         except InvalidLogConfig as exc:
@@ -171,8 +238,19 @@ class TopicManager:
             configs=configs,
             settings=self._config.topic_log_config(configs),
         )
-        topic.partitions = [self._open_partition(topic, i) for i in range(count)]
-        fsync_dir(self._logs_root)  # the new partition directories survive a power loss
+        opened: list[Partition] = []
+        try:
+            for index in range(count):
+                opened.append(self._open_partition(topic, index))
+            fsync_dir(self._logs_root)  # the new partition directories survive a power loss
+        except (LogError, OSError) as exc:
+            for partition in opened:  # no half-made topic, no leaked descriptors
+                partition.delete()
+            shutil.rmtree(self._logs_root / f"{name}-{len(opened)}", ignore_errors=True)
+            raise TopicError(
+                ErrorCode.KAFKA_STORAGE_ERROR, f"cannot create topic {name!r}: {exc}"
+            ) from exc
+        topic.partitions = opened
         self.topics[name] = topic
         self._save()
         log.info("created topic %s with %d partition(s)", name, count)
@@ -204,6 +282,7 @@ class TopicManager:
         elif count > MAX_PARTITIONS:
             reason = f"number of partitions must be at most {MAX_PARTITIONS}"
         else:
+            self._check_partition_budget(count - current)
             return topic
         raise TopicError(ErrorCode.INVALID_PARTITIONS, reason)
 
@@ -231,6 +310,16 @@ class TopicManager:
         return topic
 
     # -- internals -----------------------------------------------------------------------
+
+    def _check_partition_budget(self, more: int) -> None:
+        held = sum(len(t.partitions) for t in self.topics.values())
+        if held + more > self.max_partitions:
+            raise TopicError(
+                ErrorCode.INVALID_PARTITIONS,
+                f"the broker holds {held} partitions; {more} more would exceed its limit of "
+                f"{self.max_partitions} (each keeps {FDS_PER_PARTITION} files open: raise "
+                "`ulimit -n` to allow more)",
+            )
 
     def _open_partition(self, topic: Topic, index: int) -> Partition:
         directory = self._logs_root / f"{topic.name}-{index}"

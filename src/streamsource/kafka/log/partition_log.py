@@ -441,13 +441,17 @@ class PartitionLog:
     def enforce_retention(self, now_ms: int) -> int:
         """Delete the oldest segments past ``retention_ms`` or ``retention_bytes``.
 
-        Never deletes the active (last) segment. Returns how many segments were deleted;
-        ``log_start_offset`` moves to the new first segment.
+        As in Kafka, the active (last) segment goes too once everything in it is past
+        retention: a new empty segment is rolled first, at the log end, so an idle topic
+        does not keep expired data until its next roll and the log end stays where it was.
+        Returns how many segments were deleted; ``log_start_offset`` moves to the new first
+        segment.
         """
         with self._lock:
             self._check_open()
             config = self._config
-            candidates = self._segments[:-1]
+            active = self._segments[-1]
+            candidates = self._segments if not active.is_empty else self._segments[:-1]
             by_time = 0
             if config.retention_ms >= 0:
                 for segment in candidates:
@@ -466,6 +470,14 @@ class PartitionLog:
                     size -= segment.size
                     by_size += 1
             count = max(by_time, by_size)
+            if count == len(self._segments):
+                try:
+                    active.seal()
+                    new = Segment.create(self.directory, active.next_offset, self._stats, now_ms)
+                except OSError as exc:
+                    raise LogStorageError(self.directory, "rolling a segment in", exc) from exc
+                self._segments.append(new)
+                self._bases.append(new.base_offset)
             for segment in self._segments[:count]:
                 segment.delete()
                 self._recent.pop(segment.base_offset, None)

@@ -113,6 +113,13 @@ def _produce_one(
             records, max_batch_bytes=partition.log.config.max_message_bytes, now_ms=now_ms
         )
         first = batches[0].header
+        if any(b.header.is_transactional for b in batches):
+            # as Kafka without a transactional id: kept, they would reach read_committed
+            # consumers with no commit or abort marker ever written
+            raise _Refused(
+                ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                "transactional batches are refused: this broker has no transactions",
+            )
         if first.producer_id >= 0:
             if len(batches) != 1:
                 raise _Refused(
