@@ -7,7 +7,7 @@ import uuid
 
 import streamsource as ss
 from streamsource.eventstore.domain.aggregate import PendingEvent
-from streamsource.eventstore.events import new_event_id
+from streamsource.eventstore.event_ids import new_event_id
 
 
 def test_default_ids_are_version_7_uuids_ordered_by_their_millisecond() -> None:

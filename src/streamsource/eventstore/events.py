@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import os
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
+
+from streamsource.eventstore.event_ids import new_event_id
 
 
 class StreamState(enum.Enum):
@@ -29,28 +29,6 @@ ExpectedVersion: TypeAlias = StreamState | int
 
 CORRELATION_ID = "correlation_id"
 CAUSATION_ID = "causation_id"
-
-_RAND_B = (1 << 62) - 1
-
-
-def new_event_id() -> uuid.UUID:
-    """A new event id: a UUID version 7 (RFC 9562), random but ordered by creation time.
-
-    The first 48 bits are the Unix time in milliseconds and the other 74 free bits come from
-    ``os.urandom``. Ids made one after the other sort together, so the B-tree indexes keyed
-    on event ids (the stores' unique index, the bridge's inboxes) grow at their right edge
-    instead of dirtying one random page per event as version 4 ids do. Measured with SQLite:
-    appends of 100 events took a third less CPU (15 -> 10 us an event) and the bridge's
-    inbox less than half (25 -> 11 us an event).
-    """
-    random = int.from_bytes(os.urandom(10))
-    return uuid.UUID(
-        int=(time.time_ns() // 1_000_000) << 80
-        | 0x7 << 76  # version 7
-        | (random >> 68) << 64  # rand_a: 12 bits
-        | 0b10 << 62  # the RFC 4122/9562 variant
-        | (random & _RAND_B)  # rand_b: 62 bits
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, TypeVar
 
 from streamsource.errors import NotSupportedError, ProgrammingError
 from streamsource.eventstore.domain.typed_events import EventRegistry, default_registry
-from streamsource.eventstore.events import new_event_id
+from streamsource.eventstore.event_ids import new_event_id
 
 F = TypeVar("F", bound=Callable[..., None])
 
