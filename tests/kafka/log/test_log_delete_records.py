@@ -141,17 +141,3 @@ def test_a_damaged_checkpoint_falls_back_to_the_first_segment(tmp_path: Path) ->
 
     assert reopened.log_start_offset == 4
     reopened.close()
-
-
-def test_truncating_below_the_start_restarts_the_log_and_its_checkpoint(tmp_path: Path) -> None:
-    directory = tmp_path / "p"
-    log = filled_log(directory)
-    log.delete_records_before(7)
-    log.truncate_to(3)
-    assert (log.log_start_offset, log.log_end_offset) == (3, 3)
-    log.close()
-
-    reopened = open_log(directory)
-
-    assert (reopened.log_start_offset, reopened.log_end_offset) == (3, 3)
-    reopened.close()

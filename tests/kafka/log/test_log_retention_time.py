@@ -130,23 +130,6 @@ def test_iter_batch_headers(tmp_path: Path) -> None:
     log.close()
 
 
-@pytest.mark.parametrize("offset", [0, 5, 6, 7, 13, 40])
-def test_truncate_to(tmp_path: Path, offset: int) -> None:
-    log = open_log(tmp_path / "p", segment_bytes=300, index_interval_bytes=50)
-    for i in range(10):
-        log.append([make_batch(3, tag=str(i))], now_ms=NOW)
-    log.truncate_to(offset)
-    expected_end = min(30, offset - offset % 3)
-    assert log.log_end_offset == expected_end
-    assert [o for o, _, _ in records_in(log.read(0, 1 << 20))] == list(range(expected_end))
-    assert log.append([make_batch(1, tag="new")], now_ms=NOW).base_offset == expected_end
-    log.close()
-    reopened = open_log(tmp_path / "p", segment_bytes=300, index_interval_bytes=50)
-    assert reopened.log_end_offset == expected_end + 1
-    assert records_in(reopened.read(expected_end, 1 << 20))[0][2] == b"new:0"
-    reopened.close()
-
-
 def test_flush_from_another_thread_while_appending(tmp_path: Path) -> None:
     log = open_log(tmp_path / "p", segment_bytes=5000, fsync="always")
     errors: list[BaseException] = []

@@ -2,7 +2,7 @@
 
 ``Broker`` runs inside an existing event loop (``await start()`` / ``await stop()``);
 ``embedded.EmbeddedBroker`` runs one in a background thread for synchronous code.
-Handlers receive the ``Broker`` and read what they need from it.
+Handlers take the ``Broker`` as the narrow view each declares (``handlers.base``).
 """
 
 from __future__ import annotations
@@ -111,10 +111,6 @@ class Broker:
             self._lock.release()
             self._stopped.set()
         log.info("broker stopped")
-
-    async def wait_stopped(self) -> None:
-        """Return once ``stop`` has completed."""
-        await self._stopped.wait()
 
     @property
     def running(self) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamsource.kafka.broker.config import BrokerConfig
-from streamsource.kafka.broker.outbox import Deferred, Outbox
+from streamsource.kafka.broker.responses import Deferred, ResponseQueue
 from streamsource.kafka.protocol import (
     FrameDecoder,
     RequestHeader,
@@ -104,10 +104,6 @@ class KafkaServer:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
-
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -135,7 +131,7 @@ class KafkaServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         decoder = FrameDecoder(self._config.max_frame_bytes)
         chunk = self._config.read_chunk_bytes
-        outbox = Outbox(writer)
+        responses = ResponseQueue(writer)
         try:
             while not self._stopping:
                 data = await reader.read(chunk)
@@ -148,10 +144,10 @@ class KafkaServer:
                         continue
                     if response is _CLOSE:
                         return
-                    outbox.put(response)
-                    if outbox.should_drain():
-                        await outbox.drain()
-                await outbox.drain()
+                    responses.put(response)
+                    if responses.should_drain():
+                        await responses.drain()
+                await responses.drain()
                 # between requests: stop() may cancel the read; deferred answers still go
                 # out from the finally clause below
                 conn.idle = True
@@ -166,8 +162,8 @@ class KafkaServer:
             # a bug in a handler must cost one connection, not the broker
             log.exception("error serving %s:%d; closing its connection", client.host, client.port)
         finally:
-            if outbox.pending and not writer.is_closing():
-                await outbox.finish()  # acknowledge what was done before closing
+            if responses.pending and not writer.is_closing():
+                await responses.finish()  # acknowledge what was done before closing
             writer.close()
             if not self._stopping:  # on stop, the transport closes with the loop's help
                 with contextlib.suppress(Exception):

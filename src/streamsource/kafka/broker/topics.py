@@ -85,6 +85,7 @@ class TopicError(BrokerError):
     def __init__(self, error_code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.error_code = error_code
+        self.retriable = error_code.retriable
 
 
 def validate_topic_name(name: str) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from streamsource.errors import StreamsourceError
-from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.protocol.errors import CodedError, ErrorCode
 
 
-class CoordinatorStorageError(StreamsourceError):
+class CoordinatorStorageError(CodedError):
     """Committed offsets or producer state could not be written (disk full, I/O error).
 
     Nothing was changed in memory; ``error_code`` is what the broker answers with.
     """
 
     error_code = ErrorCode.KAFKA_STORAGE_ERROR
-    retriable = True

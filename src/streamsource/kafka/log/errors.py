@@ -1,33 +1,26 @@
 """Errors raised by the partition log.
 
-Each carries ``error_code``, the Kafka error code the broker answers with, as a plain int so
-that this package does not depend on the protocol package.
+Each carries ``error_code``, the Kafka error code the broker answers with, from the one
+table in ``streamsource.kafka.protocol.errors``; ``retriable`` follows that code.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from streamsource.errors import StreamsourceError
-
-# Kafka error codes (see streamsource.kafka.protocol.errors.ErrorCode).
-OFFSET_OUT_OF_RANGE = 1
-CORRUPT_MESSAGE = 2
-MESSAGE_TOO_LARGE = 10
-INVALID_CONFIG = 40
-KAFKA_STORAGE_ERROR = 56
+from streamsource.kafka.protocol.errors import CodedError, ErrorCode
 
 
-class LogError(StreamsourceError):
+class LogError(CodedError):
     """Base class of partition-log errors; ``error_code`` is the Kafka code to answer with."""
 
-    error_code: int = KAFKA_STORAGE_ERROR
+    error_code = ErrorCode.KAFKA_STORAGE_ERROR
 
 
 class OffsetOutOfRange(LogError):
     """A read asked for an offset below the log start or beyond the log end."""
 
-    error_code = OFFSET_OUT_OF_RANGE
+    error_code = ErrorCode.OFFSET_OUT_OF_RANGE
 
     def __init__(self, offset: int, log_start_offset: int, log_end_offset: int) -> None:
         self.offset = offset
@@ -41,25 +34,26 @@ class OffsetOutOfRange(LogError):
 class InvalidBatch(LogError):
     """A batch handed to ``append`` is not a well-formed v2 record batch."""
 
-    error_code = CORRUPT_MESSAGE
+    error_code = ErrorCode.CORRUPT_MESSAGE
 
 
 class BatchTooLarge(LogError):
     """A batch is larger than the log's ``max_message_bytes``."""
 
-    error_code = MESSAGE_TOO_LARGE
+    error_code = ErrorCode.MESSAGE_TOO_LARGE
 
 
 class InvalidLogConfig(LogError):
     """A log setting is out of range or not a number."""
 
-    error_code = INVALID_CONFIG
+    error_code = ErrorCode.INVALID_CONFIG
 
 
 class LogStorageError(LogError):
-    """The disk refused an operation (full, read-only, removed); the log may be unusable."""
+    """The disk refused an operation (full, read-only, removed).
 
-    retriable = False
+    KAFKA_STORAGE_ERROR, retriable as in Kafka: once space returns, the same append works.
+    """
 
     def __init__(self, path: Path, operation: str, cause: OSError) -> None:
         self.path = path

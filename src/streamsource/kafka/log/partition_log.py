@@ -166,11 +166,6 @@ class PartitionLog:
     def config(self) -> LogConfig:
         return self._config
 
-    def update_config(self, config: LogConfig) -> None:
-        """Use new settings from now on (e.g. after the topic's configs changed)."""
-        with self._lock:
-            self._config = config
-
     @property
     def log_start_offset(self) -> int:
         """The first offset still in the log."""
@@ -523,48 +518,6 @@ class PartitionLog:
             except OSError as exc:
                 raise LogStorageError(self.directory, "deleting records from", exc) from exc
             return offset
-
-    def truncate_to(self, offset: int, *, now_ms: int | None = None) -> None:
-        """Remove every batch that holds an offset ``>= offset``.
-
-        The log end becomes the base offset of the first batch removed (so it may end below
-        ``offset`` when ``offset`` falls inside a batch). Truncating at or below the log
-        start empties the log and restarts it at ``offset``.
-        """
-        with self._lock:
-            self._check_open()
-            if offset >= self.log_end_offset:
-                return
-            try:
-                if offset <= self._log_start_offset:
-                    if read_start_offset(self.directory) is not None:
-                        write_start_offset(self.directory, offset)  # else reopening hides all
-                    for segment in self._segments:
-                        segment.delete()
-                        self._recent.pop(segment.base_offset, None)
-                    if now_ms is None:
-                        now_ms = int(time.time() * 1000)
-                    new = Segment.create(self.directory, offset, self._stats, now_ms)
-                    self._segments[:] = [new]
-                    self._bases[:] = [offset]
-                    self._log_start_offset = offset
-                else:
-                    keep = max(0, bisect_right(self._bases, offset) - 1)
-                    for segment in self._segments[keep + 1 :]:
-                        segment.delete()
-                        self._recent.pop(segment.base_offset, None)
-                    del self._segments[keep + 1 :]
-                    del self._bases[keep + 1 :]
-                    segment = self._segments[keep]
-                    found = segment.find_batch(offset)
-                    if found is not None:
-                        created_ms = segment.created_ms
-                        os.ftruncate(segment.fd(), found[0])
-                        segment.recover(self._config.index_interval_bytes, created_ms)
-                        segment.dirty = True
-            except OSError as exc:
-                raise LogStorageError(self.directory, "truncating", exc) from exc
-            self._flushed_offset = min(self._flushed_offset, self.log_end_offset)
 
     def _touch(self, segment: Segment) -> None:
         """Note a read of ``segment``; close the least recently read old segments' files.

@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from streamsource.errors import KafkaProtocolError
+from streamsource.errors import KafkaProtocolError, StreamsourceError
 
 if TYPE_CHECKING:
     from streamsource.kafka.protocol.header import RequestHeader
@@ -193,6 +193,21 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNSUPPORTED_COMPRESSION_TYPE: "the compression type is not supported",
     ErrorCode.INVALID_RECORD: "a record failed validation",
 }
+
+
+class CodedError(StreamsourceError):
+    """An error the broker answers with a Kafka error code rather than a closed connection.
+
+    Subclasses set ``error_code``; ``retriable`` then follows Kafka's classification of that
+    code, so one condition (a full disk: KAFKA_STORAGE_ERROR) is retriable, or not, in
+    every part of the broker alike.
+    """
+
+    error_code: ErrorCode = ErrorCode.UNKNOWN_SERVER_ERROR
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.retriable = cls.error_code.retriable
 
 
 class FrameError(KafkaProtocolError):

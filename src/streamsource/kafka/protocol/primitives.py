@@ -275,25 +275,6 @@ def write_compact_nullable_bytes(out: bytearray, b: Buffer | None) -> None:
 # -- records: views on the way in, chunks on the way out --------------------------------
 
 
-def read_records(buf: Buffer, pos: int) -> tuple[memoryview | None, int]:
-    """Nullable int32-sized record data, as a view into ``buf`` (not copied, not parsed)."""
-    (n,) = _unpack_i32(buf, pos)
-    if n < 0:
-        if n != -1:
-            raise DecodeError(f"negative records length {n}")
-        return None, pos + 4
-    end = _take(buf, pos + 4, n)
-    return memoryview(buf)[pos + 4 : end], end
-
-
-def read_compact_records(buf: Buffer, pos: int) -> tuple[memoryview | None, int]:
-    n, pos = read_uvarint(buf, pos)
-    if n == 0:
-        return None, pos
-    end = _take(buf, pos, n - 1)
-    return memoryview(buf)[pos:end], end
-
-
 def _records_size(data: Any) -> int:
     if isinstance(data, list):
         return sum(len(c) if not isinstance(c, memoryview) else c.nbytes for c in data)

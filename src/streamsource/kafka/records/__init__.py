@@ -26,11 +26,15 @@ from streamsource.kafka.records.errors import (
     RecordTooLargeError,
     UnsupportedCompressionError,
 )
-from streamsource.kafka.records.header import BatchHeader, parse_header, patch_base_offset
+from streamsource.kafka.records.header import (
+    BatchHeader,
+    ValidatedBatch,
+    parse_header,
+    patch_base_offset,
+)
 from streamsource.kafka.records.legacy import downconvert, iter_legacy_messages
 from streamsource.kafka.records.validate import (
     DEFAULT_MAX_BATCH_BYTES,
-    ValidatedBatch,
     validate_produce_records,
 )
 

@@ -7,50 +7,40 @@ response and keeps the connection open, which is why they do not derive from
 
 from __future__ import annotations
 
-from streamsource.errors import StreamsourceError
-
-# Kafka error codes (same numbers as streamsource.kafka.protocol.errors.ErrorCode).
-CORRUPT_MESSAGE = 2
-MESSAGE_TOO_LARGE = 10
-UNSUPPORTED_COMPRESSION_TYPE = 76
-INVALID_RECORD = 87
+from streamsource.kafka.protocol.errors import CodedError, ErrorCode
 
 
-class RecordError(StreamsourceError):
+class RecordError(CodedError):
     """Record data that cannot be accepted; ``error_code`` is the Kafka code to answer with."""
 
-    error_code: int = CORRUPT_MESSAGE
+    error_code = ErrorCode.CORRUPT_MESSAGE
 
 
 class CorruptRecordError(RecordError):
     """A checksum does not match or the data is truncated (Kafka CORRUPT_MESSAGE)."""
 
-    error_code = CORRUPT_MESSAGE
+    error_code = ErrorCode.CORRUPT_MESSAGE
 
 
 class InvalidRecordError(RecordError):
     """The bytes are intact but their structure breaks the format's rules (INVALID_RECORD)."""
 
-    error_code = INVALID_RECORD
+    error_code = ErrorCode.INVALID_RECORD
 
 
 class UnsupportedCompressionError(RecordError):
     """The attributes name a compression codec that does not exist."""
 
-    error_code = UNSUPPORTED_COMPRESSION_TYPE
+    error_code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
 
 
 class RecordTooLargeError(RecordError):
     """A batch, or what it decompresses to, exceeds the configured limit (MESSAGE_TOO_LARGE)."""
 
-    error_code = MESSAGE_TOO_LARGE
+    error_code = ErrorCode.MESSAGE_TOO_LARGE
 
 
 __all__ = [
-    "CORRUPT_MESSAGE",
-    "INVALID_RECORD",
-    "MESSAGE_TOO_LARGE",
-    "UNSUPPORTED_COMPRESSION_TYPE",
     "CorruptRecordError",
     "InvalidRecordError",
     "RecordError",

@@ -14,6 +14,7 @@ patch ``baseOffset`` and ``partitionLeaderEpoch`` without recomputing it.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import NamedTuple
 
 HEADER_SIZE = 61
@@ -76,6 +77,14 @@ class BatchHeader(NamedTuple):
         if self.base_sequence < 0:
             return -1
         return (self.base_sequence + self.last_offset_delta) & 0x7FFFFFFF
+
+
+@dataclass(slots=True)
+class ValidatedBatch:
+    """A checked v2 batch: its header and a private copy ready for ``patch_base_offset``."""
+
+    header: BatchHeader
+    data: bytearray
 
 
 def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:

@@ -34,8 +34,11 @@ from streamsource.kafka.records.errors import (
     InvalidRecordError,
     RecordTooLargeError,
 )
-from streamsource.kafka.records.header import TIMESTAMP_TYPE_LOG_APPEND, parse_header
-from streamsource.kafka.records.validate import ValidatedBatch
+from streamsource.kafka.records.header import (
+    TIMESTAMP_TYPE_LOG_APPEND,
+    ValidatedBatch,
+    parse_header,
+)
 
 _Buffer = bytes | bytearray | memoryview
 _OFFSET_SIZE = struct.Struct(">qi")

@@ -8,8 +8,6 @@ up-converted to one v2 batch, since the log stores v2 only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import crc32c
 
 from streamsource.kafka.records.batch import decode_varint
@@ -25,22 +23,16 @@ from streamsource.kafka.records.header import (
     HEADER_SIZE,
     LOG_OVERHEAD,
     BatchHeader,
+    ValidatedBatch,
     parse_header,
 )
+from streamsource.kafka.records.legacy import upconvert
 
 DEFAULT_MAX_BATCH_BYTES = 1048588
 """Kafka's default ``max.message.bytes``: the largest batch a topic accepts."""
 
 _Buffer = bytes | bytearray | memoryview
 _MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
-
-
-@dataclass(slots=True)
-class ValidatedBatch:
-    """A checked v2 batch: its header and a private copy ready for ``patch_base_offset``."""
-
-    header: BatchHeader
-    data: bytearray
 
 
 def validate_produce_records(
@@ -63,8 +55,6 @@ def validate_produce_records(
         raise CorruptRecordError(f"record data is truncated: {end} bytes")
     magic = view[16]
     if magic in (0, 1):
-        from streamsource.kafka.records.legacy import upconvert
-
         return [
             upconvert(
                 view,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import HasConfig, HasGroups, HasProducers, HasTopics
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import Topic, TopicError
 from streamsource.kafka.protocol import RequestHeader
@@ -20,8 +21,10 @@ from streamsource.kafka.protocol.messages.topics import (
     DeleteTopicsResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class AdminContext(HasConfig, HasTopics, HasProducers, HasGroups, Protocol):
+    """Topic administration: the topics, and the producer and offset state of deleted topics."""
+
 
 RESOURCE_TOPIC = 2
 RESOURCE_BROKER = 4
@@ -33,7 +36,7 @@ _Created = CreateTopicsResponse.CreatableTopicResult
 
 
 async def handle_create_topics(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: CreateTopicsRequest
+    broker: AdminContext, client: ClientInfo, header: RequestHeader, request: CreateTopicsRequest
 ) -> CreateTopicsResponse:
     results: list[_Created] = []
     seen: set[str] = set()
@@ -83,7 +86,7 @@ async def handle_create_topics(
 
 
 async def handle_delete_topics(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: DeleteTopicsRequest
+    broker: AdminContext, client: ClientInfo, header: RequestHeader, request: DeleteTopicsRequest
 ) -> DeleteTopicsResponse:
     results: list[DeleteTopicsResponse.DeletableTopicResult] = []
     targets: list[tuple[str | None, uuid.UUID | None]]
@@ -107,7 +110,7 @@ async def handle_delete_topics(
     return DeleteTopicsResponse(responses=results)
 
 
-def delete_topic(broker: Broker, topic: Topic) -> None:
+def delete_topic(broker: AdminContext, topic: Topic) -> None:
     """Delete a topic with its data, its producers' state and its committed offsets."""
     for partition in topic.partitions:
         broker.producers.forget(partition)
@@ -116,7 +119,7 @@ def delete_topic(broker: Broker, topic: Topic) -> None:
 
 
 async def handle_describe_configs(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: DescribeConfigsRequest
+    broker: AdminContext, client: ClientInfo, header: RequestHeader, request: DescribeConfigsRequest
 ) -> DescribeConfigsResponse:
     results: list[DescribeConfigsResponse.DescribeConfigsResult] = []
     for resource in request.resources:
@@ -157,7 +160,7 @@ async def handle_describe_configs(
     return DescribeConfigsResponse(results=results)
 
 
-def _broker_configs(broker: Broker) -> dict[str, str]:
+def _broker_configs(broker: AdminContext) -> dict[str, str]:
     config = broker.config
     return {
         "broker.id": str(config.node_id),

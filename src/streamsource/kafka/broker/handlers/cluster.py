@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import Advertised
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
@@ -15,8 +16,10 @@ from streamsource.kafka.protocol.messages.cluster import (
     DescribeClusterResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class ClusterContext(Advertised, Protocol):
+    """Who the broker is."""
+
 
 # Kafka's AclOperation codes that apply to the cluster resource. There are no ACLs here,
 # so every client may do all of them.
@@ -33,7 +36,10 @@ CLUSTER_AUTHORIZED_OPERATIONS = sum(1 << bit for bit in _CLUSTER_OPERATIONS.valu
 
 
 async def handle_describe_cluster(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: DescribeClusterRequest
+    broker: ClusterContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: DescribeClusterRequest,
 ) -> DescribeClusterResponse:
     endpoint = request.endpoint_type
     if endpoint != ENDPOINT_BROKERS:

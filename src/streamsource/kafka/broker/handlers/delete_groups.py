@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import HasGroups
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.coordinator.errors import CoordinatorStorageError
 from streamsource.kafka.protocol import RequestHeader
@@ -13,14 +14,19 @@ from streamsource.kafka.protocol.messages.delete_groups import (
     DeleteGroupsResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class DeleteGroupsContext(HasGroups, Protocol):
+    """The consumer groups."""
+
 
 _Deleted = DeleteGroupsResponse.DeletableGroupResult
 
 
 async def handle_delete_groups(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: DeleteGroupsRequest
+    broker: DeleteGroupsContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse:
     # A group named twice is answered once, as Kafka does.
     wanted = list(dict.fromkeys(request.groups_names))
@@ -29,7 +35,7 @@ async def handle_delete_groups(
     )
 
 
-def delete_group(broker: Broker, group_id: str) -> ErrorCode:
+def delete_group(broker: DeleteGroupsContext, group_id: str) -> ErrorCode:
     """Delete one group: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (members), or NONE.
 
     The empty group id is a valid group here: Kafka allows it for DeleteGroups so that

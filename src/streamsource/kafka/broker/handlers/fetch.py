@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.log.errors import LogError
@@ -23,8 +24,13 @@ from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.fetch import FetchRequest, FetchResponse
 from streamsource.kafka.records import RecordError, downconvert
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class FetchContext(HasConfig, HasTopics, Protocol):
+    """The partitions read, and whether the broker still runs (long polls end on stop)."""
+
+    @property
+    def running(self) -> bool: ...
+
 
 _TopicData = FetchResponse.FetchableTopicResponse
 _PartitionData = FetchResponse.PartitionData
@@ -33,7 +39,7 @@ READ_COMMITTED = 1
 
 
 async def handle_fetch(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: FetchRequest
+    broker: FetchContext, client: ClientInfo, header: RequestHeader, request: FetchRequest
 ) -> FetchResponse:
     version = header.api_version
     if version >= 7 and request.session_id != 0:
@@ -59,7 +65,7 @@ async def handle_fetch(
 
 
 def _read(
-    broker: Broker, request: FetchRequest, version: int
+    broker: FetchContext, request: FetchRequest, version: int
 ) -> tuple[FetchResponse, int, list[Partition], bool]:
     """One pass over the requested partitions: (response, record bytes, partitions, error?)."""
     cap = broker.config.fetch_max_bytes_cap

@@ -6,8 +6,9 @@ group logic itself lives in ``kafka.coordinator``. This broker is every group's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing
 
+from streamsource.kafka.broker.handlers.base import Advertised, HasGroups
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.coordinator.group_messages import (
     GroupState,
@@ -37,12 +38,16 @@ from streamsource.kafka.protocol.messages.groups import (
     SyncGroupResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class GroupsContext(Advertised, HasGroups, typing.Protocol):
+    """The group runtime, and who the coordinator is."""
 
 
 async def handle_find_coordinator(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: FindCoordinatorRequest
+    broker: GroupsContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse:
     node, host, port = broker.config.node_id, broker.advertised_host, broker.advertised_port
     if header.api_version >= 4:
@@ -56,7 +61,7 @@ async def handle_find_coordinator(
 
 
 async def handle_join_group(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: JoinGroupRequest
+    broker: GroupsContext, client: ClientInfo, header: RequestHeader, request: JoinGroupRequest
 ) -> JoinGroupResponse:
     version = header.api_version
     session_timeout = request.session_timeout_ms
@@ -96,7 +101,7 @@ async def handle_join_group(
 
 
 async def handle_sync_group(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: SyncGroupRequest
+    broker: GroupsContext, client: ClientInfo, header: RequestHeader, request: SyncGroupRequest
 ) -> SyncGroupResponse:
     result = await broker.groups.sync(
         SyncRequest(
@@ -118,7 +123,7 @@ async def handle_sync_group(
 
 
 async def handle_heartbeat(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: HeartbeatRequest
+    broker: GroupsContext, client: ClientInfo, header: RequestHeader, request: HeartbeatRequest
 ) -> HeartbeatResponse:
     error = broker.groups.heartbeat(
         request.group_id, request.generation_id, request.member_id, request.group_instance_id
@@ -127,7 +132,7 @@ async def handle_heartbeat(
 
 
 async def handle_leave_group(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: LeaveGroupRequest
+    broker: GroupsContext, client: ClientInfo, header: RequestHeader, request: LeaveGroupRequest
 ) -> LeaveGroupResponse:
     if header.api_version >= 3:
         leaving = [LeavingMember(m.member_id, m.group_instance_id) for m in request.members]
@@ -151,7 +156,7 @@ async def handle_leave_group(
 
 
 async def handle_list_groups(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: ListGroupsRequest
+    broker: GroupsContext, client: ClientInfo, header: RequestHeader, request: ListGroupsRequest
 ) -> ListGroupsResponse:
     states: set[GroupState] | None = None
     if header.api_version >= 4 and request.states_filter:
@@ -169,7 +174,7 @@ async def handle_list_groups(
 
 
 async def handle_describe_groups(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: DescribeGroupsRequest
+    broker: GroupsContext, client: ClientInfo, header: RequestHeader, request: DescribeGroupsRequest
 ) -> DescribeGroupsResponse:
     described: list[DescribeGroupsResponse.DescribedGroup] = []
     for group_id in request.groups:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import HasTopics
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.log.errors import LogError
@@ -14,8 +15,10 @@ from streamsource.kafka.protocol.messages.list_offsets import (
     ListOffsetsResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class ListOffsetsContext(HasTopics, Protocol):
+    """The partitions looked up."""
+
 
 LATEST = -1
 EARLIEST = -2
@@ -26,7 +29,10 @@ _PartitionResult = ListOffsetsResponse.ListOffsetsPartitionResponse
 
 
 async def handle_list_offsets(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: ListOffsetsRequest
+    broker: ListOffsetsContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: ListOffsetsRequest,
 ) -> ListOffsetsResponse:
     topics: list[_TopicResult] = []
     for topic in request.topics:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import Advertised, HasTopics
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import Topic, TopicError
 from streamsource.kafka.protocol import RequestHeader
@@ -15,8 +16,10 @@ from streamsource.kafka.protocol.messages.api_versions import (
 )
 from streamsource.kafka.protocol.messages.metadata import MetadataRequest, MetadataResponse
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class MetadataContext(Advertised, HasTopics, Protocol):
+    """Who the broker is and which topics it holds."""
+
 
 _Broker = MetadataResponse.MetadataResponseBroker
 _Topic = MetadataResponse.MetadataResponseTopic
@@ -33,7 +36,7 @@ def advertised_versions(implemented: set[int]) -> list[ApiVersionsResponse.ApiVe
 
 
 async def handle_api_versions(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: ApiVersionsRequest
+    broker: MetadataContext, client: ClientInfo, header: RequestHeader, request: ApiVersionsRequest
 ) -> ApiVersionsResponse:
     from streamsource.kafka.broker.handlers import HANDLERS  # the table imports this module
 
@@ -43,7 +46,7 @@ async def handle_api_versions(
 
 
 async def handle_metadata(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: MetadataRequest
+    broker: MetadataContext, client: ClientInfo, header: RequestHeader, request: MetadataRequest
 ) -> MetadataResponse:
     version = header.api_version
     topics = broker.topics

@@ -7,8 +7,9 @@ keeps it (one fsync per request). A partition with no committed offset reads bac
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import HasClock, HasGroups, HasTopics
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.coordinator.offsets import OffsetCommit
 from streamsource.kafka.protocol import RequestHeader
@@ -20,15 +21,17 @@ from streamsource.kafka.protocol.messages.offsets import (
     OffsetFetchResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class OffsetsContext(HasTopics, HasGroups, HasClock, Protocol):
+    """The groups (commit checks, offsets), the topics committed to, the clock."""
+
 
 _CommitTopic = OffsetCommitResponse.OffsetCommitResponseTopic
 _CommitPartition = OffsetCommitResponse.OffsetCommitResponsePartition
 
 
 async def handle_offset_commit(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: OffsetCommitRequest
+    broker: OffsetsContext, client: ClientInfo, header: RequestHeader, request: OffsetCommitRequest
 ) -> OffsetCommitResponse:
     version = header.api_version
     if version == 0:
@@ -77,7 +80,7 @@ async def handle_offset_commit(
 
 
 async def handle_offset_fetch(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: OffsetFetchRequest
+    broker: OffsetsContext, client: ClientInfo, header: RequestHeader, request: OffsetFetchRequest
 ) -> OffsetFetchResponse:
     if header.api_version >= 8:
         groups = []
@@ -134,7 +137,7 @@ _Row = tuple[int, int, int, str | None]
 
 
 def _committed(
-    broker: Broker, group_id: str, wanted: Iterable[tuple[str, list[int]]] | None
+    broker: OffsetsContext, group_id: str, wanted: Iterable[tuple[str, list[int]]] | None
 ) -> list[tuple[str, list[_Row]]]:
     """(topic, [(partition, offset, leader epoch, metadata)]) for the asked partitions.
 

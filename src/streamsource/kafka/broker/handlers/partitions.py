@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import TopicError
 from streamsource.kafka.log import LogClosed, LogError
@@ -16,8 +17,10 @@ from streamsource.kafka.protocol.messages.partitions import (
     DeleteRecordsResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class PartitionsContext(HasConfig, HasTopics, Protocol):
+    """The topics grown or trimmed."""
+
 
 _Grown = CreatePartitionsResponse.CreatePartitionsTopicResult
 _TopicDeleted = DeleteRecordsResponse.DeleteRecordsTopicResult
@@ -28,7 +31,10 @@ HIGH_WATERMARK = -1
 
 
 async def handle_create_partitions(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: CreatePartitionsRequest
+    broker: PartitionsContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse:
     results: list[_Grown] = []
     named = [t.name for t in request.topics]
@@ -53,7 +59,7 @@ async def handle_create_partitions(
 
 
 def _check_assignments(
-    broker: Broker, added: int, wanted: CreatePartitionsRequest.CreatePartitionsTopic
+    broker: PartitionsContext, added: int, wanted: CreatePartitionsRequest.CreatePartitionsTopic
 ) -> None:
     """A manual assignment must place each new partition on this broker alone."""
     assignments = wanted.assignments or []
@@ -74,7 +80,10 @@ def _check_assignments(
 
 
 async def handle_delete_records(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: DeleteRecordsRequest
+    broker: PartitionsContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse:
     topics: list[_TopicDeleted] = []
     for topic in request.topics:

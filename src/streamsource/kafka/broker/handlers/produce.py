@@ -9,11 +9,18 @@ wrote; with acks=0 nothing is answered at all.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from streamsource.kafka.broker.outbox import Deferred
+from streamsource.kafka.broker.handlers.base import (
+    HasClock,
+    HasConfig,
+    HasFlusher,
+    HasProducers,
+    HasTopics,
+)
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.producers import Duplicate
+from streamsource.kafka.broker.responses import Deferred
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import TopicError
 from streamsource.kafka.log.errors import LogError
@@ -23,15 +30,17 @@ from streamsource.kafka.protocol.messages.produce import ProduceRequest, Produce
 from streamsource.kafka.records import RecordError, validate_produce_records
 from streamsource.kafka.records.header import HEADER_SIZE, parse_header
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class ProduceContext(HasConfig, HasTopics, HasProducers, HasFlusher, HasClock, Protocol):
+    """What a produce touches: topics (auto-create), producer state, the flusher, the clock."""
+
 
 _TopicResponse = ProduceResponse.TopicProduceResponse
 _PartitionResponse = ProduceResponse.PartitionProduceResponse
 
 
 async def handle_produce(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: ProduceRequest
+    broker: ProduceContext, client: ClientInfo, header: RequestHeader, request: ProduceRequest
 ) -> ProduceResponse | Deferred | None:
     acks = request.acks
     refuse: ErrorCode | None = None
@@ -73,7 +82,9 @@ async def handle_produce(
 
 
 async def _after_flush(
-    broker: Broker, written: dict[Partition, list[_PartitionResponse]], response: ProduceResponse
+    broker: ProduceContext,
+    written: dict[Partition, list[_PartitionResponse]],
+    response: ProduceResponse,
 ) -> ProduceResponse:
     try:
         await broker.flusher.flush(written)
@@ -85,7 +96,7 @@ async def _after_flush(
     return response
 
 
-def _ensure_topic(broker: Broker, name: str) -> ErrorCode | None:
+def _ensure_topic(broker: ProduceContext, name: str) -> ErrorCode | None:
     """None if the topic exists (auto-creating it if allowed), else the error to answer."""
     if broker.topics.get(name) is not None:
         return None
@@ -99,7 +110,7 @@ def _ensure_topic(broker: Broker, name: str) -> ErrorCode | None:
 
 
 def _produce_one(
-    broker: Broker,
+    broker: ProduceContext,
     partition: Partition,
     records: object,
     now_ms: int,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from streamsource.kafka.broker.handlers.base import HasProducers
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
@@ -12,12 +13,16 @@ from streamsource.kafka.protocol.messages.producer_id import (
     InitProducerIdResponse,
 )
 
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.app import Broker
+
+class ProducerIdContext(HasProducers, Protocol):
+    """The producer id allocator."""
 
 
 async def handle_init_producer_id(
-    broker: Broker, client: ClientInfo, header: RequestHeader, request: InitProducerIdRequest
+    broker: ProducerIdContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: InitProducerIdRequest,
 ) -> InitProducerIdResponse:
     if request.transactional_id is not None:
         # a transactional producer would need transaction markers and a real LSO

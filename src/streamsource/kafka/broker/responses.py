@@ -35,7 +35,7 @@ class Deferred:
         self.awaitable = awaitable
 
 
-class Outbox:
+class ResponseQueue:
     """In-order response writer of one connection."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
