@@ -67,6 +67,39 @@ async def _anext(iterator: AsyncIterator[Any]) -> Any:
     return await iterator.__anext__()
 
 
+class BlockingProxy:
+    """Makes an object with coroutine methods callable like its sync twin."""
+
+    def __init__(self, target: Any, loop: LoopThread) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            return self._loop.run(result) if inspect.iscoroutine(result) else result
+
+        return call
+
+
+class BlockingContext:
+    """A sync context manager over an async one (``store.transaction()``)."""
+
+    def __init__(self, manager: Any, loop: LoopThread) -> None:
+        self._manager = manager
+        self._loop = loop
+
+    def __enter__(self) -> BlockingProxy:
+        return BlockingProxy(self._loop.run(self._manager.__aenter__()), self._loop)
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        return bool(self._loop.run(self._manager.__aexit__(*exc_info)))
+
+
 class BlockingStore:
     """Makes an AsyncEventStore callable like an EventStore (for the tests only)."""
 
@@ -85,6 +118,8 @@ class BlockingStore:
                 return self._loop.run(result)
             if hasattr(result, "__anext__"):
                 return BlockingIterator(result, self._loop)
+            if hasattr(result, "__aenter__"):
+                return BlockingContext(result, self._loop)
             return result
 
         return call

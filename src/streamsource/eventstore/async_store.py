@@ -9,6 +9,7 @@ the sync API; read methods return async iterators whose backend work starts at t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -49,6 +50,7 @@ from streamsource.eventstore.store import (
     soft_deleted_version,
     summary_of,
 )
+from streamsource.eventstore.unit_of_work import AsyncUnitOfWork, async_unit_of_work
 from streamsource.eventstore.validation import (
     check_count,
     check_event_type,
@@ -265,6 +267,10 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         return await self._open().stats()
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncUnitOfWork]:
+        """One transaction for appends and your own tables (see :mod:`.unit_of_work`)."""
+        return async_unit_of_work(self._open())
 
     async def close(self) -> None:
         """Close the backend; later calls raise InterfaceError. Closing twice is harmless."""

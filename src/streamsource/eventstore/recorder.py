@@ -16,6 +16,11 @@ that need the database's atomicity:
   and may have gaps.
 * reads are lazy: a backend pages through the database, never materialising a whole log.
 
+A recorder also says what it can do beyond events: ``backend`` names it (``"memory"``,
+``"sqlite"``, ``"postgresql"``), and ``database`` hands out the SQL database the events live
+in (:mod:`streamsource.eventstore.database`), or is ``None`` when there is none (memory).
+Components that keep tables beside the events use only that, never a backend's internals.
+
 The reference implementation is :mod:`streamsource.eventstore.backends.memory`; the suite in
 ``tests/conformance`` runs against every backend through both the sync and async APIs.
 """
@@ -26,9 +31,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
+
+if TYPE_CHECKING:
+    from streamsource.eventstore.database import AsyncDatabase, Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,16 @@ class ReadAllFilter:
 class Recorder(Protocol):
     """The synchronous backend interface."""
 
+    @property
+    def backend(self) -> str:
+        """The backend's name, as messages show it."""
+        ...
+
+    @property
+    def database(self) -> Database | None:
+        """The SQL database the events live in; None if the backend has none."""
+        ...
+
     def append(
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult: ...
@@ -139,6 +157,12 @@ class Recorder(Protocol):
 @runtime_checkable
 class AsyncRecorder(Protocol):
     """The asyncio backend interface: the same operations and semantics as :class:`Recorder`."""
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def database(self) -> AsyncDatabase | None: ...
 
     async def append(
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -60,6 +61,7 @@ from streamsource.eventstore.reading import (
     plan_stream_read,
 )
 from streamsource.eventstore.recorder import Recorder, SnapshotRecord, StoredRecord, StreamInfo
+from streamsource.eventstore.unit_of_work import UnitOfWork, unit_of_work
 from streamsource.eventstore.validation import (
     check_count,
     check_event_type,
@@ -300,6 +302,10 @@ class EventStore(StoreBase[Recorder]):
         return self._open().stats()
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[UnitOfWork]:
+        """One transaction for appends and your own tables (see :mod:`.unit_of_work`)."""
+        return unit_of_work(self._open())
 
     def close(self) -> None:
         """Close the backend; later calls raise InterfaceError. Closing twice is harmless."""

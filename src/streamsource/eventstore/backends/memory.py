@@ -41,6 +41,10 @@ class _Stream:
 class MemoryRecorder:
     """A thread-safe in-memory :class:`~streamsource.eventstore.recorder.Recorder`."""
 
+    backend = "memory"
+    database = None
+    """No SQL database: components keep their state in memory beside the recorder."""
+
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
         self._lock = threading.Lock()
         self._clock = clock or (lambda: datetime.now(UTC))

@@ -11,13 +11,16 @@ time (the memory and SQLite backends borrow their resources per page, not per it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from streamsource.errors import InterfaceError
+from streamsource.eventstore import database as db
+from streamsource.eventstore.database import Database, Dialect, Transaction
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import (
     EventRecord,
@@ -29,6 +32,7 @@ from streamsource.eventstore.recorder import (
 )
 
 T = TypeVar("T")
+Runner = Callable[..., Awaitable[Any]]
 
 PAGE_SIZE = 1000
 """Records moved from the worker thread to the event loop per hop."""
@@ -44,11 +48,26 @@ class ThreadedAsyncRecorder:
         self._recorder = recorder
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="streamsource-store")
         self._closed = False
+        self._database: ThreadedAsyncDatabase | None = None
 
     @property
     def recorder(self) -> Recorder:
         """The synchronous recorder doing the work."""
         return self._recorder
+
+    @property
+    def backend(self) -> str:
+        return self._recorder.backend
+
+    @property
+    def database(self) -> ThreadedAsyncDatabase | None:
+        """The sync recorder's database, its calls run in worker threads (None if it has none)."""
+        database = self._recorder.database
+        if database is None:
+            return None
+        if self._database is None or self._database.sync is not database:
+            self._database = ThreadedAsyncDatabase(database, self._run)
+        return self._database
 
     async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._closed:
@@ -74,6 +93,8 @@ class ThreadedAsyncRecorder:
     async def append(
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult:
+        if self._database is not None:
+            db.check_not_inside(self._database, "append")
         return await self._run(self._recorder.append, stream, records, expected)
 
     def read_stream(
@@ -147,6 +168,85 @@ class ThreadedAsyncRecorder:
         self._closed = True
         # workers finish what they run; nothing new can be submitted after this
         self._executor.shutdown(wait=False)
+
+
+class ThreadedAsyncTransaction:
+    """An :class:`~streamsource.eventstore.database.AsyncTransaction` over a sync one."""
+
+    def __init__(self, tx: Transaction, run: Runner) -> None:
+        self.sync = tx
+        self._run = run
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.sync.dialect
+
+    @property
+    def connection(self) -> Any:
+        return self.sync.connection
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await self._run(self.sync.execute, sql, params)
+        return rows
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._run(self.sync.executemany, sql, rows)
+
+    async def append(
+        self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
+    ) -> AppendResult:
+        result: AppendResult = await self._run(self.sync.append, stream, records, expected)
+        return result
+
+
+class ThreadedAsyncDatabase:
+    """An :class:`~streamsource.eventstore.database.AsyncDatabase` over a sync one.
+
+    Each transaction runs on a worker thread of its own, from entering to leaving: a sync
+    transaction belongs to the thread that opened it (its context marks the store as inside
+    a transaction), and no other task's call may run on that thread meanwhile.
+    """
+
+    def __init__(self, database: Database, run: Runner) -> None:
+        self.sync = database
+        self._run = run  # the recorder's: refuses once the store is closed
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.sync.dialect
+
+    @property
+    def where(self) -> str:
+        return self.sync.where
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ThreadedAsyncTransaction]:
+        db.check_not_inside(self, "a transaction")
+        await self._run(_nothing)  # the store is open
+        worker = ThreadPoolExecutor(1, thread_name_prefix="streamsource-tx")
+
+        async def on_worker(function: Callable[..., T], *args: Any) -> T:
+            return await asyncio.wrap_future(worker.submit(function, *args))
+
+        try:
+            manager = self.sync.transaction()
+            tx = await on_worker(manager.__enter__)
+            token = db.enter(self)
+            try:
+                yield ThreadedAsyncTransaction(tx, on_worker)
+            except BaseException as exc:
+                db.leave(self, token)
+                if not await on_worker(manager.__exit__, type(exc), exc, exc.__traceback__):
+                    raise
+            else:
+                db.leave(self, token)
+                await on_worker(manager.__exit__, None, None, None)
+        finally:
+            worker.shutdown(wait=False)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _next_page(iterator: Iterator[T]) -> list[T]:

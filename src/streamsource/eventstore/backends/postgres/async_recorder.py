@@ -11,6 +11,7 @@ from psycopg.rows import args_row
 from psycopg_pool import AsyncConnectionPool
 
 from streamsource.errors import InterfaceError, StoreError, StreamDeleted
+from streamsource.eventstore import database as db
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import (
     EventRecord,
@@ -21,6 +22,7 @@ from streamsource.eventstore.recorder import (
 )
 
 from . import queries as q
+from .database import AsyncPostgresDatabase
 from .faults import (
     DRIVER_ERRORS,
     CannotConnect,
@@ -44,6 +46,8 @@ class AsyncPostgresRecorder:
     Open it with :meth:`open` (it migrates the store, then opens the pool).
     """
 
+    backend = "postgresql"
+
     def __init__(self, settings: Settings, pool: AsyncConnectionPool[AsyncConn]) -> None:
         self.settings = settings
         self.where = settings.where
@@ -51,6 +55,12 @@ class AsyncPostgresRecorder:
         self._closed = False
         self._notifier = AsyncNotifier(settings.conninfo, settings.schema)
         self.appends = 0
+        self.database = AsyncPostgresDatabase(pool, self.where, self._fail, self._appended)
+        """The store's schema, for tables beside the events (see :mod:`.database`)."""
+
+    def _appended(self) -> None:
+        self.appends += 1
+        self._notifier.appended()
 
     @classmethod
     async def open(cls, settings: Settings) -> AsyncPostgresRecorder:
@@ -138,6 +148,7 @@ class AsyncPostgresRecorder:
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult:
         """Append atomically after checking ``expected``; idempotent for a retried append."""
+        db.check_not_inside(self.database, "append")
         if not records:
             return q.empty_append(stream, expected, await self._fetch(q.STREAM_STATE, (stream,)))
         try:

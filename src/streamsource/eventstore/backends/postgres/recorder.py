@@ -11,6 +11,7 @@ from psycopg.rows import args_row
 from psycopg_pool import ConnectionPool
 
 from streamsource.errors import InterfaceError, StoreError, StreamDeleted
+from streamsource.eventstore import database as db
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import (
     EventRecord,
@@ -22,6 +23,7 @@ from streamsource.eventstore.recorder import (
 
 from . import direct
 from . import queries as q
+from .database import PostgresDatabase
 from .faults import (
     DRIVER_ERRORS,
     CannotConnect,
@@ -61,6 +63,8 @@ def prepare(settings: Settings) -> None:
 class PostgresRecorder:
     """A :class:`~streamsource.eventstore.recorder.Recorder` on PostgreSQL. Thread-safe."""
 
+    backend = "postgresql"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.where = settings.where
@@ -78,6 +82,12 @@ class PostgresRecorder:
         self._lock = threading.Lock()
         self._notifier = Notifier(settings.conninfo, settings.schema)
         self.appends = 0
+        self.database = PostgresDatabase(self._pool, self.where, self._fail, self._appended)
+        """The store's schema, for tables beside the events (see :mod:`.database`)."""
+
+    def _appended(self) -> None:
+        self.appends += 1
+        self._notifier.appended()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -150,6 +160,7 @@ class PostgresRecorder:
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult:
         """Append atomically after checking ``expected``; idempotent for a retried append."""
+        db.check_not_inside(self.database, "append")
         if not records:
             return q.empty_append(stream, expected, self._fetch(q.STREAM_STATE, (stream,)))
         code = q.expected_code(expected)
@@ -189,6 +200,7 @@ class PostgresRecorder:
 
     def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         """Tombstone the stream: its events stay in the log, every later append fails."""
+        db.check_not_inside(self.database, "hard_delete")
         try:
             self._fetch(q.HARD_DELETE, (stream, q.expected_code(expected)))
         except StoreError as exc:

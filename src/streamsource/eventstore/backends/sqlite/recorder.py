@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 from streamsource.errors import InterfaceError
+from streamsource.eventstore import database as db
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import (
     EventRecord,
@@ -19,6 +20,7 @@ from streamsource.eventstore.recorder import (
 )
 
 from . import reads, schema, writes
+from .database import SqliteDatabase
 from .faults import map_exceptions
 from .groupcommit import GroupCommitter
 from .schema import Durability
@@ -33,6 +35,8 @@ class SqliteRecorder:
 
     Safe to share between threads; several processes may open the same file.
     """
+
+    backend = "sqlite"
 
     def __init__(self, path: str, *, durability: Durability = "full", timeout: float = 5.0) -> None:
         self.path = path
@@ -51,6 +55,8 @@ class SqliteRecorder:
         self._idle_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        self.database = SqliteDatabase(self._committer.run, path)
+        """The store's file, for tables beside the events (see :mod:`.database`)."""
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -58,11 +64,13 @@ class SqliteRecorder:
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult:
         """Append atomically after checking ``expected``; idempotent for a retried append."""
+        db.check_not_inside(self.database, "append")
         request = AppendRequest(stream, records, expected)
         return self._committer.run(request.run_alone, item=request)
 
     def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         """Tombstone the stream: its events stay in the log, every later append fails."""
+        db.check_not_inside(self.database, "hard_delete")
         self._committer.run(partial(writes.hard_delete, stream=stream, expected=expected))
 
     def set_stream_metadata(self, stream: str, metadata: bytes) -> None:
@@ -168,6 +176,7 @@ class SqliteRecorder:
             self._closed = True
             idle, self._idle_readers = self._idle_readers, []
         self._committer.close()
+        self.database.close()
         for conn in idle:
             conn.close()
         with map_exceptions(self.path):

@@ -1,0 +1,172 @@
+"""The SQLite store's database as it hands it out: transactions on the store's own writer.
+
+One rule for everything that writes beside the store on SQLite (persistent-subscription
+tables, relay checkpoints, inboxes, projection read models kept in the store, saga state):
+it writes in the store's own file, through the store's own write queue (the group committer
+of :mod:`.groupcommit`). Why:
+
+* SQLite has one write lock per file. A second connection of the same process competes for
+  it through SQLite's busy handler, which sleeps in steps of up to 100 ms: an inbox or an
+  ack loop would make the application's appends stall (and time out) behind it. Through the
+  committer, every writer of the process queues in order and nobody sleeps.
+* A write beside the store shares the commit (and its fsync) of the appends it meets in the
+  queue, so it costs little more than the statements themselves
+  (``benchmarks/subscriptions.py`` prints the cost of acks beside plain appends).
+* Events and the component's rows can commit in one transaction: the basis of exactly-once
+  handlers (inbox row, appended events, outbox rows, saga state together).
+
+How: :meth:`SqliteDatabase.transaction` queues one job on the committer from a helper
+thread; when the committer runs it, the job hands the write connection to the caller's thread
+and waits until the caller's block ends, then returns (commit) or raises (rollback of just
+this job's savepoint). A job of a shared batch runs in its own savepoint, so a transaction
+that rolls back never takes the others' appends with it. The cost is one thread hop per
+transaction; plain appends keep the committer's fast path untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from streamsource.errors import InterfaceError, StoreError
+from streamsource.eventstore import database as db
+from streamsource.eventstore.events import AppendResult, ExpectedVersion
+from streamsource.eventstore.recorder import EventRecord
+
+from . import writes
+from .faults import translate
+
+# Helper threads that wait in the committer for a transaction's turn (one per transaction
+# in flight; more only queue behind the committer anyway).
+_HELPERS = 8
+
+
+class _RolledBack(StoreError):
+    """Raised inside the committer's job to roll back a transaction's savepoint."""
+
+
+class SqliteTransaction:
+    """A transaction on the store file's write connection (see :class:`SqliteDatabase`)."""
+
+    dialect = db.SQLITE
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.connection = conn
+        self._path = path
+        self.failure: BaseException | None = None  # dooms the transaction: rolled back
+        self.appended = False
+
+    def _guarded(self, run: Callable[[], Any]) -> Any:
+        if self.failure is not None:
+            raise InterfaceError(
+                f"{self._path}: the transaction failed ({self.failure}); it rolls back when"
+                " its block ends"
+            )
+        try:
+            return run()
+        except sqlite3.Error as exc:
+            self.failure = translate(exc, self._path)
+            raise self.failure from exc
+        except BaseException as exc:
+            self.failure = exc
+            raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._guarded(lambda: self.connection.execute(sql, params).fetchall())  # type: ignore[no-any-return]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._guarded(lambda: self.connection.executemany(sql, rows))
+
+    def append(
+        self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
+    ) -> AppendResult:
+        result: AppendResult = self._guarded(
+            lambda: writes.append(self.connection, stream, records, expected)
+        )
+        self.appended = self.appended or bool(records)
+        return result
+
+
+class _Handoff:
+    """The committer's job of one transaction: lends the connection, waits, then decides."""
+
+    def __init__(self) -> None:
+        self.granted = threading.Event()
+        self.finished = threading.Event()
+        self.conn: sqlite3.Connection | None = None
+        self.commit = False
+
+    def hold(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.granted.set()
+        self.finished.wait()
+        if not self.commit:
+            raise _RolledBack("rolled back")
+
+
+class SqliteDatabase:
+    """The :class:`~streamsource.eventstore.database.Database` of a SQLite store."""
+
+    dialect = db.SQLITE
+
+    def __init__(self, run: Callable[[Callable[[sqlite3.Connection], Any]], Any], path: str):
+        self._run = run  # the committer's run(work): work(conn) inside a write transaction
+        self.where = path
+        self._helpers: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _submit(self, handoff: _Handoff) -> Future[Any]:
+        with self._lock:
+            if self._helpers is None:
+                self._helpers = ThreadPoolExecutor(_HELPERS, thread_name_prefix="streamsource-tx")
+            return self._helpers.submit(self._run, handoff.hold)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        db.check_not_inside(self, "a transaction")
+        handoff = _Handoff()
+        done = self._submit(handoff)
+        while not handoff.granted.wait(0.05):
+            if done.done():
+                done.result()  # the store is closed, or BEGIN failed: raises (translated)
+                raise InterfaceError(f"{self.where}: the transaction never started")
+        assert handoff.conn is not None
+        tx = SqliteTransaction(handoff.conn, self.where)
+        token = db.enter(self)
+        try:
+            yield tx
+        except BaseException:
+            handoff.finished.set()
+            _wait_quietly(done)
+            raise
+        finally:
+            db.leave(self, token)
+        handoff.commit = tx.failure is None
+        handoff.finished.set()
+        if handoff.commit:
+            done.result()  # the COMMIT's outcome: a translated StoreError if it failed
+        else:
+            _wait_quietly(done)
+            raise InterfaceError(
+                f"{self.where}: the transaction was rolled back: a statement in it failed"
+                f" ({tx.failure})"
+            ) from tx.failure
+
+    def close(self) -> None:
+        with self._lock:
+            helpers, self._helpers = self._helpers, None
+        if helpers is not None:
+            helpers.shutdown(wait=True)
+
+
+def _wait_quietly(done: Future[Any]) -> None:
+    try:
+        done.result()
+    except _RolledBack:
+        pass
+    except StoreError:
+        pass  # the caller's own exception is the one to report
