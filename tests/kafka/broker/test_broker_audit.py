@@ -376,7 +376,7 @@ def test_admin_clients_list_and_describe_a_live_group(broker: EmbeddedBroker) ->
     ]
 
 
-def test_a_transactional_batch_is_refused_since_there_are_no_transactions(
+def test_a_transactional_batch_without_a_transactional_id_is_refused(
     broker: EmbeddedBroker,
 ) -> None:
     # Kafka refuses transactional records from a producer without a transactional id; kept,

@@ -24,6 +24,7 @@ from streamsource.kafka.broker.identity import DataDirLock, load_or_create_clust
 from streamsource.kafka.broker.producers import ProducerRegistry
 from streamsource.kafka.broker.server import ClientInfo, KafkaServer
 from streamsource.kafka.broker.topics import TopicManager
+from streamsource.kafka.broker.transactions import TransactionRuntime
 from streamsource.kafka.protocol import RequestHeader
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,13 @@ class Broker:
         self.flusher = GroupFlusher()
         self.producers = ProducerRegistry(self.config.data_dir / "producers")
         self.groups = GroupRuntime(self.config)
+        self.transactions = TransactionRuntime(
+            topics=self.topics,
+            groups=self.groups,
+            flusher=self.flusher,
+            fsync_always=self.config.fsync == "always",
+            now_ms=self.now_ms,
+        )
         self.cluster_id = ""
         self.host = self.config.host
         self.port = self.config.port
@@ -68,6 +76,8 @@ class Broker:
             self.topics.open()
             self.producers.open(self.topics)
             self.groups.open(data_dir / "groups")
+            self.transactions.open(data_dir / "transactions")
+            await self.transactions.recover()  # markers a crash left unwritten
             self._server = KafkaServer(self.config, self._handle, unsupported_version_response)
             try:
                 self.host, self.port = await self._server.start()
@@ -83,6 +93,7 @@ class Broker:
         self._running = True
         self._stopped.clear()
         self._timers = [asyncio.create_task(self.groups.run_timers())]
+        self._timers.append(asyncio.create_task(self.transactions.run_timer()))
         # also under --fsync always: acks=0/1 data is then on disk within an interval too
         self._timers.append(asyncio.create_task(self._flush_periodically()))
         self._timers.append(asyncio.create_task(self._enforce_retention_periodically()))
@@ -154,7 +165,12 @@ class Broker:
 
     def _close_storage(self) -> None:
         errors: list[BaseException] = []
-        for step in (self.producers.close, self.groups.close, self.topics.close):
+        for step in (
+            self.transactions.close,
+            self.producers.close,
+            self.groups.close,
+            self.topics.close,
+        ):
             try:
                 step()
             except Exception as exc:  # keep closing the rest; report the first failure

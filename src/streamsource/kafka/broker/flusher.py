@@ -59,3 +59,4 @@ class GroupFlusher:
 def _flush_each(partitions: list[Partition]) -> None:
     for partition in partitions:
         partition.log.flush()
+        partition.txns.flush()

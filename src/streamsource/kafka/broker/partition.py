@@ -1,8 +1,8 @@
-"""One partition as the broker sees it: its log, its producers' state, its waiting fetches.
+"""One partition as the broker sees it: its log, its transactions, its waiting fetches.
 
 The log (``kafka.log``) does the file work; this class adds what only a running server
-needs: futures of long-polling fetches to wake on append, and the idempotent-producer state
-that decides whether a batch is new, a retried duplicate or out of order.
+needs: futures of long-polling fetches to wake on append, and the transaction index that
+gives the last stable offset and the aborted transactions read_committed consumers skip.
 """
 
 from __future__ import annotations
@@ -13,16 +13,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamsource.kafka.log import AppendInfo, LogClosed, LogConfig, PartitionLog
+from streamsource.kafka.log.txn_index import TransactionIndex
+from streamsource.kafka.records.control import build_marker
 
 
 class Partition:
     """A topic partition led by this broker (there is only one broker)."""
 
-    def __init__(self, topic: str, index: int, directory: Path, log: PartitionLog) -> None:
+    def __init__(
+        self,
+        topic: str,
+        index: int,
+        directory: Path,
+        log: PartitionLog,
+        txns: TransactionIndex | None = None,
+    ) -> None:
         self.topic = topic
         self.index = index
         self.directory = directory
         self.log = log
+        self.txns = txns or TransactionIndex.open(
+            directory, log.log_start_offset, log.log_end_offset
+        )
         self._waiters: set[asyncio.Future[None]] = set()
         self.closed = False
 
@@ -44,14 +56,37 @@ class Partition:
 
     @property
     def high_watermark(self) -> int:
-        """With one replica and no transactions: the log end offset (also the LSO)."""
+        """With one replica: the log end offset."""
         return self.log.log_end_offset
 
-    def append(self, batches: Sequence[bytearray], now_ms: int) -> AppendInfo:
-        """Append validated v2 batches, then wake the fetches waiting for data."""
+    @property
+    def last_stable_offset(self) -> int:
+        """Below every open transaction: how far read_committed consumers may read."""
+        return self.txns.last_stable_offset(self.log.log_end_offset)
+
+    def append(
+        self, batches: Sequence[bytearray], now_ms: int, *, transactional_producer: int = -1
+    ) -> AppendInfo:
+        """Append validated v2 batches, then wake the fetches waiting for data.
+
+        ``transactional_producer``: the producer id of transactional batches, whose open
+        transaction in this partition then starts at the first (if it did not already).
+        """
         info = self.log.append(batches, now_ms=now_ms, leader_epoch=0)
+        if transactional_producer >= 0:
+            self.txns.begin(transactional_producer, info.base_offset)
         self.wake_waiters()
         return info
+
+    def append_marker(
+        self, producer_id: int, producer_epoch: int, *, commit: bool, now_ms: int
+    ) -> int:
+        """End the producer's transaction here with a control batch; returns its offset."""
+        marker = build_marker(producer_id, producer_epoch, commit=commit, timestamp_ms=now_ms)
+        info = self.log.append([marker], now_ms=now_ms, leader_epoch=0)
+        self.txns.end(producer_id, info.base_offset, aborted=not commit)
+        self.wake_waiters()
+        return info.base_offset
 
     def enforce_retention(self, now_ms: int) -> int:
         """Delete segments past the topic's retention; returns how many went."""
@@ -66,11 +101,15 @@ class Partition:
         """Flush and close the log (idempotent)."""
         if not self.closed:
             self.closed = True
-            self.log.close()
+            try:
+                self.txns.close()
+            finally:
+                self.log.close()
 
     def delete(self) -> None:
         """Close the log and remove its files (topic deletion)."""
         self.closed = True
+        self.txns.close()
         self.log.delete()
         self.wake_waiters()
 

@@ -37,6 +37,7 @@ from streamsource.kafka.protocol.messages import (
     produce,
     producer_id,
     topics,
+    transactions,
 )
 from streamsource.kafka.protocol.primitives import Buffer, DecodeError, read_tags
 from streamsource.kafka.protocol.schema import Message
@@ -81,10 +82,16 @@ class ApiKey(IntEnum):
     DELETE_TOPICS = 20
     DELETE_RECORDS = 21
     INIT_PRODUCER_ID = 22
+    ADD_PARTITIONS_TO_TXN = 24
+    ADD_OFFSETS_TO_TXN = 25
+    END_TXN = 26
+    TXN_OFFSET_COMMIT = 28
     DESCRIBE_CONFIGS = 32
     CREATE_PARTITIONS = 37
     DELETE_GROUPS = 42
     DESCRIBE_CLUSTER = 60
+    DESCRIBE_TRANSACTIONS = 65
+    LIST_TRANSACTIONS = 66
 
 
 _PAIRS: list[tuple[type[Message], type[Message]]] = [
@@ -110,6 +117,12 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
     (partitions.CreatePartitionsRequest, partitions.CreatePartitionsResponse),
     (delete_groups.DeleteGroupsRequest, delete_groups.DeleteGroupsResponse),
     (cluster.DescribeClusterRequest, cluster.DescribeClusterResponse),
+    (transactions.AddPartitionsToTxnRequest, transactions.AddPartitionsToTxnResponse),
+    (transactions.AddOffsetsToTxnRequest, transactions.AddOffsetsToTxnResponse),
+    (transactions.EndTxnRequest, transactions.EndTxnResponse),
+    (transactions.TxnOffsetCommitRequest, transactions.TxnOffsetCommitResponse),
+    (transactions.DescribeTransactionsRequest, transactions.DescribeTransactionsResponse),
+    (transactions.ListTransactionsRequest, transactions.ListTransactionsResponse),
 ]
 
 #: Request and response classes by API key.

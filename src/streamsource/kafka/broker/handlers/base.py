@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from streamsource.kafka.broker.groups_runtime import GroupRuntime
     from streamsource.kafka.broker.producers import ProducerRegistry
     from streamsource.kafka.broker.topics import TopicManager
+    from streamsource.kafka.broker.transactions import TransactionRuntime
 
 #: (broker, client, header, decoded request) -> response message, or None (acks=0 Produce)
 Handler = Callable[["Broker", ClientInfo, RequestHeader, Any], Awaitable[Any | None]]
@@ -49,6 +50,13 @@ class HasProducers(Protocol):
 
     @property
     def producers(self) -> ProducerRegistry: ...
+
+
+class HasTransactions(Protocol):
+    """The transaction coordinator and the runtime that carries out its effects."""
+
+    @property
+    def transactions(self) -> TransactionRuntime: ...
 
 
 class HasFlusher(Protocol):

@@ -4,8 +4,10 @@ Fetch v4+ clients read magic-2 batches, which is what the log stores, so their b
 untouched. Fetch v0-1 (magic 0) and v2-3 (magic 1) clients get a down-converted message set.
 When less than ``min_bytes`` is available the request waits, up to ``max_wait_ms``, for an
 append to any partition it reads (each read partition holds a future that appends resolve).
-With one replica and no transactions the high watermark and the last stable offset are
-both the log end offset. Fetch sessions are not kept: session id 0 tells v7+ clients to
+With one replica the high watermark is the log end offset; a read_committed fetch (v4+)
+gets data only below the last stable offset (the first offset of the oldest open
+transaction) plus the aborted transactions in that range, whose records the client drops
+using the abort markers. Fetch sessions are not kept: session id 0 tells v7+ clients to
 keep sending full fetch requests.
 """
 
@@ -34,6 +36,7 @@ class FetchContext(HasConfig, HasTopics, Protocol):
 
 _TopicData = FetchResponse.FetchableTopicResponse
 _PartitionData = FetchResponse.PartitionData
+_AbortedTxn = FetchResponse.AbortedTransaction
 _LEGACY_ENTRY = struct.Struct(">qi")  # offset, message size of a magic 0/1 entry
 READ_COMMITTED = 1
 
@@ -95,14 +98,22 @@ def _read(
                 continue
             read.append(partition)
             end = partition.high_watermark
+            stable = partition.last_stable_offset
             result.high_watermark = end
-            result.last_stable_offset = end
+            result.last_stable_offset = stable
             result.log_start_offset = partition.log_start_offset
             limit = min(max(0, wanted.partition_max_bytes), budget)
             if limit <= 0 and total > 0:
                 continue  # response is full; the client fetches the rest next time
             try:
-                data = partition.log.read(wanted.fetch_offset, max(limit, 1))
+                data = partition.log.read(
+                    wanted.fetch_offset, max(limit, 1), max_offset=stable if committed else None
+                )
+                if data and committed:
+                    result.aborted_transactions = [
+                        _AbortedTxn(producer_id=a.producer_id, first_offset=a.first_offset)
+                        for a in partition.txns.aborted_between(wanted.fetch_offset, stable)
+                    ]
                 if data and magic < 2:
                     data = _skip_below(
                         downconvert(data, magic, max_bytes=max(limit, 1)), wanted.fetch_offset

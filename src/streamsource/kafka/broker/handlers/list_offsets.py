@@ -45,7 +45,9 @@ async def handle_list_offsets(
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 continue
             try:
-                offset, timestamp = _lookup(partition, wanted.timestamp)
+                offset, timestamp = _lookup(
+                    partition, wanted.timestamp, committed=request.isolation_level == 1
+                )
             except LogError as exc:
                 result.error_code = exc.error_code
                 continue
@@ -61,10 +63,13 @@ async def handle_list_offsets(
     return ListOffsetsResponse(topics=topics)
 
 
-def _lookup(partition: Partition, timestamp: int) -> tuple[int, int]:
-    """(offset, timestamp) for the request's timestamp; (-1, -1) when there is none."""
+def _lookup(partition: Partition, timestamp: int, *, committed: bool) -> tuple[int, int]:
+    """(offset, timestamp) for the request's timestamp; (-1, -1) when there is none.
+
+    Latest is the last stable offset for read_committed (isolation level 1), as in Kafka.
+    """
     if timestamp == LATEST:
-        return partition.high_watermark, -1
+        return (partition.last_stable_offset if committed else partition.high_watermark), -1
     if timestamp == EARLIEST:
         return partition.log_start_offset, -1
     if timestamp == MAX_TIMESTAMP:

@@ -17,6 +17,7 @@ from streamsource.kafka.broker.handlers.base import (
     HasFlusher,
     HasProducers,
     HasTopics,
+    HasTransactions,
 )
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.producers import Duplicate
@@ -31,7 +32,9 @@ from streamsource.kafka.records import RecordError, validate_produce_records
 from streamsource.kafka.records.header import HEADER_SIZE, parse_header
 
 
-class ProduceContext(HasConfig, HasTopics, HasProducers, HasFlusher, HasClock, Protocol):
+class ProduceContext(
+    HasConfig, HasTopics, HasProducers, HasFlusher, HasClock, HasTransactions, Protocol
+):
     """What a produce touches: topics (auto-create), producer state, the flusher, the clock."""
 
 
@@ -46,8 +49,6 @@ async def handle_produce(
     refuse: ErrorCode | None = None
     if acks not in (-1, 0, 1):
         refuse = ErrorCode.INVALID_REQUIRED_ACKS
-    elif request.transactional_id is not None:
-        refuse = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED  # no transactions here
     now_ms = broker.now_ms()
     written: dict[Partition, list[_PartitionResponse]] = {}
     responses: list[_TopicResponse] = []
@@ -68,7 +69,9 @@ async def handle_produce(
             if partition is None:
                 response.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 continue
-            _produce_one(broker, partition, data.records, now_ms, response)
+            _produce_one(
+                broker, partition, data.records, now_ms, response, request.transactional_id
+            )
             if response.error_code == ErrorCode.NONE:
                 written.setdefault(partition, []).append(response)
         responses.append(_TopicResponse(name=name, partition_responses=partition_responses))
@@ -115,6 +118,7 @@ def _produce_one(
     records: object,
     now_ms: int,
     response: _PartitionResponse,
+    transactional_id: str | None,
 ) -> None:
     """Validate and append one partition's data, filling in ``response``."""
     try:
@@ -124,13 +128,23 @@ def _produce_one(
             records, max_batch_bytes=partition.log.config.max_message_bytes, now_ms=now_ms
         )
         first = batches[0].header
-        if any(b.header.is_transactional for b in batches):
-            # as Kafka without a transactional id: kept, they would reach read_committed
-            # consumers with no commit or abort marker ever written
+        transactional = first.is_transactional
+        if any(b.header.is_transactional != transactional for b in batches):
+            raise _Refused(ErrorCode.INVALID_RECORD, "transactional and plain batches mixed")
+        if transactional and transactional_id is None:
+            # as Kafka: transactional records need the request's transactional id
             raise _Refused(
                 ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                "transactional batches are refused: this broker has no transactions",
+                "transactional batches need a Produce request with a transactional id",
             )
+        if transactional:
+            # only inside a transaction the coordinator knows covers this partition: else
+            # no marker would ever end it and read_committed consumers would stall
+            verdict = broker.transactions.coordinator.ongoing_for(
+                first.producer_id, first.producer_epoch, (partition.topic, partition.index)
+            )
+            if verdict is not ErrorCode.NONE:
+                raise _Refused(verdict, f"transactional batch refused: {verdict.message}")
         if first.producer_id >= 0:
             if len(batches) != 1:
                 raise _Refused(
@@ -144,7 +158,11 @@ def _produce_one(
                 return
             if outcome is not ErrorCode.NONE:
                 raise _Refused(outcome, outcome.message)
-        info = partition.append([b.data for b in batches], now_ms)
+        info = partition.append(
+            [b.data for b in batches],
+            now_ms,
+            transactional_producer=first.producer_id if transactional else -1,
+        )
         if first.producer_id >= 0:
             broker.producers.record(partition, first, info.base_offset, now_ms)
     except (RecordError, LogError) as exc:

@@ -1,11 +1,16 @@
-"""InitProducerId: ids for idempotent producers (transactions are not supported)."""
+"""InitProducerId: ids for idempotent producers, ids and epochs for transactional ones."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from streamsource.kafka.broker.handlers.base import HasProducers
+from streamsource.kafka.broker.handlers.base import HasClock, HasProducers, HasTransactions
+from streamsource.kafka.broker.handlers.transactions import (
+    FENCED_SINCE,
+    MAX_TRANSACTIONAL_ID_BYTES,
+)
 from streamsource.kafka.broker.server import ClientInfo
+from streamsource.kafka.coordinator.transactions import fenced_error
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.producer_id import (
@@ -14,8 +19,8 @@ from streamsource.kafka.protocol.messages.producer_id import (
 )
 
 
-class ProducerIdContext(HasProducers, Protocol):
-    """The producer id allocator."""
+class ProducerIdContext(HasProducers, HasTransactions, HasClock, Protocol):
+    """The producer id allocator and the transaction coordinator."""
 
 
 async def handle_init_producer_id(
@@ -24,14 +29,35 @@ async def handle_init_producer_id(
     header: RequestHeader,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse:
-    if request.transactional_id is not None:
-        # a transactional producer would need transaction markers and a real LSO
-        return InitProducerIdResponse(
-            error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producer_epoch=-1
+    txn_id = request.transactional_id
+    if not txn_id:  # Kafka treats an empty transactional id as none
+        result = broker.producers.init_producer_id(
+            None, request.producer_id, request.producer_epoch
         )
-    result = broker.producers.init_producer_id(None, request.producer_id, request.producer_epoch)
+        return InitProducerIdResponse(
+            error_code=result.error_code,
+            producer_id=result.producer_id,
+            producer_epoch=result.producer_epoch,
+        )
+    if len(txn_id.encode()) > MAX_TRANSACTIONAL_ID_BYTES:
+        return InitProducerIdResponse(error_code=ErrorCode.INVALID_REQUEST, producer_epoch=-1)
+
+    def new_producer_id() -> int:
+        return broker.producers.init_producer_id(None, -1, -1).producer_id
+
+    decision = await broker.transactions.run(
+        lambda: broker.transactions.coordinator.init_producer_id(
+            txn_id,
+            request.transaction_timeout_ms,
+            broker.now_ms(),
+            new_producer_id,
+            expected_id=request.producer_id,
+            expected_epoch=request.producer_epoch,
+        )
+    )
+    if not decision.ok:
+        error = fenced_error(decision.error, header.api_version, FENCED_SINCE["init"])
+        return InitProducerIdResponse(error_code=error, producer_epoch=-1)
     return InitProducerIdResponse(
-        error_code=result.error_code,
-        producer_id=result.producer_id,
-        producer_epoch=result.producer_epoch,
+        producer_id=decision.producer_id, producer_epoch=decision.producer_epoch
     )
