@@ -80,6 +80,7 @@ from streamsource.eventstore.projections import (
     ProjectionRunner,
     ProjectionStatus,
 )
+from streamsource.eventstore.scavenging import ScavengeReport
 from streamsource.eventstore.subscriptions import (
     AsyncCatchUpSubscription,
     CatchUpSubscription,
@@ -99,6 +100,7 @@ __all__ = [  # event store
     "EventStore",
     "NewEvent",
     "RecordedEvent",
+    "ScavengeReport",
     "Snapshot",
     "StreamMetadata",
     "StreamSummary",

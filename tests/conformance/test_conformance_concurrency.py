@@ -96,3 +96,75 @@ def test_writers_on_many_streams_get_unique_increasing_positions(store: Any) -> 
     for number, mine in enumerate(returned):
         assert mine == sorted(mine)  # one writer's appends commit in its order
         assert [e.version for e in store.read_stream(f"w-{number}")] == list(range(per_writer))
+
+
+def test_racing_soft_deletes_and_appends_never_unhide_a_deleted_event(store: Any) -> None:
+    # Each deleter deletes "the stream as it is at version v". Once such a delete succeeds,
+    # no event up to v may ever be visible again: a delete whose check was done against an
+    # older version must not overwrite a newer delete's truncation.
+    appends = 150
+    deleters = 4
+    store.append("doomed-1", [ss.NewEvent("Made", {"n": -1})])
+    confirmed: list[int] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def appender() -> None:
+        try:
+            for n in range(appends):
+                store.append("doomed-1", [ss.NewEvent("Added", {"n": n})])
+        finally:
+            stop.set()
+
+    def deleter() -> None:
+        while not stop.is_set():
+            version = store.stream_version("doomed-1")
+            try:
+                store.delete_stream("doomed-1", version)
+            except ss.WrongExpectedVersion:
+                continue
+            with lock:
+                confirmed.append(version)
+
+    with ThreadPoolExecutor(deleters + 1) as pool:
+        futures = [pool.submit(deleter) for _ in range(deleters)]
+        futures.append(pool.submit(appender))
+        for future in futures:
+            future.result(timeout=120)
+
+    assert confirmed
+    truncated = store.get_stream_metadata("doomed-1").truncate_before
+    assert truncated is not None and truncated >= max(confirmed) + 1
+    visible = [e.version for e in store.read_stream("doomed-1")]
+    assert all(v > max(confirmed) for v in visible)
+
+
+def test_a_soft_delete_racing_a_metadata_change_keeps_both(store: Any) -> None:
+    # The soft delete rewrites the stream's metadata: it must not write back a stale copy
+    # over a concurrent change (a lost update), nor lose its own truncation.
+    rounds = 60
+    store.append("meta-1", [ss.NewEvent("Made", {})])
+    barrier = threading.Barrier(2)
+
+    def owner(round_: int) -> None:
+        barrier.wait()
+        current = store.get_stream_metadata("meta-1")
+        store.set_stream_metadata(
+            "meta-1",
+            ss.StreamMetadata(truncate_before=current.truncate_before, custom={"r": round_}),
+        )
+
+    def deleter(round_: int) -> None:
+        barrier.wait()
+        store.delete_stream("meta-1")
+
+    for round_ in range(rounds):
+        store.set_stream_metadata("meta-1", ss.StreamMetadata(custom={"r": -1}))
+        store.append("meta-1", [ss.NewEvent("Again", {})])
+        with ThreadPoolExecutor(2) as pool:
+            done = [pool.submit(owner, round_), pool.submit(deleter, round_)]
+            for future in done:
+                future.result(timeout=60)
+        metadata = store.get_stream_metadata("meta-1")
+        # either order is fine; what may not happen is the deleter's stale copy winning
+        assert metadata.custom == {"r": round_}, f"round {round_}: {metadata}"

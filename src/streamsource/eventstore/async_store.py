@@ -8,7 +8,7 @@ the sync API; read methods return async iterators whose backend work starts at t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
@@ -40,7 +40,13 @@ from streamsource.eventstore.reading import (
     check_all_read,
     check_stream_read,
 )
-from streamsource.eventstore.recorder import AsyncRecorder, SnapshotRecord, StoredRecord
+from streamsource.eventstore.recorder import (
+    AsyncRecorder,
+    SnapshotRecord,
+    StoredRecord,
+    StreamInfo,
+)
+from streamsource.eventstore.scavenging import BATCH, ScavengeReport, Tally, removal_for
 from streamsource.eventstore.store import (
     StoreBase,
     check_snapshot_version,
@@ -110,9 +116,56 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         if hard:
             await recorder.hard_delete(stream, expected)
             return
-        hidden = soft_delete_metadata(stream, expected, await recorder.stream_info(stream))
-        if hidden is not None:
-            await recorder.set_stream_metadata(stream, hidden)
+        while True:  # atomic check and write: see EventStore.delete_stream
+            info = await recorder.stream_info(stream)
+            hidden = soft_delete_metadata(stream, expected, info)
+            if hidden is None or await recorder.replace_stream_metadata(
+                stream, hidden, version=info.version, previous=info.metadata
+            ):
+                return
+
+    async def scavenge(
+        self,
+        *,
+        vacuum: bool = False,
+        progress: Callable[[ScavengeReport], None] | None = None,
+    ) -> ScavengeReport:
+        """Remove the events metadata and deletes hide; see :meth:`EventStore.scavenge`."""
+        recorder = self._open()
+        tally = Tally(progress)
+        async for info in recorder.list_streams():
+            tally.stream_done(await self._scavenge_stream(recorder, info))
+        await recorder.reclaim_space(vacuum=vacuum)
+        return tally.report()
+
+    async def _scavenge_stream(self, recorder: AsyncRecorder, info: StreamInfo) -> int:
+        removal = removal_for(info, self._clock())
+        if removal is None or info.version is None:
+            return 0
+        bound = removal.before_version
+        if removal.not_before is not None:
+            young = info.version
+            records = recorder.read_stream(info.stream, from_version=bound, to_version=young)
+            try:
+                async for record in records:
+                    if record.recorded_at >= removal.not_before:
+                        young = record.version
+                        break
+            finally:
+                await _close(records)
+            bound = max(bound, young)
+        removed = 0
+        while True:
+            count = await recorder.remove_events(
+                info.stream,
+                bound,
+                hard_deleted=removal.hard_deleted,
+                metadata=removal.metadata,
+                limit=BATCH,
+            )
+            removed += count
+            if count < BATCH:
+                return removed
 
     async def save_snapshot(self, stream: str, version: int, type: str, state: Any) -> None:
         """Store a snapshot; see :meth:`EventStore.save_snapshot`."""

@@ -15,6 +15,7 @@ that need the database's atomicity:
   increase in commit order (a reader that has seen P never later sees a new record below P)
   and may have gaps.
 * reads are lazy: a backend pages through the database, never materialising a whole log.
+* events leave the log only through ``remove_events`` (scavenging), never by any other write.
 
 A recorder also says what it can do beyond events: ``backend`` names it (``"memory"``,
 ``"sqlite"``, ``"postgresql"``), and ``database`` hands out the SQL database the events live
@@ -133,6 +134,39 @@ class Recorder(Protocol):
 
     def set_stream_metadata(self, stream: str, metadata: bytes) -> None: ...
 
+    def replace_stream_metadata(
+        self, stream: str, metadata: bytes, *, version: int | None, previous: bytes | None
+    ) -> bool:
+        """Store ``metadata`` only if the stream is not tombstoned, its last version is still
+        ``version`` and its metadata still ``previous``, checked atomically with the write;
+        False, with nothing written, if any of them changed (a compare-and-set)."""
+        ...
+
+    def remove_events(
+        self,
+        stream: str,
+        before_version: int,
+        *,
+        hard_deleted: bool,
+        metadata: bytes | None,
+        limit: int,
+    ) -> int:
+        """Remove up to ``limit`` of the stream's oldest events below ``before_version``, in
+        one atomic step, and return how many went (0 when none is left to remove).
+
+        Nothing is removed unless the stream's tombstone and metadata are still
+        ``hard_deleted`` and ``metadata`` (checked atomically with the removal). A live
+        stream's last event (it carries the version appends continue from) and the newest
+        event of the whole log (so positions are never reused) are never removed; every
+        other event keeps its position. Used by scavenging.
+        """
+        ...
+
+    def reclaim_space(self, *, vacuum: bool = False) -> None:
+        """Give the space of removed events back where the backend reasonably can (after a
+        scavenge); ``vacuum`` allows a slower, blocking compaction. May do nothing."""
+        ...
+
     def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         """Tombstone the stream: its events stay in the log, every later append fails."""
         ...
@@ -190,6 +224,22 @@ class AsyncRecorder(Protocol):
     async def stream_info(self, stream: str) -> StreamInfo: ...
 
     async def set_stream_metadata(self, stream: str, metadata: bytes) -> None: ...
+
+    async def replace_stream_metadata(
+        self, stream: str, metadata: bytes, *, version: int | None, previous: bytes | None
+    ) -> bool: ...
+
+    async def remove_events(
+        self,
+        stream: str,
+        before_version: int,
+        *,
+        hard_deleted: bool,
+        metadata: bytes | None,
+        limit: int,
+    ) -> int: ...
+
+    async def reclaim_space(self, *, vacuum: bool = False) -> None: ...
 
     async def hard_delete(self, stream: str, expected: ExpectedVersion) -> None: ...
 

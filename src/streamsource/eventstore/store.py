@@ -61,6 +61,13 @@ from streamsource.eventstore.reading import (
     plan_stream_read,
 )
 from streamsource.eventstore.recorder import Recorder, SnapshotRecord, StoredRecord, StreamInfo
+from streamsource.eventstore.scavenging import (
+    BATCH,
+    ScavengeReport,
+    Tally,
+    first_young_version,
+    removal_for,
+)
 from streamsource.eventstore.unit_of_work import UnitOfWork, unit_of_work
 from streamsource.eventstore.validation import (
     check_count,
@@ -152,8 +159,9 @@ class EventStore(StoreBase[Recorder]):
     ) -> None:
         """Delete a stream: soft (hide its events, writable again) or hard (tombstone).
 
-        A soft delete of a stream that has no events does nothing. The expected version of a
-        soft delete is checked before the metadata is written, not atomically with it.
+        A soft delete of a stream that has no events does nothing. Its expected version is
+        checked atomically with the write: a racing append either lands first (and the
+        check sees it) or after (and stays visible).
         """
         recorder = self._open()
         stream = check_stream_name(stream)
@@ -161,9 +169,59 @@ class EventStore(StoreBase[Recorder]):
         if hard:
             recorder.hard_delete(stream, expected)
             return
-        hidden = soft_delete_metadata(stream, expected, self._info(stream))
-        if hidden is not None:
-            recorder.set_stream_metadata(stream, hidden)
+        while True:  # each lost race means another writer made progress
+            info = self._info(stream)
+            hidden = soft_delete_metadata(stream, expected, info)
+            if hidden is None or recorder.replace_stream_metadata(
+                stream, hidden, version=info.version, previous=info.metadata
+            ):
+                return
+
+    def scavenge(
+        self,
+        *,
+        vacuum: bool = False,
+        progress: Callable[[ScavengeReport], None] | None = None,
+    ) -> ScavengeReport:
+        """Remove for good the events that stream metadata and deletes hide.
+
+        See :mod:`streamsource.eventstore.scavenging` for exactly what goes and what stays.
+        Safe beside appends and readers, and after a ``kill -9`` a rerun finishes the job.
+        ``vacuum`` also shrinks a SQLite file (blocking writers while it rewrites it);
+        ``progress`` is called about once a second with the figures so far.
+        """
+        recorder = self._open()
+        tally = Tally(progress)
+        for info in recorder.list_streams():  # paged by name: safe beside removals
+            tally.stream_done(self._scavenge_stream(recorder, info))
+        recorder.reclaim_space(vacuum=vacuum)
+        return tally.report()
+
+    def _scavenge_stream(self, recorder: Recorder, info: StreamInfo) -> int:
+        removal = removal_for(info, self._clock())
+        if removal is None or info.version is None:
+            return 0
+        bound = removal.before_version
+        if removal.not_before is not None:
+            records = recorder.read_stream(info.stream, from_version=bound, to_version=info.version)
+            try:
+                bound = max(bound, first_young_version(records, removal, info.version))
+            finally:
+                close = getattr(records, "close", None)
+                if close is not None:
+                    close()
+        removed = 0
+        while True:
+            count = recorder.remove_events(
+                info.stream,
+                bound,
+                hard_deleted=removal.hard_deleted,
+                metadata=removal.metadata,
+                limit=BATCH,
+            )
+            removed += count
+            if count < BATCH:
+                return removed
 
     def save_snapshot(self, stream: str, version: int, type: str, state: Any) -> None:
         """Store ``state`` (JSON) as the state of ``stream`` after event ``version``."""

@@ -30,10 +30,12 @@ PAGE_SIZE = 512
 
 
 class _Stream:
-    __slots__ = ("events", "hard_deleted", "metadata")
+    __slots__ = ("events", "first", "hard_deleted", "metadata")
 
     def __init__(self) -> None:
-        self.events: list[StoredRecord] = []  # index == version
+        # index == version; scavenging removes a prefix, leaving None below ``first``
+        self.events: list[StoredRecord | None] = []
+        self.first = 0
         self.hard_deleted = False
         self.metadata: bytes | None = None
 
@@ -49,7 +51,8 @@ class MemoryRecorder:
         self._lock = threading.Lock()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._last_time = datetime.min.replace(tzinfo=UTC)
-        self._log: list[StoredRecord] = []  # index == position - 1 (no gaps here)
+        self._log: list[StoredRecord | None] = []  # index == position - 1; None: scavenged
+        self._removed = 0
         self._streams: dict[str, _Stream] = {}
         self._ids: dict[uuid.UUID, StoredRecord] = {}
         self._snapshots: dict[str, dict[int, SnapshotRecord]] = {}
@@ -143,6 +146,54 @@ class MemoryRecorder:
                 state = self._streams[stream] = _Stream()
             state.metadata = metadata
 
+    def replace_stream_metadata(
+        self, stream: str, metadata: bytes, *, version: int | None, previous: bytes | None
+    ) -> bool:
+        with self._lock:
+            self._check_open()
+            state = self._streams.get(stream)
+            if state is None or state.hard_deleted or state.metadata != previous:
+                return False
+            if (len(state.events) - 1 if state.events else None) != version:
+                return False
+            state.metadata = metadata
+            return True
+
+    def remove_events(
+        self,
+        stream: str,
+        before_version: int,
+        *,
+        hard_deleted: bool,
+        metadata: bytes | None,
+        limit: int,
+    ) -> int:
+        with self._lock:
+            self._check_open()
+            state = self._streams.get(stream)
+            if state is None or (state.hard_deleted, state.metadata) != (hard_deleted, metadata):
+                return 0
+            stop = min(before_version, len(state.events) if hard_deleted else len(state.events) - 1)
+            stop = min(stop, state.first + limit)
+            removed = 0
+            for version in range(state.first, max(stop, state.first)):
+                record = state.events[version]
+                assert record is not None
+                if record.position == len(self._log):
+                    break  # the newest event of the log stays: positions are never reused
+                state.events[version] = None
+                self._log[record.position - 1] = None
+                del self._ids[record.id]
+                removed += 1
+            state.first += removed
+            self._removed += removed
+            return removed
+
+    def reclaim_space(self, *, vacuum: bool = False) -> None:
+        """Nothing to do: removed records are already garbage for Python to collect."""
+        with self._lock:
+            self._check_open()
+
     def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         with self._lock:
             self._check_open()
@@ -175,14 +226,15 @@ class MemoryRecorder:
             self._check_open()
             state = self._streams.get(stream)
             events = [] if state is None else state.events
+            first = 0 if state is None else state.first
             count = len(events)  # later appends are not part of this read
         if backwards:
             start = count - 1 if from_version is None else min(from_version, count - 1)
-            stop = -1 if to_version is None else max(to_version, 0) - 1
+            stop = max(-1 if to_version is None else max(to_version, 0) - 1, first - 1)
             step = -1
             total = max(start - stop, 0)
         else:
-            start = 0 if from_version is None else from_version
+            start = max(0 if from_version is None else from_version, first)
             stop = count if to_version is None else min(to_version + 1, count)
             step = 1
             total = max(stop - start, 0)
@@ -191,7 +243,7 @@ class MemoryRecorder:
         return self._pages(events, start, step, total)
 
     def _pages(
-        self, items: list[StoredRecord], start: int, step: int, total: int
+        self, items: list[StoredRecord | None], start: int, step: int, total: int
     ) -> Iterator[StoredRecord]:
         index = start
         while total > 0:
@@ -202,7 +254,7 @@ class MemoryRecorder:
                     page = items[index : index + size]
                 else:
                     page = items[index - size + 1 : index + 1][::-1]
-            yield from page
+            yield from (record for record in page if record is not None)
             index += step * size
             total -= size
 
@@ -238,7 +290,7 @@ class MemoryRecorder:
                 page = self._log[index : index + PAGE_SIZE]
             if not page:
                 return
-            yield from page
+            yield from (record for record in page if record is not None)
             index += len(page)
 
     def stream_info(self, stream: str) -> StreamInfo:
@@ -250,7 +302,9 @@ class MemoryRecorder:
     def _info(stream: str, state: _Stream | None) -> StreamInfo:
         if state is None:
             return StreamInfo(stream, None, False, None)
-        version = len(state.events) - 1 if state.events else None
+        # as in the SQL backends, the version is that of the last event still stored (a
+        # scavenged tombstoned stream has none left)
+        version = len(state.events) - 1 if state.first < len(state.events) else None
         return StreamInfo(stream, version, state.hard_deleted, state.metadata)
 
     def list_streams(self) -> Iterator[StreamInfo]:
@@ -276,7 +330,7 @@ class MemoryRecorder:
             self._check_open()
             return {
                 "backend": "memory",
-                "events": len(self._log),
+                "events": len(self._log) - self._removed,
                 "streams": sum(1 for s in self._streams.values() if s.events or s.hard_deleted),
                 "snapshots": sum(len(v) for v in self._snapshots.values()),
                 "head_position": len(self._log),

@@ -141,6 +141,38 @@ class ThreadedAsyncRecorder:
     async def set_stream_metadata(self, stream: str, metadata: bytes) -> None:
         await self._run(self._recorder.set_stream_metadata, stream, metadata)
 
+    async def replace_stream_metadata(
+        self, stream: str, metadata: bytes, *, version: int | None, previous: bytes | None
+    ) -> bool:
+        return await self._run(
+            self._recorder.replace_stream_metadata,
+            stream,
+            metadata,
+            version=version,
+            previous=previous,
+        )
+
+    async def remove_events(
+        self,
+        stream: str,
+        before_version: int,
+        *,
+        hard_deleted: bool,
+        metadata: bytes | None,
+        limit: int,
+    ) -> int:
+        return await self._run(
+            self._recorder.remove_events,
+            stream,
+            before_version,
+            hard_deleted=hard_deleted,
+            metadata=metadata,
+            limit=limit,
+        )
+
+    async def reclaim_space(self, *, vacuum: bool = False) -> None:
+        await self._run(self._recorder.reclaim_space, vacuum=vacuum)
+
     async def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         await self._run(self._recorder.hard_delete, stream, expected)
 

@@ -46,6 +46,45 @@ SET_METADATA = (
     " ON CONFLICT (name) DO UPDATE SET metadata = excluded.metadata WHERE NOT s.hard_deleted"
     " RETURNING 1"
 )
+# A compare-and-set in one statement: the version and metadata it checks are those of the
+# statement's snapshot, and an append committing after it is ordered after this write.
+REPLACE_METADATA = (
+    "UPDATE streams SET metadata = %s WHERE name = %s AND NOT hard_deleted"
+    " AND metadata IS NOT DISTINCT FROM %s::bytea"
+    " AND (SELECT max(version) FROM events WHERE stream = %s) IS NOT DISTINCT FROM %s::bigint"
+    " RETURNING 1"
+)
+# Scavenging. The stream row is locked FOR UPDATE with its tombstone and metadata in the
+# condition: a concurrent metadata change either waits for this removal or, committed
+# first, is re-read and fails the check. The newest event of the log stays, so the head
+# position never moves back. Parameters: see remove_events_params.
+REMOVE_EVENTS = """
+WITH locked AS (
+    SELECT 1 FROM streams WHERE name = %s AND hard_deleted = %s
+    AND metadata IS NOT DISTINCT FROM %s::bytea FOR UPDATE
+),
+last AS (SELECT max(version) AS version FROM events WHERE stream = %s),
+doomed AS (
+    SELECT e.position FROM events AS e, last
+    WHERE e.stream = %s AND EXISTS (SELECT 1 FROM locked)
+      AND e.version < least(%s::bigint, last.version + %s::bigint)
+      AND e.position < (SELECT max(position) FROM events)
+    ORDER BY e.version LIMIT %s
+),
+removed AS (DELETE FROM events WHERE position IN (SELECT position FROM doomed) RETURNING 1)
+SELECT count(*) FROM removed
+"""
+
+
+def remove_events_params(
+    stream: str, before_version: int, hard_deleted: bool, metadata: bytes | None, limit: int
+) -> tuple[Any, ...]:
+    """The parameters of REMOVE_EVENTS: a live stream keeps its last event, a tombstoned one
+    may lose them all."""
+    keep_last = 1 if hard_deleted else 0
+    return (stream, hard_deleted, metadata, stream, stream, before_version, keep_last, limit)
+
+
 SAVE_SNAPSHOT = (
     "INSERT INTO snapshots (stream, version, type, state, recorded_at) VALUES (%s, %s, %s, %s, %s)"
     " ON CONFLICT (stream, version) DO UPDATE SET type = excluded.type, state = excluded.state,"

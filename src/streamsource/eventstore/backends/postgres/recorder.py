@@ -214,6 +214,30 @@ class PostgresRecorder:
         if not self._fetch(q.SET_METADATA, (stream, metadata)):
             raise StreamDeleted(stream)
 
+    def replace_stream_metadata(
+        self, stream: str, metadata: bytes, *, version: int | None, previous: bytes | None
+    ) -> bool:
+        """Store the metadata if the stream is unchanged since the caller read it."""
+        params = (metadata, stream, previous, stream, version)
+        return bool(self._fetch(q.REPLACE_METADATA, params))
+
+    def remove_events(
+        self,
+        stream: str,
+        before_version: int,
+        *,
+        hard_deleted: bool,
+        metadata: bytes | None,
+        limit: int,
+    ) -> int:
+        """Remove one batch of the stream's hidden events (see the Recorder protocol)."""
+        params = q.remove_events_params(stream, before_version, hard_deleted, metadata, limit)
+        return int((self._fetch(q.REMOVE_EVENTS, params))[0][0])
+
+    def reclaim_space(self, *, vacuum: bool = False) -> None:
+        """Nothing to do: autovacuum makes the removed rows' space reusable."""
+        self._check_open()
+
     def save_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store a snapshot apart from the events (replacing one at the same version)."""
         self._fetch(q.SAVE_SNAPSHOT, q.snapshot_params(snapshot))

@@ -19,7 +19,7 @@ from streamsource.eventstore.recorder import (
     StreamInfo,
 )
 
-from . import reads, schema, writes
+from . import reads, scavenge, schema, writes
 from .database import SqliteDatabase
 from .faults import map_exceptions
 from .groupcommit import GroupCommitter
@@ -76,6 +76,47 @@ class SqliteRecorder:
     def set_stream_metadata(self, stream: str, metadata: bytes) -> None:
         """Store the stream's encoded metadata (replacing any earlier one)."""
         self._committer.run(partial(writes.set_stream_metadata, stream=stream, metadata=metadata))
+
+    def replace_stream_metadata(
+        self, stream: str, metadata: bytes, *, version: int | None, previous: bytes | None
+    ) -> bool:
+        """Store the metadata if the stream is unchanged since the caller read it."""
+        return self._committer.run(
+            partial(
+                writes.replace_stream_metadata,
+                stream=stream,
+                metadata=metadata,
+                version=version,
+                previous=previous,
+            )
+        )
+
+    def remove_events(
+        self,
+        stream: str,
+        before_version: int,
+        *,
+        hard_deleted: bool,
+        metadata: bytes | None,
+        limit: int,
+    ) -> int:
+        """Remove one batch of the stream's hidden events (see the Recorder protocol)."""
+        return self._committer.run(
+            partial(
+                scavenge.remove_events,
+                stream=stream,
+                before_version=before_version,
+                hard_deleted=hard_deleted,
+                metadata=metadata,
+                limit=limit,
+            )
+        )
+
+    def reclaim_space(self, *, vacuum: bool = False) -> None:
+        """Empty the WAL file; with ``vacuum``, also shrink the database file (it blocks
+        writers while it rewrites the whole file)."""
+        self._check_open()
+        scavenge.reclaim_space(self.path, self.timeout, self.durability, vacuum=vacuum)
 
     def save_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store a snapshot apart from the events (replacing one at the same version)."""

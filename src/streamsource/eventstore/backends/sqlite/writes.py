@@ -196,3 +196,21 @@ def save_snapshot(conn: sqlite3.Connection, snapshot: SnapshotRecord, recorded_a
         " VALUES (?, ?, ?, ?, ?)",
         (snapshot.stream, snapshot.version, snapshot.type, snapshot.state, recorded_at),
     )
+
+
+def replace_stream_metadata(
+    conn: sqlite3.Connection,
+    stream: str,
+    metadata: bytes,
+    version: int | None,
+    previous: bytes | None,
+) -> bool:
+    """Store ``metadata`` if the stream is still live, at ``version``, with ``previous``
+    metadata (read in the write transaction, so nothing can change before the COMMIT)."""
+    deleted, current, _ = stream_state(conn, stream)
+    row = conn.execute("SELECT metadata FROM streams WHERE name = ?", (stream,)).fetchone()
+    stored = None if row is None or row[0] is None else bytes(row[0])
+    if deleted or row is None or current != version or stored != previous:
+        return False
+    conn.execute("UPDATE streams SET metadata = ? WHERE name = ?", (metadata, stream))
+    return True
