@@ -24,7 +24,7 @@ def url(tmp_path: Path) -> str:
 
 
 def store_cli(url: str, *args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(cli, ["store", "--url", url, *args], input=input)
+    return CliRunner().invoke(cli, ["store", "--store", url, *args], input=input)
 
 
 def assert_one_error_line(result: Result, code: int, *fragments: str) -> None:

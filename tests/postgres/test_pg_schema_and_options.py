@@ -127,10 +127,10 @@ def test_events_restored_from_another_cluster_are_repaired_by_migrate(
 
 def test_store_migrate_command(pg_server_url: str) -> None:
     url = _schema_url(pg_server_url, _new_schema())
-    first = CliRunner().invoke(cli, ["store", "migrate", "--url", url])
+    first = CliRunner().invoke(cli, ["store", "migrate", "--store", url])
     assert first.exit_code == 0, first.output
     assert "applied 0001_initial" in first.stdout
-    again = CliRunner().invoke(cli, ["store", "--url", url, "migrate"])
+    again = CliRunner().invoke(cli, ["store", "--store", url, "migrate"])
     assert again.exit_code == 0, again.output
     assert "applied" not in again.stdout
     assert "up to date" in again.stdout
@@ -181,13 +181,13 @@ def test_settings_keep_libpq_parameters_and_hide_the_password() -> None:
 
 def test_the_store_command_works_on_postgresql(pg_url: str) -> None:
     appended = CliRunner().invoke(
-        cli, ["store", "--url", pg_url, "append", "account-1", "Deposited", '{"amount": 5}']
+        cli, ["store", "--store", pg_url, "append", "account-1", "Deposited", '{"amount": 5}']
     )
     assert appended.exit_code == 0, appended.output
-    read = CliRunner().invoke(cli, ["store", "--url", pg_url, "read", "account-1", "--json"])
+    read = CliRunner().invoke(cli, ["store", "--store", pg_url, "read", "account-1", "--json"])
     assert read.exit_code == 0, read.output
     assert '"amount":5' in read.stdout.replace(" ", "")
-    stats = CliRunner().invoke(cli, ["store", "--url", pg_url, "stats"])
+    stats = CliRunner().invoke(cli, ["store", "--store", pg_url, "stats"])
     assert stats.exit_code == 0, stats.output
     assert "postgresql" in stats.stdout
 
@@ -214,7 +214,7 @@ def test_a_version_1_store_is_upgraded_by_migrate_and_keeps_its_events(
         )
     with pytest.raises(ss.ProgrammingError, match=r"missing migrations \[2\]"):
         ss.open_store(url, migrate=False)
-    upgraded = CliRunner().invoke(cli, ["store", "migrate", "--url", url])
+    upgraded = CliRunner().invoke(cli, ["store", "migrate", "--store", url])
     assert upgraded.exit_code == 0, upgraded.output
     assert "applied 0002_append_without_subtransaction" in upgraded.stdout
     with ss.open_store(url, migrate=False) as store:

@@ -1,8 +1,17 @@
-"""The `streamsource` command line: one module per command group."""
+"""The `streamsource` command line: one module per command group.
+
+Every error, from any command, is one line ``error: ...`` on stderr and a non-zero exit:
+the commands' own failures print it themselves, and the root group turns click's usage
+errors (an unknown option, a missing argument; exit code 2) into the same shape instead of
+click's usage block with its capitalised ``Error:``.
+"""
 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -29,6 +38,30 @@ class _LazyGroup(click.Group):
         command = importlib.import_module(module_name).command
         assert isinstance(command, click.Command)
         return command
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("interrupted", 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    first, _, _ = message.strip().partition("\n")
+    click.echo(f"error: {first}", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=_LazyGroup)

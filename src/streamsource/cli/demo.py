@@ -264,4 +264,4 @@ def command(directory: Path | None, style: str) -> None:
         click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     out.text("")
-    out.text(f"done. Inspect the events with: streamsource store --url {url} streams")
+    out.text(f"done. Inspect the events with: streamsource store --store {url} streams")

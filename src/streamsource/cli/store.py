@@ -1,6 +1,6 @@
 """``streamsource store``: append to, read and inspect an event store from the shell.
 
-Every subcommand opens the store at ``--url`` (default: ``$STREAMSOURCE_STORE``, else
+Every subcommand opens the store at ``--store`` (default: ``$STREAMSOURCE_STORE``, else
 ``sqlite:///streamsource.db``), does one thing and closes it. Errors print one line,
 ``error: ...``, on stderr: exit code 2 for bad input on the command line (JSON, versions,
 times), 1 when the store refused or failed the operation.
@@ -74,7 +74,7 @@ class StoreNotFound(ss.InterfaceError):
 
 @contextmanager
 def open_store_from(ctx: click.Context, *, must_exist: bool = False) -> Iterator[ss.EventStore]:
-    """The store named by the group's ``--url``, closed when the block ends.
+    """The store named by the group's ``--store``, closed when the block ends.
 
     ``must_exist``: refuse a SQLite file that is not there rather than create an empty store
     (a typo in a path would otherwise read as "no events").
@@ -118,16 +118,18 @@ class _StoreGroup(click.Group):
 
 @click.group(cls=_StoreGroup)
 @click.option(
-    "--url",
+    "--store",
+    "store_url",
     envvar="STREAMSOURCE_STORE",
     default=None,
     metavar="URL",
     help="Store URL: sqlite:///PATH, memory://, postgresql://... [env: STREAMSOURCE_STORE]",
 )
+@click.option("--url", "old_url", default=None, hidden=True)  # the name before --store
 @click.pass_context
-def command(ctx: click.Context, url: str | None) -> None:
+def command(ctx: click.Context, store_url: str | None, old_url: str | None) -> None:
     """Append to, read and inspect an event store."""
-    ctx.find_root().meta["streamsource.store_url"] = url
+    ctx.find_root().meta["streamsource.store_url"] = old_url or store_url
 
 
 # -- parsing command-line values ----------------------------------------------------------
@@ -329,3 +331,34 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     width = max((len(key) for key in figures), default=0)
     for key, value in figures.items():
         click.echo(f"{key:<{width}}  {value}")
+
+
+@command.command()
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="SQLite: also shrink the file (rewrites it; blocks writers while it runs).",
+)
+@click.pass_context
+@reporting_errors
+def scavenge(ctx: click.Context, vacuum: bool) -> None:
+    """Remove for good the events that stream metadata and deletes hide.
+
+    Every other event keeps its position; a live stream keeps its last event, and the
+    newest event of the log stays until something is appended after it. Safe beside running
+    applications; if interrupted, run it again.
+    """
+
+    def progress(report: ss.ScavengeReport) -> None:
+        click.echo(
+            f"checked {report.streams_checked} streams, removed {report.events_removed} events"
+            f" from {report.streams_scavenged}",
+            err=True,
+        )
+
+    with open_store_from(ctx, must_exist=True) as store:
+        report = store.scavenge(vacuum=vacuum, progress=progress)
+    click.echo(
+        f"scavenged: removed {report.events_removed} events from {report.streams_scavenged}"
+        f" of {report.streams_checked} streams in {report.seconds:.1f}s"
+    )

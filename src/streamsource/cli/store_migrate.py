@@ -1,4 +1,4 @@
-"""``streamsource store migrate --url URL``: create or upgrade a store's schema.
+"""``streamsource store migrate --store URL``: create or upgrade a store's schema.
 
 For PostgreSQL it applies the missing numbered migrations (what opening a store does unless
 ``migrate=False``), so a deployment can migrate once, before the applications start, and
@@ -17,18 +17,20 @@ from streamsource.eventstore.backends import scheme_of
 
 @click.command()
 @click.option(
-    "--url",
+    "--store",
+    "store_url",
     default=None,
     metavar="URL",
-    help="Store URL, e.g. postgresql://user@host/db?schema=app1 (default: the group's --url).",
+    help="Store URL, e.g. postgresql://user@host/db?schema=app1 (default: the group's --store).",
 )
+@click.option("--url", "old_url", default=None, hidden=True)  # the name before --store
 @click.pass_context
 @reporting_errors
-def command(ctx: click.Context, url: str | None) -> None:
+def command(ctx: click.Context, store_url: str | None, old_url: str | None) -> None:
     """Create or upgrade the store's schema (versioned migrations)."""
-    url = url or ctx.find_root().meta.get("streamsource.store_url")
+    url = store_url or old_url or ctx.find_root().meta.get("streamsource.store_url")
     if not url:
-        raise BadInput("no store URL: pass --url URL (or set STREAMSOURCE_STORE)")
+        raise BadInput("no store URL: pass --store URL (or set STREAMSOURCE_STORE)")
     if scheme_of(url) not in ("postgresql", "postgres"):
         ss.open_store(url).close()
         click.echo(f"{scheme_of(url)} store is up to date (it migrates when opened)")

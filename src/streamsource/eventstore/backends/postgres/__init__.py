@@ -5,7 +5,7 @@ Options, as URL query parameters or keyword arguments (keywords win): ``schema``
 ``public``: several applications share a database, each in its own schema), ``pool_size``
 (default 10), ``pool_min_size`` (1), ``pool_timeout`` (seconds to wait for a free connection,
 30), ``connect_timeout`` (seconds, 5) and ``migrate`` (default true: create or upgrade the
-schema on open; ``streamsource store migrate --url URL`` does it explicitly). Other query
+schema on open; ``streamsource store migrate --store URL`` does it explicitly). Other query
 parameters go to libpq as they are.
 
 Layout and migrations: the tables live in the store's schema, created by the numbered files in

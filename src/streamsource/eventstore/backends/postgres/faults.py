@@ -92,7 +92,7 @@ def translate(
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction):
         return ProgrammingError(
             f"{where}: the store's tables are missing or out of date; run"
-            f" `streamsource store migrate --url URL` ({detail})"
+            f" `streamsource store migrate --store URL` ({detail})"
         )
     if isinstance(exc, psycopg.IntegrityError):
         return IntegrityError(f"{where}: {detail}")

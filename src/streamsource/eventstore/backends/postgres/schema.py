@@ -91,13 +91,13 @@ def check_current(conn: psycopg.Connection[tuple[object, ...]], schema: str, whe
     if missing:
         raise ProgrammingError(
             f"{where}: the store schema is not up to date (missing migrations {missing});"
-            " run `streamsource store migrate --url URL` or open it with migrate=True"
+            " run `streamsource store migrate --store URL` or open it with migrate=True"
         )
     conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     if _transaction_ids_from_the_future(conn):
         raise CorruptStoreError(
             f"{where}: the events carry transaction ids from another cluster (a logical"
-            " restore?); run `streamsource store migrate --url URL` once to reset them"
+            " restore?); run `streamsource store migrate --store URL` once to reset them"
         )
 
 

@@ -1,0 +1,125 @@
+"""`streamsource store scavenge`: through the CLI, and killed with SIGKILL half-way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import streamsource as ss
+from streamsource.cli import cli
+
+SCRIPT = Path(sys.executable).parent / "streamsource"
+
+DELETED = 60  # soft-deleted streams, each losing all but its last event
+PER_STREAM = 1500
+KEPT = 10  # streams nothing hides
+
+
+def test_scavenge_prints_what_it_removed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    with ss.open_store(url) as store:
+        store.append("gone-1", [ss.NewEvent("A", {}), ss.NewEvent("B", {})])
+        store.delete_stream("gone-1", hard=True)
+        store.append("kept-1", [ss.NewEvent("A", {})])
+    result = CliRunner().invoke(cli, ["store", "--store", url, "scavenge", "--vacuum"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("scavenged: removed 2 events from 1 of 2 streams")
+    with ss.open_store(url) as store:
+        assert [e.stream for e in store.read_all()] == ["kept-1"]
+
+
+def _fill(url: str) -> dict[str, list[tuple[int, int]]]:
+    """The store the kill test scavenges; returns the (version, position) of every event
+    that must survive, by stream."""
+    survivors: dict[str, list[tuple[int, int]]] = {}
+    with ss.open_store(url) as store:
+        for n in range(DELETED):
+            stream = f"gone-{n}"
+            batch = [ss.NewEvent("Filled", {"n": i, "pad": "x" * 40}) for i in range(PER_STREAM)]
+            store.append(stream, batch)
+            store.delete_stream(stream)
+            if n % 6 == 0:
+                kept = f"kept-{n}"
+                store.append(kept, [ss.NewEvent("Kept", {"n": i}) for i in range(5)])
+        for info in store.list_streams():
+            if info.stream.startswith("kept-"):
+                events = store.read_stream(info.stream)
+                survivors[info.stream] = [(e.version, e.position) for e in events]
+            else:
+                last = store.read_stream(info.stream, backwards=True, limit=1)
+                assert list(last) == []  # hidden by the soft delete
+        for event in store.read_all(backwards=True):
+            if event.stream.startswith("gone-") and event.version == PER_STREAM - 1:
+                survivors.setdefault(event.stream, []).append((event.version, event.position))
+    return survivors
+
+
+def _event_count(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def test_a_scavenge_killed_half_way_leaves_a_consistent_store_and_a_rerun_finishes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.db"
+    url = f"sqlite:///{path}"
+    survivors = _fill(url)
+    before = _event_count(path)
+    assert before == DELETED * PER_STREAM + sum(len(v) for k, v in survivors.items() if "kept" in k)
+
+    process = subprocess.Popen(
+        [str(SCRIPT), "store", "--store", url, "scavenge"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _event_count(path) == before:  # wait until it has removed something
+            assert process.poll() is None, process.communicate(timeout=10)
+            assert time.monotonic() < deadline, "the scavenge removed nothing in 60 s"
+            time.sleep(0.002)
+        assert process.poll() is None, "the scavenge finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+    after_kill = _event_count(path)
+    surviving = sum(len(events) for events in survivors.values())
+    assert surviving < after_kill < before  # killed half-way
+    with ss.open_store(url) as store:
+        by_stream: dict[str, list[tuple[int, int]]] = {}
+        for event in store.read_all():
+            by_stream.setdefault(event.stream, []).append((event.version, event.position))
+        for stream, wanted in survivors.items():
+            remaining = by_stream[stream]
+            assert set(wanted) <= set(remaining), stream  # nothing that should stay is gone
+            versions = [version for version, _ in remaining]
+            assert versions == list(range(versions[0], versions[-1] + 1)), stream  # a suffix
+            if stream.startswith("gone-"):
+                assert store.stream_version(stream) == PER_STREAM - 1
+                assert list(store.read_stream(stream)) == []
+
+    rerun = subprocess.run(
+        [str(SCRIPT), "store", "--store", url, "scavenge"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"removed {after_kill - surviving} events" in rerun.stdout
+    with ss.open_store(url) as store:
+        final: dict[str, list[tuple[int, int]]] = {}
+        for event in store.read_all():
+            final.setdefault(event.stream, []).append((event.version, event.position))
+        assert final == survivors
+        assert store.append("gone-0", [ss.NewEvent("Back", {})]).version == PER_STREAM
