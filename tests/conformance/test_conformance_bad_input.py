@@ -136,8 +136,8 @@ def test_versions_and_positions_beyond_64_bits_read_as_past_the_end(seeded: Any,
     assert [e.version for e in seeded.read_stream("s-1", from_version=huge)] == []
     assert [e.version for e in seeded.read_stream("s-1", as_of_version=huge)] == [0]
     assert [e.version for e in seeded.read_stream("s-1", limit=huge)] == [0]
-    assert list(seeded.read_all(from_position=huge)) == []
-    assert [e.stream for e in seeded.read_all(from_position=huge, backwards=True)] == ["s-1"]
+    assert list(seeded.read_all(after=huge)) == []
+    assert [e.stream for e in seeded.read_all(before=huge, backwards=True)] == ["s-1"]
     assert [e.stream for e in seeded.read_all(limit=huge)] == ["s-1"]
     assert seeded.load_snapshot("s-1", max_version=huge) is None
     with pytest.raises(ss.WrongExpectedVersion):
@@ -220,7 +220,14 @@ def test_bad_read_stream_options_are_refused(seeded: Any, options: dict[str, Any
 
 @pytest.mark.parametrize(
     "options",
-    [{"from_position": -1}, {"limit": -5}, {"category": ""}, {"category": "a\x00"}],
+    [
+        {"after": -1},
+        {"before": -1, "backwards": True},
+        {"after": "3"},
+        {"limit": -5},
+        {"category": ""},
+        {"category": "a\x00"},
+    ],
     ids=repr,
 )
 def test_bad_read_all_options_are_refused(seeded: Any, options: dict[str, Any]) -> None:

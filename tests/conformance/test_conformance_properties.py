@@ -131,25 +131,24 @@ def test_read_all_options_match_the_model(
     store, _ = long_stream
     log = list(store.read_all())
     positions = [e.position for e in log]
-    # a position that exists, or one past the end
-    from_position = None
+    # a bound at a position that exists, or one past the end
+    bound = None
     if from_index is not None:
-        from_position = positions[from_index] if from_index < len(log) else positions[-1] + 1
+        bound = positions[from_index] if from_index < len(log) else positions[-1] + 1
     expected = [
         e
         for e in log
         if (category is None or e.category == category) and (types is None or e.type in types)
     ]
     if backwards:
-        expected = [
-            e for e in reversed(expected) if from_position is None or e.position <= from_position
-        ]
+        expected = [e for e in reversed(expected) if bound is None or e.position < bound]
     else:
-        expected = [e for e in expected if from_position is None or e.position >= from_position]
+        expected = [e for e in expected if bound is None or e.position > bound]
     if limit is not None:
         expected = expected[:limit]
     got = store.read_all(
-        from_position=from_position,
+        after=None if backwards else bound,
+        before=bound if backwards else None,
         backwards=backwards,
         limit=limit,
         category=category,

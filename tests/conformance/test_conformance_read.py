@@ -94,24 +94,33 @@ def test_global_positions_strictly_increase_in_append_order(filled: Any) -> None
         assert same == event
 
 
-def test_read_all_backwards_from_position_and_limit(filled: Any) -> None:
+def test_read_all_positions_are_exclusive_bounds(filled: Any) -> None:
     log = list(filled.read_all())
     positions = [e.position for e in log]
     assert [e.position for e in filled.read_all(backwards=True)] == positions[::-1]
-    assert [e.position for e in filled.read_all(from_position=positions[4])] == positions[4:]
-    assert [e.position for e in filled.read_all(from_position=positions[4], limit=3)] == (
-        positions[4:7]
-    )
-    assert [e.position for e in filled.read_all(from_position=positions[4], backwards=True)] == (
-        positions[4::-1]
+    assert [e.position for e in filled.read_all(after=positions[4])] == positions[5:]
+    assert [e.position for e in filled.read_all(after=positions[4], limit=3)] == positions[5:8]
+    assert [e.position for e in filled.read_all(before=positions[4], backwards=True)] == (
+        positions[3::-1]
     )
     assert [e.position for e in filled.read_all(backwards=True, limit=2)] == positions[:-3:-1]
-    assert list(filled.read_all(from_position=positions[-1] + 1)) == []
+    assert list(filled.read_all(after=positions[-1])) == []
+    assert list(filled.read_all(before=positions[0], backwards=True)) == []
+    assert list(filled.read_all(before=0, backwards=True)) == []
     assert list(filled.read_all(limit=0)) == []
-    assert [e.position for e in filled.read_all(from_position=0)] == positions
-    # resuming after a seen position
-    seen = positions[5]
-    assert [e.position for e in filled.read_all(from_position=seen + 1)] == positions[6:]
+    assert [e.position for e in filled.read_all(after=0)] == positions
+    # resuming from a checkpoint, the last position processed
+    checkpoint = positions[5]
+    assert [e.position for e in filled.read_all(after=checkpoint)] == positions[6:]
+
+
+def test_a_bound_for_the_other_direction_is_refused(filled: Any) -> None:
+    with pytest.raises(ss.ProgrammingError, match="before="):
+        list(filled.read_all(after=3, backwards=True))
+    with pytest.raises(ss.ProgrammingError, match="after="):
+        list(filled.read_all(before=3))
+    with pytest.raises(TypeError):  # the old inclusive name is gone, not silently flipped
+        list(filled.read_all(from_position=3))
 
 
 def test_read_category(filled: Any) -> None:
@@ -132,9 +141,9 @@ def test_read_category(filled: Any) -> None:
     assert [e.position for e in filled.read_category("account", backwards=True, limit=2)] == [
         e.position for e in accounts[::-1][:2]
     ]
-    later = accounts[3].position
-    assert [e.position for e in filled.read_category("account", from_position=later)] == [
-        e.position for e in accounts[3:]
+    checkpoint = accounts[3].position
+    assert [e.position for e in filled.read_category("account", after=checkpoint)] == [
+        e.position for e in accounts[4:]
     ]
     assert list(filled.read_category("nothing")) == []
 

@@ -56,7 +56,7 @@ def test_eight_writer_processes_and_a_tailing_reader(pg_url: str) -> None:
             nonlocal last
             while True:
                 finished = done.is_set()  # read before the pass: one full pass after the end
-                for event in store.read_all(from_position=last + 1):
+                for event in store.read_all(after=last):
                     if event.position <= last:
                         backwards_steps.append((last, event.position))
                     last = event.position

@@ -93,7 +93,7 @@ def _bridge(ctx: DemoContext) -> None:
     store_path = str(ctx.directory / "demo.db")
     checkpoints = SqliteCheckpoints(sidecar_path(store_path))
     start = checkpoints.load("demo")
-    expected = sum(1 for _ in store.read_category("account", from_position=start + 1))
+    expected = sum(1 for _ in store.read_category("account", after=start))
     mapping = TopicMapping.of(["account"], topic_prefix="bank.")
     rows: list[tuple[object, ...]] = []
 

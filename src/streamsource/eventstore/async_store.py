@@ -240,7 +240,8 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
     def read_all(
         self,
         *,
-        from_position: int | None = None,
+        after: int | None = None,
+        before: int | None = None,
         backwards: bool = False,
         limit: int | None = None,
         category: str | None = None,
@@ -249,7 +250,8 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         """The whole log in global order; see :meth:`EventStore.read_all`."""
         recorder = self._open()
         request = check_all_read(
-            from_position=from_position,
+            after=after,
+            before=before,
             backwards=backwards,
             limit=limit,
             category=category,
@@ -269,7 +271,8 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         self,
         category: str,
         *,
-        from_position: int | None = None,
+        after: int | None = None,
+        before: int | None = None,
         backwards: bool = False,
         limit: int | None = None,
         types: Iterable[str] | str | None = None,
@@ -277,7 +280,8 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         """The events of one category; see :meth:`EventStore.read_category`."""
         check_stream_name(category, "category")  # required here: None would read everything
         return self.read_all(
-            from_position=from_position,
+            after=after,
+            before=before,
             backwards=backwards,
             limit=limit,
             category=category,

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streamsource.errors import StreamDeleted
+from streamsource.errors import ProgrammingError, StreamDeleted
 from streamsource.eventstore.events import StreamMetadata
 from streamsource.eventstore.recorder import ReadAllFilter, StoredRecord, StreamInfo
 from streamsource.eventstore.validation import (
+    MAX_COUNT,
     check_aware_time,
     check_count,
     check_stream_name,
@@ -119,25 +120,49 @@ def check_stream_read(
 class AllReadRequest:
     """The validated arguments of one ``read_all`` (or ``read_category``) call."""
 
-    from_position: int | None
+    from_position: int | None  # the recorder's inclusive start, derived from after/before
     backwards: bool
     limit: int | None
     filter: ReadAllFilter | None
 
 
 def check_all_read(
-    *, from_position: object, backwards: object, limit: object, category: object, types: Any
+    *,
+    after: object,
+    before: object,
+    backwards: object,
+    limit: object,
+    category: object,
+    types: Any,
 ) -> AllReadRequest:
-    """Validate the arguments of ``read_all``; ``category`` follows the stream-name rules."""
+    """Validate the arguments of ``read_all``; ``category`` follows the stream-name rules.
+
+    Positions are exclusive everywhere, as a checkpoint is "the last position processed":
+    a forwards read starts ``after`` a position, a backwards read ``before`` one.
+    """
     checked_category = None if category is None else check_stream_name(category, "category")
     checked_types = check_types(types)
     narrowing = None
     if checked_category is not None or checked_types is not None:
         narrowing = ReadAllFilter(category=checked_category, types=checked_types)
+    checked_after = check_count(after, "after")
+    checked_before = check_count(before, "before")
+    checked_limit = check_count(limit, "limit")
+    if backwards:
+        if checked_after is not None:
+            raise ProgrammingError("after= bounds a forwards read; a backwards read takes before=")
+        start = None if checked_before is None else checked_before - 1
+        if start is not None and start < 1:
+            checked_limit = 0  # nothing comes before the first position
+    else:
+        if checked_before is not None:
+            raise ProgrammingError("before= bounds a backwards read; a forwards read takes after=")
+        # past MAX_COUNT nothing is stored, and the database can still bind the number
+        start = None if checked_after is None else min(checked_after + 1, MAX_COUNT)
     return AllReadRequest(
-        from_position=check_count(from_position, "from_position"),
+        from_position=start,
         backwards=bool(backwards),
-        limit=check_count(limit, "limit"),
+        limit=checked_limit,
         filter=narrowing,
     )
 

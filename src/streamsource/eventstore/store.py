@@ -285,19 +285,23 @@ class EventStore(StoreBase[Recorder]):
     def read_all(
         self,
         *,
-        from_position: int | None = None,
+        after: int | None = None,
+        before: int | None = None,
         backwards: bool = False,
         limit: int | None = None,
         category: str | None = None,
         types: Iterable[str] | str | None = None,
     ) -> Generator[RecordedEvent, None, None]:
-        """The whole log in global position order (or reversed); ``from_position`` is inclusive.
+        """The whole log in global position order (or reversed, with ``backwards``).
 
-        To resume after position P, pass ``from_position=P + 1``.
+        Positions are exclusive bounds, as everywhere in streamsource: ``after=P`` reads the
+        events after position P (pass a checkpoint, the last position processed, to resume),
+        ``before=P`` with ``backwards=True`` reads the events before P, newest first.
         """
         recorder = self._open()
         request = check_all_read(
-            from_position=from_position,
+            after=after,
+            before=before,
             backwards=backwards,
             limit=limit,
             category=category,
@@ -311,7 +315,8 @@ class EventStore(StoreBase[Recorder]):
         self,
         category: str,
         *,
-        from_position: int | None = None,
+        after: int | None = None,
+        before: int | None = None,
         backwards: bool = False,
         limit: int | None = None,
         types: Iterable[str] | str | None = None,
@@ -319,7 +324,8 @@ class EventStore(StoreBase[Recorder]):
         """The events of every stream named ``category-...`` (or exactly ``category``)."""
         check_stream_name(category, "category")  # required here: None would read everything
         return self.read_all(
-            from_position=from_position,
+            after=after,
+            before=before,
             backwards=backwards,
             limit=limit,
             category=category,

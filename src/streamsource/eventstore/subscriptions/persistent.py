@@ -166,9 +166,8 @@ class PersistentSubscription:
             if room > 0:
                 group = tables.group(name)
                 assert group is not None
-                start = 0 if group.checkpoint is None else group.checkpoint + 1
                 fresh = list(
-                    self.store.read_all(from_position=start, limit=room, category=self.category)
+                    self.store.read_all(after=group.checkpoint, limit=room, category=self.category)
                 )
                 for event in fresh:
                     tables.add(name, Entry(event.position, 1, 0, self.consumer), until)
@@ -186,7 +185,7 @@ class PersistentSubscription:
         return messages, next_expiry
 
     def _event_at(self, position: int) -> RecordedEvent:
-        return next(self.store.read_all(from_position=position, limit=1))
+        return next(self.store.read_all(after=position - 1, limit=1))
 
     def __iter__(self) -> Iterator[Message]:
         while not self._closed:

@@ -59,11 +59,11 @@ class Target:
 
     def read_arguments(self, checkpoint: int | None, limit: int) -> dict[str, Any]:
         """Keyword arguments of the store read that returns the page after ``checkpoint``."""
-        start = 0 if checkpoint is None else checkpoint + 1
         if self.stream is not None:
+            start = 0 if checkpoint is None else checkpoint + 1
             return {"from_version": start, "limit": limit, "types": self.types}
         return {
-            "from_position": start,
+            "after": checkpoint,
             "limit": limit,
             "category": self.category,
             "types": self.types,
