@@ -1,7 +1,7 @@
 """The broker through a real client (confluent-kafka), against Tansu and a bare frame reader.
 
     .venv/bin/python benchmarks/broker.py [--quick] [--repeat N] [--rss [--rss-gb G]]
-                                          [--no-tansu] [--cache-dir DIR]
+                                          [--no-tansu] [--txn-only] [--cache-dir DIR]
 
 Every row is measured in the same run, client and broker sharing this machine:
 
@@ -15,7 +15,9 @@ Every row is measured in the same run, client and broker sharing this machine:
   loop: how fast Python can take produce traffic off a socket at all (the ceiling).
 
 Workloads: produce 100 B and 1 KiB values with ``linger.ms=5`` at acks=1 and acks=all,
-consume what was produced (one partition, from the start), and end-to-end latency
+consume what was produced (one partition, from the start), idempotent and transactional
+produce (transactions of 100 and 1,000 messages, acks=all) and a read_committed consume of
+the transactional data (``--txn-only``: just these rows), and end-to-end latency
 (produce -> consume, ``linger.ms=0``) at a fixed 10,000 msg/s. Both brokers run at once;
 after a warm-up, each workload alternates between them ``--repeat`` times (default 2) and
 keeps each one's best, next to the broker's CPU use during that run: a broker well below
@@ -197,6 +199,77 @@ def produce(bootstrap: str, topic: str, count: int, size: int, acks: str) -> tup
     if left or failures:
         raise RuntimeError(f"{left} undelivered, {len(failures)} failed: {failures[:1]}")
     return count / elapsed, count * size / elapsed / 1e6
+
+
+def produce_exactly_once(
+    bootstrap: str, topic: str, count: int, size: int, per_txn: int
+) -> tuple[float, float]:
+    """Idempotent (``per_txn=0``) or transactional produce, ``per_txn`` messages per
+    transaction, acks=all; (msg/s, MB/s). The producer is set up before the clock starts."""
+    config: dict[str, object] = {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"}
+    if per_txn:
+        config["transactional.id"] = f"bench-{topic}-{time.monotonic_ns()}"
+    else:
+        config["enable.idempotence"] = True
+    producer = Producer(config)
+    value = b"x" * size
+    # warm up outside the clock: connections, metadata and the producer id (which an
+    # idempotent producer otherwise fetches lazily, on its first message)
+    if per_txn:
+        producer.init_transactions(30)
+        producer.begin_transaction()
+    producer.produce(topic, value, partition=0)
+    if per_txn:
+        producer.commit_transaction(30)
+    producer.flush(30)
+    batch = per_txn or count
+    start = time.perf_counter()
+    for first in range(0, count, batch):
+        if per_txn:
+            producer.begin_transaction()
+        for _ in range(min(batch, count - first)):
+            while True:
+                try:
+                    producer.produce(topic, value, partition=0)
+                    break
+                except BufferError:
+                    producer.poll(0.001)
+        if per_txn:
+            producer.commit_transaction(60)
+    left = producer.flush(120)
+    elapsed = time.perf_counter() - start
+    if left:
+        raise RuntimeError(f"{left} undelivered")
+    return count / elapsed, count * size / elapsed / 1e6
+
+
+def run_transaction_workloads(
+    targets: list[Target], rows: dict[str, Row], count: int, repeat: int
+) -> None:
+    """Idempotent produce beside transactional produce (issue 9), then a read_committed
+    consume of the transactional data (commit markers in it, every 100th offset)."""
+    print("  idempotent and transactional produce ...", flush=True)
+    for per_txn in (0, 100, 1000):
+        topic = f"bench-txn-{per_txn}"
+        for target in targets:
+            create_topic(target.bootstrap, topic)
+        name = (
+            f"produce 100 B, transactions of {per_txn:,}"
+            if per_txn
+            else ("produce 100 B, idempotent")
+        )
+        measure(
+            rows, name, "msg/s", targets,
+            lambda t, topic=topic, p=per_txn: produce_exactly_once(t.bootstrap, topic, count, 100, p),
+            repeat,
+        )  # fmt: skip
+    total = (count + 1) * repeat
+    measure(
+        rows, "consume 100 B, read_committed, txns of 100", "msg/s", targets,
+        lambda t: consume(t.bootstrap, "bench-txn-100", total, 100,
+                          **{"isolation.level": "read_committed"}),
+        repeat,
+    )  # fmt: skip
 
 
 def consume(
@@ -398,7 +471,13 @@ def measure(
     for _ in range(repeat):
         for target in targets:
             cpu_before, start = cpu_seconds(target.pid), time.perf_counter()
-            a, b = run(target)
+            try:
+                a, b = run(target)
+            except Exception as exc:  # a peer that cannot do it gets no figure ("-")
+                if target.name == "streamsource":
+                    raise
+                print(f"    {target.name} failed: {exc}", flush=True)
+                continue
             cpu = 100 * (cpu_seconds(target.pid) - cpu_before) / (time.perf_counter() - start)
             old = best.get(target.name)
             if old is None or (a > old[0] if unit == "msg/s" else b < old[1]):
@@ -531,6 +610,7 @@ def main() -> None:
     parser.add_argument("--rss-gb", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=0, help="runs per workload (best kept)")
     parser.add_argument("--no-tansu", action="store_true", help="skip the Tansu rows")
+    parser.add_argument("--txn-only", action="store_true", help="only the transaction rows")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--frame-sink", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -552,10 +632,12 @@ def main() -> None:
             if binary is not None:
                 live.append(running.enter_context(tansu_broker(binary, workdir)))
             targets += [t.name for t in live[1:]]
-            run_client_workloads(live, rows, count, seconds, repeat)
+            if not args.txn_only:
+                run_client_workloads(live, rows, count, seconds, repeat)
+            run_transaction_workloads(live, rows, count, repeat)
         print("  frame reader (Python ceiling) ...", flush=True)
         targets.append("frame reader")
-        for size in (100, 1024):
+        for size in () if args.txn_only else (100, 1024):
             name = f"produce {size} B, acks=1"
             a, b = max(frame_ceiling(workdir, count, size) for _ in range(repeat))
             rows[name].values["frame reader"] = (a, b, None)
@@ -568,6 +650,12 @@ def main() -> None:
             ):
                 rows[name] = Row(name, "MB", {"streamsource": (*value, None)})
     print_table(list(rows.values()), targets)
+    idempotent = rows.get("produce 100 B, idempotent")
+    for per_txn in (100, 1000):
+        row = rows.get(f"produce 100 B, transactions of {per_txn:,}")
+        if idempotent and row and "streamsource" in row.values:
+            ratio = row.values["streamsource"][0] / idempotent.values["streamsource"][0]
+            print(f"streamsource transactional ({per_txn:,}/txn) / idempotent: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

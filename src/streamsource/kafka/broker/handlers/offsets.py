@@ -2,6 +2,8 @@
 
 The coordinator decides whether a commit is allowed (generation, member); the offset store
 keeps it (one fsync per request). A partition with no committed offset reads back as -1.
+With ``require_stable`` (v7+, what read_committed consumers send), a partition for which an
+open transaction holds an offset answers UNSTABLE_OFFSET_COMMIT (retriable) instead.
 """
 
 from __future__ import annotations
@@ -9,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from streamsource.kafka.broker.handlers.base import HasClock, HasGroups, HasTopics
+from streamsource.kafka.broker.handlers.base import (
+    HasClock,
+    HasGroups,
+    HasTopics,
+    HasTransactions,
+)
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.coordinator.offsets import OffsetCommit
 from streamsource.kafka.protocol import RequestHeader
@@ -22,8 +29,9 @@ from streamsource.kafka.protocol.messages.offsets import (
 )
 
 
-class OffsetsContext(HasTopics, HasGroups, HasClock, Protocol):
-    """The groups (commit checks, offsets), the topics committed to, the clock."""
+class OffsetsContext(HasTopics, HasGroups, HasClock, HasTransactions, Protocol):
+    """The groups (commit checks, offsets), the topics committed to, the clock, and the
+    transaction coordinator (offsets still pending in a transaction)."""
 
 
 _CommitTopic = OffsetCommitResponse.OffsetCommitResponseTopic
@@ -101,11 +109,14 @@ async def handle_offset_fetch(
                                     committed_offset=offset,
                                     committed_leader_epoch=epoch,
                                     metadata=metadata,
+                                    error_code=error,
                                 )
-                                for index, offset, epoch, metadata in rows
+                                for index, offset, epoch, metadata, error in rows
                             ],
                         )
-                        for name, rows in _committed(broker, group.group_id, wanted)
+                        for name, rows in _committed(
+                            broker, group.group_id, wanted, request.require_stable
+                        )
                     ],
                 )
             )
@@ -124,39 +135,59 @@ async def handle_offset_fetch(
                         committed_offset=offset,
                         committed_leader_epoch=epoch,
                         metadata=metadata,
+                        error_code=error,
                     )
-                    for index, offset, epoch, metadata in rows
+                    for index, offset, epoch, metadata, error in rows
                 ],
             )
-            for name, rows in _committed(broker, request.group_id, wanted_old)
+            for name, rows in _committed(
+                broker, request.group_id, wanted_old, request.require_stable
+            )
         ],
     )
 
 
-_Row = tuple[int, int, int, str | None]
+_Row = tuple[int, int, int, str | None, ErrorCode]
+_UNSTABLE: tuple[int, int, str, ErrorCode] = (-1, -1, "", ErrorCode.UNSTABLE_OFFSET_COMMIT)
 
 
 def _committed(
-    broker: OffsetsContext, group_id: str, wanted: Iterable[tuple[str, list[int]]] | None
+    broker: OffsetsContext,
+    group_id: str,
+    wanted: Iterable[tuple[str, list[int]]] | None,
+    require_stable: bool,
 ) -> list[tuple[str, list[_Row]]]:
-    """(topic, [(partition, offset, leader epoch, metadata)]) for the asked partitions.
+    """(topic, [(partition, offset, leader epoch, metadata, error)]) for the asked ones.
 
     ``wanted=None`` means every partition the group has committed (OffsetFetch v2+).
     """
     store = broker.groups.offsets
+    txns = broker.transactions.coordinator
+
+    def pending(topic: str, index: int) -> bool:
+        return require_stable and txns.pending_offset(group_id, (topic, index))
+
     if wanted is None:
         by_topic: dict[str, list[_Row]] = {}
         for (topic, index), c in sorted(store.fetch(group_id).items()):
-            by_topic.setdefault(topic, []).append((index, c.offset, c.leader_epoch, c.metadata))
+            by_topic.setdefault(topic, []).append(
+                (index, *_UNSTABLE)
+                if pending(topic, index)
+                else (index, c.offset, c.leader_epoch, c.metadata, ErrorCode.NONE)
+            )
         return list(by_topic.items())
     out: list[tuple[str, list[_Row]]] = []
     for topic, indexes in wanted:
         rows: list[_Row] = []
         for index in indexes:
             found = store.get(group_id, topic, index)
-            if found is None:
-                rows.append((index, -1, -1, ""))
+            if pending(topic, index):
+                rows.append((index, *_UNSTABLE))
+            elif found is None:
+                rows.append((index, -1, -1, "", ErrorCode.NONE))
             else:
-                rows.append((index, found.offset, found.leader_epoch, found.metadata))
+                rows.append(
+                    (index, found.offset, found.leader_epoch, found.metadata, ErrorCode.NONE)
+                )
         out.append((topic, rows))
     return out

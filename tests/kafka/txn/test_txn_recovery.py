@@ -1,0 +1,154 @@
+"""The coordinator's durable state: a transaction the broker stopped in the middle of
+ending is finished at start, pending offsets survive with it, and read_committed offset
+fetches see UNSTABLE_OFFSET_COMMIT while a transaction holds an offset."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from streamsource.kafka import EmbeddedBroker
+from streamsource.kafka.coordinator.transactions import decode_metadata, encode_metadata
+from streamsource.kafka.log.transaction_log import TransactionLog
+from streamsource.kafka.protocol import (
+    ErrorCode,
+    RequestHeader,
+    decode_response,
+    encode_request,
+)
+from streamsource.kafka.protocol.messages.offsets import OffsetFetchRequest
+from streamsource.kafka.protocol.messages.transactions import DescribeTransactionsRequest
+
+TIMEOUT = 30.0
+
+
+def wire_request(bootstrap: str, message: Any, version: int) -> Any:
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        header = RequestHeader(type(message).API_KEY, version, 1, "txn-test")
+        sock.sendall(encode_request(header, message))
+        (size,) = struct.unpack(">i", _recv(sock, 4))
+        _, response = decode_response(type(message).API_KEY, version, _recv(sock, size))
+    return response
+
+
+def _recv(sock: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "the broker closed the connection"
+        data += chunk
+    return bytes(data)
+
+
+def offset_fetch(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
+    """(error code, offset) of partition 0 from OffsetFetch v7 with require_stable."""
+    request = OffsetFetchRequest(
+        group_id=group,
+        topics=[OffsetFetchRequest.OffsetFetchRequestTopic(name=topic, partition_indexes=[0])],
+        require_stable=True,
+    )
+    response = wire_request(bootstrap, request, 7)
+    partition = response.topics[0].partitions[0]
+    return partition.error_code, partition.committed_offset
+
+
+def read_committed(bootstrap: str, topic: str) -> list[bytes]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"r-{time.monotonic_ns()}",
+         "isolation.level": "read_committed", "enable.partition.eof": True},
+    )  # fmt: skip
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is None:
+                values.append(msg.value())
+            elif error.code() == KafkaError._PARTITION_EOF:
+                return values
+    finally:
+        consumer.close()
+    raise AssertionError("did not reach the end of the partition")
+
+
+def open_transaction_with_offsets(bootstrap: str) -> Producer:
+    """A transaction holding three records on ``out`` and offset 7 of ``in`` for group g."""
+    feeder = Producer({"bootstrap.servers": bootstrap})
+    feeder.produce("in", value=b"input")
+    assert feeder.flush(TIMEOUT) == 0
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "recovering"})
+    producer.init_transactions(TIMEOUT)
+    producer.begin_transaction()
+    for i in range(3):
+        producer.produce("out", value=f"v{i}".encode())
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "g"})
+    try:
+        producer.send_offsets_to_transaction(
+            [TopicPartition("in", 0, 7)], consumer.consumer_group_metadata(), TIMEOUT
+        )
+    finally:
+        consumer.close()
+    assert producer.flush(TIMEOUT) == 0
+    return producer
+
+
+def test_offsets_held_by_an_open_transaction_are_unstable_until_it_commits(
+    broker: EmbeddedBroker,
+) -> None:
+    producer = open_transaction_with_offsets(broker.bootstrap)
+    assert offset_fetch(broker.bootstrap, "g", "in") == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)
+    producer.commit_transaction(TIMEOUT)
+    assert offset_fetch(broker.bootstrap, "g", "in") == (ErrorCode.NONE, 7)
+
+
+def test_a_transaction_left_in_prepare_commit_is_finished_at_start(
+    broker_factory: Callable[..., EmbeddedBroker],
+) -> None:
+    broker = broker_factory()
+    open_transaction_with_offsets(broker.bootstrap)
+    data_dir = Path(broker.data_dir)
+    broker.stop()
+    # what a crash right after the PrepareCommit record leaves: no markers, no offsets
+    path = data_dir / "transactions" / "transactions.log"
+    log = TransactionLog(path, fsync=True)
+    (ongoing,) = [decode_metadata(p) for p in log.records()]
+    assert ongoing.state == "Ongoing" and ongoing.pending_offsets
+    log.append(
+        "recovering", encode_metadata(msgspec.structs.replace(ongoing, state="PrepareCommit"))
+    )
+    log.close()
+
+    restarted = broker_factory(data_dir=data_dir)
+    assert read_committed(restarted.bootstrap, "out") == [b"v0", b"v1", b"v2"]
+    assert offset_fetch(restarted.bootstrap, "g", "in") == (ErrorCode.NONE, 7)
+    described = wire_request(
+        restarted.bootstrap, DescribeTransactionsRequest(transactional_ids=["recovering"]), 0
+    )
+    assert described.transaction_states[0].transaction_state == "CompleteCommit"
+
+
+def test_an_open_transaction_survives_a_restart_and_can_still_commit(
+    broker_factory: Callable[..., EmbeddedBroker],
+) -> None:
+    broker = broker_factory()
+    port = broker.port
+    producer = open_transaction_with_offsets(broker.bootstrap)
+    data_dir = Path(broker.data_dir)
+    broker.stop()
+    restarted = broker_factory(data_dir=data_dir, port=port)
+    assert read_committed(restarted.bootstrap, "out") == []
+    producer.commit_transaction(TIMEOUT)  # the same producer, reconnected
+    assert read_committed(restarted.bootstrap, "out") == [b"v0", b"v1", b"v2"]
+    assert offset_fetch(restarted.bootstrap, "g", "in") == (ErrorCode.NONE, 7)
