@@ -15,6 +15,7 @@ from streamsource.eventstore.projections import (
     ProjectionContext,
     ProjectionFailed,
     ProjectionRunner,
+    RebuildProgress,
 )
 
 from .ledger import Ledger, deposit_many
@@ -124,9 +125,11 @@ def test_a_rebuild_serves_the_old_model_until_the_new_one_caught_up(
     db = tmp_path / "store.db"
     deposit_many(store, 2000)
     seen_during: list[list[tuple[object, ...]]] = []
+    reports: list[RebuildProgress] = []
 
-    def peek(position: int) -> None:
+    def peek(progress: RebuildProgress) -> None:
         seen_during.append(query(db, "SELECT count(*) FROM entries"))
+        reports.append(progress)
 
     with ProjectionRunner(store, [Ledger()], batch_size=500) as runner:
         runner.run_until_caught_up()
@@ -137,6 +140,9 @@ def test_a_rebuild_serves_the_old_model_until_the_new_one_caught_up(
         deposit_many(store, 5, start=2010)
         runner.run_until_caught_up()
     assert seen_during and all(seen == [(2000,)] for seen in seen_during)
+    assert [r.events for r in reports] == [500, 1000, 1500, 2000, 2010]  # one per batch
+    assert all(r.projection == "ledger" and r.position <= r.head for r in reports)
+    assert reports[-1].position == reports[-1].head
     assert (status.generation, status.rebuilding, status.lag_events) == (2, None, 0)
     assert query(db, "SELECT count(*), count(DISTINCT event_id) FROM entries") == [(2015, 2015)]
     tables = {row[0] for row in query(db, "SELECT name FROM sqlite_master WHERE type='table'")}

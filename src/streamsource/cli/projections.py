@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from types import FrameType
 from typing import Any
@@ -26,7 +27,12 @@ import click
 
 import streamsource as ss
 from streamsource.cli.store import BadInput, reporting_errors
-from streamsource.eventstore.projections import Projection, ProjectionRunner, ProjectionStatus
+from streamsource.eventstore.projections import (
+    Projection,
+    ProjectionRunner,
+    ProjectionStatus,
+    RebuildProgress,
+)
 
 
 def load_projections(spec: str) -> list[Projection]:
@@ -124,15 +130,61 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @command.command()
 @click.argument("name")
+@click.option(
+    "--progress-interval",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often to print progress (0: after every batch).",
+)
 @click.pass_context
 @reporting_errors
-def rebuild(ctx: click.Context, name: str) -> None:
-    """Rebuild NAME from the first event; the old read model serves until it caught up."""
+def rebuild(ctx: click.Context, name: str, progress_interval: float) -> None:
+    """Rebuild NAME from the first event; the old read model serves until it caught up.
+
+    Prints progress on stderr while it runs (events handled, position of the head, rate)
+    and a summary at the end.
+    """
     store, runner = _runner(ctx)
+    meter = RebuildMeter(progress_interval)
     with store, runner:
-        generation = runner.rebuild(name)
-        click.echo(f"rebuilt {name}: generation {generation} is now served")
+        generation = runner.rebuild(name, progress=meter.update)
+        click.echo(f"rebuilt {name}: generation {generation} is now served; {meter.summary()}")
         _print_status([s for s in runner.status() if s.name == name], as_json=False)
+
+
+class RebuildMeter:
+    """Prints a rebuild's progress at most every ``interval`` seconds, and its summary."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._started = time.monotonic()
+        self._printed = self._started - interval  # the first batch is shown at once
+        self.events = 0
+
+    def update(self, progress: RebuildProgress) -> None:
+        self.events = progress.events
+        now = time.monotonic()
+        if now - self._printed < self._interval:
+            return
+        self._printed = now
+        share = 100.0 if progress.head == 0 else 100.0 * progress.position / progress.head
+        click.echo(
+            f"rebuilding {progress.projection}: {progress.events} events,"
+            f" position {progress.position} of {progress.head} ({share:.0f}%),"
+            f" {self._rate(now):.0f} events/s",
+            err=True,
+        )
+
+    def summary(self) -> str:
+        elapsed = time.monotonic() - self._started
+        return (
+            f"{self.events} events in {elapsed:.1f}s ({self._rate(time.monotonic()):.0f} events/s)"
+        )
+
+    def _rate(self, now: float) -> float:
+        return self.events / max(now - self._started, 1e-6)
 
 
 def _print_status(statuses: list[ProjectionStatus], *, as_json: bool) -> None:

@@ -5,7 +5,11 @@ from streamsource.eventstore.projections.projection import (
     ProjectionContext,
     ProjectionFailed,
 )
-from streamsource.eventstore.projections.runner import ProjectionRunner, ProjectionStatus
+from streamsource.eventstore.projections.runner import (
+    ProjectionRunner,
+    ProjectionStatus,
+    RebuildProgress,
+)
 
 __all__ = [
     "Projection",
@@ -13,4 +17,5 @@ __all__ = [
     "ProjectionFailed",
     "ProjectionRunner",
     "ProjectionStatus",
+    "RebuildProgress",
 ]

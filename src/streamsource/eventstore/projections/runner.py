@@ -78,6 +78,16 @@ def read_model_opener(store: EventStore, url: str | None) -> tuple[str, Callable
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RebuildProgress:
+    """How far a rebuild has come (see :meth:`ProjectionRunner.rebuild`)."""
+
+    projection: str
+    events: int  # events handled by this run of the rebuild
+    position: int  # the global position reached
+    head: int  # the store's head position when the batch was done
+
+
 class ProjectionRunner:
     """Keeps projections up to date from one event store."""
 
@@ -229,13 +239,15 @@ class ProjectionRunner:
 
     # -- rebuild --------------------------------------------------------------------------
 
-    def rebuild(self, name: str, *, progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(
+        self, name: str, *, progress: Callable[[RebuildProgress], None] | None = None
+    ) -> int:
         """Rebuild ``name`` from the first event into a new generation, then serve it.
 
         Readers keep seeing the old generation (and the runner keeps updating it) until the
         new one has caught up; the switch is one transaction. An interrupted rebuild resumes
-        where it stopped. Returns the new generation. ``progress`` gets the position reached
-        after each batch.
+        where it stopped. Returns the new generation. ``progress`` is called after each
+        batch with the events handled so far, the position reached and the store's head.
         """
         projection = self._known(name)
         conn = self._open()  # its own: the runner's thread may be feeding
@@ -246,11 +258,15 @@ class ProjectionRunner:
             projector = Projector(
                 self.store, conn, projection, generation, batch_size=self.batch_size
             )
+            events = 0
             while True:
-                if projector.step() == 0 and projector.switch_if_caught_up():
+                read = projector.step()
+                events += read
+                if read == 0 and projector.switch_if_caught_up():
                     return generation
-                if progress is not None and projector.position is not None:
-                    progress(projector.position)
+                if progress is not None and read:
+                    head = self.store.head_position()
+                    progress(RebuildProgress(name, events, projector.position or 0, head))
         finally:
             conn.close()
 
