@@ -54,6 +54,20 @@ from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
 @click.option("--advertised-host", default=None, help="Host given to clients (default: --host).")
 @click.option("--advertised-port", default=None, type=click.IntRange(1, 65535))
 @click.option(
+    "--log-cleaner-backoff-ms",
+    default=15_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="How often the log cleaner looks for compacted topics to clean.",
+)
+@click.option(
+    "--log-cleaner-dedupe-buffer-size",
+    default=128 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1024 * 1024),
+    help="Bytes of key -> offset map one cleaning pass may use; more keys take more passes.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -69,6 +83,8 @@ def command(
     auto_create: bool,
     advertised_host: str | None,
     advertised_port: int | None,
+    log_cleaner_backoff_ms: int,
+    log_cleaner_dedupe_buffer_size: int,
     log_level: str,
 ) -> None:
     """Run a Kafka-compatible broker; serves until SIGINT/SIGTERM, then shuts down cleanly."""
@@ -83,6 +99,8 @@ def command(
         auto_create_topics=auto_create,
         advertised_host=advertised_host,
         advertised_port=advertised_port,
+        log_cleaner_backoff_ms=log_cleaner_backoff_ms,
+        log_cleaner_dedupe_buffer_bytes=log_cleaner_dedupe_buffer_size,
     )
     try:
         asyncio.run(_serve(config))

@@ -25,6 +25,8 @@ from streamsource.kafka.broker.producers import ProducerRegistry
 from streamsource.kafka.broker.server import ClientInfo, KafkaServer
 from streamsource.kafka.broker.topics import TopicManager
 from streamsource.kafka.broker.transactions import TransactionRuntime
+from streamsource.kafka.log.cleaner import clean_log
+from streamsource.kafka.log.errors import LogClosed
 from streamsource.kafka.protocol import RequestHeader
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ class Broker:
         # also under --fsync always: acks=0/1 data is then on disk within an interval too
         self._timers.append(asyncio.create_task(self._flush_periodically()))
         self._timers.append(asyncio.create_task(self._enforce_retention_periodically()))
+        if self.config.log_cleaner_enable:
+            self._timers.append(asyncio.create_task(self._clean_periodically()))
         log.info("broker serving on %s:%d (data in %s)", self.host, self.port, data_dir)
         return self.host, self.port
 
@@ -206,3 +210,42 @@ class Broker:
             except Exception:
                 log.exception("retention failed for %s-%d", partition.topic, partition.index)
         return deleted
+
+    async def _clean_periodically(self) -> None:
+        interval = self.config.log_cleaner_backoff_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await self.clean_logs()
+
+    async def clean_logs(self, *, force: bool = False) -> int:
+        """Compact every partition of a compacted topic whose dirty ratio calls for it (or
+        all of them with ``force``), one at a time in a worker thread: produce and fetch go
+        on meanwhile. Returns how many segments were rewritten or removed."""
+        rewritten = 0
+        for partition in list(self.topics.partitions()):
+            if partition.closed or not partition.log.config.compacted:
+                continue
+            try:
+                result = await asyncio.to_thread(
+                    clean_log,
+                    partition.log,
+                    now_ms=self.now_ms(),
+                    dedupe_buffer_bytes=self.config.log_cleaner_dedupe_buffer_bytes,
+                    force=force,
+                )
+            except LogClosed:  # deleted meanwhile
+                continue
+            except Exception:
+                log.exception("cleaning failed for %s-%d", partition.topic, partition.index)
+                continue
+            if result.segments_rewritten:
+                log.info(
+                    "cleaned %s-%d: %d segment(s), %d -> %d bytes",
+                    partition.topic,
+                    partition.index,
+                    result.segments_rewritten,
+                    result.bytes_before,
+                    result.bytes_after,
+                )
+            rewritten += result.segments_rewritten
+        return rewritten

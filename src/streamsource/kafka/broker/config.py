@@ -45,6 +45,11 @@ class BrokerConfig:
     read_chunk_bytes: int = 256 * 1024  # one socket read; bounds what a connection buffers
     log_defaults: LogConfig = field(default_factory=LogConfig)  # per-topic configs override
     retention_check_interval_ms: int = 5 * 60 * 1000
+    # log compaction (Kafka's log.cleaner.* settings): how often the cleaner looks for
+    # compacted logs with enough dirty data, and the memory its key -> offset map may use
+    log_cleaner_enable: bool = True
+    log_cleaner_backoff_ms: int = 15_000
+    log_cleaner_dedupe_buffer_bytes: int = 128 * 1024 * 1024
     # consumer groups (Kafka's group.* broker settings)
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 30 * 60 * 1000
@@ -69,6 +74,10 @@ class BrokerConfig:
             raise BrokerError("max_frame_bytes must be at least 1024")
         if self.flush_interval_ms < 1:
             raise BrokerError("flush_interval_ms must be positive")
+        if self.log_cleaner_backoff_ms < 1:
+            raise BrokerError("log_cleaner_backoff_ms must be positive")
+        if self.log_cleaner_dedupe_buffer_bytes < 1024 * 1024:
+            raise BrokerError("log_cleaner_dedupe_buffer_bytes must be at least 1 MiB")
 
     def topic_log_config(self, configs: Mapping[str, str | None]) -> LogConfig:
         """The log settings of a topic created with Kafka-named ``configs``.

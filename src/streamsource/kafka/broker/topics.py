@@ -21,7 +21,7 @@ from streamsource.errors import BrokerError
 from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.persist import fsync_dir, read_json, write_json_atomic
-from streamsource.kafka.log.config import LogConfig
+from streamsource.kafka.log.config import LogConfig, check_topic_configs
 from streamsource.kafka.log.errors import InvalidLogConfig, LogError
 from streamsource.kafka.protocol.errors import ErrorCode
 
@@ -32,49 +32,6 @@ MAX_PARTITIONS = 10_000  # per topic; bounds what a CreateTopics request can mak
 MAX_PARTITIONS_PER_BROKER = 100_000  # when the open-file limit is unlimited
 FDS_PER_PARTITION = 3  # its active segment's log, offset index and time index stay open
 _LEGAL_NAME = re.compile(r"[a-zA-Z0-9._-]+")
-# Every topic config Apache Kafka knows: others are refused with INVALID_CONFIG, as Kafka
-# does (a misspelt "retention.ms" must not silently keep data for 7 days). Known ones that
-# this broker does not act on (compaction, replication, tiered storage) are kept as given.
-KAFKA_TOPIC_CONFIGS = frozenset(
-    {
-        "cleanup.policy",
-        "compression.gzip.level",
-        "compression.lz4.level",
-        "compression.type",
-        "compression.zstd.level",
-        "delete.retention.ms",
-        "file.delete.delay.ms",
-        "flush.messages",
-        "flush.ms",
-        "follower.replication.throttled.replicas",
-        "index.interval.bytes",
-        "leader.replication.throttled.replicas",
-        "local.retention.bytes",
-        "local.retention.ms",
-        "max.compaction.lag.ms",
-        "max.message.bytes",
-        "message.downconversion.enable",
-        "message.format.version",
-        "message.timestamp.after.max.ms",
-        "message.timestamp.before.max.ms",
-        "message.timestamp.difference.max.ms",
-        "message.timestamp.type",
-        "min.cleanable.dirty.ratio",
-        "min.compaction.lag.ms",
-        "min.insync.replicas",
-        "preallocate",
-        "remote.log.copy.disable",
-        "remote.log.delete.on.disable",
-        "remote.storage.enable",
-        "retention.bytes",
-        "retention.ms",
-        "segment.bytes",
-        "segment.index.bytes",
-        "segment.jitter.ms",
-        "segment.ms",
-        "unclean.leader.election.enable",
-    }
-)
 _TOPICS_FILE = "topics.json"
 _LOGS_DIR = "logs"
 
@@ -216,15 +173,33 @@ class TopicManager:
                 f"number of partitions must be between 1 and {MAX_PARTITIONS}",
             )
         self._check_partition_budget(num_partitions)
-        unknown = sorted(set(configs) - KAFKA_TOPIC_CONFIGS)
-        if unknown:
-            raise TopicError(
-                ErrorCode.INVALID_CONFIG, f"unknown topic config name(s): {', '.join(unknown)}"
-            )
+        self.check_configs(configs)
+
+    def check_configs(self, configs: dict[str, str]) -> LogConfig:
+        """The log settings of these topic configs, or ``TopicError(INVALID_CONFIG)``."""
         try:
-            self._config.topic_log_config(configs)
+            check_topic_configs(configs)
+            return self._config.topic_log_config(configs)
         except InvalidLogConfig as exc:
             raise TopicError(ErrorCode.INVALID_CONFIG, str(exc)) from exc
+
+    def alter_configs(self, name: str, configs: dict[str, str]) -> Topic:
+        """Replace the topic's config overrides (AlterConfigs and IncrementalAlterConfigs).
+
+        Every partition log uses the new settings from its next operation on; the new
+        overrides are saved in ``topics.json`` before this returns.
+        """
+        topic = self.topics.get(name)
+        if topic is None:
+            raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {name!r}")
+        settings = self.check_configs(configs)
+        topic.configs = dict(configs)
+        topic.settings = settings
+        for partition in topic.partitions:
+            partition.log.update_config(settings)
+        self._save()
+        log.info("topic %s configs changed to %s", name, configs)
+        return topic
 
     def create(
         self, name: str, num_partitions: int | None = None, configs: dict[str, str] | None = None

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamsource.kafka.log.checks import checked_header, stamp_log_append_time
+from streamsource.kafka.log.cleaner import swap as cleaner_swap
+from streamsource.kafka.log.cleaner.core import SegmentInfo
 from streamsource.kafka.log.config import LogConfig
 from streamsource.kafka.log.errors import (
     InvalidBatch,
@@ -52,6 +54,15 @@ _HEADERS_PER_CHUNK = 1024  # iter_batch_headers: headers read per lock hold
 # A timestamp lookup reads one batch into memory to find the record; above this size (only
 # possible in a damaged file) it answers with the batch instead.
 _MAX_BATCH_TO_PARSE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CleanerView:
+    """The closed segments (oldest first) as the cleaner plans a pass over them."""
+
+    segments: list[tuple[Segment, SegmentInfo]]
+    active_base: int
+    log_start: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,7 @@ class PartitionLog:
         segments: list[Segment] = []
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            cleaner_swap.recover(directory)  # finish or discard a cleaning cut by a crash
             bases = list_segment_bases(directory)
             if not bases:
                 segments.append(Segment.create(directory, initial_offset, stats, now_ms))
@@ -166,6 +178,11 @@ class PartitionLog:
     def config(self) -> LogConfig:
         return self._config
 
+    def update_config(self, config: LogConfig) -> None:
+        """Use new settings from now on (e.g. after the topic's configs changed)."""
+        with self._lock:
+            self._config = config
+
     @property
     def log_start_offset(self) -> int:
         """The first offset still in the log."""
@@ -190,6 +207,10 @@ class PartitionLog:
     def segment_base_offsets(self) -> list[int]:
         """Base offset of every segment, oldest first."""
         return list(self._bases)
+
+    @property
+    def stats(self) -> ReadStats:
+        return self._stats
 
     @property
     def bytes_read(self) -> int:
@@ -440,11 +461,14 @@ class PartitionLog:
         retention: a new empty segment is rolled first, at the log end, so an idle topic
         does not keep expired data until its next roll and the log end stays where it was.
         Returns how many segments were deleted; ``log_start_offset`` moves to the new first
-        segment.
+        segment. A log whose ``cleanup.policy`` is only ``compact`` keeps everything: the
+        cleaner, not retention, bounds it.
         """
         with self._lock:
             self._check_open()
             config = self._config
+            if not config.time_and_size_retention:
+                return 0
             active = self._segments[-1]
             candidates = self._segments if not active.is_empty else self._segments[:-1]
             by_time = 0
@@ -518,6 +542,64 @@ class PartitionLog:
             except OSError as exc:
                 raise LogStorageError(self.directory, "deleting records from", exc) from exc
             return offset
+
+    # -- compaction (``kafka.log.cleaner``) -------------------------------------------------
+
+    def cleaner_view(self) -> CleanerView:
+        """The closed segments now, for the cleaner to read through its own descriptors."""
+        with self._lock:
+            self._check_open()
+            return CleanerView(
+                [
+                    (s, SegmentInfo(s.base_offset, s.next_offset, s.size, s.max_timestamp))
+                    for s in self._segments[:-1]
+                ],
+                self._segments[-1].base_offset,
+                self._log_start_offset,
+            )
+
+    def swap_cleaned(self, cleaned: Sequence[tuple[Segment, int, bool]], now_ms: int) -> int:
+        """Swap in the cleaned copies staged by the cleaner; returns how many were swapped.
+
+        ``cleaned`` holds ``(segment, its size when read, whether the copy is empty)``. A
+        segment that is gone or changed since (retention, DeleteRecords, truncation) keeps
+        its data and its copy is discarded. An empty copy deletes its segment, except the
+        first one, which holds the log start. Files are swapped as ``cleaner.swap``
+        describes, so a crash leaves either segment whole.
+        """
+        with self._lock:
+            self._check_open()
+            live = {id(s): i for i, s in enumerate(self._segments[:-1])}
+            replace: list[Segment] = []
+            delete: list[Segment] = []
+            for segment, size, empty in cleaned:
+                if id(segment) not in live or segment.size != size:
+                    continue
+                if empty and segment is not self._segments[0]:
+                    delete.append(segment)
+                else:
+                    replace.append(segment)
+            try:
+                for segment in replace + delete:
+                    segment.close()
+                    self._recent.pop(segment.base_offset, None)
+                cleaner_swap.commit(
+                    self.directory,
+                    [s.base_offset for s in replace],
+                    [s.base_offset for s in delete],
+                )
+                for old in replace:
+                    new = Segment(self.directory, old.base_offset, self._stats)
+                    new.recover(self._config.index_interval_bytes, now_ms)
+                    new.created_ms = old.created_ms
+                    new.close()
+                    self._segments[self._segments.index(old)] = new
+            except OSError as exc:
+                raise LogStorageError(self.directory, "swapping cleaned segments in", exc) from exc
+            gone = {id(s) for s in delete}
+            self._segments[:] = [s for s in self._segments if id(s) not in gone]
+            self._bases[:] = [s.base_offset for s in self._segments]
+            return len(replace) + len(delete)
 
     def _touch(self, segment: Segment) -> None:
         """Note a read of ``segment``; close the least recently read old segments' files.

@@ -362,7 +362,7 @@ class Segment:
                     header.batch_length < MIN_BATCH_LENGTH
                     or header.magic != MAGIC_V2
                     or header.last_offset_delta < 0
-                    or header.base_offset != expected_offset
+                    or header.base_offset < expected_offset  # gaps: compaction
                     or header.next_offset - self.base_offset > MAX_RELATIVE_OFFSET + 1
                     or position + offset + size > end
                 ):

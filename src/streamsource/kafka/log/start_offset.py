@@ -29,9 +29,12 @@ _CRC = struct.Struct(">I")
 _SIZE = _BODY.size + _CRC.size
 
 
-def read_start_offset(directory: Path) -> int | None:
-    """The checkpointed log start offset in ``directory``, or ``None`` if there is none."""
-    path = directory / CHECKPOINT_FILE
+def read_start_offset(directory: Path, file_name: str = CHECKPOINT_FILE) -> int | None:
+    """The checkpointed log start offset in ``directory``, or ``None`` if there is none.
+
+    ``file_name`` names another offset checkpoint of the same format (the cleaner's).
+    """
+    path = directory / file_name
     try:
         with open(path, "rb") as f:
             data = f.read(_SIZE + 1)  # bounded: one byte more shows a file that is too long
@@ -46,12 +49,12 @@ def read_start_offset(directory: Path) -> int | None:
     return None
 
 
-def write_start_offset(directory: Path, offset: int) -> None:
+def write_start_offset(directory: Path, offset: int, file_name: str = CHECKPOINT_FILE) -> None:
     """Durably record ``offset`` as the log start (raises ``OSError`` on failure)."""
     body = _BODY.pack(_MAGIC, offset)
     data = body + _CRC.pack(crc32c.crc32c(body))
-    path = directory / CHECKPOINT_FILE
-    tmp = directory / (CHECKPOINT_FILE + ".tmp")
+    path = directory / file_name
+    tmp = directory / (file_name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()

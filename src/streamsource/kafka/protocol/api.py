@@ -87,8 +87,10 @@ class ApiKey(IntEnum):
     END_TXN = 26
     TXN_OFFSET_COMMIT = 28
     DESCRIBE_CONFIGS = 32
+    ALTER_CONFIGS = 33
     CREATE_PARTITIONS = 37
     DELETE_GROUPS = 42
+    INCREMENTAL_ALTER_CONFIGS = 44
     DESCRIBE_CLUSTER = 60
     DESCRIBE_TRANSACTIONS = 65
     LIST_TRANSACTIONS = 66
@@ -113,6 +115,11 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
     (topics.DeleteTopicsRequest, topics.DeleteTopicsResponse),
     (producer_id.InitProducerIdRequest, producer_id.InitProducerIdResponse),
     (configs.DescribeConfigsRequest, configs.DescribeConfigsResponse),
+    (configs.AlterConfigsRequest, configs.AlterConfigsResponse),
+    (
+        configs.IncrementalAlterConfigsRequest,
+        configs.IncrementalAlterConfigsResponse,
+    ),
     (partitions.DeleteRecordsRequest, partitions.DeleteRecordsResponse),
     (partitions.CreatePartitionsRequest, partitions.CreatePartitionsResponse),
     (delete_groups.DeleteGroupsRequest, delete_groups.DeleteGroupsResponse),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from streamsource.kafka.broker.handlers.admin import (
-    handle_create_topics,
-    handle_delete_topics,
-    handle_describe_configs,
-)
+from streamsource.kafka.broker.handlers.admin import handle_create_topics, handle_delete_topics
 from streamsource.kafka.broker.handlers.base import Handler
 from streamsource.kafka.broker.handlers.cluster import handle_describe_cluster
+from streamsource.kafka.broker.handlers.configs import (
+    handle_alter_configs,
+    handle_describe_configs,
+    handle_incremental_alter_configs,
+)
 from streamsource.kafka.broker.handlers.delete_groups import handle_delete_groups
 from streamsource.kafka.broker.handlers.fetch import handle_fetch
 from streamsource.kafka.broker.handlers.groups import (
@@ -70,6 +71,8 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.END_TXN: handle_end_txn,
     ApiKey.TXN_OFFSET_COMMIT: handle_txn_offset_commit,
     ApiKey.DESCRIBE_CONFIGS: handle_describe_configs,
+    ApiKey.ALTER_CONFIGS: handle_alter_configs,
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: handle_incremental_alter_configs,
     ApiKey.DELETE_RECORDS: handle_delete_records,
     ApiKey.CREATE_PARTITIONS: handle_create_partitions,
     ApiKey.DELETE_GROUPS: handle_delete_groups,

@@ -1,4 +1,4 @@
-"""CreateTopics, DeleteTopics and a minimal DescribeConfigs (topics and this broker)."""
+"""CreateTopics and DeleteTopics."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import uuid
 from typing import Protocol
 
 from streamsource.kafka.broker.handlers.base import HasConfig, HasGroups, HasProducers, HasTopics
+from streamsource.kafka.broker.handlers.configs import topic_config_values
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import Topic, TopicError
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
-from streamsource.kafka.protocol.messages.configs import (
-    DescribeConfigsRequest,
-    DescribeConfigsResponse,
-)
 from streamsource.kafka.protocol.messages.topics import (
     CreateTopicsRequest,
     CreateTopicsResponse,
@@ -25,12 +22,6 @@ from streamsource.kafka.protocol.messages.topics import (
 class AdminContext(HasConfig, HasTopics, HasProducers, HasGroups, Protocol):
     """Topic administration: the topics, and the producer and offset state of deleted topics."""
 
-
-RESOURCE_TOPIC = 2
-RESOURCE_BROKER = 4
-# DescribeConfigs config_source values
-SOURCE_TOPIC = 1
-SOURCE_DEFAULT = 5
 
 _Created = CreateTopicsResponse.CreatableTopicResult
 
@@ -76,11 +67,9 @@ async def handle_create_topics(
             result.topic_id = topic.topic_id
             result.configs = [
                 CreateTopicsResponse.CreatableTopicConfigs(
-                    name=name,
-                    value=value,
-                    config_source=SOURCE_TOPIC if name in topic.configs else SOURCE_DEFAULT,
+                    name=v.name, value=v.value, config_source=v.source
                 )
-                for name, value in sorted(topic.settings.to_topic_configs().items())
+                for v in topic_config_values(broker, topic)
             ]
     return CreateTopicsResponse(topics=results)
 
@@ -116,60 +105,3 @@ def delete_topic(broker: AdminContext, topic: Topic) -> None:
         broker.producers.forget(partition)
     broker.topics.delete(topic.name)
     broker.groups.offsets.delete_topic(topic.name)
-
-
-async def handle_describe_configs(
-    broker: AdminContext, client: ClientInfo, header: RequestHeader, request: DescribeConfigsRequest
-) -> DescribeConfigsResponse:
-    results: list[DescribeConfigsResponse.DescribeConfigsResult] = []
-    for resource in request.resources:
-        result = DescribeConfigsResponse.DescribeConfigsResult(
-            resource_type=resource.resource_type,
-            resource_name=resource.resource_name,
-            error_message=None,
-        )
-        results.append(result)
-        if resource.resource_type == RESOURCE_TOPIC:
-            topic = broker.topics.get(resource.resource_name)
-            if topic is None:
-                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                result.error_message = f"no topic {resource.resource_name!r}"
-                continue
-            values = topic.settings.to_topic_configs()
-            overridden = set(topic.configs)
-        elif resource.resource_type == RESOURCE_BROKER:
-            values = _broker_configs(broker)
-            overridden = set()
-        else:
-            result.error_code = ErrorCode.INVALID_REQUEST
-            result.error_message = f"resource type {resource.resource_type} is not supported"
-            continue
-        keys = resource.configuration_keys
-        result.configs = [
-            DescribeConfigsResponse.DescribeConfigsResourceResult(
-                name=name,
-                value=value,
-                read_only=resource.resource_type == RESOURCE_BROKER,
-                is_default=name not in overridden,
-                config_source=SOURCE_TOPIC if name in overridden else SOURCE_DEFAULT,
-                documentation=None,
-            )
-            for name, value in sorted(values.items())
-            if keys is None or name in keys
-        ]
-    return DescribeConfigsResponse(results=results)
-
-
-def _broker_configs(broker: AdminContext) -> dict[str, str]:
-    config = broker.config
-    return {
-        "broker.id": str(config.node_id),
-        "num.partitions": str(config.default_partitions),
-        "auto.create.topics.enable": str(config.auto_create_topics).lower(),
-        "log.dirs": str(config.data_dir),
-        "socket.request.max.bytes": str(config.max_frame_bytes),
-        **{
-            f"log.{k}" if not k.startswith("log.") else k: v
-            for k, v in broker.config.topic_log_config({}).to_topic_configs().items()
-        },
-    }

@@ -28,7 +28,12 @@ from streamsource.kafka.log.errors import LogError
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.produce import ProduceRequest, ProduceResponse
-from streamsource.kafka.records import RecordError, validate_produce_records
+from streamsource.kafka.records import (
+    RecordError,
+    ValidatedBatch,
+    iter_batch_records,
+    validate_produce_records,
+)
 from streamsource.kafka.records.header import HEADER_SIZE, parse_header
 
 
@@ -70,7 +75,13 @@ async def handle_produce(
                 response.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 continue
             _produce_one(
-                broker, partition, data.records, now_ms, response, request.transactional_id
+                broker,
+                partition,
+                data.records,
+                now_ms,
+                response,
+                request.transactional_id,
+                header.api_version,
             )
             if response.error_code == ErrorCode.NONE:
                 written.setdefault(partition, []).append(response)
@@ -119,6 +130,7 @@ def _produce_one(
     now_ms: int,
     response: _PartitionResponse,
     transactional_id: str | None,
+    api_version: int,
 ) -> None:
     """Validate and append one partition's data, filling in ``response``."""
     try:
@@ -128,6 +140,8 @@ def _produce_one(
             records, max_batch_bytes=partition.log.config.max_message_bytes, now_ms=now_ms
         )
         first = batches[0].header
+        if partition.log.config.compacted:
+            _check_keys(batches, partition, api_version)
         transactional = first.is_transactional
         if any(b.header.is_transactional != transactional for b in batches):
             raise _Refused(ErrorCode.INVALID_RECORD, "transactional and plain batches mixed")
@@ -176,6 +190,21 @@ def _produce_one(
     response.base_offset = info.base_offset
     response.log_append_time_ms = info.log_append_time_ms
     response.log_start_offset = partition.log_start_offset
+
+
+def _check_keys(batches: list[ValidatedBatch], partition: Partition, api_version: int) -> None:
+    """A compacted topic keeps the latest record per key: a record without one is refused,
+    with INVALID_RECORD (CORRUPT_MESSAGE before Produce v8, which has no record errors)."""
+    for batch in batches:
+        if batch.header.is_control:
+            continue
+        for record in iter_batch_records(batch.data):
+            if record.key is None:
+                raise _Refused(
+                    ErrorCode.INVALID_RECORD if api_version >= 8 else ErrorCode.CORRUPT_MESSAGE,
+                    "compacted topic cannot accept a record without a key "
+                    f"({partition.topic}-{partition.index}, offset delta {record.offset_delta})",
+                )
 
 
 class _Refused(Exception):

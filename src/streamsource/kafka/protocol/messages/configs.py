@@ -1,4 +1,4 @@
-"""DescribeConfigs (key 32), as far as admin clients need it."""
+"""DescribeConfigs (key 32), AlterConfigs (key 33) and IncrementalAlterConfigs (key 44)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,63 @@ class DescribeConfigsResponse(Message, api_key=32, versions="0-4", flexible="4+"
 
     throttle_time_ms: int = field(INT32)
     results: list[DescribeConfigsResponse.DescribeConfigsResult] = field(ARRAY)
+
+
+class AlterConfigsRequest(Message, api_key=33, versions="0-2", flexible="2+"):
+    """AlterConfigs request, versions 0-2 (API key 33): replaces a resource's overrides."""
+
+    class AlterConfigsResource(Struct):
+        resource_type: int = field(INT8)
+        resource_name: str = field(STRING)
+        configs: list[AlterConfigsRequest.AlterableConfig] = field(ARRAY)
+
+    class AlterableConfig(Struct):
+        name: str = field(STRING)
+        value: str | None = field(STRING, nullable="0+")
+
+    resources: list[AlterConfigsRequest.AlterConfigsResource] = field(ARRAY)
+    validate_only: bool = field(BOOL)
+
+
+class AlterConfigsResponse(Message, api_key=33, versions="0-2", flexible="2+"):
+    """AlterConfigs response, versions 0-2 (API key 33)."""
+
+    class AlterConfigsResourceResponse(Struct):
+        error_code: int = field(INT16)
+        error_message: str | None = field(STRING, nullable="0+", default=None)
+        resource_type: int = field(INT8)
+        resource_name: str = field(STRING)
+
+    throttle_time_ms: int = field(INT32)
+    responses: list[AlterConfigsResponse.AlterConfigsResourceResponse] = field(ARRAY)
+
+
+class IncrementalAlterConfigsRequest(Message, api_key=44, versions="0-1", flexible="1+"):
+    """IncrementalAlterConfigs request, versions 0-1 (API key 44): set, delete, append or
+    subtract single configs (KIP-339)."""
+
+    class AlterConfigsResource(Struct):
+        resource_type: int = field(INT8)
+        resource_name: str = field(STRING)
+        configs: list[IncrementalAlterConfigsRequest.AlterableConfig] = field(ARRAY)
+
+    class AlterableConfig(Struct):
+        name: str = field(STRING)
+        config_operation: int = field(INT8)
+        value: str | None = field(STRING, nullable="0+")
+
+    resources: list[IncrementalAlterConfigsRequest.AlterConfigsResource] = field(ARRAY)
+    validate_only: bool = field(BOOL)
+
+
+class IncrementalAlterConfigsResponse(Message, api_key=44, versions="0-1", flexible="1+"):
+    """IncrementalAlterConfigs response, versions 0-1 (API key 44)."""
+
+    class AlterConfigsResourceResponse(Struct):
+        error_code: int = field(INT16)
+        error_message: str | None = field(STRING, nullable="0+", default=None)
+        resource_type: int = field(INT8)
+        resource_name: str = field(STRING)
+
+    throttle_time_ms: int = field(INT32)
+    responses: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = field(ARRAY)
