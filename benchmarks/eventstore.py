@@ -4,9 +4,11 @@
 
 The floor is a plain sqlite3 loop of single-row INSERT + COMMIT on a file with the same
 settings as the store (WAL, the same ``synchronous``): what one fsync'd commit costs on this
-disk. The floor is sampled between slices of every write measurement, because a shared
-disk's speed drifts during a run. Every figure is events per second through the public API
-(``streamsource.open_store``) with its ratio to that floor. Each backend is one function
+disk. Beside it, the no-fsync floor: the same loop with ``synchronous=NORMAL`` (commits not
+fsync'd), what one writer does when durability costs nothing. Both floors are sampled between
+slices of every write measurement, because a shared disk's speed drifts during a run. Every
+figure is events per second through the public API (``streamsource.open_store``, and
+``open_async_store`` for the asyncio row) with its ratio to each floor. Each backend is one function
 returning its floor and rows; add PostgreSQL by writing ``postgres_rows`` and listing it in
 ``BACKENDS``.
 """
@@ -14,6 +16,7 @@ returning its floor and rows; add PostgreSQL by writing ``postgres_rows`` and li
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -62,6 +65,21 @@ class Floor(Protocol):
 
     @property
     def rate(self) -> float: ...
+
+
+class Floors:
+    """Several floors sampled together, one after the other."""
+
+    def __init__(self, *floors: Floor) -> None:
+        self.floors = floors
+
+    def sample(self) -> None:
+        for floor in self.floors:
+            floor.sample()
+
+    @property
+    def rate(self) -> float:
+        return self.floors[0].rate
 
 
 class SqliteFloor:
@@ -117,8 +135,12 @@ def interleaved(floor: Floor, slice_: Callable[[], int]) -> float:
     return items / seconds
 
 
-def store_rows(url: str, sizes: Sizes, floor: Floor) -> list[Row]:
-    """The store figures through the public API for one store URL (any backend)."""
+def store_rows(url: str, async_url: str, sizes: Sizes, floor: Floor) -> list[Row]:
+    """The store figures through the public API for one store URL (any backend).
+
+    ``async_url`` is a second store for the asyncio writers, so that they start from the same
+    (small) log as the threads did.
+    """
     rows: list[Row] = []
     with ss.open_store(url) as store:
         versions: dict[str, int | None] = {}
@@ -166,7 +188,15 @@ def store_rows(url: str, sizes: Sizes, floor: Floor) -> list[Row]:
         commits = int(after.get("commits", 0)) - int(before.get("commits", 0))
         writes = int(after.get("writes", 0)) - int(before.get("writes", 0))
         shared = f", {writes / commits:.1f} appends/commit" if commits else ""
-        rows.append(Row(f"append, {sizes.writers} concurrent writers{shared}", rate, ">= 4x floor"))
+        rows.append(
+            Row(
+                f"append, {sizes.writers} writers (threads){shared}",
+                rate,
+                ">= 0.8x no-fsync floor",
+            )
+        )
+
+        rows.append(asyncio.run(async_writers(async_url, sizes, floor)))
 
         for start in range(0, sizes.replay_events, 500):
             store.append("replay-1", [event(i) for i in range(start, start + 500)])
@@ -190,6 +220,39 @@ def store_rows(url: str, sizes: Sizes, floor: Floor) -> list[Row]:
             )
         )
     return rows
+
+
+async def async_writers(url: str, sizes: Sizes, floor: Floor) -> Row:
+    """The concurrent-writers figure again, the writers being asyncio tasks on one loop."""
+    async with await ss.open_async_store(url) as store:
+        count = sizes.appends_per_writer // ROUNDS
+        versions: dict[str, int | None] = {}
+
+        async def writer(n: int) -> None:
+            stream = f"task-{n}"
+            for i in range(count):
+                current = versions.get(stream)
+                expected = ss.NO_STREAM if current is None else current
+                versions[stream] = (await store.append(stream, [event(i)], expected)).version
+
+        items = 0
+        seconds = 0.0
+        before = await store.stats()
+        for _ in range(ROUNDS):
+            floor.sample()  # blocks the loop, but nothing else runs between slices
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(n) for n in range(sizes.writers)))
+            seconds += time.perf_counter() - start
+            items += sizes.writers * count
+        after = await store.stats()
+    commits = int(after.get("commits", 0)) - int(before.get("commits", 0))
+    writes = int(after.get("writes", 0)) - int(before.get("writes", 0))
+    shared = f", {writes / commits:.1f} appends/commit" if commits else ""
+    return Row(
+        f"append, {sizes.writers} writers (asyncio tasks){shared}",
+        items / seconds,
+        ">= 0.8x no-fsync floor",
+    )
 
 
 READER = """
@@ -225,30 +288,43 @@ def reading_in_a_new_process(url: str, events: int) -> Row:
     )
 
 
-def sqlite_rows(directory: Path, sizes: Sizes, durability: str) -> tuple[float, list[Row]]:
-    """The SQLite section: its floor, and the store's figures on files in ``directory``."""
+def sqlite_rows(directory: Path, sizes: Sizes, durability: str) -> tuple[float, float, list[Row]]:
+    """The SQLite section: its two floors, and the store's figures on files in ``directory``."""
     floor = SqliteFloor(directory / "floor.db", durability, sizes.floor_commits)
-    rows = store_rows(f"sqlite:///{directory / 'store.db'}?durability={durability}", sizes, floor)
+    no_fsync = SqliteFloor(directory / "floor-no-fsync.db", "normal", sizes.floor_commits)
+    rows = store_rows(
+        f"sqlite:///{directory / 'store.db'}?durability={durability}",
+        f"sqlite:///{directory / 'store-async.db'}?durability={durability}",
+        sizes,
+        Floors(floor, no_fsync),
+    )
     floor.close()
+    no_fsync.close()
     # Filled with durability=normal: this row is about reading, not about the fill.
     url = f"sqlite:///{directory / 'big.db'}?durability=normal"
     rows.append(reading_in_a_new_process(url, sizes.memory_events))
-    return floor.rate, rows
+    return floor.rate, no_fsync.rate, rows
 
 
-BACKENDS: dict[str, Callable[[Path, Sizes, str], tuple[float, list[Row]]]] = {
+BACKENDS: dict[str, Callable[[Path, Sizes, str], tuple[float, float, list[Row]]]] = {
     "SQLite": sqlite_rows,
 }
 
 
-def print_table(title: str, floor: float, rows: list[Row]) -> None:
+def print_table(title: str, floor: float, no_fsync: float, rows: list[Row]) -> None:
     width = max(len(row.name) for row in rows) + 2
     print(title)
-    print(f"  {'measure':<{width}}{'events/s':>12}{'x floor':>10}  target")
-    print(f"  {'raw floor: sqlite3 INSERT+COMMIT loop':<{width}}{floor:>12,.0f}{1:>10.2f}")
-    for row in rows:
-        ratio = row.events_per_second / floor
-        print(f"  {row.name:<{width}}{row.events_per_second:>12,.0f}{ratio:>10.2f}  {row.target}")
+    print(f"  {'measure':<{width}}{'events/s':>12}{'x floor':>10}{'x no-fsync':>12}  target")
+    for name, rate in [
+        ("raw floor: sqlite3 INSERT+COMMIT loop", floor),
+        ("no-fsync floor: the same, synchronous=NORMAL", no_fsync),
+        *((row.name, row.events_per_second) for row in rows),
+    ]:
+        target = next((row.target for row in rows if row.name == name), "")
+        print(
+            f"  {name:<{width}}{rate:>12,.0f}{rate / floor:>10.2f}{rate / no_fsync:>12.2f}"
+            f"  {target}"
+        )
     print()
 
 
@@ -261,13 +337,13 @@ def main() -> None:
     sizes = QUICK if args.quick else FULL
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="streamsource-bench-") as tmp:
         for name, run in BACKENDS.items():
-            floor, rows = run(Path(tmp), sizes, args.durability)
+            floor, no_fsync, rows = run(Path(tmp), sizes, args.durability)
             sync = "FULL, fsync per commit" if args.durability == "full" else "NORMAL, no fsync"
             title = (
                 f"{name}: file on disk ({tmp}), durability={args.durability}"
                 f" (WAL, synchronous={sync}), {os.cpu_count()} CPUs"
             )
-            print_table(title, floor, rows)
+            print_table(title, floor, no_fsync, rows)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ loop pays), while writers that arrive during a commit queue up and the next lead
 all in one ``BEGIN IMMEDIATE`` ... ``COMMIT``. Each write of a shared transaction runs inside
 its own SAVEPOINT, so one write's failure (say a WrongExpectedVersion) is rolled back alone
 and only its caller sees it. A batch of plain appends may instead be planned as a whole (see
-:mod:`.together`), inside one savepoint, falling back to the one-by-one path when needed.
+:mod:`.batch_append`), inside one savepoint, falling back to the one-by-one path when needed.
 
 ``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so writers in other processes queue
 on the busy timeout, and every check a write makes (expected version, tombstones, ids) reads
@@ -81,27 +81,56 @@ class GroupCommitter:
         ``work`` raises to abandon its own changes; the exception is re-raised here. If every
         job of a batch has an ``item``, the ``together`` function may run them all at once.
         """
-        job: _Job[T] = _Job(work, item)
+        (job,) = self._submit([_Job(work, item)])
+        if job.error is not None:
+            raise job.error
+        return cast(T, job.result)
+
+    def run_each(self, works: list[tuple[Work[T], Any]]) -> list[T | Exception]:
+        """Run several ``(work, item)`` pairs as :meth:`run` would, queued in one go.
+
+        Each one's result or exception, in order: one failing does not stop the others. The
+        caller waits once for all of them (one thread hand-off for many writes; the asyncio
+        adapter sends its tasks' appends this way). At most MAX_BATCH pairs.
+        """
+        if not 0 < len(works) <= MAX_BATCH:
+            raise InterfaceError(f"run_each takes 1 to {MAX_BATCH} writes, not {len(works)}")
+        jobs = self._submit([_Job(work, item) for work, item in works])
+        outcomes: list[T | Exception] = []
+        for job in jobs:
+            if job.error is None:
+                outcomes.append(cast(T, job.result))
+            elif isinstance(job.error, Exception):
+                outcomes.append(job.error)
+            else:
+                raise job.error  # KeyboardInterrupt and the like are not one write's outcome
+        return outcomes
+
+    def _submit(self, jobs: list[_Job[Any]]) -> list[_Job[Any]]:
+        """Queue ``jobs`` and return once all of them ran (leading a batch if it falls to us).
+
+        Only the last job of a submission has a wake lock: batches take jobs in queue order,
+        so it is done last. A leader promotes the first job that has one.
+        """
+        last = jobs[-1]
         with self._lock:
             if self._closed:
                 raise InterfaceError(f"{self._path}: the store is closed")
             lead = not self._leading
             if not lead:
-                job.wake = _thread.allocate_lock()
-                job.wake.acquire()
-            self._pending.append(job)
+                last.wake = _thread.allocate_lock()
+                last.wake.acquire()
+            self._pending += jobs
             self._leading = True
-        if job.wake is not None:
+        if last.wake is not None:
             try:
-                job.wake.acquire()
+                last.wake.acquire()
             except BaseException:  # e.g. KeyboardInterrupt while queued
-                self._abandon(job)
+                self._abandon(jobs)
                 raise
-        if not job.done:  # we are the leader, first or promoted by the previous one
+        if not last.done:  # we are the leader, first or promoted by the previous one
             self._lead()
-        if job.error is not None:
-            raise job.error
-        return cast(T, job.result)
+        return jobs
 
     def close(self) -> None:
         """Refuse new work and wait until the current leader finished its batch."""
@@ -110,12 +139,15 @@ class GroupCommitter:
             while self._leading:
                 self._idle.wait()
 
-    def _abandon(self, job: _Job[Any]) -> None:
-        """Withdraw a job whose caller stopped waiting, without stranding the queue."""
+    def _abandon(self, jobs: list[_Job[Any]]) -> None:
+        """Withdraw the jobs of a caller that stopped waiting, without stranding the queue."""
+        last = jobs[-1]
         with self._lock:
-            promoted = job.woken and not job.done
-            if not promoted and job in self._pending:
-                self._pending.remove(job)  # never ran: nothing of it is written
+            promoted = last.woken and not last.done
+            if not promoted:
+                queued = set(map(id, jobs))
+                # Those still queued never ran: nothing of them is written.
+                self._pending = [job for job in self._pending if id(job) not in queued]
                 return
         if promoted:
             self._lead()  # the others wait for a leader: lead, then let the interrupt through
@@ -152,10 +184,11 @@ class GroupCommitter:
             with self._lock:
                 if self._pending:
                     # Hand over rather than keep leading: measured faster, and fair to our caller.
-                    successor = self._pending[0]
-                    assert successor.wake is not None  # every job queued behind a leader waits
+                    # The first waiting job ends the first submission still queued: it is
+                    # within the next MAX_BATCH jobs (see run_each), so in the batch it leads.
+                    successor = next(job for job in self._pending if job.wake is not None)
                     successor.woken = True
-                    successor.wake.release()  # it leads the next batch
+                    cast(_thread.LockType, successor.wake).release()  # it leads the next batch
                 else:
                     self._leading = False
                     if self._closed:

@@ -20,11 +20,11 @@ from streamsource.eventstore.recorder import (
 )
 
 from . import reads, scavenge, schema, writes
+from .batch_append import AppendRequest, append_together
 from .database import SqliteDatabase
 from .faults import map_exceptions
-from .groupcommit import GroupCommitter
+from .groupcommit import MAX_BATCH, GroupCommitter
 from .schema import Durability
-from .together import AppendRequest, append_together
 
 # Idle read connections kept for reuse; busier moments open more and close the surplus.
 _MAX_IDLE_READERS = 8
@@ -37,6 +37,8 @@ class SqliteRecorder:
     """
 
     backend = "sqlite"
+    max_appends_each = MAX_BATCH
+    """The most appends one :meth:`append_each` call takes."""
 
     def __init__(self, path: str, *, durability: Durability = "full", timeout: float = 5.0) -> None:
         self.path = path
@@ -67,6 +69,19 @@ class SqliteRecorder:
         db.check_not_inside(self.database, "append")
         request = AppendRequest(stream, records, expected)
         return self._committer.run(request.run_alone, item=request)
+
+    def append_each(
+        self, appends: Sequence[tuple[str, Sequence[EventRecord], ExpectedVersion]]
+    ) -> list[AppendResult | Exception]:
+        """Several independent appends ``(stream, records, expected)`` handed over at once.
+
+        Each one's result or error, in order, exactly as :meth:`append` would have returned or
+        raised it (they share commits with each other and with concurrent callers; one
+        failing fails alone). At most :attr:`max_appends_each` appends.
+        """
+        db.check_not_inside(self.database, "append_each")
+        requests = [AppendRequest(*append) for append in appends]
+        return self._committer.run_each([(request.run_alone, request) for request in requests])
 
     def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         """Tombstone the stream: its events stay in the log, every later append fails."""
