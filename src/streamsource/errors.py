@@ -21,6 +21,20 @@ class StreamsourceError(Exception):
     retriable: bool = False
 
 
+class MissingExtra(StreamsourceError, ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    ``extra`` names the package extra that installs it: ``pip install 'streamsource[EXTRA]'``.
+    Also an ``ImportError``, which is what it replaces.
+    """
+
+    def __init__(self, what: str, extra: str, cause: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{what} needs streamsource[{extra}]: pip install 'streamsource[{extra}]' ({cause})"
+        )
+
+
 # -- event store (PEP 249 families) -------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from streamsource.bridge.messages import event_from_message
 from streamsource.bridge.relay import client_log
 from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.eventstore.events import RecordedEvent
+from streamsource.extras import require
 
 log = logging.getLogger("streamsource.bridge.consumer")
 
@@ -64,6 +65,7 @@ class InboxConsumer(BackgroundLoop):
         batch_size: int = 1000,
         poll_timeout: float = 0.05,
     ) -> None:
+        require("confluent_kafka", "kafka", "an inbox consumer")  # the client the methods import
         if not topics:
             raise InterfaceError("an inbox consumer needs at least one topic")
         if not 1 <= batch_size <= 100_000:

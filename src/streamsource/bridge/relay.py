@@ -37,6 +37,7 @@ from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.eventstore.events import category_of
 from streamsource.eventstore.recorder import ReadAllFilter, StoredRecord
 from streamsource.eventstore.store import EventStore
+from streamsource.extras import require
 
 log = logging.getLogger("streamsource.bridge.relay")
 client_log = logging.getLogger("streamsource.bridge.kafka")
@@ -85,6 +86,7 @@ class OutboxRelay(BackgroundLoop):
         checkpoint_interval: float = 0.05,
         flush_timeout: float = 10.0,
     ) -> None:
+        require("confluent_kafka", "kafka", "the outbox relay")  # the client the methods import
         if not 1 <= batch_size <= 100_000:
             raise InterfaceError("batch_size must be between 1 and 100,000")
         self.store = store

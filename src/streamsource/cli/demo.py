@@ -7,7 +7,8 @@ streaming example, the outbox bridge) are more :class:`DemoStep` entries: append
 
 The event-sourcing steps run the apps in the repository's ``examples/`` directory (or a
 copy packaged as ``streamsource/_examples``), so the demo shows exactly the tested code.
-Output is drawn with rich in a terminal and as plain text when piped.
+Output is drawn with rich in a terminal (the ``cli`` extra) and as plain text when piped
+or without rich.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Protocol
 import click
 
 import streamsource as ss
+from streamsource.extras import available, require
 
 # -- output -------------------------------------------------------------------------------
 
@@ -203,9 +205,24 @@ Imported when the demo runs (they may import this module), skipped while absent.
 """
 
 
+def _kafka_not_installed(ctx: DemoContext) -> None:
+    ctx.out.text("skipped: pip install 'streamsource[kafka]' (or '.[all]') to run these sections")
+
+
+KAFKA_MISSING = DemoStep(
+    "Streaming and the outbox bridge",
+    "These sections use the confluent-kafka client (librdkafka), an optional dependency that"
+    " is not installed here.",
+    _kafka_not_installed,
+)
+
+
 def all_steps() -> list[DemoStep]:
-    """:data:`STEPS` followed by the sections of the installed :data:`LATER_STEP_MODULES`."""
+    """:data:`STEPS` followed by the sections of the installed :data:`LATER_STEP_MODULES`
+    (all of which stream through Kafka: without the ``kafka`` extra, one note instead)."""
     steps = list(STEPS)
+    if not available("confluent_kafka"):
+        return [*steps, KAFKA_MISSING]
     for module_name in LATER_STEP_MODULES:
         try:
             module = importlib.import_module(module_name)
@@ -244,7 +261,7 @@ def run_steps(directory: Path, out: Trail, steps: Sequence[DemoStep] | None = No
     type=click.Choice(["auto", "rich", "plain"]),
     default="auto",
     show_default=True,
-    help="Output style: rich in a terminal, plain when piped (auto).",
+    help="Output style: rich in a terminal (when installed), plain when piped (auto).",
 )
 def command(directory: Path | None, style: str) -> None:
     """Run the event-sourcing examples on an embedded SQLite store and print their trail."""
@@ -255,7 +272,13 @@ def command(directory: Path | None, style: str) -> None:
     except OSError as exc:
         click.echo(f"error: cannot create the demo directory {directory}: {exc.strerror}", err=True)
         sys.exit(1)
-    use_rich = style == "rich" or (style == "auto" and sys.stdout.isatty())
+    if style == "rich":
+        try:
+            require("rich", "cli", "--style rich")
+        except ss.StreamsourceError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+    use_rich = style == "rich" or (style == "auto" and sys.stdout.isatty() and available("rich"))
     out: Trail = RichTrail(force=style == "rich") if use_rich else PlainTrail()
     out.text(f"demo directory: {directory}")
     try:

@@ -48,15 +48,17 @@ def backend_module(url: str) -> ModuleType:
         raise InterfaceError(f"unknown store URL scheme {scheme!r} in {url!r}; known: {known}")
     try:
         return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:  # also a driver that is installed but cannot load its library
         missing = exc.name or ""
-        if name == missing or name.startswith(missing + "."):
+        if isinstance(exc, ModuleNotFoundError) and (
+            name == missing or name.startswith(missing + ".")
+        ):
             raise NotSupportedError(
                 f"the {scheme}:// backend is not available in this installation"
             ) from None
         raise NotSupportedError(
-            f"the {scheme}:// backend needs the package {missing!r}; install it"
-            " (e.g. pip install 'streamsource[postgres]')"
+            f"the {scheme}:// backend cannot load its driver ({exc});"
+            " pip install 'streamsource[postgres]' (psycopg with libpq included)"
         ) from exc
 
 
