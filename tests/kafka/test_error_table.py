@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from streamsource.kafka.broker.topics import TopicError
-from streamsource.kafka.coordinator.errors import CoordinatorStorageError
 from streamsource.kafka.log import errors as log_errors
 from streamsource.kafka.protocol.errors import CodedError, ErrorCode
 from streamsource.kafka.records import errors as record_errors
+from streamsource.kafka.storage import StorageError
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -30,12 +30,12 @@ def test_codes_are_table_members_and_retriable_follows_the_table(cls: type[Coded
     assert cls.retriable is cls.error_code.retriable
 
 
-def test_a_full_disk_is_retriable_in_the_log_and_the_coordinator_alike() -> None:
+def test_a_full_disk_is_retriable_in_the_log_and_the_broker_files_alike() -> None:
     full = OSError(errno.ENOSPC, "No space left on device")
     in_log = log_errors.LogStorageError(Path("/data/t-0"), "appending to", full)
-    in_coordinator = CoordinatorStorageError("offsets: No space left on device")
-    assert in_log.error_code == in_coordinator.error_code == ErrorCode.KAFKA_STORAGE_ERROR
-    assert in_log.retriable and in_coordinator.retriable  # as in Kafka's own table
+    in_state_files = StorageError(Path("/data/groups/offsets.log"), "cannot append to", full)
+    assert in_log.error_code == in_state_files.error_code == ErrorCode.KAFKA_STORAGE_ERROR
+    assert in_log.retriable and in_state_files.retriable  # as in Kafka's own table
 
 
 def test_no_plain_int_copies_of_error_codes_are_left() -> None:

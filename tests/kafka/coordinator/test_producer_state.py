@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from pathlib import Path
@@ -9,16 +10,18 @@ from pathlib import Path
 import pytest
 
 from streamsource.errors import CorruptStoreError
-from streamsource.kafka.coordinator.errors import CoordinatorStorageError
+from streamsource.kafka.broker.producers import IDS_FILE, ProducerRegistry
 from streamsource.kafka.coordinator.producers import (
     INT32_MAX,
     BatchMetadata,
+    InitProducerIdResult,
     PartitionProducerState,
     ProducerIdManager,
     SequenceOutcome,
 )
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.records.header import CONTROL, BatchHeader
+from streamsource.kafka.storage import StorageError
 
 PID = 7
 
@@ -76,39 +79,64 @@ class Partition:
         return verdict.outcome, base
 
 
+def init_ids(
+    directory: Path, calls: list[tuple[str | None, int, int]], block: int = 1000
+) -> list[InitProducerIdResult]:
+    """Run InitProducerId calls through the broker's registry on ``directory`` (a restart
+    between two calls of this function, since each opens the files afresh)."""
+
+    async def run() -> list[InitProducerIdResult]:
+        registry = ProducerRegistry(directory, id_block_size=block)
+        registry.open()
+        try:
+            return [await registry.init_producer_id(*call) for call in calls]
+        finally:
+            registry.close()
+
+    return asyncio.run(run())
+
+
 def test_producer_ids_are_unique_and_never_reused_after_restart(tmp_path: Path) -> None:
-    path = tmp_path / "producer_ids"
-    ids = ProducerIdManager(path, block_size=10)
-    first = [ids.init_producer_id() for _ in range(25)]
+    first = init_ids(tmp_path, [(None, -1, -1)] * 25, block=10)
     assert all(r.error_code == ErrorCode.NONE and r.producer_epoch == 0 for r in first)
     assert len({r.producer_id for r in first}) == 25
-    # a crash: a new manager on the same file never hands out an id seen before
-    again = ProducerIdManager(path, block_size=10)
-    later = [again.init_producer_id().producer_id for _ in range(25)]
+    # a crash: a new registry on the same files never hands out an id seen before
+    later = [r.producer_id for r in init_ids(tmp_path, [(None, -1, -1)] * 25, block=10)]
     assert not set(later) & {r.producer_id for r in first}
     assert len(set(later)) == 25
 
 
 def test_transactional_id_keeps_its_producer_id_and_bumps_epoch(tmp_path: Path) -> None:
-    path = tmp_path / "producer_ids"
-    ids = ProducerIdManager(path)
-    a = ids.init_producer_id("tx-1")
-    b = ids.init_producer_id("tx-1")
+    a, b = init_ids(tmp_path, [("tx-1", -1, -1), ("tx-1", -1, -1)])
     assert (b.producer_id, b.producer_epoch) == (a.producer_id, a.producer_epoch + 1)
-    assert (
-        ids.init_producer_id("tx-1", a.producer_id, a.producer_epoch).error_code
-        == ErrorCode.INVALID_PRODUCER_EPOCH
-    )
-    c = ProducerIdManager(path).init_producer_id("tx-1", b.producer_id, b.producer_epoch)
+    (fenced,) = init_ids(tmp_path, [("tx-1", a.producer_id, a.producer_epoch)])
+    assert fenced.error_code == ErrorCode.INVALID_PRODUCER_EPOCH
+    (c,) = init_ids(tmp_path, [("tx-1", b.producer_id, b.producer_epoch)])
     assert (c.error_code, c.producer_id, c.producer_epoch) == (ErrorCode.NONE, a.producer_id, 2)
 
 
+def test_an_allocation_is_a_plan_until_applied() -> None:
+    ids = ProducerIdManager(block_size=2)
+    first = ids.init_producer_id()
+    assert first.payload is not None  # a new block must be durable before its first id
+    again = ids.init_producer_id()
+    assert again.result == first.result  # nothing changed until apply
+    ids.apply(first)
+    second = ids.init_producer_id()
+    assert second.payload is None and second.result.producer_id == first.result.producer_id + 1
+    ids.apply(second)
+    third = ids.init_producer_id()
+    assert third.payload is not None  # the block of 2 is used up
+    restarted = ProducerIdManager(third.payload, block_size=2)
+    assert ids.apply(third).producer_id < restarted.init_producer_id().result.producer_id
+
+
 def test_damaged_producer_id_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "producer_ids"
-    ProducerIdManager(path).init_producer_id()
+    init_ids(tmp_path, [(None, -1, -1)])
+    path = tmp_path / IDS_FILE
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(CorruptStoreError):
-        ProducerIdManager(path)
+        init_ids(tmp_path, [(None, -1, -1)])
 
 
 def test_in_order_batches_are_accepted() -> None:
@@ -163,16 +191,15 @@ def test_sequence_wraps_at_int32_max() -> None:
     assert q.produce(2, 1)[0] is SequenceOutcome.ACCEPT
 
 
-def test_restart_via_snapshot_and_observe(tmp_path: Path) -> None:
-    snap = tmp_path / "00000000000000000003.snapshot"
+def test_restart_via_snapshot_and_observe() -> None:
     p = Partition(PartitionProducerState())
     p.produce(0, 1)
     p.produce(1, 2)
-    p.state.snapshot(snap, p.end)
+    snap = p.state.to_snapshot(p.end)
     offsets = {seq: p.produce(seq, 1)[1] for seq in (3, 4, 5)}
     p.produce(0, 1, pid=9)
 
-    restored = PartitionProducerState.load(snap, log_end_offset=p.end)
+    restored = PartitionProducerState.from_snapshot(snap, log_end_offset=p.end)
     assert restored.snapshot_offset == 3
     for h in p.headers:
         if h.base_offset >= restored.snapshot_offset:
@@ -186,17 +213,15 @@ def test_restart_via_snapshot_and_observe(tmp_path: Path) -> None:
     assert r.produce(1, 1, pid=9)[0] is SequenceOutcome.ACCEPT
 
 
-def test_load_without_usable_snapshot_rebuilds_from_the_whole_log(tmp_path: Path) -> None:
+def test_load_without_usable_snapshot_rebuilds_from_the_whole_log() -> None:
     p = Partition(PartitionProducerState())
     for seq in range(4):
         p.produce(seq, 1)
-    snap = tmp_path / "p.snapshot"
-    p.state.snapshot(snap, log_end_offset=4)
+    snap = p.state.to_snapshot(log_end_offset=4)
     # the log lost its tail in a crash: the snapshot is ahead of it and must not be used
-    assert PartitionProducerState.load(snap, log_end_offset=2).snapshot_offset == 0
-    snap.write_bytes(b"garbage")
-    assert PartitionProducerState.load(snap).snapshot_offset == 0
-    state = PartitionProducerState.load(tmp_path / "missing")
+    assert PartitionProducerState.from_snapshot(snap, log_end_offset=2).snapshot_offset == 0
+    assert PartitionProducerState.from_snapshot(b"garbage").snapshot_offset == 0
+    state = PartitionProducerState.from_snapshot(None)
     assert state.snapshot_offset == 0 and len(state) == 0
     for h in p.headers:
         state.observe(h)
@@ -226,18 +251,24 @@ def test_expiry_and_bounded_number_of_producers() -> None:
 def test_failed_block_allocation_hands_out_no_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "producer_ids"
-    ids = ProducerIdManager(path, block_size=2)
-    given = [ids.init_producer_id().producer_id for _ in range(2)]
     real_fsync = os.fsync
 
     def io_error(fd: int) -> None:
         raise OSError(errno.EIO, "I/O error")
 
-    monkeypatch.setattr(os, "fsync", io_error)
-    with pytest.raises(CoordinatorStorageError):
-        ids.init_producer_id()  # needs a new block, which cannot be recorded
-    monkeypatch.setattr(os, "fsync", real_fsync)
-    given += [ids.init_producer_id().producer_id for _ in range(3)]
-    given += [ProducerIdManager(path, block_size=2).init_producer_id().producer_id]
+    async def run() -> list[int]:
+        registry = ProducerRegistry(tmp_path, id_block_size=2)
+        registry.open()
+        given = [(await registry.init_producer_id(None, -1, -1)).producer_id for _ in range(2)]
+        monkeypatch.setattr(os, "fsync", io_error)
+        with pytest.raises(StorageError) as caught:
+            await registry.init_producer_id(None, -1, -1)  # needs a block it cannot record
+        assert caught.value.retriable
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        given += [(await registry.init_producer_id(None, -1, -1)).producer_id for _ in range(3)]
+        registry.close()
+        return given
+
+    given = asyncio.run(run())
+    given += [r.producer_id for r in init_ids(tmp_path, [(None, -1, -1)], block=2)]
     assert len(set(given)) == len(given) == 6

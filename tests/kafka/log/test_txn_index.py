@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamsource.kafka.log.transaction_log import TransactionLog
 from streamsource.kafka.log.txn_index import INDEX_FILE, AbortedTxn, TransactionIndex
 
 
@@ -56,21 +55,3 @@ def test_a_torn_index_tail_is_cut_off(tmp_path: Path) -> None:
     with open(tmp_path / INDEX_FILE, "ab") as f:
         f.write(b"\x00\x01\x02")  # half a record
     assert TransactionIndex.open(tmp_path, 0, 10).aborted == [AbortedTxn(1, 0, 2)]
-
-
-def test_transaction_log_keeps_the_latest_record_per_key(tmp_path: Path) -> None:
-    path = tmp_path / "txn.log"
-    log = TransactionLog(path, fsync=False)
-    log.append("a", b"1")
-    log.append("b", b"2")
-    log.append("a", b"3")
-    log.append("b", None)
-    log.close()
-    with open(path, "ab") as f:
-        f.write(b"\x00\x00\x00\x09garbage")  # a torn record
-    reopened = TransactionLog(path, fsync=True)
-    assert list(reopened.records()) == [b"3"]
-    reopened.append("c", b"4")
-    reopened.compact()
-    reopened.close()
-    assert list(TransactionLog(path, fsync=False).records()) == [b"3", b"4"]

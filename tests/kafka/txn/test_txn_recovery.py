@@ -4,6 +4,7 @@ fetches see UNSTABLE_OFFSET_COMMIT while a transaction holds an offset."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import time
@@ -15,8 +16,8 @@ import msgspec
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from streamsource.kafka import EmbeddedBroker
+from streamsource.kafka.broker.transactions import LOG_MAGIC
 from streamsource.kafka.coordinator.transactions import decode_metadata, encode_metadata
-from streamsource.kafka.log.transaction_log import TransactionLog
 from streamsource.kafka.protocol import (
     ErrorCode,
     RequestHeader,
@@ -25,6 +26,7 @@ from streamsource.kafka.protocol import (
 )
 from streamsource.kafka.protocol.messages.offsets import OffsetFetchRequest
 from streamsource.kafka.protocol.messages.transactions import DescribeTransactionsRequest
+from streamsource.kafka.storage import KeyedLog
 
 TIMEOUT = 30.0
 
@@ -122,12 +124,11 @@ def test_a_transaction_left_in_prepare_commit_is_finished_at_start(
     broker.stop()
     # what a crash right after the PrepareCommit record leaves: no markers, no offsets
     path = data_dir / "transactions" / "transactions.log"
-    log = TransactionLog(path, fsync=True)
-    (ongoing,) = [decode_metadata(p) for p in log.records()]
+    log = KeyedLog.open(path, LOG_MAGIC)
+    (ongoing,) = [decode_metadata(p) for p in log.items().values()]
     assert ongoing.state == "Ongoing" and ongoing.pending_offsets
-    log.append(
-        "recovering", encode_metadata(msgspec.structs.replace(ongoing, state="PrepareCommit"))
-    )
+    prepared = encode_metadata(msgspec.structs.replace(ongoing, state="PrepareCommit"))
+    asyncio.run(log.put("recovering", prepared))
     log.close()
 
     restarted = broker_factory(data_dir=data_dir)

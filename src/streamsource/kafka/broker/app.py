@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import socket
 import time
+from functools import partial
 from typing import Any
 
 from streamsource.errors import BrokerError
@@ -21,6 +22,7 @@ from streamsource.kafka.broker.flusher import GroupFlusher
 from streamsource.kafka.broker.groups_runtime import GroupRuntime
 from streamsource.kafka.broker.handlers import HANDLERS, unsupported_version_response
 from streamsource.kafka.broker.identity import DataDirLock, load_or_create_cluster_id
+from streamsource.kafka.broker.log_writer import LogWriter
 from streamsource.kafka.broker.producers import ProducerRegistry
 from streamsource.kafka.broker.server import ClientInfo, KafkaServer
 from streamsource.kafka.broker.topics import TopicManager
@@ -28,6 +30,7 @@ from streamsource.kafka.broker.transactions import TransactionRuntime
 from streamsource.kafka.log.cleaner import clean_log
 from streamsource.kafka.log.errors import LogClosed
 from streamsource.kafka.protocol import RequestHeader
+from streamsource.kafka.protocol.api import ApiKey
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,14 @@ class Broker:
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         self.topics = TopicManager(self.config)
         self.flusher = GroupFlusher()
+        self.writer = LogWriter()
         self.producers = ProducerRegistry(self.config.data_dir / "producers")
         self.groups = GroupRuntime(self.config)
         self.transactions = TransactionRuntime(
             topics=self.topics,
             groups=self.groups,
             flusher=self.flusher,
+            writer=self.writer,
             fsync_always=self.config.fsync == "always",
             now_ms=self.now_ms,
         )
@@ -74,11 +79,8 @@ class Broker:
             raise BrokerError(f"cannot create data dir {data_dir}: {exc}") from exc
         self._lock.acquire()
         try:
-            self.cluster_id = load_or_create_cluster_id(data_dir)
-            self.topics.open()
-            self.producers.open(self.topics)
-            self.groups.open(data_dir / "groups")
-            self.transactions.open(data_dir / "transactions")
+            # recovery reads every log's tail: not on the caller's event loop
+            await asyncio.to_thread(self._open_storage)
             await self.transactions.recover()  # markers a crash left unwritten
             self._server = KafkaServer(self.config, self._handle, unsupported_version_response)
             try:
@@ -89,6 +91,7 @@ class Broker:
                 ) from exc
         except BaseException:
             with contextlib.suppress(Exception):  # report why start failed, not this
+                self.writer.close()
                 self._close_storage()
             self._lock.release()
             raise
@@ -121,6 +124,7 @@ class Broker:
                 await task
         self._timers = []
         try:
+            await asyncio.to_thread(self.writer.close)  # what was accepted gets written
             self._close_storage()
         finally:
             self._lock.release()
@@ -165,7 +169,17 @@ class Broker:
             raise BrokerError(f"no handler for API key {header.api_key}")
         if self._trace:
             log.debug("%s:%d %s %r", client.host, client.port, header, request)
+        if header.api_key != ApiKey.PRODUCE:
+            await self.writer.settled(client)  # it sees this connection's earlier produces
         return await handler(self, client, header, request)
+
+    def _open_storage(self) -> None:
+        data_dir = self.config.data_dir
+        self.cluster_id = load_or_create_cluster_id(data_dir)
+        self.topics.open()
+        self.producers.open()
+        self.groups.open(data_dir / "groups")
+        self.transactions.open(data_dir / "transactions")
 
     def _close_storage(self) -> None:
         errors: list[BaseException] = []
@@ -197,7 +211,10 @@ class Broker:
         while True:
             await asyncio.sleep(interval)
             await self.enforce_retention()
-            self.producers.expire(self.now_ms(), self.config.producer_id_expiration_ms)
+            expire = partial(
+                self.producers.expire, self.now_ms(), self.config.producer_id_expiration_ms
+            )
+            await self.writer.run(expire)
 
     async def enforce_retention(self) -> int:
         """Delete expired segments of every partition now (in a worker thread; the log is

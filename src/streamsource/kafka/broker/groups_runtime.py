@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from streamsource.kafka.broker.config import BrokerConfig
+from streamsource.kafka.broker.offset_store import OffsetStore
 from streamsource.kafka.coordinator.group_messages import (
     GroupConfig,
     JoinRequest,
@@ -26,7 +27,6 @@ from streamsource.kafka.coordinator.group_messages import (
     SyncResult,
 )
 from streamsource.kafka.coordinator.groups import GroupCoordinator
-from streamsource.kafka.coordinator.offsets import OffsetStore
 from streamsource.kafka.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class GroupRuntime:
 
     def open(self, directory: Path) -> None:
         """Load the committed offsets; groups that have some become known (Empty)."""
-        self._offsets = OffsetStore(directory / "offsets.log")
+        self._offsets = OffsetStore.open(directory / "offsets.log")
         for group_id in self._offsets.groups():
             self.coordinator.note_group_with_offsets(group_id)
 

@@ -13,8 +13,8 @@ import os
 import uuid
 from pathlib import Path
 
-from streamsource.errors import BrokerError
-from streamsource.kafka.broker.persist import read_json, write_json_atomic
+from streamsource.errors import BrokerError, CorruptStoreError
+from streamsource.kafka.storage import StorageError, read_json, write_json
 
 _META_FILE = "meta.json"
 _LOCK_FILE = ".lock"
@@ -23,13 +23,19 @@ _LOCK_FILE = ".lock"
 def load_or_create_cluster_id(data_dir: Path) -> str:
     """The cluster id stored in ``data_dir``, created on first start."""
     path = data_dir / _META_FILE
-    document = read_json(path)
+    try:
+        document = read_json(path)
+    except CorruptStoreError as exc:
+        raise BrokerError(str(exc)) from exc
     if isinstance(document, dict) and isinstance(document.get("cluster_id"), str):
         return str(document["cluster_id"])
     if document is not None:
         raise BrokerError(f"{path} has no cluster_id")
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    write_json_atomic(path, {"cluster_id": cluster_id, "version": 1})
+    try:
+        write_json(path, {"cluster_id": cluster_id, "version": 1})
+    except StorageError as exc:
+        raise BrokerError(str(exc)) from exc
     return cluster_id
 
 

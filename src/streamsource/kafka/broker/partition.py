@@ -67,7 +67,8 @@ class Partition:
     def append(
         self, batches: Sequence[bytearray], now_ms: int, *, transactional_producer: int = -1
     ) -> AppendInfo:
-        """Append validated v2 batches, then wake the fetches waiting for data.
+        """Append validated v2 batches (on the log writer thread; the event loop then calls
+        ``wake_waiters``).
 
         ``transactional_producer``: the producer id of transactional batches, whose open
         transaction in this partition then starts at the first (if it did not already).
@@ -75,17 +76,18 @@ class Partition:
         info = self.log.append(batches, now_ms=now_ms, leader_epoch=0)
         if transactional_producer >= 0:
             self.txns.begin(transactional_producer, info.base_offset)
-        self.wake_waiters()
         return info
 
     def append_marker(
         self, producer_id: int, producer_epoch: int, *, commit: bool, now_ms: int
     ) -> int:
-        """End the producer's transaction here with a control batch; returns its offset."""
+        """End the producer's transaction here with a control batch; returns its offset.
+
+        On the log writer thread, like ``append``; the event loop then wakes the fetches.
+        """
         marker = build_marker(producer_id, producer_epoch, commit=commit, timestamp_ms=now_ms)
         info = self.log.append([marker], now_ms=now_ms, leader_epoch=0)
         self.txns.end(producer_id, info.base_offset, aborted=not commit)
-        self.wake_waiters()
         return info.base_offset
 
     def enforce_retention(self, now_ms: int) -> int:
@@ -107,11 +109,11 @@ class Partition:
                 self.log.close()
 
     def delete(self) -> None:
-        """Close the log and remove its files (topic deletion)."""
+        """Close the log and remove its files (topic deletion). Waiting fetches find out at
+        the end of their wait (the log is closed), so this may run off the event loop."""
         self.closed = True
         self.txns.close()
         self.log.delete()
-        self.wake_waiters()
 
     # -- long-poll wake-ups ---------------------------------------------------------------
 

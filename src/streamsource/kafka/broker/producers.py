@@ -5,6 +5,11 @@ snapshot in its directory (``producer.snapshot``, written on clean shutdown) plu
 headers of the batches the log holds past it. A crash leaves an older snapshot (or none),
 and replaying the log from there rebuilds the exact state, so a producer retrying a batch
 after a broker crash still gets its original offsets instead of a second copy.
+
+Threads: ``check``, ``record``, ``expire`` and ``forget`` run on the log writer thread
+(they go with the appends they judge); ``init_producer_id`` and ``ensure_loaded`` are
+awaited on the event loop and do their file work in a worker thread. Files are written
+through ``kafka.storage``.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
+from streamsource.errors import CorruptStoreError
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.coordinator.producers import (
     InitProducerIdResult,
@@ -23,13 +29,14 @@ from streamsource.kafka.coordinator.producers import (
 )
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.records.header import BatchHeader
-
-if TYPE_CHECKING:
-    from streamsource.kafka.broker.topics import TopicManager
+from streamsource.kafka.storage import StorageError, read_record_file, write_record_file
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FILE = "producer.snapshot"
+SNAPSHOT_MAGIC = b"SSPSNP01"
+IDS_FILE = "producer_ids"
+IDS_MAGIC = b"SSPIDM01"
 
 
 class Duplicate(NamedTuple):
@@ -41,14 +48,24 @@ class Duplicate(NamedTuple):
 class ProducerRegistry:
     """Producer ids (InitProducerId) and per-partition sequence state."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, id_block_size: int = 1000) -> None:
         self._directory = directory
+        self._id_block_size = id_block_size
         self._ids: ProducerIdManager | None = None
         self._states: dict[Partition, PartitionProducerState] = {}
         self._loading: dict[Partition, asyncio.Future[PartitionProducerState]] = {}
+        self._allocating = asyncio.Lock()  # one id allocation (and its write) at a time
 
-    def open(self, topics: TopicManager) -> None:
-        self._ids = ProducerIdManager(self._directory / "producer_ids")
+    def open(self) -> None:
+        """Load the producer id state (blocking, at start-up); a damaged file is refused."""
+        path = self._directory / IDS_FILE
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(self._directory, "cannot create", exc) from exc
+        self._ids = ProducerIdManager(
+            read_record_file(path, IDS_MAGIC), block_size=self._id_block_size
+        )
 
     def close(self) -> None:
         """Snapshot every loaded partition state next to its log."""
@@ -56,19 +73,33 @@ class ProducerRegistry:
             if partition.closed:
                 continue
             try:
-                state.snapshot(partition.directory / SNAPSHOT_FILE, partition.high_watermark)
-            except OSError as exc:
+                write_record_file(
+                    partition.directory / SNAPSHOT_FILE,
+                    SNAPSHOT_MAGIC,
+                    state.to_snapshot(partition.high_watermark),
+                )
+            except StorageError as exc:
                 log.warning(
                     "no producer snapshot for %s-%d: %s", partition.topic, partition.index, exc
                 )
         self._states.clear()
 
-    def init_producer_id(
+    async def init_producer_id(
         self, transactional_id: str | None, producer_id: int, producer_epoch: int
     ) -> InitProducerIdResult:
+        """Allocate (or bump) a producer id; a new id block is durable before it is used.
+
+        Raises ``StorageError`` if the id state cannot be written: no id is handed out.
+        """
         if self._ids is None:
             raise RuntimeError("the producer registry is not open")
-        return self._ids.init_producer_id(transactional_id, producer_id, producer_epoch)
+        async with self._allocating:
+            allocation = self._ids.init_producer_id(transactional_id, producer_id, producer_epoch)
+            if allocation.payload is not None:
+                await asyncio.to_thread(
+                    write_record_file, self._directory / IDS_FILE, IDS_MAGIC, allocation.payload
+                )
+            return self._ids.apply(allocation)
 
     def check(self, partition: Partition, header: BatchHeader) -> Duplicate | ErrorCode:
         """Duplicate (with the original offset), NONE to append, or the error to answer."""
@@ -95,7 +126,7 @@ class ProducerRegistry:
 
     def expire(self, now_ms: int, max_idle_ms: int) -> int:
         """Forget producers idle for ``max_idle_ms`` (Kafka's producer.id.expiration.ms)."""
-        return sum(state.expire(now_ms, max_idle_ms) for state in self._states.values())
+        return sum(state.expire(now_ms, max_idle_ms) for state in list(self._states.values()))
 
     def forget(self, partition: Partition) -> None:
         """Drop a deleted partition's state."""
@@ -131,9 +162,12 @@ class ProducerRegistry:
 
 def _load_state(partition: Partition) -> PartitionProducerState:
     """The snapshot next to the log, brought up to date by the batches after it."""
-    state = PartitionProducerState.load(
-        partition.directory / SNAPSHOT_FILE, partition.high_watermark
-    )
+    try:
+        payload = read_record_file(partition.directory / SNAPSHOT_FILE, SNAPSHOT_MAGIC)
+    except CorruptStoreError as exc:
+        log.warning("%s: replaying the whole log instead: %s", partition.directory, exc)
+        payload = None
+    state = PartitionProducerState.from_snapshot(payload, partition.high_watermark)
     for batch in partition.log.iter_batch_headers(state.snapshot_offset):
         if batch.base_offset >= state.snapshot_offset:
             state.observe(batch)

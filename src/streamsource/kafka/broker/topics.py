@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamsource.errors import BrokerError
+from streamsource.errors import BrokerError, CorruptStoreError
 from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.partition import Partition
-from streamsource.kafka.broker.persist import fsync_dir, read_json, write_json_atomic
 from streamsource.kafka.log.config import LogConfig, check_topic_configs
 from streamsource.kafka.log.errors import InvalidLogConfig, LogError
 from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.storage import StorageError, fsync_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ class TopicManager:
         if not self._logs_root.exists():
             self._logs_root.mkdir(parents=True)
             fsync_dir(self._root)
-        document = read_json(self._root / _TOPICS_FILE) or {"topics": {}}
         try:
+            document = read_json(self._root / _TOPICS_FILE) or {"topics": {}}
             entries = dict(document["topics"])
             for name, entry in sorted(entries.items()):
                 configs = {str(k): str(v) for k, v in dict(entry.get("configs", {})).items()}
@@ -120,7 +120,7 @@ class TopicManager:
                     raise ValueError(f"topic {name!r} has {count} partitions")
                 self.topics[topic.name] = topic
                 topic.partitions = [self._open_partition(topic, i) for i in range(count)]
-        except (KeyError, TypeError, ValueError, InvalidLogConfig) as exc:
+        except (KeyError, TypeError, ValueError, InvalidLogConfig, CorruptStoreError) as exc:
             raise BrokerError(f"{self._root / _TOPICS_FILE} is damaged: {exc}") from exc
         self._remove_orphans()
 
@@ -193,11 +193,16 @@ class TopicManager:
         if topic is None:
             raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {name!r}")
         settings = self.check_configs(configs)
+        saved = topic.configs
         topic.configs = dict(configs)
+        try:
+            self._save()
+        except TopicError:
+            topic.configs = saved  # a full disk: the old configs stay in force
+            raise
         topic.settings = settings
         for partition in topic.partitions:
             partition.log.update_config(settings)
-        self._save()
         log.info("topic %s configs changed to %s", name, configs)
         return topic
 
@@ -228,16 +233,31 @@ class TopicManager:
             ) from exc
         topic.partitions = opened
         self.topics[name] = topic
-        self._save()
+        try:
+            self._save()
+        except TopicError:
+            del self.topics[name]
+            for partition in opened:
+                partition.delete()
+            raise
         log.info("created topic %s with %d partition(s)", name, count)
         return topic
+
+    def get_or_create(self, name: str) -> Topic:
+        """The topic, created with the broker's defaults if it does not exist (auto-create)."""
+        topic = self.topics.get(name)
+        return topic if topic is not None else self.create(name)
 
     def delete(self, name: str) -> None:
         """Delete a topic and its data; raises ``TopicError`` if it does not exist."""
         topic = self.topics.pop(name, None)
         if topic is None:
             raise TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {name!r}")
-        self._save()
+        try:
+            self._save()
+        except TopicError:
+            self.topics[name] = topic  # still listed on disk: keep it
+            raise
         for partition in topic.partitions:
             partition.delete()
         log.info("deleted topic %s", name)
@@ -275,13 +295,24 @@ class TopicManager:
             for index in range(current, count):
                 added.append(self._open_partition(topic, index))
             fsync_dir(self._logs_root)
-        except BaseException:
+        except BaseException as exc:
+            for partition in added:
+                partition.delete()
+            if isinstance(exc, LogError | OSError):
+                raise TopicError(
+                    ErrorCode.KAFKA_STORAGE_ERROR, f"cannot grow topic {name!r}: {exc}"
+                ) from exc
+            raise
+        # a new list rather than extend: the retention thread may be iterating the old one
+        before = topic.partitions
+        topic.partitions = before + added
+        try:
+            self._save()
+        except TopicError:
+            topic.partitions = before
             for partition in added:
                 partition.delete()
             raise
-        # a new list rather than extend: the retention thread may be iterating the old one
-        topic.partitions = topic.partitions + added
-        self._save()
         log.info("topic %s grew from %d to %d partitions", name, current, count)
         return topic
 
@@ -312,7 +343,10 @@ class TopicManager:
                 for t in self.topics.values()
             }
         }
-        write_json_atomic(self._root / _TOPICS_FILE, document)
+        try:
+            write_json(self._root / _TOPICS_FILE, document)
+        except StorageError as exc:
+            raise TopicError(ErrorCode.KAFKA_STORAGE_ERROR, str(exc)) from exc
 
     def _remove_orphans(self) -> None:
         """Remove partition directories of topics deleted just before a crash."""

@@ -1,9 +1,9 @@
 """Drives the sans-I/O transaction coordinator: carries out its effects, runs its timer.
 
 Every coordinator call runs under one lock, and its effects are carried out in order
-before the request is answered: transaction-log appends in a dedicated writer thread (the
-event loop never waits for that disk), markers through each ``Partition`` and offsets
-through the group runtime's offset store. If an effect fails (disk full), the coordinator
+before the request is answered: transaction-log appends through ``kafka.storage``'s
+``KeyedLog`` (its own writer thread), markers on the log writer thread (the event loop
+never waits for a disk) and offsets through the group runtime's offset store. If an effect fails (disk full), the coordinator
 is set back to the last state that reached the log and the request gets the storage
 error; a Prepare state left on the log is finished by the timer (``recover``), as after a
 crash. The timer also aborts transactions past ``transaction.timeout.ms``.
@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from streamsource.errors import StreamsourceError
 from streamsource.kafka.broker.flusher import GroupFlusher
 from streamsource.kafka.broker.groups_runtime import GroupRuntime
+from streamsource.kafka.broker.log_writer import LogWriter
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.topics import TopicManager
-from streamsource.kafka.coordinator.errors import CoordinatorStorageError
 from streamsource.kafka.coordinator.offsets import OffsetCommit
 from streamsource.kafka.coordinator.transactions import (
     CommitOffsets,
@@ -35,12 +35,13 @@ from streamsource.kafka.coordinator.transactions import (
     encode_metadata,
 )
 from streamsource.kafka.log.errors import LogError
-from streamsource.kafka.log.transaction_log import TransactionLog
 from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.storage import KeyedLog, StorageError
 
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL_S = 1.0  # how often timed-out transactions are looked for
+LOG_MAGIC = b"SSTXNL01"
 
 
 class TransactionRuntime:
@@ -52,6 +53,7 @@ class TransactionRuntime:
         topics: TopicManager,
         groups: GroupRuntime,
         flusher: GroupFlusher,
+        writer: LogWriter,
         fsync_always: bool,
         now_ms: Callable[[], int],
     ) -> None:
@@ -59,28 +61,26 @@ class TransactionRuntime:
         self._topics = topics
         self._groups = groups
         self._flusher = flusher
+        self._writer = writer
         self._fsync_always = fsync_always
         self._now_ms = now_ms
-        self._log: TransactionLog | None = None
-        self._writer: ThreadPoolExecutor | None = None
+        self._log: KeyedLog | None = None
         self._lock = asyncio.Lock()
 
     def open(self, directory: Path) -> None:
         """Load the transaction log (Prepare states are finished by ``recover``)."""
-        self._log = TransactionLog(directory / "transactions.log", fsync=self._fsync_always)
+        self._log = KeyedLog.open(
+            directory / "transactions.log", LOG_MAGIC, fsync=self._fsync_always
+        )
         records: list[TxnMetadata] = []
-        for payload in self._log.records():
+        for payload in self._log.items().values():
             try:
                 records.append(decode_metadata(payload))
             except (ValueError, TypeError) as exc:  # msgspec.DecodeError is a ValueError
                 log.warning("skipping an unreadable transaction log record: %s", exc)
         self.coordinator.load(records)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="txn-log")
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -91,7 +91,7 @@ class TransactionRuntime:
         async with self._lock:
             try:
                 decision = decide()
-            except CoordinatorStorageError as exc:  # a producer id could not be allocated
+            except StorageError as exc:  # a producer id could not be allocated
                 return Decision(exc.error_code)
             if decision.ok and decision.effects:
                 await self._carry_out(decision)
@@ -134,8 +134,8 @@ class TransactionRuntime:
                 elif isinstance(effect, WriteMarkers):
                     await self._write_markers(effect)
                 elif isinstance(effect, CommitOffsets):
-                    self._commit_offsets(effect)
-        except (LogError, CoordinatorStorageError, StreamsourceError, OSError) as exc:
+                    await self._commit_offsets(effect)
+        except (LogError, StorageError, StreamsourceError, OSError) as exc:
             log.error("transaction %r: %s", decision.transactional_id, exc)
             if not wrote_any:
                 self.coordinator.restore(decision)
@@ -144,14 +144,20 @@ class TransactionRuntime:
             decision.error = ErrorCode.KAFKA_STORAGE_ERROR
 
     async def _persist(self, effect: Persist) -> None:
-        if self._log is None or self._writer is None:
-            raise CoordinatorStorageError("the transaction log is not open")
+        if self._log is None:
+            raise RuntimeError("the transaction log is not open")
         payload = encode_metadata(effect.metadata) if effect.metadata is not None else None
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self._log.append, effect.transactional_id, payload)
+        await self._log.put(effect.transactional_id, payload)
 
     async def _write_markers(self, effect: WriteMarkers) -> None:
-        now = self._now_ms()
+        written = await self._writer.run(partial(self._append_markers, effect, self._now_ms()))
+        for partition in written:
+            partition.wake_waiters()
+        if written and self._fsync_always:
+            await self._flusher.flush(written)
+
+    def _append_markers(self, effect: WriteMarkers, now: int) -> list[Partition]:
+        """On the log writer thread, after every produce queued before."""
         written: list[Partition] = []
         for topic, index in effect.partitions:
             partition = self._topics.partition(topic, index)
@@ -161,13 +167,12 @@ class TransactionRuntime:
                 effect.producer_id, effect.producer_epoch, commit=effect.commit, now_ms=now
             )
             written.append(partition)
-        if written and self._fsync_always:
-            await self._flusher.flush(written)
+        return written
 
-    def _commit_offsets(self, effect: CommitOffsets) -> None:
+    async def _commit_offsets(self, effect: CommitOffsets) -> None:
         entries = [
             OffsetCommit(p.topic, p.partition, p.offset, p.leader_epoch, p.metadata, p.timestamp_ms)
             for p in effect.offsets
         ]
         self._groups.coordinator.note_group_with_offsets(effect.group)
-        self._groups.offsets.commit(effect.group, entries)
+        await self._groups.offsets.commit(effect.group, entries)

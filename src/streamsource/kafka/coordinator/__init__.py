@@ -1,12 +1,12 @@
 """Group coordinator, committed offsets and idempotent-producer state (sans-I/O cores).
 
-``GroupCoordinator`` runs the classic consumer-group protocol, ``OffsetStore`` keeps
-committed offsets durable, ``ProducerIdManager`` and ``PartitionProducerState`` make the
-idempotent producer work. The broker converts protocol messages to and from the plain
-values defined in ``group_messages``.
+``GroupCoordinator`` runs the classic consumer-group protocol, ``OffsetTable`` holds
+committed offsets, ``ProducerIdManager`` and ``PartitionProducerState`` make the
+idempotent producer work. None of them touches a file: each hands the broker the bytes to
+make durable (``kafka.storage``) and takes its state back from them. The broker converts
+protocol messages to and from the plain values defined in ``group_messages``.
 """
 
-from streamsource.kafka.coordinator.errors import CoordinatorStorageError
 from streamsource.kafka.coordinator.group_messages import (
     GroupConfig,
     GroupDescription,
@@ -25,9 +25,15 @@ from streamsource.kafka.coordinator.group_messages import (
     SyncResult,
 )
 from streamsource.kafka.coordinator.groups import GroupCoordinator
-from streamsource.kafka.coordinator.offsets import CommittedOffset, OffsetCommit, OffsetStore
+from streamsource.kafka.coordinator.offsets import (
+    Change,
+    CommittedOffset,
+    OffsetCommit,
+    OffsetTable,
+)
 from streamsource.kafka.coordinator.producers import (
     BatchMetadata,
+    IdAllocation,
     InitProducerIdResult,
     PartitionProducerState,
     ProducerIdManager,
@@ -37,12 +43,13 @@ from streamsource.kafka.coordinator.producers import (
 
 __all__ = [
     "BatchMetadata",
+    "Change",
     "CommittedOffset",
-    "CoordinatorStorageError",
     "GroupConfig",
     "GroupCoordinator",
     "GroupDescription",
     "GroupState",
+    "IdAllocation",
     "InitProducerIdResult",
     "JoinMember",
     "JoinRequest",
@@ -53,7 +60,7 @@ __all__ = [
     "ListedGroup",
     "MemberDescription",
     "OffsetCommit",
-    "OffsetStore",
+    "OffsetTable",
     "PartitionProducerState",
     "ProducerIdManager",
     "Protocol",

@@ -1,75 +1,34 @@
 """Idempotent producers: durable producer-id allocation and per-partition sequence checks.
 
 ``ProducerIdManager`` answers InitProducerId. Ids are handed out from blocks; the end of
-the current block is written (fsync + atomic rename) before any id of it is used, so after
-a restart allocation resumes past every id that may have been given out: ids never repeat.
+the current block is made durable by the broker before any id of it is used, so after a
+restart allocation resumes past every id that may have been given out: ids never repeat.
 
 ``PartitionProducerState`` is what the broker consults before appending an idempotent
 batch to a partition, following Kafka's ``ProducerStateManager``: per producer id it keeps
 the epoch and the last 5 batches (a client has at most 5 in flight), so a retried batch is
 recognised and answered with its original offsets instead of being appended twice. It is
-sans-I/O apart from ``snapshot``/``load``; after loading, the broker feeds ``observe`` the
-headers of the batches the log holds past the snapshot, which rebuilds the exact state.
+sans-I/O: ``to_snapshot``/``from_snapshot`` encode it, the broker's storage writes it;
+after loading, the broker feeds ``observe`` the headers of the batches the log holds past
+the snapshot, which rebuilds the exact state.
 """
 
 from __future__ import annotations
 
-import os
-import struct
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import NamedTuple
 
-import crc32c
 import msgspec
 
 from streamsource.errors import CorruptStoreError
-from streamsource.kafka.coordinator.errors import CoordinatorStorageError
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.records.header import BatchHeader
 
 INT32_MAX = 0x7FFFFFFF
 MAX_EPOCH = 0x7FFF - 1  # Kafka keeps Short.MaxValue free; the next bump takes a new id
 CACHED_BATCHES = 5  # Kafka's max.in.flight.requests.per.connection limit for idempotence
-_MAX_FILE_BYTES = 256 * 1024 * 1024
-_FILE_HEADER = struct.Struct(">8sII")  # magic, payload length, crc32c(payload)
-
-
-def _write_atomically(path: Path, magic: bytes, payload: bytes) -> None:
-    """Replace ``path`` with a checksummed file, durably; the old one stays on failure."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(_FILE_HEADER.pack(magic, len(payload), crc32c.crc32c(payload)) + payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise CoordinatorStorageError(f"{path}: cannot write: {exc}") from exc
-
-
-def _read_checked(path: Path, magic: bytes) -> bytes | None:
-    """The payload of a file written by ``_write_atomically``; None if absent or damaged."""
-    try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    if len(data) < _FILE_HEADER.size:
-        return None
-    found, length, crc = _FILE_HEADER.unpack_from(data)
-    payload = data[_FILE_HEADER.size :]
-    if found != magic or length != len(payload) or crc32c.crc32c(payload) != crc:
-        return None
-    return payload
 
 
 # -- producer ids ---------------------------------------------------------------------------
@@ -88,78 +47,99 @@ class _IdState(msgspec.Struct, array_like=True):
     transactional: dict[str, tuple[int, int]]
 
 
-_ID_MAGIC = b"SSPIDM01"
+class IdAllocation(NamedTuple):
+    """What InitProducerId answers, and the state to make durable before answering.
+
+    ``payload`` is None when nothing new must be written (an id from the current block);
+    otherwise the broker writes it and only then calls ``ProducerIdManager.apply``.
+    """
+
+    result: InitProducerIdResult
+    payload: bytes | None
+    state: _IdState
+    next_id: int
 
 
 class ProducerIdManager:
-    """Allocates producer ids that are never reused, even across restarts."""
+    """Allocates producer ids that are never reused, even across restarts.
+
+    Sans-I/O: ``init_producer_id`` plans an allocation without changing anything; the
+    broker persists ``payload`` (if any), then ``apply``s it. One allocation at a time.
+    """
 
     def __init__(
-        self, path: Path, *, block_size: int = 1000, max_transactional_ids: int = 10_000
+        self,
+        payload: bytes | None = None,
+        *,
+        block_size: int = 1000,
+        max_transactional_ids: int = 10_000,
     ) -> None:
-        self.path = Path(path)
         self._block_size = block_size
         self._max_transactional_ids = max_transactional_ids
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._transactional: dict[str, tuple[int, int]] = {}
-        self._block_end = 0
-        if self.path.exists():
-            payload = _read_checked(self.path, _ID_MAGIC)
-            if payload is None:
-                # guessing here could hand out an id twice: refuse instead
-                raise CorruptStoreError(f"{self.path}: producer id file is damaged")
-            state = msgspec.msgpack.decode(payload, type=_IdState)
-            self._block_end = state.next_block_start
-            self._transactional = dict(state.transactional)
-        self._next_id = self._block_end  # ids of a block in use at a crash are skipped
-
-    def _persist(self) -> None:
-        state = _IdState(self._block_end, self._transactional)
-        _write_atomically(self.path, _ID_MAGIC, msgspec.msgpack.encode(state))
-
-    def _allocate(self) -> int:
-        if self._next_id >= self._block_end:
-            previous = self._block_end
-            self._block_end = self._next_id + self._block_size
+        self._state = _IdState(0, {})
+        if payload is not None:
             try:
-                self._persist()
-            except CoordinatorStorageError:
-                self._block_end = previous  # no id of an unrecorded block may be handed out
-                raise
-        pid = self._next_id
-        self._next_id += 1
-        return pid
+                self._state = msgspec.msgpack.decode(payload, type=_IdState)
+            except msgspec.DecodeError as exc:
+                # guessing here could hand out an id twice: refuse instead
+                raise CorruptStoreError(f"the producer id state does not decode: {exc}") from exc
+        self._next_id = self._state.next_block_start  # a block in use at a crash is skipped
 
     def init_producer_id(
         self, transactional_id: str | None = None, producer_id: int = -1, producer_epoch: int = -1
-    ) -> InitProducerIdResult:
+    ) -> IdAllocation:
         """InitProducerId: a fresh id for an idempotent producer; for a transactional id,
         the same id with the epoch bumped (fencing the previous incarnation)."""
+        block_end = self._state.next_block_start
+        next_id = self._next_id
+        transactional = self._state.transactional
+
+        def allocate() -> int:
+            nonlocal block_end, next_id
+            if next_id >= block_end:
+                block_end = next_id + self._block_size
+            pid = next_id
+            next_id += 1
+            return pid
+
         if not transactional_id:
             # Kafka gives a producer without transactional id a new id every time
-            return InitProducerIdResult(ErrorCode.NONE, self._allocate(), 0)
-        current = self._transactional.get(transactional_id)
-        if current is None:
-            pid, epoch = self._allocate(), 0
+            result = InitProducerIdResult(ErrorCode.NONE, allocate(), 0)
         else:
-            pid, epoch = current
-            if producer_id >= 0 and (producer_id, producer_epoch) != (pid, epoch):
-                return InitProducerIdResult(ErrorCode.INVALID_PRODUCER_EPOCH)
-            if epoch >= MAX_EPOCH:
-                pid, epoch = self._allocate(), 0
+            current = transactional.get(transactional_id)
+            if current is None:
+                pid, epoch = allocate(), 0
             else:
-                epoch += 1
-        before = dict(self._transactional)
-        self._transactional.pop(transactional_id, None)  # re-insert: dict order is recency
-        self._transactional[transactional_id] = (pid, epoch)
-        while len(self._transactional) > self._max_transactional_ids:
-            del self._transactional[next(iter(self._transactional))]
-        try:
-            self._persist()
-        except CoordinatorStorageError:
-            self._transactional = before
-            raise
-        return InitProducerIdResult(ErrorCode.NONE, pid, epoch)
+                pid, epoch = current
+                if producer_id >= 0 and (producer_id, producer_epoch) != (pid, epoch):
+                    return IdAllocation(
+                        InitProducerIdResult(ErrorCode.INVALID_PRODUCER_EPOCH),
+                        None,
+                        self._state,
+                        self._next_id,
+                    )
+                if epoch >= MAX_EPOCH:
+                    pid, epoch = allocate(), 0
+                else:
+                    epoch += 1
+            transactional = dict(transactional)
+            transactional.pop(transactional_id, None)  # re-insert: dict order is recency
+            transactional[transactional_id] = (pid, epoch)
+            while len(transactional) > self._max_transactional_ids:
+                del transactional[next(iter(transactional))]
+            result = InitProducerIdResult(ErrorCode.NONE, pid, epoch)
+        state = _IdState(block_end, transactional)
+        changed = block_end != self._state.next_block_start or transactional is not (
+            self._state.transactional
+        )
+        payload = msgspec.msgpack.encode(state) if changed else None
+        return IdAllocation(result, payload, state, next_id)
+
+    def apply(self, allocation: IdAllocation) -> InitProducerIdResult:
+        """Take the allocation (its payload, if any, is durable now); returns its result."""
+        self._state = allocation.state
+        self._next_id = allocation.next_id
+        return allocation.result
 
 
 # -- per-partition sequences ----------------------------------------------------------------
@@ -250,9 +230,6 @@ class _SnapshotEntry(msgspec.Struct, array_like=True):
 class _Snapshot(msgspec.Struct, array_like=True):
     log_end_offset: int
     entries: list[_SnapshotEntry]
-
-
-_SNAPSHOT_MAGIC = b"SSPSNP01"
 
 
 class PartitionProducerState:
@@ -349,10 +326,10 @@ class PartitionProducerState:
             del self._producers[pid]
         return len(stale)
 
-    # -- persistence ------------------------------------------------------------------------
+    # -- snapshots -------------------------------------------------------------------------
 
-    def snapshot(self, path: Path, log_end_offset: int) -> None:
-        """Write the state as of ``log_end_offset`` durably (fsync + atomic rename)."""
+    def to_snapshot(self, log_end_offset: int) -> bytes:
+        """The state as of ``log_end_offset``, encoded (the broker writes it to a file)."""
         snap = _Snapshot(
             log_end_offset,
             [
@@ -365,20 +342,23 @@ class PartitionProducerState:
                 for e in self._producers.values()
             ],
         )
-        _write_atomically(Path(path), _SNAPSHOT_MAGIC, msgspec.msgpack.encode(snap))
+        return msgspec.msgpack.encode(snap)
 
     @classmethod
-    def load(
-        cls, path: Path, log_end_offset: int | None = None, *, max_producers: int = 100_000
+    def from_snapshot(
+        cls,
+        payload: bytes | None,
+        log_end_offset: int | None = None,
+        *,
+        max_producers: int = 100_000,
     ) -> PartitionProducerState:
-        """The state saved by ``snapshot``; then ``observe`` the log from ``snapshot_offset``.
+        """The state ``to_snapshot`` encoded; then ``observe`` the log from ``snapshot_offset``.
 
-        A missing or damaged snapshot, or one taken past ``log_end_offset`` (the log lost
-        its tail in a crash), gives an empty state with ``snapshot_offset`` 0: replaying the
-        whole log rebuilds the state just the same, only slower.
+        A missing or undecodable snapshot, or one taken past ``log_end_offset`` (the log
+        lost its tail in a crash), gives an empty state with ``snapshot_offset`` 0:
+        replaying the whole log rebuilds the state just the same, only slower.
         """
         state = cls(max_producers=max_producers)
-        payload = _read_checked(Path(path), _SNAPSHOT_MAGIC)
         if payload is None:
             return state
         try:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Protocol
 
-from streamsource.kafka.broker.handlers.base import HasConfig, HasGroups, HasProducers, HasTopics
+from streamsource.kafka.broker.handlers.base import (
+    HasConfig,
+    HasGroups,
+    HasProducers,
+    HasTopics,
+    HasWriter,
+)
 from streamsource.kafka.broker.handlers.configs import topic_config_values
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import Topic, TopicError
@@ -17,9 +24,10 @@ from streamsource.kafka.protocol.messages.topics import (
     DeleteTopicsRequest,
     DeleteTopicsResponse,
 )
+from streamsource.kafka.storage import StorageError
 
 
-class AdminContext(HasConfig, HasTopics, HasProducers, HasGroups, Protocol):
+class AdminContext(HasConfig, HasTopics, HasProducers, HasGroups, HasWriter, Protocol):
     """Topic administration: the topics, and the producer and offset state of deleted topics."""
 
 
@@ -56,7 +64,9 @@ async def handle_create_topics(
                 broker.topics.check_create(wanted.name, count, configs)
                 topic = None
             else:
-                topic = broker.topics.create(wanted.name, count, configs)
+                topic = await broker.writer.run(
+                    partial(broker.topics.create, wanted.name, count, configs)
+                )
         except TopicError as exc:
             result.error_code = exc.error_code
             result.error_message = str(exc)
@@ -95,13 +105,27 @@ async def handle_delete_topics(
             )
             continue
         result.name, result.topic_id = topic.name, topic.topic_id
-        delete_topic(broker, topic)
+        try:
+            await delete_topic(broker, topic)
+        except (StorageError, TopicError) as exc:
+            result.error_code = exc.error_code
+            result.error_message = str(exc)
     return DeleteTopicsResponse(responses=results)
 
 
-def delete_topic(broker: AdminContext, topic: Topic) -> None:
-    """Delete a topic with its data, its producers' state and its committed offsets."""
+async def delete_topic(broker: AdminContext, topic: Topic) -> None:
+    """Delete a topic with its data, its producers' state and its committed offsets.
+
+    The offsets go first: if they cannot be removed the topic stays, rather than leave
+    offsets that a topic created later under the same name would inherit.
+    """
+    await broker.groups.offsets.delete_topic(topic.name)
+
+    def delete() -> None:
+        for partition in topic.partitions:
+            broker.producers.forget(partition)
+        broker.topics.delete(topic.name)
+
+    await broker.writer.run(delete)
     for partition in topic.partitions:
-        broker.producers.forget(partition)
-    broker.topics.delete(topic.name)
-    broker.groups.offsets.delete_topic(topic.name)
+        partition.wake_waiters()  # long-polling fetches answer now (the log is gone)

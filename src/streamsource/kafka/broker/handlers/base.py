@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from streamsource.kafka.broker.config import BrokerConfig
     from streamsource.kafka.broker.flusher import GroupFlusher
     from streamsource.kafka.broker.groups_runtime import GroupRuntime
+    from streamsource.kafka.broker.log_writer import LogWriter
     from streamsource.kafka.broker.producers import ProducerRegistry
     from streamsource.kafka.broker.topics import TopicManager
     from streamsource.kafka.broker.transactions import TransactionRuntime
@@ -57,6 +58,13 @@ class HasTransactions(Protocol):
 
     @property
     def transactions(self) -> TransactionRuntime: ...
+
+
+class HasWriter(Protocol):
+    """The thread every change to the logs and the topic list runs on (never the loop)."""
+
+    @property
+    def writer(self) -> LogWriter: ...
 
 
 class HasFlusher(Protocol):

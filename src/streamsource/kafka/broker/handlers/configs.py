@@ -9,9 +9,10 @@ refused.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple, Protocol
 
-from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics
+from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics, HasWriter
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import Topic, TopicError
 from streamsource.kafka.log.config import TOPIC_CONFIGS, LogConfig, TopicConfigDef
@@ -27,7 +28,7 @@ from streamsource.kafka.protocol.messages.configs import (
 )
 
 
-class ConfigsContext(HasConfig, HasTopics, Protocol):
+class ConfigsContext(HasConfig, HasTopics, HasWriter, Protocol):
     """Configs: the broker's settings and the topics with their overrides."""
 
 
@@ -174,7 +175,7 @@ class _Refused(Exception):
         self.error_code = error_code
 
 
-def _apply(
+async def _apply(
     broker: ConfigsContext,
     resource_type: int,
     name: str,
@@ -194,7 +195,7 @@ def _apply(
         if validate_only:
             broker.topics.check_configs(configs)
         else:
-            broker.topics.alter_configs(name, configs)
+            await broker.writer.run(partial(broker.topics.alter_configs, name, configs))
     except TopicError as exc:
         raise _Refused(exc.error_code, str(exc)) from exc
 
@@ -218,7 +219,7 @@ async def handle_alter_configs(
                         ErrorCode.INVALID_REQUEST, f"null value not supported for {config.name}"
                     )
                 configs[config.name] = config.value
-            _apply(
+            await _apply(
                 broker,
                 resource.resource_type,
                 resource.resource_name,
@@ -256,7 +257,7 @@ async def handle_incremental_alter_configs(
                     raise _Refused(ErrorCode.INVALID_REQUEST, f"config {change.name} named twice")
                 seen.add(change.name)
                 _change(configs, change.name, change.config_operation, change.value)
-            _apply(
+            await _apply(
                 broker,
                 resource.resource_type,
                 resource.resource_name,

@@ -6,13 +6,13 @@ from typing import Protocol
 
 from streamsource.kafka.broker.handlers.base import HasGroups
 from streamsource.kafka.broker.server import ClientInfo
-from streamsource.kafka.coordinator.errors import CoordinatorStorageError
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.delete_groups import (
     DeleteGroupsRequest,
     DeleteGroupsResponse,
 )
+from streamsource.kafka.storage import StorageError
 
 
 class DeleteGroupsContext(HasGroups, Protocol):
@@ -31,11 +31,11 @@ async def handle_delete_groups(
     # A group named twice is answered once, as Kafka does.
     wanted = list(dict.fromkeys(request.groups_names))
     return DeleteGroupsResponse(
-        results=[_Deleted(group_id=g, error_code=delete_group(broker, g)) for g in wanted]
+        results=[_Deleted(group_id=g, error_code=await delete_group(broker, g)) for g in wanted]
     )
 
 
-def delete_group(broker: DeleteGroupsContext, group_id: str) -> ErrorCode:
+async def delete_group(broker: DeleteGroupsContext, group_id: str) -> ErrorCode:
     """Delete one group: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (members), or NONE.
 
     The empty group id is a valid group here: Kafka allows it for DeleteGroups so that
@@ -52,8 +52,8 @@ def delete_group(broker: DeleteGroupsContext, group_id: str) -> ErrorCode:
         return error
     if has_offsets:
         try:
-            groups.offsets.delete_group(group_id)
-        except CoordinatorStorageError:
+            await groups.offsets.delete_group(group_id)
+        except StorageError:
             groups.coordinator.note_group_with_offsets(group_id)  # it still has them
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
     return ErrorCode.NONE

@@ -4,6 +4,8 @@ Fetch v4+ clients read magic-2 batches, which is what the log stores, so their b
 untouched. Fetch v0-1 (magic 0) and v2-3 (magic 1) clients get a down-converted message set.
 When less than ``min_bytes`` is available the request waits, up to ``max_wait_ms``, for an
 append to any partition it reads (each read partition holds a future that appends resolve).
+Each pass over the partitions (file reads, down-conversion) runs in a worker thread: a
+read from a cold segment holds up this fetch only, not the event loop.
 With one replica the high watermark is the log end offset; a read_committed fetch (v4+)
 gets data only below the last stable offset (the first offset of the oldest open
 transaction) plus the aborted transactions in that range, whose records the client drops
@@ -20,7 +22,7 @@ from typing import Protocol
 from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.server import ClientInfo
-from streamsource.kafka.log.errors import LogError
+from streamsource.kafka.log.errors import LogClosed, LogError
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.fetch import FetchRequest, FetchResponse
@@ -51,37 +53,47 @@ async def handle_fetch(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0, request.max_wait_ms) / 1000
     while True:
-        response, size, partitions, failed = _read(broker, request, version)
-        remaining = deadline - loop.time()
-        if failed or size >= request.min_bytes or remaining <= 0 or not broker.running:
-            return response
+        found = [
+            [broker.topics.partition(t.topic, p.partition) for p in t.partitions]
+            for t in request.topics
+        ]
+        # listening before the read: an append while the worker reads wakes the wait below
         waiter: asyncio.Future[None] = loop.create_future()
-        for partition in partitions:
+        listened = [p for ps in found for p in ps if p is not None]
+        for partition in listened:
             partition.add_waiter(waiter)
         try:
-            await asyncio.wait_for(waiter, remaining)
-        except TimeoutError:
-            pass
+            response, size, failed = await asyncio.to_thread(_read, broker, request, version, found)
+            remaining = deadline - loop.time()
+            if failed or size >= request.min_bytes or remaining <= 0 or not broker.running:
+                return response
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
         finally:
-            for partition in partitions:
+            for partition in listened:
                 partition.discard_waiter(waiter)
 
 
 def _read(
-    broker: FetchContext, request: FetchRequest, version: int
-) -> tuple[FetchResponse, int, list[Partition], bool]:
-    """One pass over the requested partitions: (response, record bytes, partitions, error?)."""
+    broker: FetchContext,
+    request: FetchRequest,
+    version: int,
+    found: list[list[Partition | None]],
+) -> tuple[FetchResponse, int, bool]:
+    """One pass over the requested partitions, in a worker thread (reads, down-conversion):
+    (response, record bytes, error?)."""
     cap = broker.config.fetch_max_bytes_cap
     budget = min(request.max_bytes, cap) if version >= 3 else cap
     magic = 0 if version <= 1 else 1 if version <= 3 else 2
     committed = version >= 4 and request.isolation_level == READ_COMMITTED
     total = 0
     failed = False
-    read: list[Partition] = []
     topics: list[_TopicData] = []
-    for fetch_topic in request.topics:
+    for fetch_topic, partitions in zip(request.topics, found, strict=True):
         results: list[_PartitionData] = []
-        for wanted in fetch_topic.partitions:
+        for wanted, partition in zip(fetch_topic.partitions, partitions, strict=True):
             result = _PartitionData(
                 partition_index=wanted.partition,
                 high_watermark=-1,
@@ -91,12 +103,10 @@ def _read(
                 records=b"",
             )
             results.append(result)
-            partition = broker.topics.partition(fetch_topic.topic, wanted.partition)
             if partition is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 failed = True
                 continue
-            read.append(partition)
             end = partition.high_watermark
             stable = partition.last_stable_offset
             result.high_watermark = end
@@ -118,6 +128,10 @@ def _read(
                     data = _skip_below(
                         downconvert(data, magic, max_bytes=max(limit, 1)), wanted.fetch_offset
                     )
+            except LogClosed:  # the topic was deleted meanwhile
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                failed = True
+                continue
             except (LogError, RecordError) as exc:
                 result.error_code = exc.error_code
                 failed = True
@@ -126,7 +140,7 @@ def _read(
             total += len(data)
             budget -= len(data)
         topics.append(_TopicData(topic=fetch_topic.topic, partitions=results))
-    return FetchResponse(session_id=0, responses=topics), total, read, failed
+    return FetchResponse(session_id=0, responses=topics), total, failed
 
 
 def _skip_below(message_set: bytes, offset: int) -> bytes:

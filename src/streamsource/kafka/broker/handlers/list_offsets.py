@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from streamsource.kafka.broker.handlers.base import HasTopics
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.server import ClientInfo
-from streamsource.kafka.log.errors import LogError
+from streamsource.kafka.log.errors import LogClosed, LogError
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.list_offsets import (
@@ -34,6 +35,13 @@ async def handle_list_offsets(
     header: RequestHeader,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse:
+    # index lookups read the log's files: in a worker thread, not on the event loop
+    return await asyncio.to_thread(_list_offsets, broker, header.api_version, request)
+
+
+def _list_offsets(
+    broker: ListOffsetsContext, version: int, request: ListOffsetsRequest
+) -> ListOffsetsResponse:
     topics: list[_TopicResult] = []
     for topic in request.topics:
         results: list[_PartitionResult] = []
@@ -48,10 +56,13 @@ async def handle_list_offsets(
                 offset, timestamp = _lookup(
                     partition, wanted.timestamp, committed=request.isolation_level == 1
                 )
+            except LogClosed:  # the topic was deleted meanwhile
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
             except LogError as exc:
                 result.error_code = exc.error_code
                 continue
-            if header.api_version == 0:
+            if version == 0:
                 # v0 answers a list of offsets (at most max_num_offsets); one suffices
                 result.old_style_offsets = (
                     [offset] if offset >= 0 and wanted.max_num_offsets else []
@@ -73,10 +84,8 @@ def _lookup(partition: Partition, timestamp: int, *, committed: bool) -> tuple[i
     if timestamp == EARLIEST:
         return partition.log_start_offset, -1
     if timestamp == MAX_TIMESTAMP:
-        best: tuple[int, int] = (-1, -1)
-        for batch in partition.log.iter_batch_headers(partition.log_start_offset):
-            if batch.max_timestamp > best[1]:
-                best = (batch.base_offset, batch.max_timestamp)
-        return best
-    found = partition.log.offset_for_timestamp(timestamp)
+        # the record carrying the largest timestamp, found through the time index
+        found = partition.log.max_timestamp_offset()
+    else:
+        found = partition.log.offset_for_timestamp(timestamp)
     return found if found is not None else (-1, -1)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Protocol
 
-from streamsource.kafka.broker.handlers.base import Advertised, HasTopics
+from streamsource.kafka.broker.handlers.base import Advertised, HasTopics, HasWriter
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import Topic, TopicError
 from streamsource.kafka.protocol import RequestHeader
@@ -17,7 +18,7 @@ from streamsource.kafka.protocol.messages.api_versions import (
 from streamsource.kafka.protocol.messages.metadata import MetadataRequest, MetadataResponse
 
 
-class MetadataContext(Advertised, HasTopics, Protocol):
+class MetadataContext(Advertised, HasTopics, HasWriter, Protocol):
     """Who the broker is and which topics it holds."""
 
 
@@ -69,7 +70,7 @@ async def handle_metadata(
                     # created now and returned with its leader in this same response:
                     # kafka-go 0.2.1 asks only once
                     try:
-                        topic = topics.create(name)
+                        topic = await broker.writer.run(partial(topics.get_or_create, name))
                         error = ErrorCode.NONE
                     except TopicError as exc:
                         error = exc.error_code

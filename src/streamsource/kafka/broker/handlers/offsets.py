@@ -1,7 +1,11 @@
 """OffsetCommit and OffsetFetch: committed consumer offsets, durable across restarts.
 
 The coordinator decides whether a commit is allowed (generation, member); the offset store
-keeps it (one fsync per request). A partition with no committed offset reads back as -1.
+keeps it: the handler awaits the write (group-committed with every other commit of the
+moment, on the store's writer thread), so only this connection waits for the disk. A
+commit that cannot be written answers NOT_COORDINATOR, as Kafka does for a storage error
+(the client finds the coordinator again and retries); nothing of it is kept. A partition
+with no committed offset reads back as -1.
 With ``require_stable`` (v7+, what read_committed consumers send), a partition for which an
 open transaction holds an offset answers UNSTABLE_OFFSET_COMMIT (retriable) instead.
 """
@@ -27,6 +31,7 @@ from streamsource.kafka.protocol.messages.offsets import (
     OffsetFetchRequest,
     OffsetFetchResponse,
 )
+from streamsource.kafka.storage import StorageError
 
 
 class OffsetsContext(HasTopics, HasGroups, HasClock, HasTransactions, Protocol):
@@ -81,7 +86,10 @@ async def handle_offset_commit(
             slots.append(result)
         topics.append(_CommitTopic(name=topic.name, partitions=results))
     if entries:
-        codes = broker.groups.offsets.commit(request.group_id, entries)
+        try:
+            codes = await broker.groups.offsets.commit(request.group_id, entries)
+        except StorageError:
+            codes = [ErrorCode.NOT_COORDINATOR] * len(slots)
         for result, code in zip(slots, codes, strict=True):
             result.error_code = code
     return OffsetCommitResponse(topics=topics)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Protocol
 
-from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics
+from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics, HasWriter
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import TopicError
 from streamsource.kafka.log import LogClosed, LogError
@@ -18,7 +19,7 @@ from streamsource.kafka.protocol.messages.partitions import (
 )
 
 
-class PartitionsContext(HasConfig, HasTopics, Protocol):
+class PartitionsContext(HasConfig, HasTopics, HasWriter, Protocol):
     """The topics grown or trimmed."""
 
 
@@ -48,7 +49,9 @@ async def handle_create_partitions(
             if wanted.assignments is not None:
                 _check_assignments(broker, wanted.count - len(topic.partitions), wanted)
             if not request.validate_only:
-                broker.topics.add_partitions(wanted.name, wanted.count)
+                await broker.writer.run(
+                    partial(broker.topics.add_partitions, wanted.name, wanted.count)
+                )
         except TopicError as exc:
             result.error_code = exc.error_code
             result.error_message = str(exc)
@@ -101,7 +104,9 @@ async def handle_delete_records(
                 result.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
                 continue
             try:
-                result.low_watermark = partition.log.delete_records_before(offset)
+                result.low_watermark = await broker.writer.run(
+                    partial(partition.log.delete_records_before, offset)
+                )
             except LogClosed:  # the topic was deleted meanwhile
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             except LogError as exc:

@@ -1,14 +1,17 @@
 """Produce: validate, de-duplicate (idempotent producers), append, then maybe wait for fsync.
 
-Every partition of a request is handled on its own: a bad CRC or an unknown partition costs
-that partition (an error code in its response) and nothing else. With ``--fsync always``
-an acks=all request is answered only after the group flusher has synced every partition it
-wrote; with acks=0 nothing is answered at all.
+Every partition of a request is handled on its own: a bad CRC, an unknown partition or a
+full disk costs that partition (an error code in its response) and nothing else. The work
+runs on the log writer thread (``log_writer``), never on the event loop; with
+``--fsync always`` an acks=all request is answered only after the group flusher has synced
+every partition it wrote; with acks=0 nothing is answered at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from functools import partial
 from typing import Protocol
 
 from streamsource.kafka.broker.handlers.base import (
@@ -18,6 +21,7 @@ from streamsource.kafka.broker.handlers.base import (
     HasProducers,
     HasTopics,
     HasTransactions,
+    HasWriter,
 )
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.producers import Duplicate
@@ -38,7 +42,7 @@ from streamsource.kafka.records.header import HEADER_SIZE, parse_header
 
 
 class ProduceContext(
-    HasConfig, HasTopics, HasProducers, HasFlusher, HasClock, HasTransactions, Protocol
+    HasConfig, HasTopics, HasProducers, HasFlusher, HasWriter, HasClock, HasTransactions, Protocol
 ):
     """What a produce touches: topics (auto-create), producer state, the flusher, the clock."""
 
@@ -54,8 +58,68 @@ async def handle_produce(
     refuse: ErrorCode | None = None
     if acks not in (-1, 0, 1):
         refuse = ErrorCode.INVALID_REQUIRED_ACKS
-    now_ms = broker.now_ms()
-    written: dict[Partition, list[_PartitionResponse]] = {}
+    if refuse is None:
+        await _load_producer_states(broker, request)
+    # queued now, so the writer appends this connection's requests in the order they came
+    done = broker.writer.submit(
+        partial(_produce_all, broker, request, header.api_version, refuse, broker.now_ms()),
+        owner=client,
+    )
+    done.add_done_callback(_wake_fetches)
+    if acks == 0:
+        return None
+    # answered once written (and with --fsync always, on disk); the connection's next
+    # requests are read and queued meanwhile, and answered in order after this one
+    return Deferred(_answer(broker, done, acks))
+
+
+_Written = dict[Partition, list[_PartitionResponse]]
+
+
+async def _load_producer_states(broker: ProduceContext, request: ProduceRequest) -> None:
+    """Load (in a worker thread) the producer state of every partition an idempotent batch
+    goes to, before the writer judges the batch against it."""
+    for topic_data in request.topic_data:
+        for data in topic_data.partition_data:
+            if _is_idempotent(data.records):
+                partition = broker.topics.partition(topic_data.name, data.index)
+                if partition is not None:
+                    await broker.producers.ensure_loaded(partition)
+
+
+def _wake_fetches(done: asyncio.Future[tuple[list[_TopicResponse], _Written]]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        for partition in done.result()[1]:
+            partition.wake_waiters()  # on the loop: the fetches' futures live there
+
+
+async def _answer(
+    broker: ProduceContext,
+    done: asyncio.Future[tuple[list[_TopicResponse], _Written]],
+    acks: int,
+) -> ProduceResponse:
+    responses, written = await done
+    answer = ProduceResponse(responses=responses)
+    if acks == -1 and written and broker.config.fsync == "always":
+        try:
+            await broker.flusher.flush(written)
+        except LogError as exc:
+            for partition_responses in written.values():
+                for result in partition_responses:
+                    result.error_code = exc.error_code
+                    result.error_message = str(exc)
+    return answer
+
+
+def _produce_all(
+    broker: ProduceContext,
+    request: ProduceRequest,
+    version: int,
+    refuse: ErrorCode | None,
+    now_ms: int,
+) -> tuple[list[_TopicResponse], _Written]:
+    """On the log writer thread: every partition of the request, each on its own."""
+    written: _Written = {}
     responses: list[_TopicResponse] = []
     for topic_data in request.topic_data:
         name = topic_data.name
@@ -68,9 +132,6 @@ async def handle_produce(
                 response.error_code = topic_error
                 continue
             partition = broker.topics.partition(name, data.index)
-            if partition is not None and _is_idempotent(data.records):
-                await broker.producers.ensure_loaded(partition)
-                partition = broker.topics.partition(name, data.index)  # deleted meanwhile?
             if partition is None:
                 response.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 continue
@@ -81,33 +142,12 @@ async def handle_produce(
                 now_ms,
                 response,
                 request.transactional_id,
-                header.api_version,
+                version,
             )
             if response.error_code == ErrorCode.NONE:
                 written.setdefault(partition, []).append(response)
         responses.append(_TopicResponse(name=name, partition_responses=partition_responses))
-    if acks == 0:
-        return None
-    answer = ProduceResponse(responses=responses)
-    if acks == -1 and written and broker.config.fsync == "always":
-        # answered once on disk; the connection's next requests go on meanwhile
-        return Deferred(_after_flush(broker, written, answer))
-    return answer
-
-
-async def _after_flush(
-    broker: ProduceContext,
-    written: dict[Partition, list[_PartitionResponse]],
-    response: ProduceResponse,
-) -> ProduceResponse:
-    try:
-        await broker.flusher.flush(written)
-    except LogError as exc:
-        for partition_responses in written.values():
-            for result in partition_responses:
-                result.error_code = exc.error_code
-                result.error_message = str(exc)
-    return response
+    return responses, written
 
 
 def _ensure_topic(broker: ProduceContext, name: str) -> ErrorCode | None:

@@ -17,6 +17,7 @@ from streamsource.kafka.protocol.messages.producer_id import (
     InitProducerIdRequest,
     InitProducerIdResponse,
 )
+from streamsource.kafka.storage import StorageError
 
 
 class ProducerIdContext(HasProducers, HasTransactions, HasClock, Protocol):
@@ -31,9 +32,12 @@ async def handle_init_producer_id(
 ) -> InitProducerIdResponse:
     txn_id = request.transactional_id
     if not txn_id:  # Kafka treats an empty transactional id as none
-        result = broker.producers.init_producer_id(
-            None, request.producer_id, request.producer_epoch
-        )
+        try:
+            result = await broker.producers.init_producer_id(
+                None, request.producer_id, request.producer_epoch
+            )
+        except StorageError:
+            return _NO_ID_BLOCK
         return InitProducerIdResponse(
             error_code=result.error_code,
             producer_id=result.producer_id,
@@ -41,16 +45,18 @@ async def handle_init_producer_id(
         )
     if len(txn_id.encode()) > MAX_TRANSACTIONAL_ID_BYTES:
         return InitProducerIdResponse(error_code=ErrorCode.INVALID_REQUEST, producer_epoch=-1)
-
-    def new_producer_id() -> int:
-        return broker.producers.init_producer_id(None, -1, -1).producer_id
-
+    # the coordinator's decision is synchronous: an id it may need is taken (durably)
+    # beforehand; unused, it is simply skipped, as ids of an unfinished block are
+    try:
+        spare = await broker.producers.init_producer_id(None, -1, -1)
+    except StorageError:
+        return _NO_ID_BLOCK
     decision = await broker.transactions.run(
         lambda: broker.transactions.coordinator.init_producer_id(
             txn_id,
             request.transaction_timeout_ms,
             broker.now_ms(),
-            new_producer_id,
+            lambda: spare.producer_id,
             expected_id=request.producer_id,
             expected_epoch=request.producer_epoch,
         )
@@ -61,3 +67,9 @@ async def handle_init_producer_id(
     return InitProducerIdResponse(
         producer_id=decision.producer_id, producer_epoch=decision.producer_epoch
     )
+
+
+# as Kafka when no id block can be had: the client retries after a backoff
+_NO_ID_BLOCK = InitProducerIdResponse(
+    error_code=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, producer_epoch=-1
+)
