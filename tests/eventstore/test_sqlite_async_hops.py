@@ -91,9 +91,7 @@ async def test_one_bad_append_among_many_in_one_hop_fails_alone(
     assert isinstance(deleted, ss.StreamDeleted)
     assert isinstance(wrong, ss.WrongExpectedVersion) and wrong.actual == 0
     assert outcomes == [ss.AppendResult(0, 4 + n) for n in range(10)]
-    assert [e.stream async for e in store.read_all(after=3)] == [
-        f"new-{n}" for n in range(10)
-    ]
+    assert [e.stream async for e in store.read_all(after=3)] == [f"new-{n}" for n in range(10)]
     after = await store.stats()
     # The first hop's commit, then one commit for all twelve of the second hop.
     assert int(after["commits"]) - int(before["commits"]) == 2
