@@ -112,7 +112,7 @@ class Wire:
         )
         return int(response.error_code)
 
-    def fetch_committed(self, topic: str) -> Any:
+    def fetch_committed(self, topic: str, offset: int = 0) -> Any:
         request = FetchRequest(
             max_wait_ms=0,
             min_bytes=0,
@@ -122,7 +122,7 @@ class Wire:
                     topic=topic,
                     partitions=[
                         FetchRequest.FetchPartition(
-                            partition=0, fetch_offset=0, partition_max_bytes=1 << 20
+                            partition=0, fetch_offset=offset, partition_max_bytes=1 << 20
                         )
                     ],
                 )
@@ -190,3 +190,5 @@ def test_read_committed_fetch_lists_the_aborted_transactions(wire: Wire) -> None
     assert wire.end("lister", pid, epoch, commit=True) == ErrorCode.NONE
     data = wire.fetch_committed("t-list")
     assert data.last_stable_offset == data.high_watermark == 4
+    # read from past the aborted transaction: it is not listed
+    assert wire.fetch_committed("t-list", offset=2).aborted_transactions == []

@@ -30,6 +30,7 @@ MAX_EPOCH = 0x7FFF - 1  # Kafka keeps Short.MaxValue free; the next bump takes a
 DEFAULT_MAX_TIMEOUT_MS = 15 * 60 * 1000  # Kafka's transaction.max.timeout.ms
 DEFAULT_ID_EXPIRATION_MS = 7 * 24 * 60 * 60 * 1000  # transactional.id.expiration.ms
 MAX_GROUPS_PER_TXN = 1000
+IDLE_SCAN_INTERVAL_MS = 60_000  # how often ids are checked for transactional.id.expiration
 
 TopicPartition = tuple[str, int]
 
@@ -159,6 +160,10 @@ class TransactionCoordinator:
     ) -> None:
         self._txns: dict[str, TxnMetadata] = {}
         self._by_producer: dict[int, str] = {}
+        # ids by state, so the timer does not walk every id each tick
+        self._ongoing: set[str] = set()
+        self._preparing: set[str] = set()
+        self._next_idle_scan = 0
         self._max_timeout_ms = max_timeout_ms
         self._id_expiration_ms = id_expiration_ms
         self._max_ids = max_transactional_ids
@@ -337,9 +342,9 @@ class TransactionCoordinator:
         """Abort transactions open longer than their timeout, bumping the epoch (fencing the
         producer, as Kafka does); forget ids idle past ``transactional.id.expiration.ms``."""
         decisions: list[Decision] = []
-        for metadata in list(self._txns.values()):
-            state = metadata.txn_state
-            if state is TxnState.ONGOING and now_ms - metadata.start_ms > metadata.timeout_ms:
+        for txn_id in list(self._ongoing):
+            metadata = self._txns[txn_id]
+            if now_ms - metadata.start_ms > metadata.timeout_ms:
                 pid, epoch = metadata.producer_id, metadata.producer_epoch + 1
                 if epoch > MAX_EPOCH:
                     epoch = metadata.producer_epoch  # cannot bump further: abort in place
@@ -348,11 +353,16 @@ class TransactionCoordinator:
                     self._completed(metadata, False, now_ms), producer_epoch=epoch
                 )
                 decisions.append(self._change(metadata.transactional_id, done, effects))
-            elif (
-                state not in (TxnState.ONGOING, *_PREPARING)
+        if now_ms < self._next_idle_scan:
+            return decisions
+        self._next_idle_scan = now_ms + IDLE_SCAN_INTERVAL_MS
+        for metadata in list(self._txns.values()):
+            txn_id = metadata.transactional_id
+            if (
+                txn_id not in self._ongoing
+                and txn_id not in self._preparing
                 and now_ms - metadata.update_ms > self._id_expiration_ms
             ):
-                txn_id = metadata.transactional_id
                 self._remove(txn_id)
                 decisions.append(
                     Decision(
@@ -367,7 +377,8 @@ class TransactionCoordinator:
     def recover(self, now_ms: int) -> list[Decision]:
         """Finish what a crash interrupted: markers of every PrepareCommit/PrepareAbort."""
         decisions: list[Decision] = []
-        for metadata in list(self._txns.values()):
+        for txn_id in list(self._preparing):
+            metadata = self._txns[txn_id]
             if metadata.txn_state in _PREPARING:
                 commit = metadata.txn_state is TxnState.PREPARE_COMMIT
                 effects: list[Effect] = [
@@ -466,16 +477,23 @@ class TransactionCoordinator:
             del self._by_producer[old.producer_id]
         self._txns[txn_id] = metadata
         self._by_producer[metadata.producer_id] = txn_id
+        state = metadata.txn_state
+        (self._ongoing.add if state is TxnState.ONGOING else self._ongoing.discard)(txn_id)
+        (self._preparing.add if state in _PREPARING else self._preparing.discard)(txn_id)
 
     def _remove(self, txn_id: str) -> None:
         old = self._txns.pop(txn_id, None)
         if old is not None and self._by_producer.get(old.producer_id) == txn_id:
             del self._by_producer[old.producer_id]
+        self._ongoing.discard(txn_id)
+        self._preparing.discard(txn_id)
 
     def _evict_one(self) -> str | None:
         """Make room for a new id: forget the least recently used id with no open work."""
         idle = [
-            m for m in self._txns.values() if m.txn_state not in (TxnState.ONGOING, *_PREPARING)
+            m
+            for m in self._txns.values()
+            if m.transactional_id not in self._ongoing and m.transactional_id not in self._preparing
         ]
         if not idle:
             return None

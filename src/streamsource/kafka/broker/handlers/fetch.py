@@ -27,6 +27,7 @@ from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.fetch import FetchRequest, FetchResponse
 from streamsource.kafka.records import RecordError, downconvert
+from streamsource.kafka.records.header import HEADER_SIZE, parse_header
 
 
 class FetchContext(HasConfig, HasTopics, Protocol):
@@ -122,7 +123,9 @@ def _read(
                 if data and committed:
                     result.aborted_transactions = [
                         _AbortedTxn(producer_id=a.producer_id, first_offset=a.first_offset)
-                        for a in partition.txns.aborted_between(wanted.fetch_offset, stable)
+                        for a in partition.txns.aborted_between(
+                            wanted.fetch_offset, _end_offset(data)
+                        )
                     ]
                 if data and magic < 2:
                     data = _skip_below(
@@ -153,3 +156,14 @@ def _skip_below(message_set: bytes, offset: int) -> bytes:
             break
         pos += _LEGACY_ENTRY.size + size
     return message_set[pos:] if pos else message_set
+
+
+def _end_offset(data: bytes) -> int:
+    """The offset after the last batch in ``data`` (v2 batches, read whole from the log):
+    aborted transactions are listed only for the range actually returned."""
+    pos = end = 0
+    while pos + HEADER_SIZE <= len(data):
+        header = parse_header(data, pos)
+        end = header.next_offset
+        pos += header.size
+    return end
