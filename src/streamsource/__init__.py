@@ -84,6 +84,7 @@ from streamsource.eventstore.projections import (
 from streamsource.eventstore.scavenging import ScavengeReport
 from streamsource.eventstore.subscriptions import (
     AsyncCatchUpSubscription,
+    AsyncPersistentSubscription,
     CatchUpSubscription,
     PersistentSubscription,
     subscribe,
@@ -161,6 +162,7 @@ __all__ += [  # store-to-stream bridge
 ]
 __all__ += [  # subscriptions and projections
     "AsyncCatchUpSubscription",
+    "AsyncPersistentSubscription",
     "CatchUpSubscription",
     "PersistentSubscription",
     "Projection",

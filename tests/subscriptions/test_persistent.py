@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 
 import streamsource as ss
-from streamsource.eventstore.subscriptions import Message, PersistentSubscription, subscribe
+from streamsource.eventstore.subscriptions import (
+    AsyncPersistentSubscription,
+    Message,
+    PersistentSubscription,
+    subscribe,
+)
 
-from .conftest import deposit
+from .conftest import BlockingPersistent, LoopThread, Persistent, deposit
 
 
 def orders(store: ss.EventStore, count: int) -> None:
@@ -24,9 +29,11 @@ def orders(store: ss.EventStore, count: int) -> None:
     store.append("customer-1", [ss.NewEvent("Registered", {})])  # another category
 
 
-def test_messages_are_delivered_and_acked_once(store: ss.EventStore) -> None:
+def test_messages_are_delivered_and_acked_once(
+    store: ss.EventStore, persistent: Persistent
+) -> None:
     orders(store, 12)
-    with PersistentSubscription(store, "billing", category="order", batch_size=5) as sub:
+    with persistent(store, "billing", category="order", batch_size=5) as sub:
         first = sub.fetch()
         assert [m.event.data["n"] for m in first] == [0, 1, 2, 3, 4]
         assert all(m.attempt == 1 for m in first)
@@ -37,18 +44,20 @@ def test_messages_are_delivered_and_acked_once(store: ss.EventStore) -> None:
         for message in rest:
             sub.ack(message)
         assert sub.fetch() == [] and sub.in_flight() == 0
-    with PersistentSubscription(store, "billing", category="order") as again:
+    with persistent(store, "billing", category="order") as again:
         assert again.fetch() == []  # the group's checkpoint is kept in the store
         store.append("order-9", [ss.NewEvent("Placed", {"n": 12})])
         assert [m.event.data["n"] for m in again.fetch(timeout=10)] == [12]
 
 
-def test_competing_consumers_share_the_work_without_overlap(store: ss.EventStore) -> None:
+def test_competing_consumers_share_the_work_without_overlap(
+    store: ss.EventStore, persistent: Persistent
+) -> None:
     orders(store, 400)
     handled: list[list[int]] = [[], [], []]
 
     def consume(index: int) -> None:
-        with PersistentSubscription(store, "ship", category="order", batch_size=7) as sub:
+        with persistent(store, "ship", category="order", batch_size=7) as sub:
             while True:
                 batch = sub.fetch(timeout=0.2)
                 if not batch:
@@ -66,9 +75,11 @@ def test_competing_consumers_share_the_work_without_overlap(store: ss.EventStore
     assert sorted(everything) == list(range(400))  # each exactly once
 
 
-def test_a_nacked_message_is_retried_then_parked_with_its_error(store: ss.EventStore) -> None:
+def test_a_nacked_message_is_retried_then_parked_with_its_error(
+    store: ss.EventStore, persistent: Persistent
+) -> None:
     orders(store, 2)
-    with PersistentSubscription(store, "mail", category="order", max_attempts=3) as sub:
+    with persistent(store, "mail", category="order", max_attempts=3) as sub:
         attempts = []
         while True:
             batch = sub.fetch(timeout=5)
@@ -99,29 +110,33 @@ def test_a_nacked_message_is_retried_then_parked_with_its_error(store: ss.EventS
         ]
 
 
-def test_messages_of_a_consumer_that_stops_acking_are_redelivered(store: ss.EventStore) -> None:
+def test_messages_of_a_consumer_that_stops_acking_are_redelivered(
+    store: ss.EventStore, persistent: Persistent
+) -> None:
     orders(store, 3)
-    lazy = PersistentSubscription(store, "g", category="order", lease_timeout=0.2)
+    lazy = persistent(store, "g", category="order", lease_timeout=0.2)
     taken = lazy.fetch()
     assert len(taken) == 3
     lazy.close()  # never acks: its leases run out
-    with PersistentSubscription(store, "g", category="order", lease_timeout=5) as other:
+    with persistent(store, "g", category="order", lease_timeout=5) as other:
         redelivered: list[Message] = []
         while len(redelivered) < 3:
             redelivered += other.fetch(timeout=10)
         assert [(m.event.data["n"], m.attempt) for m in redelivered] == [(0, 2), (1, 2), (2, 2)]
 
 
-def test_a_group_is_bound_to_its_category(store: ss.EventStore) -> None:
-    PersistentSubscription(store, "g", category="order").close()
+def test_a_group_is_bound_to_its_category(store: ss.EventStore, persistent: Persistent) -> None:
+    persistent(store, "g", category="order").close()
     with pytest.raises(ss.ProgrammingError, match="consumes category 'order'"):
-        PersistentSubscription(store, "g", category="customer")
+        persistent(store, "g", category="customer")
     with pytest.raises(ss.ProgrammingError, match="max_attempts"):
-        PersistentSubscription(store, "h", category="order", max_attempts=0)
+        persistent(store, "h", category="order", max_attempts=0)
 
 
-def test_a_consumer_blocked_in_iteration_is_woken_by_an_append(store: ss.EventStore) -> None:
-    with PersistentSubscription(store, "live", category="account", poll_interval=60) as sub:
+def test_a_consumer_blocked_in_iteration_is_woken_by_an_append(
+    store: ss.EventStore, persistent: Persistent
+) -> None:
+    with persistent(store, "live", category="account", poll_interval=60) as sub:
         got: list[Message] = []
 
         def consume() -> None:
@@ -175,11 +190,11 @@ def test_a_killed_consumer_process_has_its_messages_redelivered(tmp_path: Path) 
 
 
 def test_all_leaves_out_parked_messages_unless_system_streams_are_asked_for(
-    store: ss.EventStore,
+    store: ss.EventStore, persistent: Persistent
 ) -> None:
     for i in range(3):
         store.append(f"order-{i}", [ss.NewEvent("Placed", {"n": i})])
-    with PersistentSubscription(store, "ship", category="order", max_attempts=1) as group:
+    with persistent(store, "ship", category="order", max_attempts=1) as group:
         for message in group.fetch():
             if message.event.data["n"] == 1:
                 group.nack(message, "bad address")  # parked: appended to $parked-ship
@@ -201,3 +216,32 @@ def test_all_leaves_out_parked_messages_unless_system_streams_are_asked_for(
         assert streams.count("$parked-ship") == 1 and len(streams) == 10
     with subscribe(store, category="$parked") as parked:
         assert len(parked.next_batch(timeout=0)) == 6
+
+
+def test_sync_and_asyncio_consumers_of_one_group_share_the_work(
+    store: ss.EventStore, async_store: ss.AsyncEventStore, loop_thread: LoopThread
+) -> None:
+    orders(store, 120)
+    handled: list[list[int]] = [[], []]
+    subscriptions = [
+        PersistentSubscription(store, "mixed", category="order", batch_size=5),
+        BlockingPersistent(
+            AsyncPersistentSubscription(async_store, "mixed", category="order", batch_size=5),
+            loop_thread,
+        ),
+    ]
+
+    def consume(index: int) -> None:
+        with subscriptions[index] as sub:
+            while batch := sub.fetch(timeout=0.2):
+                for message in batch:
+                    handled[index].append(message.event.data["n"])
+                    sub.ack(message)
+
+    threads = [threading.Thread(target=consume, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert sorted(handled[0] + handled[1]) == list(range(120))  # each exactly once

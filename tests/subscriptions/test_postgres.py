@@ -12,6 +12,8 @@ import pytest
 import streamsource as ss
 from streamsource.eventstore.subscriptions import PersistentSubscription, subscribe
 
+from .conftest import LoopThread, Persistent
+
 pytestmark = pytest.mark.postgres
 
 
@@ -59,16 +61,24 @@ async def test_the_async_subscription_follows_a_postgres_store(pg_url: str) -> N
     assert [e.data["n"] for e in first + second] == [0, 1]
 
 
-def test_competing_consumers_and_parking_on_postgres(store: ss.EventStore) -> None:
+@pytest.fixture
+def async_store(pg_url: str, loop_thread: LoopThread) -> Iterator[ss.AsyncEventStore]:
+    """The asyncio store on the same database (its own pool, the native asyncio driver)."""
+    opened = loop_thread.run(ss.open_async_store(pg_url))
+    yield opened
+    loop_thread.run(opened.close())
+
+
+def test_competing_consumers_and_parking_on_postgres(
+    store: ss.EventStore, persistent: Persistent
+) -> None:
     for i in range(60):
         store.append(f"order-{i % 4}", [ss.NewEvent("Placed", {"n": i})])
     handled: list[int] = []
     lock = threading.Lock()
 
     def consume() -> None:
-        with PersistentSubscription(
-            store, "ship", category="order", batch_size=4, max_attempts=2
-        ) as sub:
+        with persistent(store, "ship", category="order", batch_size=4, max_attempts=2) as sub:
             while batch := sub.fetch(timeout=0.5):
                 for message in batch:
                     if message.event.data["n"] == 7:
@@ -84,7 +94,7 @@ def test_competing_consumers_and_parking_on_postgres(store: ss.EventStore) -> No
     for thread in threads:
         thread.join()
     assert sorted(handled) == [n for n in range(60) if n != 7]
-    with PersistentSubscription(store, "ship", category="order") as sub:
+    with persistent(store, "ship", category="order") as sub:
         (parked,) = sub.parked()
         assert parked.data == {"n": 7} and parked.metadata["$error"] == "bad address"
         assert sub.in_flight() == 0

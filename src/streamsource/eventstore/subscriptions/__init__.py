@@ -1,5 +1,6 @@
 """Subscriptions: catch-up subscriptions (history, then live) and persistent consumer groups."""
 
+from streamsource.eventstore.subscriptions.async_persistent import AsyncPersistentSubscription
 from streamsource.eventstore.subscriptions.catchup import (
     AsyncCatchUpSubscription,
     CatchUpSubscription,
@@ -14,6 +15,7 @@ from streamsource.eventstore.subscriptions.target import Target
 
 __all__ = [
     "AsyncCatchUpSubscription",
+    "AsyncPersistentSubscription",
     "CatchUpSubscription",
     "Message",
     "PersistentSubscription",

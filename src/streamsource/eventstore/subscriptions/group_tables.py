@@ -216,6 +216,11 @@ class MemoryGroupTables:
         with self._state.lock:
             yield  # a failure part-way leaves earlier changes: every caller checks first
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock a transaction holds (the asyncio tables take it too)."""
+        return self._state.lock
+
     def group(self, name: str) -> Group | None:
         return self._state.groups.get(name)
 

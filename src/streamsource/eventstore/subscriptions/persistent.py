@@ -34,7 +34,7 @@ from streamsource.errors import DuplicateEventId, ProgrammingError
 from streamsource.eventstore.events import NewEvent, RecordedEvent
 from streamsource.eventstore.store import EventStore
 from streamsource.eventstore.subscriptions.catchup import FIRST_RECHECK
-from streamsource.eventstore.subscriptions.group_tables import Entry, open_group_tables
+from streamsource.eventstore.subscriptions.group_tables import Entry, Group, open_group_tables
 from streamsource.eventstore.subscriptions.target import check_interval, check_page_size
 from streamsource.eventstore.subscriptions.wakeups import wakeup_for
 from streamsource.eventstore.validation import check_stream_name
@@ -58,7 +58,7 @@ class Message:
     replays: int  # how many times it came back from the parked stream
 
 
-def _micros() -> int:
+def micros() -> int:
     return time.time_ns() // 1000
 
 
@@ -84,18 +84,23 @@ class PersistentSubscription:
         poll_interval: float | None = None,
     ) -> None:
         self.store = store
-        self.group = check_stream_name(group, "group name")
-        check_stream_name(parked_stream(self.group), "parked stream name")  # long names
-        self.category = check_stream_name(category, "category")
-        self.consumer = consumer or default_consumer_name()
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ProgrammingError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
-        self.max_attempts = max_attempts
-        self.lease_us = int(check_interval(lease_timeout, "lease_timeout") * 1_000_000)
-        self.retry_delay_us = (
-            0 if retry_delay == 0 else int(check_interval(retry_delay, "retry_delay") * 1_000_000)
+        settings = SubscriptionSettings.check(
+            group,
+            category=category,
+            consumer=consumer,
+            max_attempts=max_attempts,
+            lease_timeout=lease_timeout,
+            retry_delay=retry_delay,
+            batch_size=batch_size,
         )
-        self.batch_size = check_page_size(batch_size, "batch_size")
+        self.settings = settings
+        self.group = settings.group
+        self.category = settings.category
+        self.consumer = settings.consumer
+        self.max_attempts = settings.max_attempts
+        self.lease_us = settings.lease_us
+        self.retry_delay_us = settings.retry_delay_us
+        self.batch_size = settings.batch_size
         self._signal, default_poll = wakeup_for(store.recorder)
         self.poll_interval = default_poll if poll_interval is None else poll_interval
         self._tables = open_group_tables(store.recorder)
@@ -106,11 +111,8 @@ class PersistentSubscription:
                 found = self._tables.group(self.group)
                 if found is None:
                     self._tables.create_group(self.group, self.category)
-                elif found.category != self.category:
-                    raise ProgrammingError(
-                        f"group {self.group!r} consumes category {found.category!r},"
-                        f" not {self.category!r}"
-                    )
+                else:
+                    check_group_category(self.group, found, self.category)
         except BaseException:
             self._tables.close()
             raise
@@ -119,11 +121,7 @@ class PersistentSubscription:
 
     def fetch(self, max_messages: int | None = None, timeout: float | None = 0) -> list[Message]:
         """Claim up to ``max_messages``; wait up to ``timeout`` s for some (None: forever)."""
-        limit = (
-            self.batch_size
-            if max_messages is None
-            else check_page_size(max_messages, "max_messages")
-        )
+        limit = self.settings.limit(max_messages)
         deadline = None if timeout is None else time.monotonic() + timeout
         recheck: float | None = None  # after a fruitless wakeup, look again soon (see catchup)
         woken = False
@@ -141,7 +139,7 @@ class PersistentSubscription:
                 recheck = FIRST_RECHECK
             wait = self.poll_interval if recheck is None else recheck
             if next_expiry is not None:
-                wait = min(wait, max(0.0, (next_expiry - _micros()) / 1_000_000))
+                wait = min(wait, max(0.0, (next_expiry - micros()) / 1_000_000))
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
@@ -155,7 +153,7 @@ class PersistentSubscription:
         claimed: list[Entry] = []
         fresh: list[RecordedEvent] = []
         with tables.transaction():
-            now = _micros()
+            now = micros()
             until = now + self.lease_us
             for entry in tables.claimable(name, now, limit):
                 attempts = entry.attempts + 1
@@ -201,41 +199,25 @@ class PersistentSubscription:
     def nack(self, message: Message, error: BaseException | str, *, park: bool = False) -> None:
         """Handling failed: deliver again later, or park it (now if ``park``, or once it was
         tried ``max_attempts`` times) with ``error`` in the parked event's metadata."""
-        text = _error_text(error)
+        text = error_text(error)
         position = message.event.position
         with self._using, self._tables.transaction():
             entry = self._tables.entry(self.group, position)
             if entry is None or entry.consumer != self.consumer:
                 return  # our lease ran out and someone else holds it now: theirs to settle
             if not park and entry.attempts < self.max_attempts:
-                self._tables.release(self.group, position, _micros() + self.retry_delay_us, text)
+                self._tables.release(self.group, position, micros() + self.retry_delay_us, text)
                 self._signal.notify()  # a waiting consumer may take it at once
                 return
         self._park(message, text)
 
     def _park(self, message: Message, error: str) -> None:
-        event = message.event
-        metadata: dict[str, Any] = {
-            "$error": error,
-            "$group": self.group,
-            "$attempts": message.attempt,
-            "$replays": message.replays,
-            "$original_stream": event.stream,
-            "$original_version": event.version,
-            "$original_position": event.position,
-            "$original_event_id": str(event.id),
-            "$original_metadata": dict(event.metadata),
-        }
-        # the same parking, retried after a crash, has the same id: the append is idempotent
-        event_id = uuid.uuid5(_PARKED_IDS, f"{self.group}/{event.id}/{message.replays}")
         try:
-            self.store.append(
-                parked_stream(self.group), NewEvent(event.type, event.data, metadata, event_id)
-            )
+            self.store.append(parked_stream(self.group), parked_event(self.group, message, error))
         except DuplicateEventId:
             pass  # parked before, with another error text: it is parked all the same
         with self._using, self._tables.transaction():
-            self._tables.remove(self.group, event.position)
+            self._tables.remove(self.group, message.event.position)
 
     # -- parked messages ------------------------------------------------------------------
 
@@ -291,6 +273,82 @@ class PersistentSubscription:
         self.close()
 
 
-def _error_text(error: BaseException | str) -> str:
+def error_text(error: BaseException | str) -> str:
+    """An error as a parked event records it (bounded)."""
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     return text[:MAX_ERROR_LENGTH]
+
+
+def parked_event(group: str, message: Message, error: str) -> NewEvent:
+    """The event that parks ``message`` in ``$parked-<group>``, with ``error`` and where it
+    came from in its metadata. The same parking, retried after a crash, has the same id, so
+    the append is idempotent."""
+    event = message.event
+    metadata: dict[str, Any] = {
+        "$error": error,
+        "$group": group,
+        "$attempts": message.attempt,
+        "$replays": message.replays,
+        "$original_stream": event.stream,
+        "$original_version": event.version,
+        "$original_position": event.position,
+        "$original_event_id": str(event.id),
+        "$original_metadata": dict(event.metadata),
+    }
+    event_id = uuid.uuid5(_PARKED_IDS, f"{group}/{event.id}/{message.replays}")
+    return NewEvent(event.type, event.data, metadata, event_id)
+
+
+def check_group_category(group: str, found: Group, category: str) -> None:
+    """Refuse a consumer of ``group`` for another category than the group's own."""
+    if found.category != category:
+        raise ProgrammingError(
+            f"group {group!r} consumes category {found.category!r}, not {category!r}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSettings:
+    """The checked settings of one consumer of a group (sync or asyncio)."""
+
+    group: str
+    category: str
+    consumer: str
+    max_attempts: int
+    lease_us: int
+    retry_delay_us: int
+    batch_size: int
+
+    @classmethod
+    def check(
+        cls,
+        group: str,
+        *,
+        category: str,
+        consumer: str | None,
+        max_attempts: int,
+        lease_timeout: float,
+        retry_delay: float,
+        batch_size: int,
+    ) -> SubscriptionSettings:
+        name = check_stream_name(group, "group name")
+        check_stream_name(parked_stream(name), "parked stream name")  # long names
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ProgrammingError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+        return cls(
+            group=name,
+            category=check_stream_name(category, "category"),
+            consumer=consumer or default_consumer_name(),
+            max_attempts=max_attempts,
+            lease_us=int(check_interval(lease_timeout, "lease_timeout") * 1_000_000),
+            retry_delay_us=0
+            if retry_delay == 0
+            else int(check_interval(retry_delay, "retry_delay") * 1_000_000),
+            batch_size=check_page_size(batch_size, "batch_size"),
+        )
+
+    def limit(self, max_messages: int | None) -> int:
+        """How many messages one fetch may claim."""
+        if max_messages is None:
+            return self.batch_size
+        return check_page_size(max_messages, "max_messages")
