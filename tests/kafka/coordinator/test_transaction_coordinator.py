@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from itertools import count
 
+import msgspec
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from streamsource.kafka.coordinator.transactions import (
+    MAX_EPOCH,
     CommitOffsets,
     Decision,
     PendingOffset,
@@ -101,6 +103,19 @@ def test_a_new_incarnation_fences_the_old_one_and_aborts_its_transaction() -> No
     assert zombie.error is ErrorCode.PRODUCER_FENCED
     assert c.end_txn("t", old.producer_id, 0, True, 30).error is ErrorCode.PRODUCER_FENCED
     assert c.ongoing_for(old.producer_id, 0, TP0) is ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+def test_exhausted_epochs_take_a_new_id_and_the_abort_keeps_the_old_one() -> None:
+    c, ids = fresh()
+    d = init(c, ids)
+    meta = c.get("t")
+    assert meta is not None
+    c.load([msgspec.structs.replace(meta, producer_epoch=MAX_EPOCH)])
+    c.add_partitions("t", d.producer_id, MAX_EPOCH, [TP0], 1)
+    new = c.init_producer_id("t", 60_000, 2, ids.__next__)
+    assert new.ok and (new.producer_id, new.producer_epoch) == (1001, 0)
+    (abort,) = markers(new)
+    assert (abort.producer_id, abort.producer_epoch) == (d.producer_id, MAX_EPOCH + 1)
 
 
 def test_producer_fenced_becomes_invalid_producer_epoch_for_old_versions() -> None:

@@ -246,10 +246,13 @@ class TransactionCoordinator:
             ):
                 return _refuse(ErrorCode.PRODUCER_FENCED)
             pid, epoch = current.producer_id, current.producer_epoch + 1
+            if current.txn_state is TxnState.ONGOING:
+                # the abort markers carry the old id (its data's) with an epoch above the
+                # zombie's; Short.MaxValue, kept free for this, when the epochs run out
+                fence = min(epoch, MAX_EPOCH + 1)
+                effects += self._end_effects(current, pid, fence, commit=False, now_ms=now_ms)
             if epoch > MAX_EPOCH:
                 pid, epoch = new_producer_id(), 0
-            if current.txn_state is TxnState.ONGOING:
-                effects += self._end_effects(current, pid, epoch, commit=False, now_ms=now_ms)
         metadata = TxnMetadata(
             transactional_id, pid, epoch, timeout_ms, TxnState.EMPTY.value, update_ms=now_ms
         )

@@ -13,8 +13,8 @@ partition) and COMMIT/ABORT (its marker). Replaying it gives
 Records pointing past the log's end (the log lost its tail in a power failure) are
 ignored on open, and entries below the log start offset are dropped when the file is
 rewritten at open, so the index never outgrows the log. Appends go to the page cache
-(``kill -9`` safe) and are synced with the log's flushes; not thread-safe on its own (the
-``Partition`` calls it where it appends).
+(``kill -9`` safe) and are synced with the log's flushes. Changes come from the log writer
+thread while Fetch reads from worker threads, so every method takes the index's lock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -53,6 +54,7 @@ class TransactionIndex:
         self.open_txns: dict[int, int] = {}  # producer id -> first offset
         self._aborted: list[AbortedTxn] = []  # sorted by last_offset (append order)
         self._last_offsets: list[int] = []
+        self._lock = threading.Lock()
         self._file = None if not path.exists() else open(path, "ab")  # noqa: SIM115
 
     @classmethod
@@ -83,35 +85,40 @@ class TransactionIndex:
 
     def last_stable_offset(self, high_watermark: int) -> int:
         """The first offset a read_committed consumer may not see yet."""
-        if not self.open_txns:
-            return high_watermark
-        return min(high_watermark, min(self.open_txns.values()))
+        with self._lock:
+            if not self.open_txns:
+                return high_watermark
+            return min(high_watermark, min(self.open_txns.values()))
 
     def aborted_between(self, start: int, end: int) -> list[AbortedTxn]:
         """Aborted transactions with records in ``[start, end)``."""
-        i = bisect.bisect_left(self._last_offsets, start)
-        return [a for a in self._aborted[i:] if a.first_offset < end]
+        with self._lock:
+            i = bisect.bisect_left(self._last_offsets, start)
+            return [a for a in self._aborted[i:] if a.first_offset < end]
 
     @property
     def aborted(self) -> list[AbortedTxn]:
-        return list(self._aborted)
+        with self._lock:
+            return list(self._aborted)
 
     # -- changes ----------------------------------------------------------------------------
 
     def begin(self, producer_id: int, first_offset: int) -> None:
         """A transactional batch was appended at ``first_offset``."""
-        if producer_id in self.open_txns:
-            return
-        self._write(_BEGIN, producer_id, first_offset, -1)
-        self.open_txns[producer_id] = first_offset
+        with self._lock:
+            if producer_id in self.open_txns:
+                return
+            self._write(_BEGIN, producer_id, first_offset, -1)
+            self.open_txns[producer_id] = first_offset
 
     def end(self, producer_id: int, marker_offset: int, aborted: bool) -> None:
         """The producer's marker was appended at ``marker_offset``."""
-        if producer_id not in self.open_txns:
-            return  # the transaction wrote nothing here: nothing to hide or to unblock
-        first = self.open_txns[producer_id]
-        self._write(_ABORT if aborted else _COMMIT, producer_id, first, marker_offset)
-        self._end(producer_id, marker_offset, aborted)
+        with self._lock:
+            if producer_id not in self.open_txns:
+                return  # the transaction wrote nothing here: nothing to hide or to unblock
+            first = self.open_txns[producer_id]
+            self._write(_ABORT if aborted else _COMMIT, producer_id, first, marker_offset)
+            self._end(producer_id, marker_offset, aborted)
 
     def flush(self) -> None:
         if self._file is not None:
