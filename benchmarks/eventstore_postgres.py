@@ -37,9 +37,12 @@ from typing import Any
 import psycopg
 
 import streamsource as ss
+from streamsource.eventstore.backends.postgres.queries import expected_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from pg_server import PgServer, ServerUnavailable
+
+ANY_CODE = expected_code(ss.ANY)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,30 @@ class Floor:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class FunctionFloor(Floor):
+    """The store's own ``append_event`` SQL function called in a loop on a plain connection.
+
+    No pool, no Python store layer: what the server's side of an append costs. Beside the
+    floor's INSERT it shows how much of the gap to the ceiling is the append function (global
+    order lock, stream check, four indexes) rather than the client.
+    """
+
+    def __init__(self, server_url: str, schema: str, stream: str) -> None:
+        self.url = server_url
+        self.conn = psycopg.connect(server_url, autocommit=True, options=f"-c search_path={schema}")
+        self.stream = stream
+
+    def commits(self, count: int) -> int:
+        payload = b'{"amount":1,"currency":"EUR"}'
+        for _ in range(count):
+            self.conn.execute(
+                "SELECT last_version, last_position FROM append_event(%s, %s, %s, %s, %s, %s)",
+                (self.stream, ANY_CODE, uuid.uuid4(), "Deposited", payload, b"{}"),
+                prepare=True,
+            )
+        return count
 
 
 def _process_writer(
@@ -189,7 +216,7 @@ def paired(floor: Floor, floor_commits: int, work: Callable[[int], int], rounds:
     return Row("", work_items / work_time, floor_items / floor_time)
 
 
-def store_rows(url: str, floor: Floor, sizes: Sizes) -> list[Row]:
+def store_rows(url: str, schema: str, floor: Floor, sizes: Sizes) -> list[Row]:
     """The store's figures through the public API, each paired with its own floor slices."""
     rows: list[Row] = []
     rounds = 10
@@ -260,6 +287,31 @@ def store_rows(url: str, floor: Floor, sizes: Sizes) -> list[Row]:
             replace(row, name=f"(ceiling: the floor on {sizes.writers} connections at once)")
         )
 
+        functions = [
+            FunctionFloor(floor.url, schema, f"function-{n}") for n in range(sizes.writers)
+        ]
+
+        def parallel_function(_: int) -> int:
+            per_connection = sizes.appends_per_writer // rounds
+            threads = [
+                threading.Thread(target=f.commits, args=(per_connection,)) for f in functions
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return sizes.writers * per_connection
+
+        row = paired(floor, sizes.floor_commits, parallel_function, rounds)
+        for connection in functions:
+            connection.close()
+        rows.append(
+            replace(
+                row,
+                name=f"(the store's append_event SQL on {sizes.writers} connections, no client)",
+            )
+        )
+
         per_round = sizes.appends_per_writer // rounds
         store_writers = ProcessWriters(url, "store", sizes.writers, per_round, rounds)
         row = paired_processes(floor, sizes.floor_commits, store_writers, rounds)
@@ -313,7 +365,7 @@ def postgres_rows(server: str, sizes: Sizes) -> list[Row]:
     separator = "&" if "?" in server else "?"
     floor = Floor(server)
     try:
-        return store_rows(f"{server}{separator}schema={schema}", floor, sizes)
+        return store_rows(f"{server}{separator}schema={schema}", schema, floor, sizes)
     finally:
         floor.close()
 

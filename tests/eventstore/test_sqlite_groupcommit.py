@@ -180,3 +180,31 @@ def test_a_large_shared_batch_with_unusual_stream_names_is_stored_exactly(
         assert [s.version for s in stored] == list(range(20))
         assert [json.loads(s.data)["n"] for s in stored] == list(range(20))
     assert [s.position for s in recorder.read_all()] == list(range(1, 101))
+
+
+def test_an_id_collision_in_a_batch_of_existing_streams_fails_alone(
+    recorder: SqliteRecorder,
+) -> None:
+    # Existing streams and few rows: the batch is one multi-row INSERT with no savepoint
+    # around it, which the collision undoes as a whole before each append runs alone.
+    stored = record(n=0)
+    recorder.append("a-1", [stored], NO_STREAM)
+    recorder.append("b-1", [record(n=1)], NO_STREAM)
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: recorder.append("b-1", [record(n=2)], 0),
+            lambda: recorder.append("a-1", [record(n=3), stored], 0),  # reuses a stored id
+            lambda: recorder.append("b-1", [record(n=4)], 1),
+        ],
+    )
+    assert outcomes[0] == AppendResult(1, 3)
+    assert isinstance(outcomes[1], DuplicateEventId)
+    assert outcomes[2] == AppendResult(2, 4)
+    assert int(recorder.stats()["batches_together"]) == 0  # it fell back to one by one
+    assert [(s.stream, s.version, s.position) for s in recorder.read_all()] == [
+        ("a-1", 0, 1),
+        ("b-1", 0, 2),
+        ("b-1", 1, 3),
+        ("b-1", 2, 4),
+    ]

@@ -8,8 +8,11 @@ inserted at explicit positions with multi-row INSERTs.
 
 Anything unusual sends the batch back to the one-by-one path, which has the exact sequential
 semantics: an expected version that does not match (it may be a retry whose original is in
-this very batch) or an id collision (an idempotent retry or a DuplicateEventId). The caller
-runs this inside a savepoint, so falling back leaves nothing behind.
+this very batch) or an id collision (an idempotent retry or a DuplicateEventId). Falling back
+leaves nothing behind: the usual batch writes with one statement, which SQLite undoes as a
+whole when it fails; a batch of several statements (new streams, many rows) runs them inside
+a savepoint. Fewer statements matter here: each one releases the GIL and may wait to get it
+back from the other writers while the write lock is held.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ class AppendRequest:
         return append(conn, self.stream, self.records, self.expected)
 
 
-# Each stream's state, and the head position on every row: one statement, since each
-# statement the leader runs releases the GIL and may wait to get it back from other writers.
-# We hold the write lock: nobody else can take positions until our COMMIT.
+# Each stream's state and the head position in one row: every row fetched releases the GIL
+# and may wait to get it back from the other writers. We hold the write lock: nobody else
+# can take positions until our COMMIT.
 _STATES = """
-SELECT q.value, s.hard_deleted, e.version, e.recorded_at,
+SELECT json_group_array(json_array(q.value, s.hard_deleted, e.version, e.recorded_at)),
     (SELECT coalesce(max(position), 0) FROM events)
 FROM json_each(?) AS q
 LEFT JOIN streams AS s ON s.name = q.value
@@ -56,6 +59,7 @@ LEFT JOIN events AS e ON e.position = (
 )
 """
 _encode_names = msgspec.json.Encoder().encode
+_decode_states = msgspec.json.Decoder(list[tuple[str, int | None, int | None, int | None]]).decode
 
 _COLUMNS = 9
 # Rows per INSERT statement. One multi-row INSERT instead of an executemany: executemany
@@ -81,16 +85,15 @@ def append_together(
 ) -> list[AppendResult | StoreError] | None:
     """Each request's result or error, in order; None: run them one by one instead.
 
-    Raises sqlite3.IntegrityError on an id collision (the caller falls back then too).
+    Raises sqlite3.IntegrityError on an id collision (the caller falls back then too). Either
+    way nothing of the batch is left written.
     """
     names = list({request.stream: None for request in requests})
-    state: dict[str, tuple[bool, int | None, int]] = {}
-    position = 0
-    for name, deleted, version, recorded_at, head in conn.execute(
-        _STATES, (_encode_names(names).decode(),)
-    ):
-        state[name] = (bool(deleted), version, recorded_at or 0)
-        position = head
+    states, position = conn.execute(_STATES, (_encode_names(names).decode(),)).fetchone()
+    state: dict[str, tuple[bool, int | None, int]] = {
+        name: (bool(deleted), version, recorded_at or 0)
+        for name, deleted, version, recorded_at in _decode_states(states)
+    }
     now = now_micros()
     row_values: list[Any] = []  # the rows' values one after the other, _COLUMNS per row
     new_streams: list[tuple[str]] = []
@@ -130,9 +133,23 @@ def append_together(
         state[stream] = (False, version, recorded_at)
         outcomes.append(AppendResult(version, position))
     step = _ROWS_PER_INSERT * _COLUMNS
-    for start in range(0, len(row_values), step):
-        values = row_values[start : start + step]
-        conn.execute(_insert_rows(len(values) // _COLUMNS), values)
-    if new_streams:
-        conn.executemany("INSERT OR IGNORE INTO streams (name) VALUES (?)", new_streams)
+    if not new_streams and len(row_values) <= step:
+        if row_values:  # one statement: SQLite undoes all of it if it fails
+            conn.execute(_insert_rows(len(row_values) // _COLUMNS), row_values)
+        return outcomes
+    # A savepoint rather than rolling the transaction back: that would give up the write
+    # lock, and waiting for it again behind other processes is slower and may time out.
+    conn.execute("SAVEPOINT batch")
+    try:
+        for start in range(0, len(row_values), step):
+            values = row_values[start : start + step]
+            conn.execute(_insert_rows(len(values) // _COLUMNS), values)
+        if new_streams:
+            conn.executemany("INSERT OR IGNORE INTO streams (name) VALUES (?)", new_streams)
+    except sqlite3.Error:
+        if conn.in_transaction:  # else SQLite gave up the whole transaction itself
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+        raise
+    conn.execute("RELEASE batch")
     return outcomes

@@ -6,7 +6,7 @@ loop pays), while writers that arrive during a commit queue up and the next lead
 all in one ``BEGIN IMMEDIATE`` ... ``COMMIT``. Each write of a shared transaction runs inside
 its own SAVEPOINT, so one write's failure (say a WrongExpectedVersion) is rolled back alone
 and only its caller sees it. A batch of plain appends may instead be planned as a whole (see
-:mod:`.batch_append`), inside one savepoint, falling back to the one-by-one path when needed.
+:mod:`.batch_append`), falling back to the one-by-one path when needed.
 
 ``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so writers in other processes queue
 on the busy timeout, and every check a write makes (expected version, tombstones, ids) reads
@@ -33,7 +33,8 @@ Work = Callable[[sqlite3.Connection], T]
 Together = Callable[[sqlite3.Connection, list[Any]], "list[Any] | None"]
 """Runs the items of a whole batch at once: each one's result or StoreError, in order, or
 None to have the batch run job by job instead (raising a sqlite3.Error has the same effect,
-unless SQLite rolled back the whole transaction)."""
+unless SQLite rolled back the whole transaction). Returning None or raising, it must leave
+nothing of the batch written."""
 
 # Bounds the time the leader's own caller waits for the others' work.
 MAX_BATCH = 256
@@ -251,10 +252,6 @@ class GroupCommitter:
         if self._together is None or any(job.item is None for job in batch):
             return False
         conn = self._conn
-        # A savepoint rather than rolling the transaction back and beginning again: that
-        # would give up the write lock, and waiting for it again under contention from other
-        # processes is slower and may time out.
-        conn.execute("SAVEPOINT together")
         try:
             outcomes = self._together(conn, [job.item for job in batch])
         except sqlite3.Error:
@@ -262,10 +259,7 @@ class GroupCommitter:
                 raise  # SQLite gave up the whole transaction: the batch fails as a whole
             outcomes = None  # an id collision, or one bad write: let each run alone
         if outcomes is None:
-            conn.execute("ROLLBACK TO together")
-            conn.execute("RELEASE together")
             return False
-        conn.execute("RELEASE together")
         for job, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, StoreError):
                 job.error = outcome
