@@ -219,7 +219,7 @@ def run_the_path_under_fire(
         relay.start()
         wait_for(lambda: progress[0] >= ROUNDS // 2, 60, "half of the appends")
         broker.kill()  # kill -9 of the broker mid-stream
-        time.sleep(0.5)
+        wait_for(lambda: progress[0] >= 5 * ROUNDS // 8, 60, "appends while the broker is dead")
         broker.start()  # same data dir, same port
         wait_for(lambda: progress[0] >= 3 * ROUNDS // 4, 60, "three quarters of the appends")
         relay.kill()  # and both at once

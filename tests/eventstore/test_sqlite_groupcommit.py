@@ -56,10 +56,12 @@ def in_one_batch(recorder: SqliteRecorder, calls: list[Callable[[], Any]]) -> li
             outcomes[i] = exc
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
+    deadline = time.monotonic() + 30
     for thread in threads:
         thread.start()
         # Queue them in order: a batch runs its writes in arrival order.
         while len(committer._pending) < threads.index(thread) + 1:
+            assert time.monotonic() < deadline, "a call never queued behind the held lock"
             time.sleep(0.001)
     commits_before = recorder.stats()["commits"]
     release.set()

@@ -123,10 +123,15 @@ def test_the_runner_thread_survives_a_server_restart() -> None:
         with ss.open_store(url) as store, ProjectionRunner(store, [Ledger()]) as runner:
             deposit_many(store, 100)
             runner.start()
+            deadline = time.monotonic() + 60
             while runner.status()[0].lag_events:
+                assert time.monotonic() < deadline, "the runner never caught up"
                 time.sleep(0.01)
+            assert runner.last_error is None
             server.stop()  # the runner meets a dead connection, then waits and retries
-            time.sleep(0.5)
+            while runner.last_error is None:
+                assert time.monotonic() < deadline, "the runner never noticed the server gone"
+                time.sleep(0.01)
             server.start_again()
             for _ in range(50):  # the store's pool may hand out a stale connection first
                 try:

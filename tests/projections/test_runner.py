@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,10 +223,13 @@ async def test_the_runner_as_an_asyncio_task(store: ss.EventStore, tmp_path: Pat
     deposit_many(store, 40)
     with ProjectionRunner(store, [Ledger()]) as runner:
         task = asyncio.create_task(runner.run_async())
+        deadline = time.monotonic() + 60
         while (await asyncio.to_thread(runner.status))[0].lag_events:
+            assert time.monotonic() < deadline, "the runner never caught up"
             await asyncio.sleep(0.01)
         deposit_many(store, 10, start=40)
         while (await asyncio.to_thread(runner.status))[0].events < 50:
+            assert time.monotonic() < deadline, "the runner never applied the later events"
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

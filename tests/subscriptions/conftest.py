@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 import streamsource as ss
+from streamsource.eventstore.appended import signal_for
 from streamsource.eventstore.backends.threaded import ThreadedAsyncRecorder
 from streamsource.eventstore.subscriptions import (
     AsyncPersistentSubscription,
@@ -139,3 +141,22 @@ def persistent(api: str, request: pytest.FixtureRequest) -> Persistent:
         return BlockingPersistent(AsyncPersistentSubscription(async_store, group, **options), loop)
 
     return make
+
+
+def wait_until_waiting(store: Any, count: int = 1, limit: float = 30.0) -> None:
+    """Return once ``count`` subscribers of ``store`` wait for its next append (a consumer
+    that found nothing and sleeps), so an append made next must wake them up."""
+    signal = signal_for(store.recorder)
+    deadline = time.monotonic() + limit
+    while signal.waiting < count:
+        assert time.monotonic() < deadline, f"no {count} waiting subscriber(s) in {limit}s"
+        time.sleep(0.001)
+
+
+async def until_waiting(store: Any, count: int = 1, limit: float = 30.0) -> None:
+    """:func:`wait_until_waiting` for asyncio code (the event loop keeps running)."""
+    signal = signal_for(store.recorder)
+    deadline = time.monotonic() + limit
+    while signal.waiting < count:
+        assert time.monotonic() < deadline, f"no {count} waiting subscriber(s) in {limit}s"
+        await asyncio.sleep(0.001)

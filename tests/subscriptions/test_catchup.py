@@ -13,7 +13,7 @@ import pytest
 import streamsource as ss
 from streamsource.eventstore.subscriptions import subscribe
 
-from .conftest import deposit
+from .conftest import deposit, until_waiting
 
 
 def test_history_then_live_in_order_without_gaps_or_duplicates(store: ss.EventStore) -> None:
@@ -148,18 +148,19 @@ async def test_the_async_iterator_follows_history_then_live(store_url: str) -> N
         for i in range(30):
             await astore.append(f"account-{i % 3}", [ss.NewEvent("Deposited", {"amount": i})])
         received: list[int] = []
-        async with subscribe(astore, category="account", page_size=7) as sub:
+        async with subscribe(astore, category="account", page_size=7, poll_interval=60) as sub:
             async for event in sub:
                 received.append(event.data["amount"])
                 if len(received) == 30:
                     break
 
-            async def write_later() -> None:
-                await asyncio.sleep(0.01)
+            async def write_once_it_waits() -> None:
+                await until_waiting(astore)
                 await astore.append("account-9", [ss.NewEvent("Deposited", {"amount": 30})])
 
-            task = asyncio.create_task(write_later())
-            event = await sub.__anext__()  # woken by the append signal, not by a poll
+            task = asyncio.create_task(write_once_it_waits())
+            # woken by the append signal, not by a poll (the next one is a minute away)
+            event = await asyncio.wait_for(sub.__anext__(), 30)
             await task
             received.append(event.data["amount"])
             assert sub.checkpoint == event.position
@@ -170,7 +171,7 @@ async def test_async_close_ends_a_pending_step(store_url: str) -> None:
     async with await ss.open_async_store(store_url) as astore:
         sub = subscribe(astore, poll_interval=30)
         step = asyncio.create_task(sub.__anext__())
-        await asyncio.sleep(0.01)
+        await until_waiting(astore)  # the step is pending: waiting for an append
         sub.close()
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(step, 10)

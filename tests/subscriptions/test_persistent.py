@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from streamsource.eventstore.subscriptions import (
     subscribe,
 )
 
-from .conftest import BlockingPersistent, LoopThread, Persistent, deposit
+from .conftest import BlockingPersistent, LoopThread, Persistent, deposit, wait_until_waiting
 
 
 def orders(store: ss.EventStore, count: int) -> None:
@@ -147,7 +146,7 @@ def test_a_consumer_blocked_in_iteration_is_woken_by_an_append(
 
         consumer = threading.Thread(target=consume)
         consumer.start()
-        time.sleep(0.05)
+        wait_until_waiting(store)  # found nothing; its next poll is a minute away
         deposit(store, "account-1", 5)
         consumer.join(30)
         assert not consumer.is_alive() and got[0].event.data == {"amount": 5}

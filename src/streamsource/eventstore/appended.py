@@ -27,11 +27,18 @@ class AppendSignal:
         self._condition = threading.Condition(threading.Lock())
         self._seq = 0
         self._futures: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+        self._blocked = 0  # threads inside wait()
 
     @property
     def seq(self) -> int:
         """How many appends were signalled so far (read it before looking for events)."""
         return self._seq
+
+    @property
+    def waiting(self) -> int:
+        """How many threads and asyncio tasks are waiting for the next append now."""
+        with self._condition:
+            return self._blocked + len(self._futures)
 
     def notify(self) -> None:
         """Record one append and wake every waiter."""
@@ -48,7 +55,11 @@ class AppendSignal:
     def wait(self, seen: int, timeout: float) -> bool:
         """Block until :attr:`seq` differs from ``seen`` or ``timeout`` passes; True if it did."""
         with self._condition:
-            return self._condition.wait_for(lambda: self._seq != seen, timeout)
+            self._blocked += 1
+            try:
+                return self._condition.wait_for(lambda: self._seq != seen, timeout)
+            finally:
+                self._blocked -= 1
 
     async def wait_async(self, seen: int, timeout: float) -> bool:
         """The asyncio form of :meth:`wait` (no thread is blocked while waiting)."""
