@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import uuid
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from streamsource.errors import (
+    CorruptStoreError,
     DuplicateEventId,
     InterfaceError,
     ProgrammingError,
@@ -302,7 +302,7 @@ def test_closed_recorder_refuses_work(tmp_path: Path) -> None:
 
 
 def test_records_read_back_behave_like_constructed_ones(recorder: SqliteRecorder) -> None:
-    # Reads build StoredRecords and UUIDs without their constructors, for speed.
+    # Reads convert whole pages of rows through msgspec, for speed.
     events = [record(n=1), record(n=2)]
     recorder.append("s-1", events, NO_STREAM)
     stored = list(recorder.read_stream("s-1"))
@@ -324,5 +324,21 @@ def test_records_read_back_behave_like_constructed_ones(recorder: SqliteRecorder
     assert [repr(s) for s in stored] == [repr(r) for r in rebuilt]
     assert [s.id for s in stored] == [e.id for e in events]
     assert stored[0].id.version == 4 and stored[0].id.hex == events[0].id.hex
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         stored[0].version = 7  # type: ignore[misc]
+
+
+def test_a_damaged_event_row_is_reported_as_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    rec = open_recorder(f"sqlite:///{path}")
+    rec.append("s-1", [record(n=1), record(n=2)], NO_STREAM)
+    rec.close()
+    with sqlite3.connect(path) as db:  # a 3-byte id: no UUID can be read from it
+        db.execute("UPDATE events SET id = x'000102' WHERE version = 1")
+    db.close()
+    rec = open_recorder(f"sqlite:///{path}")
+    try:
+        with pytest.raises(CorruptStoreError, match="damaged"):
+            list(rec.read_stream("s-1"))
+    finally:
+        rec.close()

@@ -23,7 +23,6 @@ from datetime import datetime
 import msgspec
 
 from streamsource.bridge.errors import InvalidBridgeMessage
-from streamsource.eventstore.codec import recorded_event
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.eventstore.recorder import StoredRecord
 
@@ -117,7 +116,7 @@ def event_from_message(
     ):
         raise InvalidBridgeMessage(f"{where}: no value, no stream, or an empty or oversized header")
     try:
-        return recorded_event(
+        return RecordedEvent(
             _uuid(id_raw),
             stream_raw.decode(),
             _number(version_raw, VERSION, where),
@@ -132,22 +131,14 @@ def event_from_message(
 
 
 def _uuid(raw: bytes) -> uuid.UUID:
-    """``uuid.UUID(raw.decode())`` for the canonical 36-character form, 3x faster."""
+    """The canonical 36-character form as a UUID, through msgspec (3x ``uuid.UUID(text)``)."""
     if not _CANONICAL_UUID.fullmatch(raw):
         raise ValueError(f"event-id {raw[:40]!r} is not a UUID")
-    value = _new(uuid.UUID)
-    _set_uuid_int(value, int(raw.replace(b"-", b""), 16))
-    _set_uuid_safe(value, _UNKNOWN_SAFETY)
-    return value
+    return _convert(raw.decode("ascii"), uuid.UUID)
 
 
 _CANONICAL_UUID = re.compile(rb"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-_new = object.__new__
-# Decoding builds one UUID per message: setting its slots through the descriptors skips
-# UUID.__init__'s parsing and checks (the canonical form was matched above).
-_set_uuid_int = uuid.UUID.__dict__["int"].__set__
-_set_uuid_safe = uuid.UUID.__dict__["is_safe"].__set__
-_UNKNOWN_SAFETY = uuid.SafeUUID.unknown  # an enum member lookup costs a property call
+_convert = msgspec.convert
 _REQUIRED = (EVENT_ID, EVENT_TYPE, VERSION, POSITION, RECORDED_AT)
 _decode_json = msgspec.json.Decoder().decode
 

@@ -8,11 +8,10 @@ keys). Decoding happens one record at a time as a reader advances, never for a w
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -141,12 +140,7 @@ def encode_events(stream: str, events: Iterable[NewEvent] | NewEvent) -> list[Ev
             raise EventTooLarge(
                 f"append to {stream!r} is over {MAX_APPEND_BYTES} bytes encoded; split it"
             )
-        record: EventRecord = _new(EventRecord)
-        _set_record_id(record, event_id)
-        _set_record_type(record, event_type)
-        _set_record_data(record, data)
-        _set_record_metadata(record, metadata)
-        records.append(record)
+        records.append(EventRecord(event_id, event_type, data, metadata))
     if not records:
         raise ProgrammingError(f"append to {stream!r} has no events")
     return records
@@ -191,55 +185,6 @@ def encode_metadata(metadata: Any, where: str) -> bytes:
     return _encode(metadata if isinstance(metadata, dict) else dict(metadata), f"{where}: metadata")
 
 
-# A frozen dataclass's __init__ goes through object.__setattr__ per field, which costs about
-# as much as decoding a small event. Readers build millions of these, so they set the slots
-# directly through their descriptors (3x faster); the field order is checked at import.
-_RECORDED_FIELDS = (
-    "id",
-    "stream",
-    "version",
-    "position",
-    "type",
-    "data",
-    "metadata",
-    "recorded_at",
-)
-assert tuple(f.name for f in dataclasses.fields(RecordedEvent)) == _RECORDED_FIELDS
-(_set_id, _set_stream, _set_version, _set_position, _set_type, _set_data, _set_metadata,
- _set_recorded_at) = (RecordedEvent.__dict__[name].__set__ for name in _RECORDED_FIELDS)  # fmt: skip
-_new = object.__new__
-
-# The same for the EventRecord of every appended event.
-assert tuple(f.name for f in dataclasses.fields(EventRecord)) == ("id", "type", "data", "metadata")
-_set_record_id, _set_record_type, _set_record_data, _set_record_metadata = (
-    EventRecord.__dict__[name].__set__ for name in ("id", "type", "data", "metadata")
-)
-
-
-def recorded_event(
-    id: uuid.UUID,
-    stream: str,
-    version: int,
-    position: int,
-    type: str,
-    data: Any,
-    metadata: Any,
-    recorded_at: datetime,
-) -> RecordedEvent:
-    """A RecordedEvent built through its slot descriptors, for readers outside this module
-    (the bridge decodes one per Kafka message)."""
-    event: RecordedEvent = _new(RecordedEvent)
-    _set_id(event, id)
-    _set_stream(event, stream)
-    _set_version(event, version)
-    _set_position(event, position)
-    _set_type(event, type)
-    _set_data(event, data)
-    _set_metadata(event, metadata)
-    _set_recorded_at(event, recorded_at)
-    return event
-
-
 def decode_record(record: StoredRecord) -> RecordedEvent:
     """Turn a stored record into the public RecordedEvent, decoding its JSON."""
     try:
@@ -250,16 +195,16 @@ def decode_record(record: StoredRecord) -> RecordedEvent:
         raise CorruptStoreError(
             f"event {record.version} of stream {record.stream!r} is not valid JSON: {exc}"
         ) from None
-    event: RecordedEvent = _new(RecordedEvent)
-    _set_id(event, record.id)
-    _set_stream(event, record.stream)
-    _set_version(event, record.version)
-    _set_position(event, record.position)
-    _set_type(event, record.type)
-    _set_data(event, data)
-    _set_metadata(event, metadata)
-    _set_recorded_at(event, record.recorded_at)
-    return event
+    return RecordedEvent(
+        record.id,
+        record.stream,
+        record.version,
+        record.position,
+        record.type,
+        data,
+        metadata,
+        record.recorded_at,
+    )
 
 
 # -- stream metadata ----------------------------------------------------------------------

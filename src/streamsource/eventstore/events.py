@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
+import msgspec
+
 from streamsource.eventstore.event_ids import new_event_id
 
 
@@ -44,9 +46,12 @@ class NewEvent:
     id: uuid.UUID = field(default_factory=new_event_id)
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as stored: its place in its stream (``version``) and in the log (``position``)."""
+class RecordedEvent(msgspec.Struct, frozen=True):
+    """An event as stored: its place in its stream (``version``) and in the log (``position``).
+
+    A msgspec Struct rather than a dataclass: readers build one per event, and a Struct's
+    constructor costs a fraction of a frozen dataclass's.
+    """
 
     id: uuid.UUID
     stream: str
