@@ -279,6 +279,34 @@ def test_describe_and_list_transactions_report_the_open_one(broker: EmbeddedBrok
     producer.commit_transaction(CLIENT_TIMEOUT)
 
 
+def test_kafka_python_admin_lists_and_describes_transactions(broker: EmbeddedBroker) -> None:
+    from kafka.structs import TopicPartition as KafkaTopicPartition
+
+    from kafka import KafkaAdminClient
+
+    topic, txn_id = unique_topic("txn-kp-admin"), unique_topic("tid")
+    producer = txn_producer(broker.bootstrap, txn_id, **{"transaction.timeout.ms": 45_000})
+    producer.begin_transaction()
+    producer.produce(topic, value=b"x")
+    producer.flush(CLIENT_TIMEOUT)
+    admin = KafkaAdminClient(
+        bootstrap_servers=broker.bootstrap, request_timeout_ms=int(CLIENT_TIMEOUT * 1000)
+    )
+    try:
+        (listings,) = admin.list_transactions(state_filters=["Ongoing"]).values()
+        assert [(t.transactional_id, t.state.value) for t in listings] == [(txn_id, "Ongoing")]
+        described = admin.describe_transactions([txn_id])[txn_id]
+        assert described.state.value == "Ongoing"
+        assert described.transaction_timeout_ms == 45_000
+        assert described.topic_partitions == {KafkaTopicPartition(topic, 0)}
+        assert described.transaction_start_time_ms > 0
+        producer.commit_transaction(CLIENT_TIMEOUT)
+        after = admin.describe_transactions([txn_id])[txn_id]
+        assert (after.state.value, after.topic_partitions) == ("CompleteCommit", set())
+    finally:
+        admin.close()
+
+
 def test_aiokafka_transactional_producer(broker: EmbeddedBroker) -> None:
     import asyncio
 
