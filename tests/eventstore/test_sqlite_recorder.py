@@ -342,3 +342,19 @@ def test_a_damaged_event_row_is_reported_as_corrupt(tmp_path: Path) -> None:
             list(rec.read_stream("s-1"))
     finally:
         rec.close()
+
+
+def test_recorded_at_never_goes_back_when_the_clock_does(
+    recorder: SqliteRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamsource.eventstore.backends.sqlite import writes
+
+    year = 365 * 24 * 3600 * 1_000_000
+    ticks = iter([60 * year, 59 * year, 61 * year, 58 * year])  # back a year, forward, back
+    monkeypatch.setattr(writes, "now_micros", lambda: next(ticks))
+    recorder.append("s-1", [record()], NO_STREAM)  # the one-statement path of one event
+    recorder.append("s-1", [record()], 0)
+    recorder.append("s-1", [record()], ANY)
+    recorder.append("s-1", [record(), record()], 2)  # the general path
+    times = [s.recorded_at for s in recorder.read_stream("s-1")]
+    assert times == sorted(times) and times[0] < times[2] == times[3] == times[4]

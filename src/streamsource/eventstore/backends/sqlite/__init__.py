@@ -17,7 +17,9 @@ Concurrency
 -----------
 Writers in threads of one process go through a group committer (see
 :mod:`.groupcommit`): concurrent appends share one transaction and one fsync, each in its own
-SAVEPOINT so that each caller gets its own result or error. Writers in several processes on
+SAVEPOINT so that each caller gets its own result or error. The asyncio store's tasks reach
+it in shared thread hops (the appends made while one hop is in flight travel together in the
+next: see :mod:`streamsource.eventstore.backends.threaded`). Writers in several processes on
 the same file serialise on SQLite's write lock (``BEGIN IMMEDIATE``, waiting up to
 ``timeout`` seconds, default 5); expected versions are checked inside the write transaction,
 so exactly one writer wins per expected version. A lock held beyond the timeout raises a

@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamsource.errors import DuplicateEventId, StreamDeleted, WrongExpectedVersion
-from streamsource.eventstore.events import AppendResult, ExpectedVersion, category_of
+from streamsource.eventstore.events import (
+    AppendResult,
+    ExpectedVersion,
+    StreamState,
+    category_of,
+)
 from streamsource.eventstore.recorder import EventRecord, SnapshotRecord
 from streamsource.eventstore.validation import check_version_matches
 
@@ -34,6 +39,26 @@ LEFT JOIN events AS e ON e.position = (
 )
 """
 
+# One event appended in one statement when nothing is unusual: the checks of _STREAM_STATE
+# and check_version_matches made in its WHERE clause. It inserts no row when the stream is
+# tombstoned or the expected version does not match; the caller then takes the general path,
+# which says why (or finds the retried original). A lone writer pays one statement less per
+# commit, each statement a GIL round trip. ?8 is the expected version, or a code below.
+_APPEND_ONE = """
+INSERT INTO events (stream, category, version, id, type, data, metadata, recorded_at)
+SELECT q.name, ?2, coalesce(e.version + 1, 0), ?3, ?4, ?5, ?6, max(?7, coalesce(e.recorded_at, 0))
+FROM (SELECT ?1 AS name) AS q
+LEFT JOIN streams AS s ON s.name = q.name
+LEFT JOIN events AS e ON e.position = (
+    SELECT position FROM events WHERE stream = q.name ORDER BY version DESC LIMIT 1
+)
+WHERE s.hard_deleted IS NOT 1
+    AND (?8 = -1 OR (?8 = -2 AND e.version IS NULL) OR (?8 = -3 AND e.version IS NOT NULL)
+        OR e.version = ?8)
+RETURNING version, position
+"""
+_EXPECTED_CODES = {StreamState.ANY: -1, StreamState.NO_STREAM: -2, StreamState.STREAM_EXISTS: -3}
+
 
 def now_micros() -> int:
     """The wall clock in microseconds since the epoch (what ``recorded_at`` stores)."""
@@ -54,9 +79,34 @@ def append(
 ) -> AppendResult:
     """Append ``records`` to ``stream`` (see the Recorder protocol for the exact rules).
 
-    The common case costs one query and one insert: stored ids are looked for only when the
-    expected version does not match (a retry after a lost reply) or an id collides.
+    The common case costs one statement (one event) or one query and one insert: stored ids
+    are looked for only when the expected version does not match (a retry after a lost
+    reply) or an id collides.
     """
+    if len(records) == 1:
+        r = records[0]
+        code = _EXPECTED_CODES[expected] if isinstance(expected, StreamState) else expected
+        try:
+            rows = conn.execute(
+                _APPEND_ONE,
+                (
+                    stream,
+                    category_of(stream),
+                    r.id.bytes,
+                    r.type,
+                    r.data,
+                    r.metadata,
+                    now_micros(),
+                    code,
+                ),
+            ).fetchall()
+        except sqlite3.IntegrityError:
+            rows = []  # an id collision: the statement wrote nothing, the general path says why
+        if rows:
+            ((version, position),) = rows
+            if version == 0:
+                conn.execute("INSERT OR IGNORE INTO streams (name) VALUES (?)", (stream,))
+            return AppendResult(version=version, position=position)
     deleted, current, last_recorded_at = stream_state(conn, stream)
     if deleted:
         raise StreamDeleted(stream)
