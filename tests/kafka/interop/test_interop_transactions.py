@@ -25,7 +25,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from interop_support import unique_topic, wait_until
 
 from streamsource.kafka import EmbeddedBroker
@@ -355,3 +355,28 @@ def test_kafka_python_transactional_producer(broker: EmbeddedBroker) -> None:
     finally:
         producer.close(CLIENT_TIMEOUT)
     assert read_all(broker.bootstrap, topic) == [b"kp-commit"]
+
+
+def test_a_transaction_over_several_partitions_ends_in_every_one(broker: EmbeddedBroker) -> None:
+    topic = unique_topic("txn-parts")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(CLIENT_TIMEOUT)
+    producer = txn_producer(broker.bootstrap, unique_topic("tid"))
+    for commit in (False, True, False):
+        producer.begin_transaction()
+        for partition in range(3):
+            producer.produce(topic, value=f"{commit}-{partition}".encode(), partition=partition)
+        producer.flush(CLIENT_TIMEOUT)
+        if commit:
+            producer.commit_transaction(CLIENT_TIMEOUT)
+        else:
+            producer.abort_transaction(CLIENT_TIMEOUT)
+    values = read_all(broker.bootstrap, topic, partitions=3)
+    assert sorted(values) == [b"True-0", b"True-1", b"True-2"]
+    # every partition holds its three records and three markers, and nothing is open
+    admin_offsets = admin.list_offsets(
+        {TopicPartition(topic, p): OffsetSpec.latest() for p in range(3)},
+        isolation_level=IsolationLevel.READ_COMMITTED,
+        request_timeout=CLIENT_TIMEOUT,
+    )
+    assert [f.result(CLIENT_TIMEOUT).offset for f in admin_offsets.values()] == [6, 6, 6]
