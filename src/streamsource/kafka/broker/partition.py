@@ -73,10 +73,13 @@ class Partition:
         ``transactional_producer``: the producer id of transactional batches, whose open
         transaction in this partition then starts at the first (if it did not already).
         """
-        info = self.log.append(batches, now_ms=now_ms, leader_epoch=0)
         if transactional_producer >= 0:
-            self.txns.begin(transactional_producer, info.base_offset)
-        return info
+            # noted before the data is written (appends come from one thread, so the log's
+            # end is where it lands): should the index write fail, nothing uncommitted is
+            # ever visible; should the append fail, the index holds back the LSO only
+            # until the transaction ends
+            self.txns.begin(transactional_producer, self.log.log_end_offset)
+        return self.log.append(batches, now_ms=now_ms, leader_epoch=0)
 
     def append_marker(
         self, producer_id: int, producer_epoch: int, *, commit: bool, now_ms: int
