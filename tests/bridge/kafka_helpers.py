@@ -8,6 +8,8 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
+import deadline
+
 
 def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Any]:
     """The first ``count`` messages of ``topic`` (all partitions), read by a fresh group."""
@@ -33,10 +35,6 @@ def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) ->
 
 
 def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes (not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    """The shared ``deadline.wait_until``: true once ``predicate`` is, AssertionError after
+    ``timeout`` (a hang made a failure, not a timing assertion)."""
+    return bool(deadline.wait_until(predicate, timeout, getattr(predicate, "__name__", "")))

@@ -27,6 +27,7 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import streamsource as ss
+from deadline import wait_until
 from streamsource.bridge import Inbox, InboxConsumer, PostgresInbox, SqliteInbox
 from streamsource.kafka.broker.process import BrokerProcess
 
@@ -133,11 +134,7 @@ def append_continuously(store_url: str, done: threading.Event, progress: list[in
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_until(predicate, timeout, what, interval=0.05)
 
 
 def topic_event_ids(bootstrap: str, expected: int) -> list[bytes]:

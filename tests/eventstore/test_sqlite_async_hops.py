@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import streamsource as ss
+from deadline import Deadline
 from streamsource.eventstore.backends.threaded import SharedHops, ThreadedAsyncRecorder
 
 
@@ -39,10 +39,9 @@ def hops_of(store: ss.AsyncEventStore) -> SharedHops:
 
 
 async def until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
+    deadline = Deadline(limit, what)
     while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {limit}s: {what}")
+        deadline.check()
         await asyncio.sleep(0.001)
 
 

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 import streamsource as ss
+from deadline import wait_until
 from pg_server import PgServer, ServerUnavailable, free_port
 from streamsource.eventstore.backends.postgres import (
     AuthenticationFailed,
@@ -55,15 +56,15 @@ def _big_batch(count: int) -> list[ss.NewEvent]:
 def _wait_until_appending(server: PgServer) -> None:
     """Return once a session of the server is running append_events."""
     with psycopg.connect(server.url, autocommit=True) as watcher:
-        for _ in range(2000):
+
+        def appending() -> bool:
             row = watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE state = 'active' AND query LIKE '%%append_events%%' AND pid <> pg_backend_pid()"
             ).fetchone()
-            if row and row[0]:
-                return
-            time.sleep(0.005)
-    raise AssertionError("the append never started")
+            return bool(row and row[0])
+
+        wait_until(appending, 10, "the append to start", interval=0.005)
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])

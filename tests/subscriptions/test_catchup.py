@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import streamsource as ss
+from deadline import Deadline
 from streamsource.eventstore.subscriptions import subscribe
 
 from .conftest import deposit, until_waiting
@@ -113,7 +114,9 @@ def test_close_from_another_thread_ends_a_blocked_iteration(store: ss.EventStore
     consumer = threading.Thread(target=lambda: got.extend(sub))
     consumer.start()
     deposit(store, "account-1", 1)
+    deadline = Deadline(30, "the subscriber to get the event")
     while not got:
+        deadline.check()
         consumer.join(0.01)
     sub.close()
     consumer.join(10)

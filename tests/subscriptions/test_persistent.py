@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import streamsource as ss
+from deadline import Deadline
 from streamsource.eventstore.subscriptions import (
     AsyncPersistentSubscription,
     Message,
@@ -80,7 +81,9 @@ def test_a_nacked_message_is_retried_then_parked_with_its_error(
     orders(store, 2)
     with persistent(store, "mail", category="order", max_attempts=3) as sub:
         attempts = []
+        deadline = Deadline(60, "three attempts at the failing message")
         while True:
+            deadline.check()
             batch = sub.fetch(timeout=5)
             for message in batch:
                 if message.event.data["n"] == 1:

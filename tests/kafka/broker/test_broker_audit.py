@@ -22,6 +22,7 @@ from broker_wire import (
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
+from deadline import wait_until
 from kafka import KafkaAdminClient, KafkaConsumer
 from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.broker.topics import (
@@ -43,13 +44,7 @@ from streamsource.kafka.records.legacy import iter_legacy_messages
 TOPIC_RESOURCE = 2
 
 
-def wait_until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
-    """Poll ``condition``; the limit only turns a hang into a failure, it measures nothing."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.02)
+LIMIT = 30.0  # only turns a hang into a failure; it measures nothing
 
 
 def create_topic(client: WireClient, name: str, **configs: str) -> None:
@@ -196,9 +191,9 @@ def test_per_topic_segment_and_retention_settings_act_on_the_broker_timer(
         return partition.log_start_offset
 
     # nobody calls enforce_retention here: the broker's own timer must
-    wait_until(lambda: start("bysize") >= 7, "size retention on the timer")
+    wait_until(lambda: start("bysize") >= 7, LIMIT, "size retention on the timer")
     # as in Kafka, even the active segment goes once all of it expired: the topic is empty
-    wait_until(lambda: start("bytime") == 10, "time retention on the timer")
+    wait_until(lambda: start("bytime") == 10, LIMIT, "time retention on the timer")
     assert start("forever") == 0
     assert segment_files(broker, "bytime") == ["00000000000000000010.log"]
     with WireClient(broker.bootstrap) as client:
@@ -349,7 +344,9 @@ def test_admin_clients_list_and_describe_a_live_group(broker: EmbeddedBroker) ->
     )
     python_admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
-        wait_until(lambda: bool(consumer.poll(200) is not None and consumer.assignment()), "join")
+        wait_until(
+            lambda: bool(consumer.poll(200) is not None and consumer.assignment()), LIMIT, "join"
+        )
         listed = python_admin.list_groups()
         described = python_admin.describe_groups(["watched"])["watched"]
         confluent = AdminClient({"bootstrap.servers": broker.bootstrap})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import threading
-import time
 from collections.abc import Callable
 
 from broker_wire import (
@@ -16,6 +15,7 @@ from broker_wire import (
     produced,
 )
 
+from deadline import wait_until
 from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.protocol import ErrorCode
 from streamsource.kafka.protocol.messages.fetch import FetchRequest
@@ -83,8 +83,10 @@ def test_long_poll_is_answered_by_an_append(broker: EmbeddedBroker) -> None:
 
         waiter = threading.Thread(target=wait_for_data)
         waiter.start()
-        while not any(p.waiting_fetches for p in broker.broker.topics.partitions()):
-            time.sleep(0.01)
+        wait_until(
+            lambda: any(p.waiting_fetches for p in broker.broker.topics.partitions()),
+            what="the fetch to wait for data",
+        )
         assert produced(producer, "poll", build_batch([Record(0, 2, None, b"second")]))[0] == 0
         waiter.join(timeout=60)
     (response,) = result
@@ -213,8 +215,10 @@ def test_stop_answers_a_waiting_fetch_before_closing(broker: EmbeddedBroker) -> 
 
     waiter = threading.Thread(target=wait_for_data)
     waiter.start()
-    while not any(p.waiting_fetches for p in broker.broker.topics.partitions()):
-        time.sleep(0.01)
+    wait_until(
+        lambda: any(p.waiting_fetches for p in broker.broker.topics.partitions()),
+        what="the fetch to wait for data",
+    )
     broker.stop()
     waiter.join(timeout=60)
     (response,) = result

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import shutil
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+
+import deadline
 
 T = TypeVar("T")
 
@@ -35,15 +36,8 @@ def require_tool(name: str) -> str:
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
-    """Poll ``probe`` until it returns something other than None/False; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
-        time.sleep(0.1)
+    """The shared ``deadline.wait_until``, polling at the pace a client round trip needs."""
+    return deadline.wait_until(probe, timeout, what, interval=0.1)  # type: ignore[return-value]
 
 
 def port_is_free(host: str, port: int) -> bool:

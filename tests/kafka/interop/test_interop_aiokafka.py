@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from interop_support import CODECS, numbered, unique_topic
 
+from deadline import Deadline
 from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.broker.process import BrokerProcess
 
@@ -181,6 +182,8 @@ async def test_broker_process_restart_loses_nothing(
     assert [r.value for r in got] == [v for _, v in numbered(100, "before") + numbered(10, "after")]
 
 
-async def _until(condition: Callable[[], bool]) -> None:
+async def _until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = Deadline(timeout, getattr(condition, "__name__", "a condition"))
     while not condition():
+        deadline.check()
         await asyncio.sleep(0.1)

@@ -4,23 +4,16 @@ protocol). Range and roundrobin are librdkafka's defaults, covered in test_inter
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from deadline import wait_until
 from streamsource.kafka import EmbeddedBroker
 
 PARTITIONS = 4
 
 
-def wait_until(condition: Callable[[], bool], what: str, limit: float = 90.0) -> None:
-    """Poll ``condition``; the limit only turns a hang into a failure, it measures nothing."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
+LIMIT = 90.0  # only turns a hang into a failure; it measures nothing
 
 
 def create_topic(broker: EmbeddedBroker, topic: str) -> None:
@@ -55,7 +48,7 @@ def test_librdkafka_cooperative_sticky_rebalances_incrementally(broker: Embedded
             a.poll(0.1)
             return {tp.partition for tp in a.assignment()} == set(range(PARTITIONS))
 
-        wait_until(alone, "the first member owning every partition")
+        wait_until(alone, LIMIT, "the first member owning every partition")
         b = member("b")
         second = b
 
@@ -66,10 +59,10 @@ def test_librdkafka_cooperative_sticky_rebalances_incrementally(broker: Embedded
             owned_b = {tp.partition for tp in second.assignment()}
             return len(owned_a) == len(owned_b) == 2 and owned_a | owned_b == set(range(4))
 
-        wait_until(split, "the partitions split between two cooperative members")
+        wait_until(split, LIMIT, "the partitions split between two cooperative members")
         b.close()
         b = None
-        wait_until(alone, "the first member owning every partition again")
+        wait_until(alone, LIMIT, "the first member owning every partition again")
     finally:
         if b is not None:
             b.close()

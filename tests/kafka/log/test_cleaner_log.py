@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from deadline import Deadline
 from streamsource.kafka.log import LogConfig, PartitionLog
 from streamsource.kafka.log.cleaner import clean_log
 from streamsource.kafka.log.cleaner.swap import MANIFEST, STAGING_DIR
@@ -160,10 +161,9 @@ CLEANER = textwrap.dedent(
 
 def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float) -> None:
     """Poll until ``condition`` holds or the process ended (it may finish first)."""
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout, "the cleaner to reach the kill point")
     while not condition() and proc.poll() is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the cleaner never reached the kill point")
+        deadline.check()
         time.sleep(0.0005)
 
 
