@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/broker.py [--quick] [--repeat N] [--rss [--rss-gb G]]
                                           [--no-tansu] [--txn-only] [--cache-dir DIR]
+                                          [--storm [--before REV]]
 
 Every row is measured in the same run, client and broker sharing this machine:
 
@@ -25,6 +26,19 @@ keeps each one's best, next to the broker's CPU use during that run: a broker we
 librdkafka's defaults pauses fetching for a second whenever its local queue is full, so a
 second consume row sets ``fetch.queue.backoff.ms=0``. ``--rss`` adds the broker's memory
 with 100 partitions and about 1 GB on disk (needs the disk space).
+
+The commit storm (``--storm``, issue 9 section 4): 50 consumers (a child process) each
+commit synchronously after every message they read while a producer sends 500 msg/s at
+acks=1, linger 0, and notes each message's produce-to-acknowledgement time; p50 and p99
+with the storm and, as the baseline, without it. ``--before REV`` runs the same rows
+against a broker built from git revision REV (its ``src`` exported to a temporary
+directory), in the same run: the event loop that fsyncs commits inline against the one
+that hands them to a writer thread.
+
+Every msg/s row also gives the broker's CPU seconds per million messages (CPU time over
+the run divided by messages), beside Tansu's: the client, not the broker, limits the
+rates on two cores, so CPU per message is the fair comparison (issue 9: at most 0.4x
+Tansu's).
 
 Targets (issue 3, section 7): at 100 B, produce >= Tansu and consume >= 3x Tansu; p99 <
 10 ms at 10k msg/s; broker RSS < 300 MB with 100 partitions and 1 GB on disk. This script
@@ -72,6 +86,8 @@ class Row:
     unit: str
     # target -> (msg/s, MB/s, broker CPU %) or (p50, p99, broker CPU %) or (now, peak, None)
     values: dict[str, tuple[float, float, float | None]] = field(default_factory=dict)
+    # target -> broker CPU seconds per million messages, in the run kept in ``values``
+    cpu_per_million: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,10 +104,22 @@ class Target:
 
 @contextmanager
 def streamsource_broker(
-    workdir: Path, name: str = "data", **options: object
+    workdir: Path, name: str = "data", source: Path | None = None, **options: object
 ) -> Iterator[BrokerProcess]:
+    """A ``streamsource broker`` process; ``source``: a ``src`` directory to run instead of
+    the installed package (an older revision, for a before/after row)."""
     proc = BrokerProcess(workdir / name, workdir / f"{name}.log", **options)
-    proc.start()
+    saved = os.environ.get("PYTHONPATH")
+    if source is not None:
+        os.environ["PYTHONPATH"] = str(source)
+    try:
+        proc.start()
+    finally:
+        if source is not None:
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
     try:
         yield proc
     finally:
@@ -447,6 +475,138 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
+# -- the commit storm (issue 9, section 4) ---------------------------------------------
+
+STORM_CONSUMERS = 50
+PROBE_RATE = 500  # msg/s of the latency probe
+
+
+def storm_client(bootstrap: str, topic: str, stop_file: Path) -> None:
+    """Child process: ``STORM_CONSUMERS`` members, each alone in its group on its own
+    partition, committing synchronously after every message until ``stop_file`` exists."""
+    stop = threading.Event()
+    commits = [0] * STORM_CONSUMERS
+
+    def member(index: int) -> None:
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": f"storm-{index}",
+             "enable.auto.commit": False, "auto.offset.reset": "earliest"},
+        )  # fmt: skip
+        consumer.assign([TopicPartition(topic, index, 0)])
+        try:
+            while not stop.is_set():
+                msg = consumer.poll(0.1)
+                if msg is None or msg.error() is not None:
+                    continue
+                consumer.commit(message=msg, asynchronous=False)
+                commits[index] += 1
+        finally:
+            consumer.close()
+
+    threads = [threading.Thread(target=member, args=(i,)) for i in range(STORM_CONSUMERS)]
+    for thread in threads:
+        thread.start()
+    while not stop_file.exists():
+        time.sleep(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    print(sum(commits), flush=True)
+
+
+def probe_latency(bootstrap: str, topic: str, seconds: float) -> tuple[float, float]:
+    """Produce ``PROBE_RATE`` msg/s (acks=1, linger 0); (p50, p99) ms to acknowledgement."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": 1})
+    producer.produce(topic, b"w", partition=0)
+    producer.flush(30)  # connected, metadata known
+    delays: list[float] = []
+
+    def acked(err: KafkaError | None, msg: object, sent: int) -> None:
+        if err is None:
+            delays.append((time.perf_counter_ns() - sent) / 1e6)
+
+    total = int(seconds * PROBE_RATE)
+    start = time.perf_counter()
+    for n in range(total):
+        delay = start + n / PROBE_RATE - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent = time.perf_counter_ns()
+        producer.produce(
+            topic, b"p" * 100, partition=0,
+            on_delivery=lambda e, m, sent=sent: acked(e, m, sent),
+        )  # fmt: skip
+        producer.poll(0)
+    producer.flush(60)
+    if len(delays) < total:
+        raise RuntimeError(f"probe: {len(delays)} of {total} acknowledged")
+    cuts = statistics.quantiles(delays, n=100)
+    return cuts[49], cuts[98]
+
+
+def commit_storm(target: Target, workdir: Path, seconds: float) -> tuple[float, float, int]:
+    """(p50, p99, commits) of the probe while the storm runs against ``target``."""
+    topic = "storm-" + "".join(c if c.isalnum() else "-" for c in target.name)
+    create_topic(target.bootstrap, topic, partitions=STORM_CONSUMERS)
+    producer = Producer({"bootstrap.servers": target.bootstrap, "linger.ms": 5})
+    for n in range(STORM_CONSUMERS * 2000):  # more than the storm can commit in the run
+        while True:
+            try:
+                producer.produce(topic, b"s" * 100, partition=n % STORM_CONSUMERS)
+                break
+            except BufferError:
+                producer.poll(0.001)
+    producer.flush(60)
+    stop_file = workdir / f"{topic}.stop"
+    storm = subprocess.Popen(
+        [sys.executable, __file__, "--storm-client", target.bootstrap, topic, str(stop_file)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(2.0)  # the members connect and start committing before the clock
+        create_topic(target.bootstrap, f"{topic}-probe")
+        p50, p99 = probe_latency(target.bootstrap, f"{topic}-probe", seconds)
+    finally:
+        stop_file.touch()
+        out, _ = storm.communicate(timeout=60)
+    return p50, p99, int(out.strip() or 0)
+
+
+def run_storm(workdir: Path, rows: dict[str, Row], before: str | None, seconds: float) -> None:
+    """The commit-storm rows: probe latency alone and under the storm, before and after."""
+    sources: list[tuple[str, Path | None]] = [("streamsource", None)]
+    if before:
+        exported = workdir / "before"
+        exported.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", before, "src"], check=True, capture_output=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(exported)], input=archive.stdout, check=True)
+        sources.insert(0, (f"before ({before[:10]})", exported / "src"))
+    for label, source in sources:
+        print(f"  commit storm: {label} ...", flush=True)
+        with streamsource_broker(workdir, f"storm-{len(rows)}", source=source) as proc:
+            target = Target(label, proc.bootstrap, proc.pid)
+            create_topic(proc.bootstrap, "probe-alone")
+            cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+            alone = probe_latency(proc.bootstrap, "probe-alone", seconds)
+            cpu = 100 * (cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - t0)
+            name = f"produce p50/p99 at {PROBE_RATE}/s, alone"
+            rows.setdefault(name, Row(name, "ms")).values[label] = (*alone, cpu)
+            cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+            p50, p99, commits = commit_storm(target, workdir, seconds)
+            cpu = 100 * (cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - t0)
+            name = f"... with {STORM_CONSUMERS} consumers committing each message"
+            rows.setdefault(name, Row(name, "ms")).values[label] = (p50, p99, cpu)
+            name = "commits the storm got acknowledged"
+            rows.setdefault(name, Row(name, "count")).values[label] = (
+                float(commits),
+                float(commits),
+                None,
+            )
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -463,11 +623,14 @@ def measure(
     targets: list[Target],
     run: Callable[[Target], tuple[float, float]],
     repeat: int,
+    messages: int = 0,
 ) -> None:
     """Run ``run`` on every target in turn, ``repeat`` rounds, so a busy spell on the
     machine hits them alike; keep each target's best (highest rate, lowest p99) with the
-    broker's CPU use during that run (100% = one core busy)."""
+    broker's CPU use during that run (100% = one core busy) and, given the ``messages``
+    one run moves, its CPU seconds per million messages."""
     best: dict[str, tuple[float, float, float]] = {}
+    per_million: dict[str, float] = {}
     for _ in range(repeat):
         for target in targets:
             cpu_before, start = cpu_seconds(target.pid), time.perf_counter()
@@ -478,11 +641,16 @@ def measure(
                     raise
                 print(f"    {target.name} failed: {exc}", flush=True)
                 continue
-            cpu = 100 * (cpu_seconds(target.pid) - cpu_before) / (time.perf_counter() - start)
+            used = cpu_seconds(target.pid) - cpu_before
+            cpu = 100 * used / (time.perf_counter() - start)
             old = best.get(target.name)
             if old is None or (a > old[0] if unit == "msg/s" else b < old[1]):
                 best[target.name] = (a, b, cpu)
-    rows.setdefault(name, Row(name, unit)).values.update(best)
+                if messages:
+                    per_million[target.name] = used / messages * 1e6
+    row = rows.setdefault(name, Row(name, unit))
+    row.values.update(best)
+    row.cpu_per_million.update(per_million)
 
 
 def run_client_workloads(
@@ -504,7 +672,7 @@ def run_client_workloads(
             measure(
                 rows, f"produce {size} B, acks={acks}", "msg/s", targets,
                 lambda t, topic=topic, n=n, s=size, a=acks: produce(t.bootstrap, topic, n, s, a),
-                repeat,
+                repeat, messages=n + 1000,
             )  # fmt: skip
             if acks != "1":
                 continue
@@ -512,7 +680,7 @@ def run_client_workloads(
             measure(
                 rows, f"consume {size} B", "msg/s", targets,
                 lambda t, topic=topic, total=total, s=size: consume(t.bootstrap, topic, total, s),
-                repeat,
+                repeat, messages=total,
             )  # fmt: skip
             if size == 100:  # librdkafka pauses fetching for 1 s once its queue is full
                 measure(
@@ -520,7 +688,7 @@ def run_client_workloads(
                     lambda t, topic=topic, total=total: consume(
                         t.bootstrap, topic, total, 100, **{"fetch.queue.backoff.ms": 0}
                     ),
-                    repeat,
+                    repeat, messages=total,
                 )  # fmt: skip
     print(f"  latency at {LATENCY_RATE:,} msg/s ...", flush=True)
     for target in targets:
@@ -596,10 +764,45 @@ def print_table(rows: list[Row], targets: list[str]) -> None:
             else:
                 line += f"{'-':>{width}}"
         print(line)
+    cpu_rows = [row for row in rows if row.cpu_per_million]
+    if cpu_rows:
+        print(f"\n{'broker CPU s per million messages':<40}", end="")
+        print("".join(f"{t:>14}" for t in ("streamsource", "tansu")) + f"{'vs tansu':>10}")
+        for row in cpu_rows:
+            ours, theirs = row.cpu_per_million.get("streamsource"), row.cpu_per_million.get("tansu")
+            line = f"{row.name:<40}"
+            line += "".join(
+                f"{v:>14.2f}" if v is not None else f"{'-':>14}" for v in (ours, theirs)
+            )
+            line += f"{ours / theirs:>9.2f}x" if ours and theirs else f"{'-':>10}"
+            print(line)
     print(
         "\nmsg/s rows: best of the repeats, with the broker's CPU use during it (100% = one"
         "\ncore). ms rows: p50 and p99 (vs: their p99 / ours). MB rows: RSS now and peak"
-        "\n(vs: their peak / ours). Ratios above 1 favour streamsource."
+        "\n(vs: their peak / ours). Ratios above 1 favour streamsource; in the CPU table"
+        "\nbelow 1 does (issue 9's target: at most 0.4x). Commit storm rows: p50 and p99 of"
+        "\nproduce-to-ack under 50 consumers committing every message, per broker build."
+    )
+
+
+def print_storm(rows: list[Row], labels: list[str]) -> None:
+    cell = 28
+    head = f"{'commit storm':<48}" + "".join(f"{t:>{cell}}" for t in labels)
+    print()
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        line = f"{row.name:<48}"
+        for label in labels:
+            a, b, cpu = row.values[label]
+            if row.unit == "count":
+                line += f"{a:>{cell},.0f}"
+            else:
+                line += f"{a:>9.2f} {b:>8.2f} ms {cpu or 0:>4.0f}%"
+        print(line)
+    print(
+        f"\nms rows: p50 and p99 of produce-to-ack at {PROBE_RATE} msg/s, acks=1, with the"
+        "\nbroker's CPU use. Each column is a broker build, measured in this one run."
     )
 
 
@@ -612,10 +815,25 @@ def main() -> None:
     parser.add_argument("--no-tansu", action="store_true", help="skip the Tansu rows")
     parser.add_argument("--txn-only", action="store_true", help="only the transaction rows")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--storm", action="store_true", help="only the commit-storm rows")
+    parser.add_argument("--before", help="git revision to run the storm rows against too")
     parser.add_argument("--frame-sink", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--storm-client", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.frame_sink:
         frame_sink(args.frame_sink)
+        return
+    if args.storm_client:
+        bootstrap, topic, stop_file = args.storm_client
+        storm_client(bootstrap, topic, Path(stop_file))
+        return
+    if args.storm:
+        seconds = 5.0 if args.quick else 15.0
+        storm_rows: dict[str, Row] = {}
+        with tempfile.TemporaryDirectory(prefix="bench-storm-") as tmp:
+            run_storm(Path(tmp), storm_rows, args.before, seconds)
+        labels = list(dict.fromkeys(t for row in storm_rows.values() for t in row.values))
+        print_storm(list(storm_rows.values()), labels)
         return
     count = 50_000 if args.quick else 300_000
     seconds = 1.0 if args.quick else 3.0
