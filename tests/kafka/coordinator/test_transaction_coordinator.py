@@ -217,8 +217,9 @@ class TransactionsMachine(RuleBasedStateMachine):
     """Random producers (incarnations of a few transactional ids) against the coordinator.
 
     Invariants: a partition's markers come only from the current epoch of an id; every
-    transaction ends exactly once (one marker set per Ongoing period); offsets are
-    committed only by committing transactions; a fenced epoch never gets NONE again.
+    transaction ends exactly once (one marker set per Ongoing period); a fenced epoch never
+    gets NONE again; and the transaction log (the Persist effects, latest per id) always
+    holds exactly the coordinator's state, so a restarted coordinator is the same one.
     """
 
     def __init__(self) -> None:
@@ -229,8 +230,18 @@ class TransactionsMachine(RuleBasedStateMachine):
         self.current: dict[str, tuple[int, int]] = {}  # txn id -> latest (pid, epoch)
         self.fenced: set[tuple[int, int]] = set()
         self.open: dict[str, set[tuple[str, int]]] = {}
+        self.log: dict[str, TxnMetadata] = {}
+
+    def _persisted(self, decision: Decision) -> None:
+        for effect in decision.effects:
+            if isinstance(effect, Persist):
+                if effect.metadata is None:
+                    self.log.pop(effect.transactional_id, None)
+                else:
+                    self.log[effect.transactional_id] = effect.metadata
 
     def _apply(self, decision: Decision) -> None:
+        self._persisted(decision)
         for effect in decision.effects:
             if isinstance(effect, WriteMarkers):
                 txn = next(t for t, (pid, _) in self.current.items() if pid == effect.producer_id)
@@ -256,6 +267,7 @@ class TransactionsMachine(RuleBasedStateMachine):
         pid, epoch = self.current[txn]
         d = self.c.add_partitions(txn, pid, epoch, [("t", p) for p in parts], self.now)
         assert d.ok
+        self._persisted(d)
         self.open.setdefault(txn, set()).update(("t", p) for p in parts)
 
     @rule(txn=st.sampled_from("xyz"), commit=st.booleans())
@@ -275,6 +287,7 @@ class TransactionsMachine(RuleBasedStateMachine):
     def tick(self, step: int) -> None:
         self.now += step
         for d in self.c.expire(self.now):
+            self._persisted(d)
             for effect in d.effects:
                 if isinstance(effect, WriteMarkers):
                     txn = d.transactional_id
@@ -287,6 +300,14 @@ class TransactionsMachine(RuleBasedStateMachine):
         for pid, epoch in self.fenced:
             d = self.c.add_partitions(txn, pid, epoch, [("t", 9)], self.now)
             assert not d.ok
+
+    @invariant()
+    def log_holds_the_state(self) -> None:
+        assert self.log == {m.transactional_id: m for m in self.c.all()}
+        restarted = TransactionCoordinator()
+        restarted.load(decode_metadata(encode_metadata(m)) for m in self.log.values())
+        by_id = {m.transactional_id: m for m in restarted.all()}
+        assert by_id == {m.transactional_id: m for m in self.c.all()}
 
     @invariant()
     def ongoing_matches(self) -> None:
