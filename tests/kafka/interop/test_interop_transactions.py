@@ -279,7 +279,9 @@ def test_describe_and_list_transactions_report_the_open_one(broker: EmbeddedBrok
     producer.commit_transaction(CLIENT_TIMEOUT)
 
 
-def test_kafka_python_admin_lists_and_describes_transactions(broker: EmbeddedBroker) -> None:
+def test_kafka_python_admin_lists_and_describes_transactions_and_producers(
+    broker: EmbeddedBroker,
+) -> None:
     from kafka.structs import TopicPartition as KafkaTopicPartition
 
     from kafka import KafkaAdminClient
@@ -297,12 +299,22 @@ def test_kafka_python_admin_lists_and_describes_transactions(broker: EmbeddedBro
         assert [(t.transactional_id, t.state.value) for t in listings] == [(txn_id, "Ongoing")]
         described = admin.describe_transactions([txn_id])[txn_id]
         assert described.state.value == "Ongoing"
+        # DescribeProducers: how an admin finds where a hanging transaction starts
+        (state,) = admin.describe_producers([KafkaTopicPartition(topic, 0)]).values()
+        (active,) = state.active_producers
+        assert (active.producer_id, active.producer_epoch) == (
+            described.producer_id,
+            described.producer_epoch,
+        )
+        assert (active.last_sequence, active.current_transaction_start_offset) == (0, 0)
         assert described.transaction_timeout_ms == 45_000
         assert described.topic_partitions == {KafkaTopicPartition(topic, 0)}
         assert described.transaction_start_time_ms > 0
         producer.commit_transaction(CLIENT_TIMEOUT)
         after = admin.describe_transactions([txn_id])[txn_id]
         assert (after.state.value, after.topic_partitions) == ("CompleteCommit", set())
+        (state,) = admin.describe_producers([KafkaTopicPartition(topic, 0)]).values()
+        assert state.active_producers[0].current_transaction_start_offset == -1
     finally:
         admin.close()
 

@@ -24,6 +24,7 @@ from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.coordinator.producers import (
     InitProducerIdResult,
     PartitionProducerState,
+    ProducerEntry,
     ProducerIdManager,
     SequenceOutcome,
 )
@@ -123,6 +124,10 @@ class ProducerRegistry:
             base_offset + header.last_offset_delta,
             header.max_timestamp if header.max_timestamp >= 0 else now_ms,
         )
+
+    def active(self, partition: Partition) -> list[ProducerEntry]:
+        """The producers with state on the partition (on the log writer thread)."""
+        return self._state(partition).entries()
 
     def expire(self, now_ms: int, max_idle_ms: int) -> int:
         """Forget producers idle for ``max_idle_ms`` (Kafka's producer.id.expiration.ms)."""

@@ -313,6 +313,10 @@ class PartitionProducerState:
         """The state kept for one producer (None when unknown)."""
         return self._producers.get(producer_id)
 
+    def entries(self) -> list[ProducerEntry]:
+        """Every producer with state here (DescribeProducers)."""
+        return list(self._producers.values())
+
     def __len__(self) -> int:
         return len(self._producers)
 

@@ -96,6 +96,11 @@ class TransactionIndex:
             i = bisect.bisect_left(self._last_offsets, start)
             return [a for a in self._aborted[i:] if a.first_offset < end]
 
+    def open_transactions(self) -> dict[int, int]:
+        """``{producer id: first offset}`` of the transactions open here."""
+        with self._lock:
+            return dict(self.open_txns)
+
     @property
     def aborted(self) -> list[AbortedTxn]:
         with self._lock:

@@ -92,6 +92,7 @@ class ApiKey(IntEnum):
     DELETE_GROUPS = 42
     INCREMENTAL_ALTER_CONFIGS = 44
     DESCRIBE_CLUSTER = 60
+    DESCRIBE_PRODUCERS = 61
     DESCRIBE_TRANSACTIONS = 65
     LIST_TRANSACTIONS = 66
 
@@ -128,6 +129,7 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
     (transactions.AddOffsetsToTxnRequest, transactions.AddOffsetsToTxnResponse),
     (transactions.EndTxnRequest, transactions.EndTxnResponse),
     (transactions.TxnOffsetCommitRequest, transactions.TxnOffsetCommitResponse),
+    (transactions.DescribeProducersRequest, transactions.DescribeProducersResponse),
     (transactions.DescribeTransactionsRequest, transactions.DescribeTransactionsResponse),
     (transactions.ListTransactionsRequest, transactions.ListTransactionsResponse),
 ]

@@ -1,4 +1,5 @@
-"""AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, Describe/ListTransactions.
+"""AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, Describe/ListTransactions
+and DescribeProducers (what admin tools use to find hanging transactions).
 
 Thin translations between wire messages and the transaction coordinator; the state machine
 is ``kafka.coordinator.transactions`` and its effects are carried out by the broker's
@@ -9,13 +10,16 @@ it; older ones get INVALID_PRODUCER_EPOCH, as Kafka answers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from streamsource.kafka.broker.handlers.base import (
     HasClock,
     HasGroups,
+    HasProducers,
     HasTopics,
     HasTransactions,
+    HasWriter,
 )
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.coordinator.transactions import PendingOffset, TxnState, fenced_error
@@ -26,6 +30,8 @@ from streamsource.kafka.protocol.messages.transactions import (
     AddOffsetsToTxnResponse,
     AddPartitionsToTxnRequest,
     AddPartitionsToTxnResponse,
+    DescribeProducersRequest,
+    DescribeProducersResponse,
     DescribeTransactionsRequest,
     DescribeTransactionsResponse,
     EndTxnRequest,
@@ -249,3 +255,41 @@ async def handle_list_transactions(
     return ListTransactionsResponse(
         unknown_state_filters=sorted(states - known), transaction_states=listed
     )
+
+
+class ProducersContext(HasTopics, HasProducers, HasWriter, Protocol):
+    """The partitions, their producer state, and the thread that owns that state."""
+
+
+async def handle_describe_producers(
+    broker: ProducersContext,
+    client: ClientInfo,
+    header: RequestHeader,
+    request: DescribeProducersRequest,
+) -> DescribeProducersResponse:
+    topics: list[DescribeProducersResponse.TopicResponse] = []
+    for topic in request.topics:
+        results: list[DescribeProducersResponse.PartitionResponse] = []
+        for index in topic.partition_indexes:
+            result = DescribeProducersResponse.PartitionResponse(partition_index=index)
+            results.append(result)
+            partition = broker.topics.partition(topic.name, index)
+            if partition is None:
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            await broker.producers.ensure_loaded(partition)
+            entries = await broker.writer.run(partial(broker.producers.active, partition))
+            open_txns = partition.txns.open_transactions()
+            result.active_producers = [
+                DescribeProducersResponse.ProducerState(
+                    producer_id=e.producer_id,
+                    producer_epoch=e.epoch,
+                    last_sequence=e.last_seq,
+                    last_timestamp=e.last_timestamp,
+                    coordinator_epoch=0,
+                    current_txn_start_offset=open_txns.get(e.producer_id, -1),
+                )
+                for e in entries
+            ]
+        topics.append(DescribeProducersResponse.TopicResponse(name=topic.name, partitions=results))
+    return DescribeProducersResponse(topics=topics)

@@ -1,7 +1,7 @@
 """The transaction APIs (KIP-98, KIP-664): what a transactional producer and admin tools send.
 
 AddPartitionsToTxn (24), AddOffsetsToTxn (25), EndTxn (26), TxnOffsetCommit (28),
-DescribeTransactions (65) and ListTransactions (66). InitProducerId (22), which opens a
+DescribeProducers (61), DescribeTransactions (65) and ListTransactions (66). InitProducerId (22), which opens a
 transactional producer, lives in ``producer_id``. AddPartitionsToTxn v4+ (KIP-890's
 broker-to-broker batching) is not declared: clients use v0-3.
 """
@@ -167,3 +167,38 @@ class ListTransactionsResponse(Message, api_key=66, versions="0-1", flexible="0+
     error_code: int = field(INT16)
     unknown_state_filters: list[str] = field(Array(STRING))
     transaction_states: list[ListTransactionsResponse.TransactionState] = field(ARRAY)
+
+
+class DescribeProducersRequest(Message, api_key=61, versions="0", flexible="0+"):
+    """DescribeProducers request, version 0 (API key 61)."""
+
+    class TopicRequest(Struct):
+        name: str = field(STRING)
+        partition_indexes: list[int] = field(Array(INT32))
+
+    topics: list[DescribeProducersRequest.TopicRequest] = field(ARRAY)
+
+
+class DescribeProducersResponse(Message, api_key=61, versions="0", flexible="0+"):
+    """DescribeProducers response, version 0 (API key 61)."""
+
+    class TopicResponse(Struct):
+        name: str = field(STRING)
+        partitions: list[DescribeProducersResponse.PartitionResponse] = field(ARRAY)
+
+    class PartitionResponse(Struct):
+        partition_index: int = field(INT32)
+        error_code: int = field(INT16)
+        error_message: str | None = field(STRING, nullable="0+", default=None)
+        active_producers: list[DescribeProducersResponse.ProducerState] = field(ARRAY)
+
+    class ProducerState(Struct):
+        producer_id: int = field(INT64)
+        producer_epoch: int = field(INT32)
+        last_sequence: int = field(INT32, default=-1)
+        last_timestamp: int = field(INT64, default=-1)
+        coordinator_epoch: int = field(INT32)
+        current_txn_start_offset: int = field(INT64, default=-1)
+
+    throttle_time_ms: int = field(INT32)
+    topics: list[DescribeProducersResponse.TopicResponse] = field(ARRAY)
