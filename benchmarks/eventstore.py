@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -316,6 +316,12 @@ def sqlite_rows(directory: Path, sizes: Sizes, durability: str) -> tuple[float, 
         Floors(no_fsync, ceiling, floor),
     )
     first_writers = next(i for i, row in enumerate(rows) if " writers " in row.name)
+    rows = [
+        replace(row, target=f"{row.target}; {row.events_per_second / ceiling.rate:.2f}x ceiling")
+        if " writers " in row.name
+        else row
+        for row in rows
+    ]
     rows.insert(
         first_writers,
         Row(

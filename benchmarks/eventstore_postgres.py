@@ -263,7 +263,7 @@ def store_rows(url: str, schema: str, floor: Floor, sizes: Sizes) -> list[Row]:
             replace(
                 row,
                 name=f"append, {sizes.writers} concurrent writers (threads)",
-                target=">= 4x floor",
+                target=">= 0.9x ceiling",
             )
         )
 
@@ -319,7 +319,7 @@ def store_rows(url: str, schema: str, floor: Floor, sizes: Sizes) -> list[Row]:
             replace(
                 row,
                 name=f"append, {sizes.writers} concurrent writers (processes)",
-                target=">= 4x floor",
+                target=">= 0.9x ceiling",
             )
         )
         floor_writers = ProcessWriters(floor.url, "floor", sizes.writers, per_round, rounds)
@@ -370,7 +370,19 @@ def postgres_rows(server: str, sizes: Sizes) -> list[Row]:
         floor.close()
 
 
+def with_ceiling_ratios(rows: list[Row]) -> list[Row]:
+    """Each writer row's target followed by its ratio to the next ceiling row (events/s)."""
+    out = list(rows)
+    for i, row in enumerate(out):
+        if row.target.endswith("ceiling"):
+            ceiling = next(later for later in out[i + 1 :] if later.name.startswith("(ceiling"))
+            ratio = row.events_per_second / ceiling.events_per_second
+            out[i] = replace(row, target=f"{row.target}: {ratio:.2f}x")
+    return out
+
+
 def print_table(title: str, rows: list[Row]) -> None:
+    rows = with_ceiling_ratios(rows)
     width = max(len(row.name) for row in rows) + 2
     print(title)
     print(f"  {'measure':<{width}}{'events/s':>12}{'floor/s':>10}{'x floor':>9}  target")
