@@ -9,6 +9,8 @@ AppendResult(version=0, position=1)
 from __future__ import annotations
 
 from streamsource.bridge import (
+    AsyncInboxConsumer,
+    AsyncStoreInbox,
     InboxConsumer,
     OutboxRelay,
     PostgresInbox,
@@ -154,6 +156,8 @@ __all__ += [  # domain toolkit
     "upcaster",
 ]
 __all__ += [  # store-to-stream bridge
+    "AsyncInboxConsumer",
+    "AsyncStoreInbox",
     "InboxConsumer",
     "OutboxRelay",
     "PostgresInbox",

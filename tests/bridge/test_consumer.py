@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from streamsource.bridge import (
     SqliteInbox,
     TopicMapping,
 )
+from streamsource.eventstore.backends.threaded import ThreadedAsyncRecorder
+from subscriptions.conftest import LoopThread
 
 from .kafka_helpers import wait_until
 
@@ -34,20 +38,26 @@ def _deposits(store: ss.EventStore, streams: int, per_stream: int) -> int:
 
 def _balances_inbox(path: Path) -> SqliteInbox:
     inbox = SqliteInbox(str(path), durability="normal")
-    inbox.connection.execute(
-        "CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INT, events INT)"
-    )
+    inbox.connection.execute(BALANCES)
     return inbox
+
+
+BALANCES = "CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INT, events INT)"
+UPSERT = (
+    "INSERT INTO balances VALUES ({p}, {p}, 1) ON CONFLICT (account) DO UPDATE"
+    " SET balance = balances.balance + excluded.balance, events = balances.events + 1"
+)
 
 
 def apply_balance(event: ss.RecordedEvent, tx: Any) -> None:
     """The read model's handler: one row per account (works on sqlite3 and psycopg)."""
     mark = "?" if isinstance(tx, sqlite3.Connection) else "%s"
-    tx.execute(
-        f"INSERT INTO balances VALUES ({mark}, {mark}, 1) ON CONFLICT (account) DO UPDATE"
-        " SET balance = balances.balance + excluded.balance, events = balances.events + 1",
-        (event.stream, event.data["amount"]),
-    )
+    tx.execute(UPSERT.format(p=mark), (event.stream, event.data["amount"]))
+
+
+async def apply_balance_async(event: ss.RecordedEvent, tx: Any) -> None:
+    """The same handler for the asyncio consumer (``tx``: the store's transaction)."""
+    await tx.execute(UPSERT.format(p=tx.dialect.placeholder), (event.stream, event.data["amount"]))
 
 
 def _replay(store: ss.EventStore) -> dict[str, tuple[int, int]]:
@@ -58,28 +68,114 @@ def _replay(store: ss.EventStore) -> dict[str, tuple[int, int]]:
     return expected
 
 
-def _rows(inbox: SqliteInbox) -> dict[str, tuple[int, int]]:
-    rows = inbox.connection.execute("SELECT account, balance, events FROM balances").fetchall()
-    return {account: (balance, events) for account, balance, events in rows}
-
-
 def _publish(store: ss.EventStore, bootstrap: str, name: str = "default") -> None:
     relay = OutboxRelay(store, bootstrap, name=name)
     with relay:
         assert relay.wait_for(store.head_position())
 
 
+class BlockingAsyncConsumer:
+    """An AsyncInboxConsumer driven like an InboxConsumer (tests only)."""
+
+    def __init__(self, consumer: ss.AsyncInboxConsumer, loop: LoopThread) -> None:
+        self.consumer = consumer
+        self._loop = loop
+        self._stop: asyncio.Event | None = None
+        self._task: Any = None
+
+    @property
+    def handled(self) -> int:
+        return self.consumer.handled
+
+    @property
+    def skipped(self) -> int:
+        return self.consumer.skipped
+
+    def poll(self, timeout: float | None = None) -> int:
+        return self._loop.run(self.consumer.poll(timeout))
+
+    def close(self) -> None:
+        self._loop.run(self.consumer.close())
+
+    def start(self) -> BlockingAsyncConsumer:
+        async def begin() -> None:
+            self._stop = asyncio.Event()
+            self._task = asyncio.ensure_future(self.consumer.run(self._stop))
+
+        self._loop.run(begin())
+        return self
+
+    def stop(self) -> None:
+        async def end() -> None:
+            assert self._stop is not None
+            self._stop.set()
+            await self._task
+
+        self._loop.run(end())
+
+
+class Side:
+    """One API's inbox consumer, its inbox and how to read the read model it writes."""
+
+    def __init__(self, api: str, store: ss.EventStore, tmp_path: Path, loop: LoopThread) -> None:
+        self.api = api
+        self._loop = loop
+        if api == "sync":
+            self.path = tmp_path / "rm.db"
+            self.inbox: Any = _balances_inbox(self.path)
+        else:  # the inbox and the read model in the store's own database
+            self.path = Path(store.stats()["path"])  # type: ignore[arg-type]
+            with sqlite3.connect(self.path) as db:
+                db.execute(BALANCES)
+            async_store = ss.AsyncEventStore(ThreadedAsyncRecorder(store.recorder))
+            self.inbox = ss.AsyncStoreInbox(async_store)
+
+    def consumer(self, bootstrap: str, fail_on_version: int | None = None) -> Any:
+        if self.api == "sync":
+
+            def handler(event: ss.RecordedEvent, tx: Any) -> None:
+                apply_balance(event, tx)
+                if event.version == fail_on_version:
+                    raise RuntimeError("bad event")
+
+            return InboxConsumer(bootstrap, "balances", ["account"], handler, self.inbox)
+
+        async def async_handler(event: ss.RecordedEvent, tx: Any) -> None:
+            await apply_balance_async(event, tx)
+            if event.version == fail_on_version:
+                raise RuntimeError("bad event")
+
+        consumer = ss.AsyncInboxConsumer(
+            bootstrap, "balances", ["account"], async_handler, self.inbox
+        )
+        return BlockingAsyncConsumer(consumer, self._loop)
+
+    def rows(self) -> dict[str, tuple[int, int]]:
+        with sqlite3.connect(self.path) as db:
+            rows = db.execute("SELECT account, balance, events FROM balances").fetchall()
+        return {account: (balance, events) for account, balance, events in rows}
+
+    def applied(self) -> int:
+        if self.api == "sync":
+            return int(self.inbox.applied("balances"))
+        return int(self._loop.run(self.inbox.applied("balances")))
+
+
+@pytest.fixture(params=["sync", "async"])
+def side(request: pytest.FixtureRequest, store: ss.EventStore, tmp_path: Path) -> Iterator[Side]:
+    loop = LoopThread()
+    try:
+        yield Side(str(request.param), store, tmp_path, loop)
+    finally:
+        loop.stop()
+
+
 def test_a_group_of_two_applies_every_event_once(
-    store: ss.EventStore, broker: Any, tmp_path: Path
+    store: ss.EventStore, broker: Any, side: Side
 ) -> None:
     _deposits(store, streams=6, per_stream=30)
     _publish(store, broker.bootstrap)
-    inbox_a = _balances_inbox(tmp_path / "rm.db")
-    inbox_b = SqliteInbox(str(tmp_path / "rm.db"), durability="normal")
-    members = [
-        InboxConsumer(broker.bootstrap, "balances", ["account"], apply_balance, inbox)
-        for inbox in (inbox_a, inbox_b)
-    ]
+    members = [side.consumer(broker.bootstrap) for _ in range(2)]
     for member in members:
         member.start()
     try:
@@ -87,23 +183,22 @@ def test_a_group_of_two_applies_every_event_once(
     finally:
         for member in members:
             member.stop()
-    assert _rows(inbox_a) == _replay(store)
-    assert inbox_a.applied("balances") == 180
+    assert side.rows() == _replay(store)
+    assert side.applied() == 180
 
 
-def test_redelivered_events_are_skipped(store: ss.EventStore, broker: Any, tmp_path: Path) -> None:
+def test_redelivered_events_are_skipped(store: ss.EventStore, broker: Any, side: Side) -> None:
     _deposits(store, streams=3, per_stream=10)
     _publish(store, broker.bootstrap, name="first")
     # a second relay without the first one's checkpoint publishes every event again
     _publish(store, broker.bootstrap, name="second")
-    inbox = _balances_inbox(tmp_path / "rm.db")
-    consumer = InboxConsumer(broker.bootstrap, "balances", ["account"], apply_balance, inbox)
+    consumer = side.consumer(broker.bootstrap)
     assert wait_until(lambda: consumer.poll(0.2) >= 0 and consumer.handled + consumer.skipped >= 60)
     consumer.close()
     assert (consumer.handled, consumer.skipped) == (30, 30)
-    assert _rows(inbox) == _replay(store)
+    assert side.rows() == _replay(store)
     # committed offsets: a restarted member of the group gets nothing again
-    again = InboxConsumer(broker.bootstrap, "balances", ["account"], apply_balance, inbox)
+    again = side.consumer(broker.bootstrap)
     for _ in range(5):
         again.poll(0.2)
     again.close()
@@ -111,29 +206,22 @@ def test_redelivered_events_are_skipped(store: ss.EventStore, broker: Any, tmp_p
 
 
 def test_a_failing_handler_rolls_back_its_batch_and_commits_no_offset(
-    store: ss.EventStore, broker: Any, tmp_path: Path
+    store: ss.EventStore, broker: Any, side: Side
 ) -> None:
     _deposits(store, streams=1, per_stream=10)
     _publish(store, broker.bootstrap)
-    inbox = _balances_inbox(tmp_path / "rm.db")
-
-    def refuse_the_fifth(event: ss.RecordedEvent, tx: Any) -> None:
-        apply_balance(event, tx)
-        if event.version == 4:
-            raise RuntimeError("bad event")
-
-    failing = InboxConsumer(broker.bootstrap, "balances", ["account"], refuse_the_fifth, inbox)
+    failing = side.consumer(broker.bootstrap, fail_on_version=4)
     with pytest.raises(HandlerFailed, match="bad event"):
         wait_until(lambda: failing.poll(0.2) < 0)
     with pytest.raises(HandlerFailed, match="bad event"):  # the same batch again, not skipped
         wait_until(lambda: failing.poll(0.2) < 0)
     failing.close()
-    applied = _rows(inbox)
+    applied = side.rows()
     assert applied.get("account-0", (0, 0))[1] < 5  # nothing of the failed batch is there
-    fixed = InboxConsumer(broker.bootstrap, "balances", ["account"], apply_balance, inbox)
-    assert wait_until(lambda: fixed.poll(0.2) >= 0 and _rows(inbox) == _replay(store))
+    fixed = side.consumer(broker.bootstrap)
+    assert wait_until(lambda: fixed.poll(0.2) >= 0 and side.rows() == _replay(store))
     fixed.close()
-    assert inbox.applied("balances") == 10
+    assert side.applied() == 10
 
 
 def test_a_postgresql_inbox_commits_with_the_read_model(

@@ -7,6 +7,8 @@
 * :class:`InboxConsumer` is a consumer-group member that applies each event once: the event
   id is recorded in an inbox table (:class:`SqliteInbox`, :class:`PostgresInbox`) in the same
   transaction as the handler's writes, and offsets are committed after it.
+* :class:`AsyncInboxConsumer` is the same for asyncio code, with coroutine handlers and the
+  inbox in the store's own database (:class:`AsyncStoreInbox`).
 * :func:`streamsource.bridge.projection.projection_consumer` feeds a
   :class:`~streamsource.eventstore.projections.Projection` from Kafka the same way.
 
@@ -17,6 +19,7 @@ store's schema. ``streamsource relay --store URL --bootstrap HOST:PORT`` runs a 
 
 from __future__ import annotations
 
+from streamsource.bridge.async_inbox import AsyncHandler, AsyncInboxConsumer, AsyncStoreInbox
 from streamsource.bridge.checkpoints import (
     CheckpointStore,
     MemoryCheckpoints,
@@ -39,6 +42,9 @@ from streamsource.bridge.tracker import AckTracker
 
 __all__ = [
     "AckTracker",
+    "AsyncHandler",
+    "AsyncInboxConsumer",
+    "AsyncStoreInbox",
     "BridgeError",
     "CheckpointStore",
     "Handler",

@@ -147,6 +147,12 @@ class InboxConsumer(BackgroundLoop):
                 raise InvalidBridgeMessage(f"{topic}[{partition}]@{offset}: {exc}") from None
             events.append(event)
             offsets[(topic, partition)] = offset + 1
+        new = self._apply_events(events)
+        return new, len(events) - new, offsets
+
+    def _apply_events(self, events: list[RecordedEvent]) -> int:
+        """Claim ``events`` in the inbox and handle the new ones, in one transaction; how
+        many were new. (The asyncio consumer runs this part on its event loop instead.)"""
         handler = self.handler
         with self.inbox.transaction() as tx:
             new = self.inbox.claim(tx, self.name, events)
@@ -154,11 +160,8 @@ class InboxConsumer(BackgroundLoop):
                 try:
                     handler(event, tx)
                 except Exception as exc:
-                    raise HandlerFailed(
-                        f"consumer {self.name}: the handler failed on event {event.id}"
-                        f" ({event.stream}@{event.version}): {exc!r}; batch rolled back"
-                    ) from exc
-        return len(new), len(events) - len(new), offsets
+                    raise handler_failed(self.name, event, exc) from exc
+        return len(new)
 
     def _rewind(self, batch: list[Any]) -> None:
         """Move back to the first offset of ``batch`` in each partition (not applied)."""
@@ -245,6 +248,14 @@ class InboxConsumer(BackgroundLoop):
         if refused:  # the broker answered, but not for every partition
             self.commit_failures += 1
             log.info("consumer %s: offsets not committed for %s", self.name, ", ".join(refused))
+
+
+def handler_failed(consumer: str, event: RecordedEvent, exc: Exception) -> HandlerFailed:
+    """The error that stops a consumer whose handler raised ``exc`` on ``event``."""
+    return HandlerFailed(
+        f"consumer {consumer}: the handler failed on event {event.id}"
+        f" ({event.stream}@{event.version}): {exc!r}; batch rolled back"
+    )
 
 
 def _describe(partitions: list[Any]) -> str:

@@ -1,0 +1,254 @@
+"""The inbox for asyncio code: an inbox table in the store's own database, and a consumer
+whose handlers are coroutines.
+
+:class:`AsyncStoreInbox` keeps the ``streamsource_inbox`` table (the same columns as
+:class:`~streamsource.bridge.inbox.SqliteInbox` and ``PostgresInbox``) in the database an
+:class:`~streamsource.AsyncEventStore` hands out (:mod:`streamsource.eventstore.database`).
+A handler gets that database's transaction: its own rows (``await tx.execute(...)``), the
+inbox row and any events it appends (``await tx.append(...)``) commit together or not at
+all, so every event takes effect exactly once. (On PostgreSQL a transaction may append
+only before its other writes, and the claim writes first: there a handler writes rows.)
+
+:class:`AsyncInboxConsumer` has the semantics of
+:class:`~streamsource.bridge.consumer.InboxConsumer`, because it *is* one underneath: the
+Kafka client (librdkafka, whose calls block) runs on a worker thread of its own, and only
+each batch's inbox transaction and handlers run on the event loop. A handler that raises
+rolls its batch back and the batch comes again; offsets are committed after the
+transaction; a redelivered event is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from streamsource.bridge.consumer import InboxConsumer, handler_failed
+from streamsource.bridge.errors import HandlerFailed
+from streamsource.bridge.inbox import TABLE
+from streamsource.errors import IntegrityError, StreamsourceError
+from streamsource.eventstore.async_store import AsyncEventStore
+from streamsource.eventstore.database import AsyncDatabase, AsyncTransaction, require_database
+from streamsource.eventstore.events import RecordedEvent
+
+log = logging.getLogger("streamsource.bridge.consumer")
+
+AsyncHandler = Callable[[RecordedEvent, AsyncTransaction], Awaitable[None]]
+"""``await handler(event, tx)``: apply one event, writing through ``tx``."""
+
+_ROWS_PER_INSERT = 500  # 3 parameters a row: far below every driver's limit
+
+
+class AsyncStoreInbox:
+    """An inbox in the database of an asyncio store (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: AsyncEventStore) -> None:
+        database: AsyncDatabase = require_database(store.recorder, "an inbox in the store")
+        self._database = database
+        d = database.dialect
+        self._binary_ids = d.name == "sqlite"  # sqlite3 stores a UUID as its 16 bytes
+        self._create = (
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (consumer TEXT NOT NULL,"
+            f" event_id {d.uuid} NOT NULL, position {d.bigint} NOT NULL,"
+            f" received_at {d.timestamp} NOT NULL DEFAULT {d.now},"
+            f" PRIMARY KEY (consumer, event_id)){d.without_rowid}"
+        )
+        self._applied = f"SELECT count(*) FROM {TABLE} WHERE consumer = {d.placeholder}"
+        self._ready = False
+
+    async def _create_table(self) -> None:
+        if self._ready:
+            return
+        for attempt in (1, 2):  # racing creators: see database.ensure_tables
+            try:
+                async with self._database.transaction() as tx:
+                    await tx.execute(self._create)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        self._ready = True
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncTransaction]:
+        """A transaction of the store's database; commits when the block ends."""
+        await self._create_table()
+        async with self._database.transaction() as tx:
+            yield tx
+
+    async def claim(
+        self, tx: AsyncTransaction, consumer: str, events: Sequence[RecordedEvent]
+    ) -> list[RecordedEvent]:
+        """Record the ids of ``events`` for ``consumer`` in ``tx``; those not seen before,
+        in order, each id once. A member inserting the same id concurrently makes this
+        insert wait for its commit and then skip the row, never apply it twice."""
+        unique: dict[uuid.UUID, RecordedEvent] = {}
+        for event in events:
+            unique.setdefault(event.id, event)
+        inserted: set[uuid.UUID] = set()
+        rows = list(unique.values())
+        marks = tx.dialect.marks(3)
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            values = ", ".join([f"({marks})"] * len(chunk))
+            params: list[Any] = []
+            for event in chunk:
+                params += [consumer, self._id(event.id), event.position]
+            returned = await tx.execute(
+                f"INSERT INTO {TABLE} (consumer, event_id, position) VALUES {values}"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                params,
+            )
+            inserted.update(_as_uuid(row[0]) for row in returned)
+        return [event for event in rows if event.id in inserted]
+
+    async def applied(self, consumer: str) -> int:
+        """How many distinct events ``consumer`` has applied."""
+        async with self.transaction() as tx:
+            rows = await tx.execute(self._applied, (consumer,))
+        return int(rows[0][0])
+
+    def _id(self, event_id: uuid.UUID) -> Any:
+        return event_id.bytes if self._binary_ids else event_id
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value))
+
+
+class _LoopMember(InboxConsumer):
+    """The Kafka side of an AsyncInboxConsumer: on its worker thread, with each batch's
+    transaction handed to the event loop."""
+
+    def __init__(self, owner: AsyncInboxConsumer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owner = owner
+
+    def _apply_events(self, events: list[RecordedEvent]) -> int:
+        work = self._owner.apply(events)
+        return asyncio.run_coroutine_threadsafe(work, self._owner.loop).result()
+
+
+def _not_called(event: RecordedEvent, tx: Any) -> None:
+    raise AssertionError("the asyncio consumer applies events on its event loop")
+
+
+class AsyncInboxConsumer:
+    """Consumes ``topics`` as a member of ``group_id`` and applies events through ``inbox``
+    with the coroutine ``handler`` (see :class:`~streamsource.bridge.consumer.InboxConsumer`
+    for the settings)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: AsyncHandler,
+        inbox: AsyncStoreInbox,
+        *,
+        name: str | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
+        poll_timeout: float = 0.05,
+    ) -> None:
+        self.handler = handler
+        self.inbox = inbox
+        self._member = _LoopMember(
+            self,
+            bootstrap,
+            group_id,
+            topics,
+            _not_called,
+            _NoSyncInbox(),
+            name=name,
+            consumer_config=consumer_config,
+            batch_size=batch_size,
+            poll_timeout=poll_timeout,
+        )
+        self.name = self._member.name
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"inbox-{self.name}")
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None
+        return self._loop
+
+    @property
+    def handled(self) -> int:
+        """Events applied by this member."""
+        return self._member.handled
+
+    @property
+    def skipped(self) -> int:
+        """Redeliveries the inbox recognised."""
+        return self._member.skipped
+
+    async def _on_worker(self, function: Callable[..., Any], *args: Any) -> Any:
+        self._loop = asyncio.get_running_loop()
+        return await self._loop.run_in_executor(self._worker, function, *args)
+
+    async def poll(self, timeout: float | None = None) -> int:
+        """Poll one batch, apply it and commit; the number of messages in it (see the sync
+        ``poll``: a failure leaves the batch to be tried again)."""
+        polled: int = await self._on_worker(self._member.poll, timeout)
+        return polled
+
+    async def apply(self, events: list[RecordedEvent]) -> int:
+        """Claim ``events`` and handle the new ones in one transaction; how many were new."""
+        async with self.inbox.transaction() as tx:
+            new = await self.inbox.claim(tx, self.name, events)
+            for event in new:
+                try:
+                    await self.handler(event, tx)
+                except Exception as exc:
+                    raise handler_failed(self.name, event, exc) from exc
+        return len(new)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll and apply until ``stop`` is set (or the task is cancelled), then leave the
+        group. Retriable errors are logged and the batch tried again after a pause;
+        anything else (a handler raising) ends the run with that error."""
+        stop = stop or asyncio.Event()
+        try:
+            while not stop.is_set():
+                try:
+                    await self.poll()
+                except StreamsourceError as exc:
+                    if not exc.retriable or isinstance(exc, HandlerFailed):
+                        raise
+                    log.warning("consumer %s: %s; trying again", self.name, exc)
+                    try:
+                        await asyncio.wait_for(stop.wait(), 0.5)
+                    except TimeoutError:
+                        pass
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Leave the group and close the Kafka consumer (committed offsets stay)."""
+        await self._on_worker(self._member.close)
+
+    async def __aenter__(self) -> AsyncInboxConsumer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+        self._worker.shutdown(wait=False)
+
+
+class _NoSyncInbox:
+    """Stands in for the sync inbox the Kafka side never uses (the loop applies batches)."""
+
+    def transaction(self) -> Any:
+        raise AssertionError("the asyncio consumer applies events on its event loop")
+
+    def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[Any]:
+        raise AssertionError("the asyncio consumer applies events on its event loop")
+
+    def close(self) -> None:
+        pass
