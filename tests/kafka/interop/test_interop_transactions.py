@@ -392,3 +392,19 @@ def test_a_transaction_over_several_partitions_ends_in_every_one(broker: Embedde
         request_timeout=CLIENT_TIMEOUT,
     )
     assert [f.result(CLIENT_TIMEOUT).offset for f in admin_offsets.values()] == [6, 6, 6]
+
+
+def test_transactions_under_fsync_always(broker_factory: Callable[..., EmbeddedBroker]) -> None:
+    # every transaction-log record and every marker is synced before EndTxn is answered
+    broker = broker_factory(fsync="always")
+    topic = unique_topic("txn-fsync")
+    producer = txn_producer(broker.bootstrap, unique_topic("tid"))
+    for commit in (True, False, True):
+        producer.begin_transaction()
+        producer.produce(topic, value=f"{commit}".encode())
+        producer.flush(CLIENT_TIMEOUT)
+        if commit:
+            producer.commit_transaction(CLIENT_TIMEOUT)
+        else:
+            producer.abort_transaction(CLIENT_TIMEOUT)
+    assert read_all(broker.bootstrap, topic) == [b"True", b"True"]
