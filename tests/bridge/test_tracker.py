@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,8 +53,8 @@ def test_positions_must_increase() -> None:
 )
 def test_the_checkpoint_never_passes_an_unacknowledged_event(
     steps: list[tuple[int, bool]],
-    rng,
-    acks: int,  # type: ignore[no-untyped-def]
+    rng: random.Random,
+    acks: int,
 ) -> None:
     tracker = AckTracker(0)
     position = 0

@@ -28,7 +28,11 @@ def main(bootstrap: str, topic: str, group: str) -> None:
         batch = [m for m in consumer.consume(20, 0.2) if m.error() is None]
         if not batch:
             continue
-        offsets = {m.partition(): m.offset() + 1 for m in batch}
+        offsets: dict[int, int] = {}
+        for message in batch:
+            partition, offset = message.partition(), message.offset()
+            assert partition is not None and offset is not None  # set on a fetched message
+            offsets[partition] = offset + 1
         try:
             answer = consumer.commit(
                 offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],

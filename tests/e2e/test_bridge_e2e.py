@@ -137,6 +137,12 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
     wait_until(predicate, timeout, what, interval=0.05)
 
 
+def event_id_header(message: Any) -> bytes:
+    value = dict(message.headers() or [])["event-id"]
+    assert isinstance(value, bytes), value
+    return value
+
+
 def topic_event_ids(bootstrap: str, expected: int) -> list[bytes]:
     consumer = Consumer(
         {
@@ -153,7 +159,7 @@ def topic_event_ids(bootstrap: str, expected: int) -> list[bytes]:
     while time.monotonic() < deadline and (len(set(ids)) < expected or quiet_polls < 5):
         batch = [m for m in consumer.consume(1000, 0.3) if m.error() is None]
         quiet_polls = 0 if batch else quiet_polls + 1
-        ids.extend(dict(m.headers())["event-id"] for m in batch)
+        ids.extend(event_id_header(m) for m in batch)
     consumer.close()
     return ids
 
@@ -179,7 +185,7 @@ def run_the_path_under_fire(
 ) -> None:
     store_url = backend.store_url
     admin = AdminClient(
-        {"bootstrap.servers": broker.bootstrap, "logger": logging.getLogger("e2e.admin")}
+        {"bootstrap.servers": broker.bootstrap, "logger": logging.getLogger("e2e.admin")}  # type: ignore[dict-item]  # the stubs omit the logger setting
     )
     for future in admin.create_topics([NewTopic("account", num_partitions=4)]).values():
         future.result(30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -123,7 +124,8 @@ def test_with_soft_deletes_any_load_still_equals_a_plain_replay(
             else:
                 tick_and_save(clocks, "c", step)
         assert clocks.exists("c") == plain.exists("c")
-        for options in ({}, {"as_of_version": as_of}):
+        option_sets: list[dict[str, Any]] = [{}, {"as_of_version": as_of}]
+        for options in option_sets:
             try:
                 expected = plain.load("c", **options).ticks
             except ss.AggregateNotFound:

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +170,7 @@ def test_a_large_shared_batch_with_unusual_stream_names_is_stored_exactly(
     streams = ['quote-"x"', "backslash-\\y", "accent-é", "emoji-🙂", "apos-'z'"]
     outcomes = in_one_batch(
         recorder,
-        [
-            (lambda s=s: recorder.append(s, [record(n=n) for n in range(20)], NO_STREAM))
-            for s in streams
-        ],
+        [partial(recorder.append, s, [record(n=n) for n in range(20)], NO_STREAM) for s in streams],
     )
     assert int(recorder.stats()["batches_together"]) == 1  # planned as one batch
     assert [o.version for o in outcomes] == [19] * len(streams)

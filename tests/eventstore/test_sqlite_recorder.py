@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def record(type_: str = "Deposited", **data: object) -> EventRecord:
 
 
 @pytest.fixture
-def recorder(tmp_path: Path) -> SqliteRecorder:
+def recorder(tmp_path: Path) -> Iterator[SqliteRecorder]:
     rec = open_recorder(f"sqlite:///{tmp_path}/store.db")
     yield rec
     rec.close()
@@ -234,7 +235,8 @@ def test_snapshots(recorder: SqliteRecorder) -> None:
     for version in (9, 19):
         snap = SnapshotRecord("account-1", version, "Account", b'{"balance":1}', when)
         recorder.save_snapshot(snap)
-    assert recorder.load_snapshot("account-1").version == 19
+    newest = recorder.load_snapshot("account-1")
+    assert newest is not None and newest.version == 19
     older = recorder.load_snapshot("account-1", max_version=18)
     assert older == SnapshotRecord("account-1", 9, "Account", b'{"balance":1}', when)
     assert recorder.load_snapshot("account-1", max_version=8) is None

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import streamsource as ss
+from streamsource.eventstore.events import ExpectedVersion
 from streamsource.eventstore.validation import (
     MAX_STREAM_NAME_LENGTH,
     check_expected_version,
@@ -56,7 +57,7 @@ def test_every_non_negative_int_is_an_expected_version(version: int) -> None:
         (0, None, False),
     ],
 )
-def test_version_matching(expected: ss.StreamState | int, actual: int | None, ok: bool) -> None:
+def test_version_matching(expected: ExpectedVersion, actual: int | None, ok: bool) -> None:
     if ok:
         check_version_matches("s-1", expected, actual)
     else:

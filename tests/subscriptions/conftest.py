@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +61,10 @@ class LoopThread:
         self.loop.close()
 
 
+async def _next(iterator: AsyncIterator[T]) -> T:
+    return await anext(iterator)
+
+
 class BlockingPersistent:
     """An AsyncPersistentSubscription driven like a PersistentSubscription (tests only): the
     same test then checks both APIs' semantics."""
@@ -77,7 +81,7 @@ class BlockingPersistent:
         iterator = aiter(self._sub)
         while True:
             try:
-                yield self._loop.run(anext(iterator), timeout=600)
+                yield self._loop.run(_next(iterator), timeout=600)
             except StopAsyncIteration:
                 return
 

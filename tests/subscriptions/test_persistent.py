@@ -225,7 +225,7 @@ def test_sync_and_asyncio_consumers_of_one_group_share_the_work(
 ) -> None:
     orders(store, 120)
     handled: list[list[int]] = [[], []]
-    subscriptions = [
+    subscriptions: list[PersistentSubscription | BlockingPersistent] = [
         PersistentSubscription(store, "mixed", category="order", batch_size=5),
         BlockingPersistent(
             AsyncPersistentSubscription(async_store, "mixed", category="order", batch_size=5),
