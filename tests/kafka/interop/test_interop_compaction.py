@@ -67,12 +67,19 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes
 
 def _read_all(bootstrap: str, topic: str) -> list[tuple[int, bytes | None, bytes | None]]:
     """Every record, from the beginning to the current end, as a fresh consumer sees it."""
+    return _read_all_with(bootstrap, topic, "read_committed")
+
+
+def _read_all_with(
+    bootstrap: str, topic: str, isolation: str
+) -> list[tuple[int, bytes | None, bytes | None]]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"fresh-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
+            "isolation.level": isolation,
         }
     )
     try:
@@ -235,3 +242,46 @@ def test_a_fresh_consumer_of_a_compacted_topic_sees_only_the_latest_values(
     proc.terminate()
     proc.start()
     assert _read_all(proc.bootstrap, topic) == seen
+
+
+@pytest.mark.slow
+def test_compaction_drops_aborted_transactions_and_keeps_committed_latest_values(
+    broker_process: Callable[..., BrokerProcess],
+) -> None:
+    """A transactional producer commits some transactions and aborts others on a compacted
+    topic: once cleaned, even a read_uncommitted consumer finds no aborted record, and a
+    read_committed one still gets the latest committed value of every key."""
+    proc = broker_process(log_cleaner_backoff_ms=100)
+    topic = unique_topic("txn-compact")
+    _create(proc.bootstrap, topic, TINY_SEGMENTS)
+    producer = Producer(
+        {"bootstrap.servers": proc.bootstrap, "transactional.id": f"t-{uuid.uuid4().hex}"}
+    )
+    producer.init_transactions(30)
+    latest: dict[bytes, bytes] = {}
+    for round_ in range(12):
+        producer.begin_transaction()
+        commit = round_ % 3 != 2
+        for k in range(8):
+            key = f"item-{k}".encode()
+            value = f"{'kept' if commit else 'aborted'} {round_}".encode()
+            producer.produce(topic, key=key, value=value)
+            if commit:
+                latest[key] = value
+        producer.flush(30)
+        if commit:
+            producer.commit_transaction(30)
+        else:
+            producer.abort_transaction(30)
+    _produce(proc.bootstrap, topic, [(f"filler-{i}".encode(), b"x" * 200) for i in range(20)])
+
+    def cleaned() -> list[tuple[int, bytes | None, bytes | None]] | None:
+        seen = _read_all_with(proc.bootstrap, topic, "read_uncommitted")
+        items = [r for r in seen if r[1] is not None and r[1].startswith(b"item-")]
+        return seen if len(items) == len(latest) else None
+
+    uncommitted = wait_until(cleaned, 90, "the cleaner dropping aborted and old records")
+    assert not [r for r in uncommitted if r[2] is not None and r[2].startswith(b"aborted")]
+    committed = _read_all_with(proc.bootstrap, topic, "read_committed")
+    items = {k: v for _, k, v in committed if k is not None and k.startswith(b"item-")}
+    assert items == latest

@@ -253,7 +253,8 @@ class Broker:
             except LogClosed:  # deleted meanwhile
                 continue
             except Exception:
-                log.exception("cleaning failed for %s-%d", partition.topic, partition.index)
+                if not partition.closed:  # a topic deleted mid-cleaning took the files along
+                    log.exception("cleaning failed for %s-%d", partition.topic, partition.index)
                 continue
             if result.segments_rewritten:
                 log.info(
