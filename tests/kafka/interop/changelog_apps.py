@@ -64,8 +64,8 @@ class AppProcess:
                     exited = f"the app exited ({self.proc.returncode}) before {what}"
                     raise AssertionError(exited) from None
                 continue
-            if line.startswith("{"):
-                seen.append(json.loads(line))
+            if "{" in line:  # a worker's status output may precede it on the same line
+                seen.append(json.loads(line[line.index("{") :]))
         return seen
 
     def kill(self) -> None:

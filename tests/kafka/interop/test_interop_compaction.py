@@ -9,6 +9,7 @@ deadline for what a user would check).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -285,3 +286,53 @@ def test_compaction_drops_aborted_transactions_and_keeps_committed_latest_values
     committed = _read_all_with(proc.bootstrap, topic, "read_committed")
     items = {k: v for _, k, v in committed if k is not None and k.startswith(b"item-")}
     assert items == latest
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_broker_while_it_cleans_loses_nothing(
+    broker_process: Callable[..., BrokerProcess],
+) -> None:
+    """The broker is killed while its cleaner has cleaned copies staged; after the restart a
+    fresh consumer finds every key's latest value at its offset, and the next cleaning
+    finishes the job."""
+    proc = broker_process(log_cleaner_backoff_ms=100)
+    topic = unique_topic("killed")
+    # dirty ratio 1: nothing is cleaned until the test has written everything
+    _create(proc.bootstrap, topic, {**TINY_SEGMENTS, "min.cleanable.dirty.ratio": "1"})
+    latest: dict[bytes, bytes] = {}
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for round_ in range(100):
+        for k in range(50):
+            key, value = f"sku-{k}".encode(), f"price {round_}".encode()
+            records.append((key, value))
+            latest[key] = value
+    records += [(f"filler-{i}".encode(), b"x" * 100) for i in range(30)]
+    _produce(proc.bootstrap, topic, records)
+    before = {offset: (k, v) for offset, k, v in _read_all(proc.bootstrap, topic)}
+    staging = proc.data_dir / "logs" / f"{topic}-0" / "cleaning"
+    admin = AdminClient({"bootstrap.servers": proc.bootstrap})
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry(
+                "min.cleanable.dirty.ratio", "0.01", incremental_operation=AlterConfigOpType.SET
+            )
+        ],
+    )
+    admin.incremental_alter_configs([resource])[resource].result(30)
+    deadline = time.monotonic() + 60
+    while not (staging.is_dir() and any(staging.iterdir())):  # cleaned copies being written
+        assert time.monotonic() < deadline, "the cleaner never started"
+        time.sleep(0.0005)
+    proc.kill()
+    proc.start()
+    after = _read_all(proc.bootstrap, topic)
+    assert all(before[offset] == (k, v) for offset, k, v in after)
+    assert {k: v for _, k, v in after if k is not None and k.startswith(b"sku-")} == latest
+
+    def compacted() -> bool:
+        seen = _read_all(proc.bootstrap, topic)
+        return len([r for r in seen if r[1] is not None and r[1].startswith(b"sku-")]) == 50
+
+    wait_until(compacted, 90, "the cleaning finished after the restart")
