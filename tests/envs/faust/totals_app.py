@@ -40,7 +40,7 @@ def main() -> None:
             sys.__stdout__.write(line + "\n")
             sys.__stdout__.flush()
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "info", "--without-web"]
     app.main()
 
 

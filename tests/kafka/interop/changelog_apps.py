@@ -31,7 +31,12 @@ def env_python(name: str) -> Path:
 class AppProcess:
     """One app run: JSON lines from its stdout arrive in ``lines``; ``kill`` is kill -9."""
 
-    def __init__(self, env: str, script: str, *args: str, log_path: Path) -> None:
+    def __init__(
+        self, env: str, script: str, *args: str, log_path: Path, ready: str | None = None
+    ) -> None:
+        self.log_path = log_path
+        self._ready = ready
+        self._log_start = log_path.stat().st_size if log_path.exists() else 0
         self._log = open(log_path, "ab")  # noqa: SIM115 (closed in kill)
         self.proc = subprocess.Popen(
             [str(env_python(env)), str(APPS / env / script), *args],
@@ -67,6 +72,20 @@ class AppProcess:
             if "{" in line:  # a worker's status output may precede it on the same line
                 seen.append(json.loads(line[line.index("{") :]))
         return seen
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until the app's log (stderr) says it is ready, if it says so at all."""
+        if self._ready is None:
+            return
+        deadline = time.monotonic() + timeout
+        while self._ready not in self.log_path.read_bytes()[self._log_start :].decode(
+            errors="replace"
+        ):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the app exited ({self.proc.returncode}) before it was ready")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {self._ready!r}")
+            time.sleep(0.1)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -120,6 +120,7 @@ def _run_restore_scenario(
     state_dir = tmp_path / "state"
     app = start_app(state_dir)
     try:
+        app.wait_ready(180)
         expected = {a: 0 for a in ACCOUNTS}
         first = [(a, 1) for a in ACCOUNTS]
         _pay(proc.bootstrap, topic, first)
@@ -146,6 +147,9 @@ def _run_restore_scenario(
     shutil.rmtree(state_dir, ignore_errors=True)  # a new machine: state only in Kafka
     app = start_app(state_dir)
     try:
+        # payments made while a restarted faust worker still rebalances can be skipped or
+        # processed twice by it: pay once it is ready, as its users wait for it to be
+        app.wait_ready(180)
         _pay(proc.bootstrap, topic, [(a, 1000) for a in ACCOUNTS])
         lines = app.wait_for(
             lambda s: {line["account"] for line in s} >= set(ACCOUNTS), 180, "the restarted app"
@@ -188,7 +192,7 @@ def test_faust_streaming_restores_its_table_from_its_compacted_changelog(
     def start(state_dir: Path) -> AppProcess:
         return AppProcess(
             "faust", "totals_app.py", proc.bootstrap, topic, app_id, str(state_dir),
-            log_path=tmp_path / "faust.log",
+            log_path=tmp_path / "faust.log", ready="Worker ready",
         )  # fmt: skip
 
     _run_restore_scenario(proc, tmp_path, start, app_id, topic, "totals-app-totals-changelog")
