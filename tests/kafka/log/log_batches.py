@@ -33,7 +33,8 @@ def make_batch(
     for delta, ts in enumerate(stamps):
         value = f"{tag}:{delta}".encode().ljust(value_size, b".")
         builder.append(delta, timestamp=ts, key=None, value=value, headers=[])
-    return builder.build()
+    built: bytearray = builder.build()
+    return built
 
 
 def records_in(data: bytes) -> list[tuple[int, int, bytes]]:

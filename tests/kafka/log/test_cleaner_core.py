@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -68,7 +69,7 @@ steps = st.lists(
 )  # fmt: skip
 
 
-def _build_log(plan: list) -> tuple[list[bytes], dict[int, Entry], set[int]]:
+def _build_log(plan: list[Any]) -> tuple[list[bytes], dict[int, Entry], set[int]]:
     """The batches, every live record by offset, and the offsets of aborted records."""
     batches: list[bytes] = []
     live: dict[int, Entry] = {}
@@ -157,7 +158,9 @@ def _latest(live: dict[int, Entry]) -> dict[int, Entry]:
 
 @settings(max_examples=300, deadline=None)
 @given(plan=steps, capacity=st.integers(min_value=4, max_value=20))
-def test_cleaning_leaves_the_latest_value_per_key_at_its_offset(plan: list, capacity: int) -> None:
+def test_cleaning_leaves_the_latest_value_per_key_at_its_offset(
+    plan: list[Any], capacity: int
+) -> None:
     batches, live, aborted = _build_log(plan)
     cleaned = _compact(batches, capacity, NOW)
     assert _read(cleaned) == _latest(live)  # tombstones kept: their horizon is still ahead

@@ -60,7 +60,8 @@ def test_kill_9_loses_nothing_that_was_flushed(tmp_path: Path) -> None:
     values = [v for _, _, v in records]
     assert len(set(values)) == len(values)  # nothing written twice
     by_offset = {o: v for o, _, v in records}
-    for offset, tag in acked:  # every acknowledged batch, where it was acknowledged
+    for acked_offset, acked_tag in acked:  # every acknowledged batch, where it was acknowledged
         for delta in range(3):
-            assert by_offset[offset + delta] == f"{tag}:{delta}".encode().ljust(40, b".")
+            expected = f"{acked_tag}:{delta}".encode().ljust(40, b".")
+            assert by_offset[acked_offset + delta] == expected
     log.close()

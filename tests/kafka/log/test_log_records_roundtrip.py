@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_round_trip_of_compressed_batches(tmp_path: Path, codec: Compression) ->
         ]
         log.append([build_batch(records, compression=codec)], now_ms=NOW)
     data = log.read(0, 1 << 20)
-    got = []
+    got: list[Any] = []
     for _, batch in iter_batches(data):
         check_batch(batch)  # CRC still valid after the offset patch
         got.extend(iter_batch_records(batch))

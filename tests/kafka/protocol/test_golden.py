@@ -11,6 +11,7 @@ import struct
 import uuid
 
 import pytest
+from wire_records import one_buffer
 
 from streamsource.kafka.protocol import (
     ApiVersionsRequest,
@@ -150,7 +151,8 @@ def test_produce_requests(hex_frame: str, version: int, acks: int, timeout: int)
 
 def test_kafka_go_message_set_is_passed_through_untouched() -> None:
     _, request = decode_request(bytes.fromhex(KAFKA_GO_PRODUCE_V2))
-    records = bytes(request.topic_data[0].partition_data[0].records)
+    assert isinstance(request, ProduceRequest)
+    records = one_buffer(request.topic_data[0].partition_data[0].records)
     # offset 0, size 32, crc, magic 1, attributes 0, timestamp, key "key1", value "value1"
     offset, size, _crc, magic, attributes = struct.unpack_from(">qiIbb", records)
     assert (offset, size, magic, attributes) == (0, 32, 1, 0)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wire_records import one_buffer
 
 from streamsource.kafka.protocol import (
     SUPPORTED_VERSIONS,
@@ -140,7 +141,7 @@ class RecordingServer:
     def produced(self) -> list[tuple[int, bytes]]:
         """(produce version, record bytes) of every Produce request received."""
         return [
-            (header.api_version, bytes(p.records or b""))
+            (header.api_version, one_buffer(p.records))
             for header, request in self.requests
             if isinstance(request, ProduceRequest)
             for t in request.topic_data

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
 
@@ -12,7 +15,7 @@ LEGACY_CODECS = [c for c in Compression if c is not Compression.ZSTD]  # zstd ne
 
 
 def kafka_python_batch(
-    codec: Compression, entries: list[tuple[int, bytes | None, bytes | None, list]]
+    codec: Compression, entries: Sequence[tuple[int, bytes | None, bytes | None, Any]]
 ) -> bytes:
     """A v2 batch from kafka-python's builder: entries are (timestamp, key, value, headers)."""
     builder = MemoryRecordsBuilder(2, int(codec), 1 << 22)
@@ -32,7 +35,7 @@ def kafka_python_legacy(
     return bytes(builder.build())
 
 
-def read_with_kafka_python(data: bytes) -> list[tuple]:
+def read_with_kafka_python(data: bytes) -> list[tuple[Any, ...]]:
     """(offset, timestamp, key, value, headers) of every record kafka-python reads in data."""
     records = MemoryRecords(data)
     out = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import crc32c
 import pytest
@@ -24,7 +25,7 @@ from streamsource.kafka.records import (
 
 from .helpers import CODECS, kafka_python_batch, read_with_kafka_python
 
-ENTRIES = [
+ENTRIES: list[tuple[int, bytes | None, bytes | None, Any]] = [
     (1_700_000_000_000, b"key-1", b"value-1" * 40, [("trace", b"abc"), ("empty", None)]),
     (1_700_000_000_005, None, b"no key", []),
     (1_700_000_000_003, b"tombstone", None, [("h", b"")]),
@@ -32,7 +33,7 @@ ENTRIES = [
 ]
 
 
-def records_of(entries: list) -> list[Record]:
+def records_of(entries: list[tuple[int, bytes | None, bytes | None, Any]]) -> list[Record]:
     return [Record(i, ts, k, v, h) for i, (ts, k, v, h) in enumerate(entries)]
 
 

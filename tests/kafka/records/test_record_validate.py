@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import crc32c
 import pytest
@@ -22,7 +23,9 @@ from streamsource.kafka.records import (
 
 from .helpers import CODECS, kafka_python_batch
 
-ENTRIES = [(1_700_000_000_000 + i, b"k%d" % i, b"v" * (i * 40), []) for i in range(5)]
+ENTRIES: list[tuple[int, bytes | None, bytes | None, list[Any]]] = [
+    (1_700_000_000_000 + i, b"k%d" % i, b"v" * (i * 40), []) for i in range(5)
+]
 
 
 def recrc(batch: bytearray) -> bytearray:
