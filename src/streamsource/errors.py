@@ -6,8 +6,16 @@ callers never have to catch a driver's exception type.
 
 The store errors follow PEP 249's families (``InterfaceError``, ``OperationalError``,
 ``IntegrityError``, ``DataError``, ``ProgrammingError``, ``NotSupportedError``) so that
-anyone who knows a database driver knows what to catch. ``retriable`` tells whether the
-same call may succeed if simply made again.
+anyone who knows a database driver knows what to catch.
+
+``retriable`` is true only for faults worth retrying: the same call may succeed if simply
+made again, later. It is true for a lock held too long or busy (SQLite's write lock, a
+statement timeout, an exhausted pool), a connection that could not be made or was lost, a
+serialization failure or deadlock, a conflicting expected version, and a Kafka delivery the
+broker could not take yet. It is false for everything permanent: bad credentials, a missing
+table, a read-only file, a constraint or data error, a message too large, bad arguments.
+A full disk is **not** retriable: it lasts until someone frees space, and a loop retrying
+it would hide that; a component stops and names it (the same for the store and the broker).
 """
 
 from __future__ import annotations
@@ -51,9 +59,10 @@ class DatabaseError(StoreError):
 
 
 class OperationalError(DatabaseError):
-    """The database cannot do the operation now: unreachable, locked, read-only, disk full."""
+    """The database cannot do the operation now: unreachable, locked, read-only, disk full.
 
-    retriable = True
+    Retriable only in the subclasses for transient faults (a backend's ``faults`` module).
+    """
 
 
 class IntegrityError(DatabaseError):

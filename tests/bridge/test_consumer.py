@@ -281,12 +281,15 @@ def test_a_postgresql_inbox_and_checkpoints_connect_again_after_losing_the_serve
     assert inbox.applied(name) == 3
     inbox.close()
 
-    ss.open_store(pg_url).close()  # the store creates its schema, where the checkpoints live
-    checkpoints = checkpoints_for(pg_url)
-    checkpoints.save("relay", 7)
-    cut(checkpoints._db)  # type: ignore[attr-defined]
-    with pytest.raises(ss.OperationalError):
-        checkpoints.save("relay", 8)
-    checkpoints.save("relay", 9)
-    assert checkpoints.load("relay") == 9
-    checkpoints.close()
+    with ss.open_store(pg_url) as pg_store:  # checkpoints live in the store's schema
+        checkpoints = checkpoints_for(pg_store)
+        checkpoints.save("relay", 7)
+        with pg_store.transaction() as tx:  # the store's pool holds one connection here
+            (backend,) = tx.execute("SELECT pg_backend_pid()")[0]
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        with pytest.raises(ss.OperationalError) as lost:
+            checkpoints.save("relay", 8)
+        assert lost.value.retriable
+        checkpoints.save("relay", 9)
+        assert checkpoints.load("relay") == 9

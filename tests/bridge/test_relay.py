@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import streamsource as ss
-from streamsource.bridge import OutboxRelay, SqliteCheckpoints, TopicMapping, checkpoints_for
+from streamsource.bridge import DatabaseCheckpoints, OutboxRelay, TopicMapping, checkpoints_for
 
 from .kafka_helpers import read_topic, wait_until
 
@@ -70,11 +70,11 @@ def test_only_the_chosen_categories_and_types_are_published(
 def test_a_restarted_relay_resumes_from_its_saved_checkpoint(
     store: ss.EventStore, store_url: str, broker: Any
 ) -> None:
-    checkpoints = checkpoints_for(store_url)
+    checkpoints = checkpoints_for(store)
     first = _append_accounts(store, streams=2, per_stream=5)
     with OutboxRelay(store, broker.bootstrap, checkpoints=checkpoints) as relay:
         assert relay.wait_for(first)
-    assert isinstance(checkpoints, SqliteCheckpoints)
+    assert isinstance(checkpoints, DatabaseCheckpoints)
     assert checkpoints.load("default") == first
     second = _append_accounts(store, streams=2, per_stream=5)
     with OutboxRelay(store, broker.bootstrap, checkpoints=checkpoints) as relay:
@@ -89,7 +89,7 @@ def test_named_relays_keep_separate_checkpoints(
     store: ss.EventStore, store_url: str, broker: Any
 ) -> None:
     last = _append_accounts(store, streams=1, per_stream=3)
-    checkpoints = checkpoints_for(store_url)
+    checkpoints = checkpoints_for(store)
     with OutboxRelay(store, broker.bootstrap, checkpoints=checkpoints, name="a") as relay:
         assert relay.wait_for(last)
     assert checkpoints.load("a") == last
@@ -122,7 +122,7 @@ def test_the_checkpoint_waits_while_the_broker_is_down(
 def test_a_postgresql_store_keeps_the_checkpoint_in_its_schema(pg_url: str, broker: Any) -> None:
     with ss.open_store(pg_url) as store:
         last = _append_accounts(store, streams=3, per_stream=4)
-        checkpoints = checkpoints_for(pg_url)
+        checkpoints = checkpoints_for(store)
         mapping = TopicMapping(topic_prefix="pg.")
         with OutboxRelay(
             store, broker.bootstrap, mapping=mapping, checkpoints=checkpoints
@@ -164,7 +164,7 @@ async def test_the_relay_runs_as_an_asyncio_task(store_url: str, broker: Any) ->
     result = await store.append("account-1", [ss.NewEvent("Deposited", {"amount": 1})])
     await store.close()
     with ss.open_store(store_url) as sync_store:
-        checkpoints = checkpoints_for(store_url)
+        checkpoints = checkpoints_for(sync_store)
         relay = OutboxRelay(sync_store, broker.bootstrap, checkpoints=checkpoints)
         task = asyncio.create_task(relay.run_async())
 

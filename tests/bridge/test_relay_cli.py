@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import streamsource as ss
-from streamsource.bridge import SqliteCheckpoints
+from streamsource.bridge import checkpoints_for
 
 from .kafka_helpers import read_topic, wait_until
 
@@ -32,12 +32,13 @@ def test_the_relay_command_publishes_and_stops_cleanly(tmp_path: Path, broker: A
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
-    checkpoints = SqliteCheckpoints(str(tmp_path / "bank.db-relay"))
-    try:
-        assert wait_until(lambda: checkpoints.load("cli") == head)
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=30)
+    with ss.open_store(url) as reader:  # the checkpoint is in the store's own file
+        checkpoints = checkpoints_for(reader)
+        try:
+            assert wait_until(lambda: checkpoints.load("cli") == head)
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"relaying {url} to {broker.bootstrap} after position 0" in out
     assert f"stopped; checkpoint {head}" in out
@@ -45,7 +46,6 @@ def test_the_relay_command_publishes_and_stops_cleanly(tmp_path: Path, broker: A
     assert sorted(dict(m.headers())["position"] for m in messages) == sorted(
         str(p).encode() for p in range(1, 11)
     )
-    checkpoints.close()
 
 
 def test_bad_options_give_one_clear_line(tmp_path: Path) -> None:

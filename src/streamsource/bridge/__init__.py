@@ -12,27 +12,28 @@
 * :func:`streamsource.bridge.projection.projection_consumer` feeds a
   :class:`~streamsource.eventstore.projections.Projection` from Kafka the same way.
 
-The relay's checkpoint lives beside the store (:func:`checkpoints_for`): for
-``sqlite:///PATH``, a table in the file ``PATH-relay``; for PostgreSQL, a table in the
-store's schema. ``streamsource relay --store URL --bootstrap HOST:PORT`` runs a relay.
+The relay's checkpoint lives in the store's own database (:func:`checkpoints_for`): a
+table in its SQLite file or its PostgreSQL schema, written through the store's transactions. ``streamsource relay --store URL --bootstrap HOST:PORT`` runs a relay.
 """
 
 from __future__ import annotations
 
 from streamsource.bridge.async_inbox import AsyncHandler, AsyncInboxConsumer, AsyncStoreInbox
+from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.checkpoints import (
     CheckpointStore,
+    DatabaseCheckpoints,
     MemoryCheckpoints,
-    PostgresCheckpoints,
-    SqliteCheckpoints,
     checkpoints_for,
 )
 from streamsource.bridge.consumer import Handler, InboxConsumer
 from streamsource.bridge.errors import (
     BridgeError,
+    ConsumerStopped,
     HandlerFailed,
     InvalidBridgeMessage,
     KafkaClientError,
+    RelayStopped,
 )
 from streamsource.bridge.inbox import Inbox, PostgresInbox, SqliteInbox
 from streamsource.bridge.mapping import TopicMapping, sanitize_topic
@@ -45,8 +46,11 @@ __all__ = [
     "AsyncHandler",
     "AsyncInboxConsumer",
     "AsyncStoreInbox",
+    "Backoff",
     "BridgeError",
     "CheckpointStore",
+    "ConsumerStopped",
+    "DatabaseCheckpoints",
     "Handler",
     "HandlerFailed",
     "Inbox",
@@ -56,9 +60,8 @@ __all__ = [
     "MemoryCheckpoints",
     "OutboxRelay",
     "OutgoingMessage",
-    "PostgresCheckpoints",
     "PostgresInbox",
-    "SqliteCheckpoints",
+    "RelayStopped",
     "SqliteInbox",
     "TopicMapping",
     "checkpoints_for",

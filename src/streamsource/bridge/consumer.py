@@ -20,7 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from streamsource.bridge.background import BackgroundLoop
-from streamsource.bridge.errors import HandlerFailed, InvalidBridgeMessage, KafkaClientError
+from streamsource.bridge.backoff import Backoff
+from streamsource.bridge.errors import (
+    ConsumerStopped,
+    HandlerFailed,
+    InvalidBridgeMessage,
+    KafkaClientError,
+    kafka_error,
+)
 from streamsource.bridge.inbox import Inbox
 from streamsource.bridge.messages import event_from_message
 from streamsource.bridge.relay import client_log
@@ -64,6 +71,7 @@ class InboxConsumer(BackgroundLoop):
         consumer_config: Mapping[str, Any] | None = None,
         batch_size: int = 1000,
         poll_timeout: float = 0.05,
+        backoff: Backoff | None = None,
     ) -> None:
         require("confluent_kafka", "kafka", "an inbox consumer")  # the client the methods import
         if not topics:
@@ -84,6 +92,8 @@ class InboxConsumer(BackgroundLoop):
         }
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
+        self.backoff = backoff or Backoff()
+        self.retries = 0  # waits after a retriable fault
         self._consumer: Any = None
         super().__init__()
         self.handled = 0  # events applied by this member
@@ -122,7 +132,7 @@ class InboxConsumer(BackgroundLoop):
                 self._batch_size, self._poll_timeout if timeout is None else timeout
             )
         except KafkaException as exc:
-            raise KafkaClientError(f"consumer {self.name}: {exc}") from None
+            raise kafka_error(exc.args[0], f"consumer {self.name}") from None
         batch = [m for m in messages if self._usable(m)]
         if not batch:
             return 0
@@ -179,20 +189,29 @@ class InboxConsumer(BackgroundLoop):
     def run(self, stop: threading.Event | None = None) -> None:
         """Poll and apply until ``stop`` (or :meth:`stop`) is set; then leave the group.
 
-        Retriable errors (the database busy or away, the client failing) are logged and the
-        batch tried again after a short pause; anything else stops the consumer.
+        Retriable faults (the database busy or away, the broker away) are retried after a
+        capped exponential backoff with full jitter, the batch again from its start; a
+        permanent one (a handler raising, a message that is not an event, a missing table,
+        bad credentials) stops the consumer: this raises
+        :class:`~streamsource.bridge.errors.ConsumerStopped` naming the cause.
         """
         stop = stop or self._stop
-        self.open()
+        attempt = 0
         try:
             while not stop.is_set():
                 try:
                     self.poll()
+                    attempt = 0
                 except StreamsourceError as exc:
                     if not exc.retriable or isinstance(exc, HandlerFailed):
-                        raise
-                    log.warning("consumer %s: %s; trying again", self.name, exc)
-                    stop.wait(0.5)
+                        raise ConsumerStopped(f"consumer {self.name} stopped: {exc}", exc) from exc
+                    if isinstance(exc, KafkaClientError):
+                        self.close()  # a fatal client state needs a new consumer: rejoin
+                    delay = self.backoff.delay(attempt)
+                    attempt += 1
+                    self.retries += 1
+                    log.warning("consumer %s: %s; retrying in %.2fs", self.name, exc, delay)
+                    stop.wait(delay)
         finally:
             self.close()
 
@@ -226,7 +245,7 @@ class InboxConsumer(BackgroundLoop):
         if error is None:
             return True
         if error.fatal():
-            raise KafkaClientError(f"consumer {self.name}: {error}")
+            raise kafka_error(error, f"consumer {self.name}")
         log.debug("consumer %s: %s", self.name, error)  # e.g. broker down: the client retries
         return False
 

@@ -6,12 +6,22 @@ The store *is* the outbox: every appended event has a global position, and the r
 idempotent producer and ``acks=all``, and saves as its checkpoint the lowest position up to
 which the broker acknowledged everything (:class:`~streamsource.bridge.tracker.AckTracker`).
 
+Faults: every error is classified once (store errors by the backend's translation, Kafka
+errors by :func:`~streamsource.bridge.errors.kafka_error`). A retriable one (the store busy or
+away, the broker away, a delivery timed out, a fatal idempotent-producer state) is retried
+after a capped exponential backoff with full jitter (:mod:`~streamsource.bridge.backoff`),
+from the checkpoint, indefinitely; any other (a message larger than the topic allows, an
+authorization error, a missing table, a full disk) stops the relay: :meth:`OutboxRelay.run`
+raises :class:`~streamsource.bridge.errors.RelayStopped` naming the cause, after saving the
+checkpoint, which never passes the event that could not be delivered.
+
 Delivery guarantees: after a crash (``kill -9``) of the relay or of the broker, the relay
 starts again from its checkpoint, so nothing is lost; the only duplicates are events that
 had been sent but not yet checkpointed. Consumers skip those with an inbox
 (:mod:`streamsource.bridge.inbox`). A delivery the client gives up on (the broker gone
 longer than ``message.timeout.ms``, a fatal idempotence error) makes the relay start a
-fresh producer from its checkpoint, which again only repeats unconfirmed events.
+fresh producer from its checkpoint after a backoff, which again only repeats unconfirmed
+events.
 
 Only standard client features are used (librdkafka through confluent-kafka), so the same
 relay serves ``streamsource broker`` and any Kafka cluster.
@@ -28,8 +38,9 @@ from functools import partial
 from typing import Any
 
 from streamsource.bridge.background import BackgroundLoop
+from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.checkpoints import CheckpointStore, MemoryCheckpoints
-from streamsource.bridge.errors import BridgeError, KafkaClientError
+from streamsource.bridge.errors import KafkaClientError, RelayStopped, kafka_error
 from streamsource.bridge.mapping import TopicMapping
 from streamsource.bridge.messages import message_for
 from streamsource.bridge.tracker import AckTracker
@@ -85,6 +96,7 @@ class OutboxRelay(BackgroundLoop):
         idle_wait: float = 0.01,
         checkpoint_interval: float = 0.05,
         flush_timeout: float = 10.0,
+        backoff: Backoff | None = None,
     ) -> None:
         require("confluent_kafka", "kafka", "the outbox relay")  # the client the methods import
         if not 1 <= batch_size <= 100_000:
@@ -109,15 +121,19 @@ class OutboxRelay(BackgroundLoop):
         self._idle_wait = idle_wait
         self._checkpoint_interval = checkpoint_interval
         self._flush_timeout = flush_timeout
+        self.backoff = backoff or Backoff()
         self._filter = _db_filter(self.mapping)
         super().__init__()
         self._saved = -1
         self._tracker = AckTracker(0)
         self._next = 1
-        self._failure: str | None = None
+        self._failure: KafkaClientError | None = None
         self._producer: Any = None
+        self._attempt = 0  # retries since the checkpoint last moved (sets the backoff)
+        self._attempt_checkpoint = -1
         self.published = 0  # events the broker acknowledged (duplicates after restarts included)
         self.restarts = 0  # producers replaced after a failed delivery
+        self.retries = 0  # waits after a retriable fault
 
     # -- running --------------------------------------------------------------------------
 
@@ -132,27 +148,62 @@ class OutboxRelay(BackgroundLoop):
         return self._saved
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Relay until ``stop`` (or :meth:`stop`) is set; then flush and save the checkpoint."""
+        """Relay until ``stop`` (or :meth:`stop`) is set; then flush and save the checkpoint.
+
+        Raises :class:`~streamsource.bridge.errors.RelayStopped` on a permanent fault.
+        """
         stop = stop or self._stop
-        self._begin()
+        while self._producer is None and not stop.is_set():
+            try:
+                self._begin()
+            except StreamsourceError as exc:
+                if not exc.retriable:
+                    raise RelayStopped(f"relay {self.name} cannot start: {exc}", exc) from exc
+                self._back_off(exc, stop)
+        stopping: BaseException | None = None
         try:
             while not stop.is_set():
                 try:
                     moved = self.pump(stop)
                     if self._failure is not None:
-                        self._recover()
+                        self._recover(stop)
                     self._save(force=False)
                 except StreamsourceError as exc:
                     if not exc.retriable:
-                        raise
-                    # the store or the checkpoint database is busy or away: wait, go on
-                    log.warning("relay %s: %s; trying again", self.name, exc)
-                    self._producer.poll(0.5)
+                        raise RelayStopped(f"relay {self.name} stopped: {exc}", exc) from exc
+                    self._back_off(exc, stop)
                     continue
                 if moved == 0:
                     self._producer.poll(self._idle_wait)  # serves delivery callbacks meanwhile
+        except BaseException as exc:
+            stopping = exc
+            raise
         finally:
-            self._end()
+            try:
+                self._end()
+            except StreamsourceError as exc:
+                if stopping is None:
+                    raise RelayStopped(f"relay {self.name} stopped: {exc}", exc) from exc
+                log.error("relay %s: the final checkpoint was not saved: %s", self.name, exc)
+
+    def _back_off(self, fault: StreamsourceError, stop: threading.Event) -> None:
+        """Wait before retrying ``fault``, longer each time the checkpoint has not moved."""
+        checkpoint = self._tracker.checkpoint
+        if checkpoint != self._attempt_checkpoint:
+            self._attempt, self._attempt_checkpoint = 0, checkpoint
+        delay = self.backoff.delay(self._attempt)
+        self._attempt += 1
+        self.retries += 1
+        log.warning("relay %s: %s; retrying in %.2fs", self.name, fault, delay)
+        deadline = time.monotonic() + delay
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self._producer is None:
+                stop.wait(left)
+            else:
+                self._producer.poll(min(left, 0.1))  # serves delivery callbacks meanwhile
 
     def pump(self, stop: threading.Event | None = None) -> int:
         """Read one batch after the last read position and hand it to the producer.
@@ -163,6 +214,8 @@ class OutboxRelay(BackgroundLoop):
         producer = self._producer
         if producer is None:
             raise InterfaceError("the relay is not open")
+        if self._failure is not None:
+            return 0  # a delivery failed: run() recovers before reading on
         if self._tracker.pending >= MAX_PENDING:
             producer.poll(0.05)  # the broker is behind: wait for acknowledgements first
             return 0
@@ -254,7 +307,7 @@ class OutboxRelay(BackgroundLoop):
         try:
             return Producer({**self._config, "error_cb": self._on_client_error})
         except KafkaException as exc:
-            raise KafkaClientError(f"cannot create the Kafka producer: {exc}") from None
+            raise KafkaClientError(f"cannot create the Kafka producer: {exc}") from None  # settings
 
     def _publish(
         self,
@@ -263,6 +316,8 @@ class OutboxRelay(BackgroundLoop):
         record: StoredRecord,
         stop: threading.Event | None,
     ) -> bool:
+        from confluent_kafka import KafkaException
+
         category = category_of(record.stream)
         if not self.mapping.selects(category, record.type):
             tracker.skipped(record.position)
@@ -280,6 +335,8 @@ class OutboxRelay(BackgroundLoop):
                 if (stop is not None and stop.is_set()) or self._failure is not None:
                     return False
                 continue
+            except KafkaException as exc:  # refused at once (too large for the client...)
+                raise kafka_error(exc.args[0], f"producing position {record.position}") from None
             tracker.sent(record.position)
             return True
 
@@ -288,18 +345,29 @@ class OutboxRelay(BackgroundLoop):
             tracker.acked(position)
             self.published += 1
         elif tracker is self._tracker and self._failure is None:
-            self._failure = f"position {position}: {err}"
+            self._failure = kafka_error(err, f"delivering position {position}")
 
     def _on_client_error(self, err: Any) -> None:
         # Broker down, connection refused...: the client retries by itself. Only a fatal
         # error (the idempotent producer's state is lost) needs a new producer.
         if err.fatal():
-            self._failure = f"fatal producer error: {err}"
+            self._failure = kafka_error(err, "the producer")
         else:
             log.debug("kafka client: %s", err)
 
-    def _recover(self) -> None:
-        failure, self._failure = self._failure, None
+    def _recover(self, stop: threading.Event) -> None:
+        """After a failed delivery: stop on a permanent fault, else back off and start a new
+        producer from the checkpoint."""
+        failure = self._failure
+        assert failure is not None
+        old = self._producer
+        old.flush(min(self._flush_timeout, 5.0))  # let what can still be acked be acked
+        old.purge()
+        old.poll(0)  # the purged messages' callbacks report errors: already handled here
+        self._save(force=True)
+        if not failure.retriable:
+            raise failure
+        self._back_off(failure, stop)
         self.restarts += 1
         log.warning(
             "relay %s: delivery failed (%s); resending from position %d",
@@ -307,17 +375,10 @@ class OutboxRelay(BackgroundLoop):
             failure,
             self._tracker.checkpoint + 1,
         )
-        old = self._producer
-        old.flush(min(self._flush_timeout, 5.0))  # let what can still be acked be acked
-        old.purge()
-        old.poll(0)  # the purged messages' callbacks report errors: already handled here
         self._failure = None
-        self._save(force=True)
         self._tracker = AckTracker(self._tracker.checkpoint)
         self._next = self._tracker.checkpoint + 1
         self._producer = self._new_producer()
-        if self.restarts > 1_000_000:
-            raise BridgeError("relay gave up after a million producer restarts")
 
     _last_save = 0.0
 

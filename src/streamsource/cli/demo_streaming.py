@@ -83,15 +83,13 @@ def _bridge(ctx: DemoContext) -> None:
     from streamsource.bridge import (
         InboxConsumer,
         OutboxRelay,
-        SqliteCheckpoints,
         SqliteInbox,
         TopicMapping,
+        checkpoints_for,
     )
-    from streamsource.bridge.checkpoints import sidecar_path
 
     store = ctx.store
-    store_path = str(ctx.directory / "demo.db")
-    checkpoints = SqliteCheckpoints(sidecar_path(store_path))
+    checkpoints = checkpoints_for(store)
     start = checkpoints.load("demo")
     expected = sum(1 for _ in store.read_category("account", after=start))
     mapping = TopicMapping.of(["account"], topic_prefix="bank.")
@@ -116,7 +114,7 @@ def _bridge(ctx: DemoContext) -> None:
         ctx.out.text(
             f"relay: {relay.published} account events published to topic"
             f" {mapping.topic_for('account')} (checkpoint {start} -> {relay.saved_checkpoint},"
-            f" kept in {sidecar_path(store_path)})"
+            f" kept in {store.recorder.database.where if store.recorder.database else 'memory'})"
         )
         inbox = SqliteInbox(str(ctx.directory / "demo-inbox.db"), durability="normal")
         consumer = InboxConsumer(

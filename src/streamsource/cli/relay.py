@@ -1,8 +1,8 @@
 """``streamsource relay``: publish the store's events to Kafka topics until SIGINT/SIGTERM.
 
-The checkpoint (last position the broker acknowledged) is kept beside the store: a table
-``streamsource_relay_checkpoints`` in the SQLite file or PostgreSQL database, one row per
-``--name``. Killing the relay (even with ``kill -9``) loses nothing: it resumes from there.
+The checkpoint (last position the broker acknowledged) is kept in the store's own database:
+a table ``streamsource_relay_checkpoints`` in its SQLite file or PostgreSQL schema, one row
+per ``--name``. Killing the relay (even with ``kill -9``) loses nothing: it resumes from there.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def command(
     try:
         mapping = TopicMapping.of(categories, types, topic=topic, topic_prefix=topic_prefix)
         with ss.open_store(store_url) as store:
-            checkpoints = checkpoints_for(store_url)
+            checkpoints = checkpoints_for(store)
             try:
                 relay = OutboxRelay(
                     store,

@@ -30,7 +30,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streamsource.errors import InterfaceError, NotSupportedError
+from streamsource.errors import IntegrityError, InterfaceError, NotSupportedError
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import EventRecord
 
@@ -47,6 +47,7 @@ class Dialect:
     now: str  # the expression of the current time, for such a column's default
     uuid: str  # a column holding a UUID (the driver converts uuid.UUID)
     without_rowid: str  # table suffix that drops SQLite's hidden rowid ("" elsewhere)
+    for_update: str  # SELECT suffix locking the rows read until the end of the transaction
 
     def marks(self, count: int) -> str:
         """``count`` placeholders separated by commas, for a VALUES list."""
@@ -77,6 +78,7 @@ SQLITE = Dialect(
     now="(strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
     uuid="BLOB",
     without_rowid=" WITHOUT ROWID",
+    for_update="",  # a SQLite write transaction runs alone: nothing else to lock
 )
 POSTGRESQL = Dialect(
     name="postgresql",
@@ -87,6 +89,7 @@ POSTGRESQL = Dialect(
     now="now()",
     uuid="UUID",
     without_rowid="",
+    for_update=" FOR UPDATE",
 )
 
 
@@ -173,6 +176,24 @@ def require_database(recorder: Any, purpose: str) -> Any:
             " has none (use sqlite:///PATH or postgresql://...)"
         )
     return database
+
+
+def ensure_tables(database: Database, *statements: str) -> None:
+    """Run ``CREATE TABLE IF NOT EXISTS`` statements; safe when several processes race.
+
+    PostgreSQL lets two concurrent creators of the same table both pass the "if not exists"
+    check and fails the second on a catalog unique index; by then the first has committed,
+    so running the statements once more finds the table.
+    """
+    for attempt in (1, 2):
+        try:
+            with database.transaction() as tx:
+                for statement in statements:
+                    tx.execute(statement)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
 
 
 # The databases with a transaction open in the current thread or task: their recorders'

@@ -9,25 +9,25 @@ Two tables, the same for every backend:
   the consumer holding it and until when (its lease). A message whose lease ran out (its
   consumer died or nacked it) can be claimed again.
 
-Every change runs in one transaction (SQLite ``BEGIN IMMEDIATE``, the memory backend's
-lock), so competing consumers in threads or processes never claim the same message twice
-at once. The memory backend keeps the tables beside its recorder, for tests and demos.
+Every change runs in one transaction of the store's own database (see
+:mod:`streamsource.eventstore.database`; on SQLite through the store's write queue, like
+every component writing beside the store), so competing consumers in threads or processes
+never claim the same message twice at once. A backend without a SQL database (memory) gets
+the tables in memory beside its recorder, for tests and demos.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streamsource.errors import DatabaseError, NotSupportedError, OperationalError, StoreError
-from streamsource.eventstore.backends.sqlite.faults import translate
-
-LOCK_TIMEOUT = 30.0
+from streamsource.errors import InterfaceError
+from streamsource.eventstore.database import Database, Transaction, ensure_tables
+from streamsource.eventstore.recorder import Recorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,9 @@ class Entry:
 class GroupTables(Protocol):
     """The operations on the two tables; all but ``transaction`` run inside one."""
 
-    def transaction(self) -> Any: ...
+    def transaction(self, name: str) -> AbstractContextManager[None]:
+        """One transaction, in which the group ``name`` is the caller's alone."""
+        ...
 
     def group(self, name: str) -> Group | None: ...
 
@@ -81,113 +83,113 @@ class GroupTables(Protocol):
     def close(self) -> None: ...
 
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS ss_groups ("
-    " name TEXT PRIMARY KEY, category TEXT NOT NULL, checkpoint INTEGER, replayed INTEGER)",
-    "CREATE TABLE IF NOT EXISTS ss_group_inflight ("
-    " name TEXT NOT NULL, position INTEGER NOT NULL, attempts INTEGER NOT NULL,"
-    " replays INTEGER NOT NULL, consumer TEXT, lease_until INTEGER NOT NULL, last_error TEXT,"
-    " PRIMARY KEY (name, position))",
-)
+class SqlGroupTables:
+    """The group tables in the store's own database, through the transactions it hands out
+    (:mod:`streamsource.eventstore.database`); statements are built once from its dialect.
 
+    Competing consumers serialise on the group's row: on SQLite every write transaction
+    of the store already runs alone; elsewhere the row is locked (``FOR UPDATE``) first.
+    """
 
-class SqliteGroupTables:
-    """The group tables in the store's SQLite file, on a connection of their own."""
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._tx: Transaction | None = None
+        d = database.dialect
+        p = d.placeholder
+        self._lock_group = f"SELECT category FROM ss_groups WHERE name = {p}{d.for_update}"
+        self._group = f"SELECT category, checkpoint, replayed FROM ss_groups WHERE name = {p}"
+        self._create = d.insert_or_ignore("ss_groups", ("name", "category"))
+        self._set_checkpoint = f"UPDATE ss_groups SET checkpoint = {p} WHERE name = {p}"
+        self._set_replayed = f"UPDATE ss_groups SET replayed = {p} WHERE name = {p}"
+        columns = "position, attempts, replays, consumer"
+        self._claimable = (
+            f"SELECT {columns} FROM ss_group_inflight"
+            f" WHERE name = {p} AND lease_until <= {p} ORDER BY position LIMIT {p}"
+        )
+        self._lease = (
+            f"UPDATE ss_group_inflight SET consumer = {p}, lease_until = {p}, attempts = {p}"
+            f" WHERE name = {p} AND position = {p}"
+        )
+        self._add = d.insert_or_ignore(
+            "ss_group_inflight",
+            ("name", "position", "attempts", "replays", "consumer", "lease_until"),
+        )
+        self._entry = f"SELECT {columns} FROM ss_group_inflight WHERE name = {p} AND position = {p}"
+        self._release = (
+            f"UPDATE ss_group_inflight SET consumer = NULL, lease_until = {p}, last_error = {p}"
+            f" WHERE name = {p} AND position = {p}"
+        )
+        self._remove = f"DELETE FROM ss_group_inflight WHERE name = {p} AND position = {p}"
+        self._next_expiry = f"SELECT min(lease_until) FROM ss_group_inflight WHERE name = {p}"
+        self._in_flight = f"SELECT count(*) FROM ss_group_inflight WHERE name = {p}"
+        ensure_tables(
+            database,
+            "CREATE TABLE IF NOT EXISTS ss_groups (name TEXT PRIMARY KEY,"
+            f" category TEXT NOT NULL, checkpoint {d.bigint}, replayed {d.bigint})",
+            "CREATE TABLE IF NOT EXISTS ss_group_inflight (name TEXT NOT NULL,"
+            f" position {d.bigint} NOT NULL, attempts INTEGER NOT NULL,"
+            f" replays INTEGER NOT NULL, consumer TEXT, lease_until {d.bigint} NOT NULL,"
+            " last_error TEXT, PRIMARY KEY (name, position))",
+        )
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        try:
-            self._conn = sqlite3.connect(
-                path, timeout=LOCK_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-            with self.transaction():
-                for statement in _SCHEMA:
-                    self._conn.execute(statement)
-        except sqlite3.Error as exc:
-            raise translate(exc, path) from exc
-
-    def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path) from exc
+    def _all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._tx is None:
+            raise InterfaceError("group tables are used outside their transaction")
+        return self._tx.execute(sql, params)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._all("BEGIN IMMEDIATE", ())
-        try:
-            yield
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        self._all("COMMIT", ())
+    def transaction(self, name: str) -> Iterator[None]:
+        with self._database.transaction() as tx:
+            self._tx = tx
+            try:
+                tx.execute(self._lock_group, (name,))
+                yield
+            finally:
+                self._tx = None
 
     def group(self, name: str) -> Group | None:
-        rows = self._all(
-            "SELECT category, checkpoint, replayed FROM ss_groups WHERE name = ?", (name,)
-        )
+        rows = self._all(self._group, (name,))
         return Group(*rows[0]) if rows else None
 
     def create_group(self, name: str, category: str) -> None:
-        self._all("INSERT INTO ss_groups VALUES (?, ?, NULL, NULL)", (name, category))
+        self._all(self._create, (name, category))
 
     def set_checkpoint(self, name: str, position: int) -> None:
-        self._all("UPDATE ss_groups SET checkpoint = ? WHERE name = ?", (position, name))
+        self._all(self._set_checkpoint, (position, name))
 
     def set_replayed(self, name: str, version: int) -> None:
-        self._all("UPDATE ss_groups SET replayed = ? WHERE name = ?", (version, name))
+        self._all(self._set_replayed, (version, name))
 
     def claimable(self, name: str, now: int, limit: int) -> list[Entry]:
-        rows = self._all(
-            "SELECT position, attempts, replays, consumer FROM ss_group_inflight"
-            " WHERE name = ? AND lease_until <= ? ORDER BY position LIMIT ?",
-            (name, now, limit),
-        )
-        return [Entry(*row) for row in rows]
+        return [Entry(*row) for row in self._all(self._claimable, (name, now, limit))]
 
     def lease(self, name: str, position: int, consumer: str, until: int, attempts: int) -> None:
-        self._all(
-            "UPDATE ss_group_inflight SET consumer = ?, lease_until = ?, attempts = ?"
-            " WHERE name = ? AND position = ?",
-            (consumer, until, attempts, name, position),
-        )
+        self._all(self._lease, (consumer, until, attempts, name, position))
 
     def add(self, name: str, entry: Entry, until: int) -> None:
         self._all(
-            "INSERT OR IGNORE INTO ss_group_inflight VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            (name, entry.position, entry.attempts, entry.replays, entry.consumer, until),
+            self._add, (name, entry.position, entry.attempts, entry.replays, entry.consumer, until)
         )
 
     def entry(self, name: str, position: int) -> Entry | None:
-        rows = self._all(
-            "SELECT position, attempts, replays, consumer FROM ss_group_inflight"
-            " WHERE name = ? AND position = ?",
-            (name, position),
-        )
+        rows = self._all(self._entry, (name, position))
         return Entry(*rows[0]) if rows else None
 
     def release(self, name: str, position: int, available_at: int, error: str) -> None:
-        self._all(
-            "UPDATE ss_group_inflight SET consumer = NULL, lease_until = ?, last_error = ?"
-            " WHERE name = ? AND position = ?",
-            (available_at, error, name, position),
-        )
+        self._all(self._release, (available_at, error, name, position))
 
     def remove(self, name: str, position: int) -> None:
-        self._all("DELETE FROM ss_group_inflight WHERE name = ? AND position = ?", (name, position))
+        self._all(self._remove, (name, position))
 
     def next_expiry(self, name: str) -> int | None:
-        rows = self._all("SELECT min(lease_until) FROM ss_group_inflight WHERE name = ?", (name,))
+        rows = self._all(self._next_expiry, (name,))
         return None if rows[0][0] is None else int(rows[0][0])
 
     def in_flight(self, name: str) -> int:
-        return int(
-            self._all("SELECT count(*) FROM ss_group_inflight WHERE name = ?", (name,))[0][0]
-        )
+        return int(self._all(self._in_flight, (name,))[0][0])
 
     def close(self) -> None:
-        self._conn.close()
+        pass  # the store owns the database
 
 
 class _MemoryState:
@@ -212,7 +214,7 @@ class MemoryGroupTables:
         self._state = state
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, name: str) -> Iterator[None]:
         with self._state.lock:
             yield  # a failure part-way leaves earlier changes: every caller checks first
 
@@ -271,84 +273,10 @@ class MemoryGroupTables:
         pass
 
 
-_PG_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS ss_groups ("
-    " name TEXT PRIMARY KEY, category TEXT NOT NULL, checkpoint BIGINT, replayed BIGINT)",
-    "CREATE TABLE IF NOT EXISTS ss_group_inflight ("
-    " name TEXT NOT NULL, position BIGINT NOT NULL, attempts INTEGER NOT NULL,"
-    " replays INTEGER NOT NULL, consumer TEXT, lease_until BIGINT NOT NULL, last_error TEXT,"
-    " PRIMARY KEY (name, position))",
-)
-_PG_LOCK = 1397975927  # advisory lock key of the group tables (one per schema: its hash)
-
-
-class PostgresGroupTables(SqliteGroupTables):
-    """The group tables in the store's PostgreSQL schema (the SQLite queries, translated);
-    a transaction takes an advisory lock so that claims of competing consumers serialise."""
-
-    def __init__(self, conninfo: str, where: str) -> None:
-        import psycopg
-
-        self.path = where
-        self._psycopg = psycopg
-        try:
-            self._pg = psycopg.connect(conninfo, autocommit=True)
-        except psycopg.Error as exc:
-            raise _pg_error(exc, where) from exc
-        with self.transaction():
-            for statement in _PG_SCHEMA:
-                self._all(statement, ())
-
-    def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        sql = sql.replace("?", "%s").replace("INSERT OR IGNORE", "INSERT")
-        if sql.startswith("INSERT INTO ss_group_inflight"):
-            sql += " ON CONFLICT DO NOTHING"
-        try:
-            cursor = self._pg.execute(sql.encode(), params)
-            return cursor.fetchall() if cursor.description is not None else []
-        except self._psycopg.Error as exc:
-            raise _pg_error(exc, self.path) from exc
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._all("BEGIN", ())
-        try:
-            self._all("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", (_PG_LOCK,))
-            yield
-        except BaseException:
-            try:
-                self._pg.execute("ROLLBACK")
-            except self._psycopg.Error:
-                pass
-            raise
-        self._all("COMMIT", ())
-
-    def close(self) -> None:
-        self._pg.close()
-
-
-def _pg_error(exc: Exception, where: str) -> StoreError:
-    import psycopg
-
-    if isinstance(exc, psycopg.OperationalError):
-        return OperationalError(f"{where}: {exc}")
-    return DatabaseError(f"{where}: {exc}")
-
-
-def open_group_tables(recorder: Any) -> GroupTables:
-    """The group tables of the store behind ``recorder``."""
-    inner = getattr(recorder, "recorder", None)
-    if inner is not None and inner is not recorder:
-        return open_group_tables(inner)
-    path = getattr(recorder, "path", None)
-    if isinstance(path, str):
-        return SqliteGroupTables(path)
-    if type(recorder).__name__ == "MemoryRecorder":
+def open_group_tables(recorder: Recorder) -> GroupTables:
+    """The group tables of the store behind ``recorder``: in its database, or in memory
+    beside it when the backend declares none (memory: nothing outlives the process anyway)."""
+    database = recorder.database
+    if database is None:
         return MemoryGroupTables(recorder)
-    settings = getattr(recorder, "settings", None)
-    conninfo = getattr(settings, "conninfo", None)
-    if isinstance(conninfo, str):
-        return PostgresGroupTables(conninfo, str(getattr(settings, "where", "PostgreSQL")))
-    raise NotSupportedError(
-        f"persistent subscriptions are not available for {type(recorder).__name__} yet"
-    )
+    return SqlGroupTables(database)

@@ -107,7 +107,7 @@ class PersistentSubscription:
         self._closed = False
         self._using = threading.RLock()  # close() must not pull the tables from under a call
         try:
-            with self._tables.transaction():
+            with self._tables.transaction(self.group):
                 found = self._tables.group(self.group)
                 if found is None:
                     self._tables.create_group(self.group, self.category)
@@ -152,7 +152,7 @@ class PersistentSubscription:
         to_park: list[Entry] = []
         claimed: list[Entry] = []
         fresh: list[RecordedEvent] = []
-        with tables.transaction():
+        with tables.transaction(name):
             now = micros()
             until = now + self.lease_us
             for entry in tables.claimable(name, now, limit):
@@ -193,7 +193,7 @@ class PersistentSubscription:
 
     def ack(self, message: Message) -> None:
         """The message was handled: it will not be delivered again."""
-        with self._using, self._tables.transaction():
+        with self._using, self._tables.transaction(self.group):
             self._tables.remove(self.group, message.event.position)
 
     def nack(self, message: Message, error: BaseException | str, *, park: bool = False) -> None:
@@ -201,7 +201,7 @@ class PersistentSubscription:
         tried ``max_attempts`` times) with ``error`` in the parked event's metadata."""
         text = error_text(error)
         position = message.event.position
-        with self._using, self._tables.transaction():
+        with self._using, self._tables.transaction(self.group):
             entry = self._tables.entry(self.group, position)
             if entry is None or entry.consumer != self.consumer:
                 return  # our lease ran out and someone else holds it now: theirs to settle
@@ -216,7 +216,7 @@ class PersistentSubscription:
             self.store.append(parked_stream(self.group), parked_event(self.group, message, error))
         except DuplicateEventId:
             pass  # parked before, with another error text: it is parked all the same
-        with self._using, self._tables.transaction():
+        with self._using, self._tables.transaction(self.group):
             self._tables.remove(self.group, message.event.position)
 
     # -- parked messages ------------------------------------------------------------------
@@ -228,7 +228,7 @@ class PersistentSubscription:
     def replay_parked(self) -> int:
         """Send every parked message not replayed yet through the group again; how many."""
         stream = parked_stream(self.group)
-        with self._using, self._tables.transaction():
+        with self._using, self._tables.transaction(self.group):
             group = self._tables.group(self.group)
             assert group is not None
             start = 0 if group.replayed is None else group.replayed + 1
@@ -248,7 +248,7 @@ class PersistentSubscription:
 
     def in_flight(self) -> int:
         """Messages handed out and not acked yet (including ones waiting for a retry)."""
-        with self._using, self._tables.transaction():
+        with self._using, self._tables.transaction(self.group):
             return self._tables.in_flight(self.group)
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -42,9 +42,13 @@ class ConnectionLost(OperationalError):
     committed.
     """
 
+    retriable = True
+
 
 class CannotConnect(OperationalError):
     """No connection could be opened: the host is unreachable or refused it."""
+
+    retriable = True
 
 
 class AuthenticationFailed(OperationalError):
@@ -55,6 +59,19 @@ class AuthenticationFailed(OperationalError):
 
 class PoolExhausted(OperationalError):
     """Every pooled connection stayed busy for longer than ``pool_timeout``."""
+
+    retriable = True
+
+
+class TransactionConflict(OperationalError):
+    """The server rolled the transaction back to resolve a conflict (serialization failure,
+    deadlock) or a lock wait or statement ran out of time: the same work may succeed again."""
+
+    retriable = True
+
+
+class DiskFull(OperationalError):
+    """The server's disk is full: not retriable (see errors.py)."""
 
 
 def translate(
@@ -83,6 +100,10 @@ def translate(
             return AuthenticationFailed(f"{where}: the server refused the credentials ({detail})")
         if connecting:
             return CannotConnect(f"{where}: cannot connect to the server ({detail})")
+        if sqlstate.startswith("40") or sqlstate in ("55P03", "57014"):  # lock, timeout
+            return TransactionConflict(f"{where}: the transaction conflicted ({detail})")
+        if sqlstate == "53100":
+            return DiskFull(f"{where}: the server's disk is full ({detail})")
         if not sqlstate or sqlstate.startswith(("08", "57P")):
             return ConnectionLost(
                 f"{where}: the connection to the server failed or was lost; an append in"
@@ -105,7 +126,7 @@ def translate(
     if isinstance(exc, psycopg.InterfaceError):
         return InterfaceError(f"{where}: {detail}")
     if isinstance(exc, psycopg.errors.QueryCanceled):
-        return OperationalError(f"{where}: the statement was cancelled or timed out ({detail})")
+        return TransactionConflict(f"{where}: the statement was cancelled or timed out ({detail})")
     return DatabaseError(f"{where}: {detail}")
 
 

@@ -16,10 +16,12 @@ from streamsource.errors import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    ProgrammingError,
     StoreError,
 )
 
 # Primary SQLite result codes (the low byte of an extended code).
+_SQLITE_ERROR = 1
 _SQLITE_PERM = 3
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
@@ -37,6 +39,8 @@ _SQLITE_NOTADB = 26
 class StoreLockedError(OperationalError):
     """Another connection held the database's write lock for longer than the timeout."""
 
+    retriable = True
+
 
 class StoreReadOnlyError(OperationalError):
     """The database file or its directory cannot be written."""
@@ -51,7 +55,9 @@ class StoreDirectoryMissing(OperationalError):
 
 
 class DiskFullError(OperationalError):
-    """The disk (or the database's size limit) is full."""
+    """The disk (or the database's size limit) is full: not retriable (see errors.py)."""
+
+    retriable = False
 
 
 def translate(exc: sqlite3.Error, path: str) -> StoreError:
@@ -74,6 +80,8 @@ def translate(exc: sqlite3.Error, path: str) -> StoreError:
         return DiskFullError(f"cannot write {path}: the disk is full ({detail})")
     if primary == _SQLITE_TOOBIG:
         return DataError(f"{path}: a value is too large for SQLite ({detail})")
+    if primary == _SQLITE_ERROR and detail.startswith("no such table"):
+        return ProgrammingError(f"{path}: a table is missing ({detail})")
     if primary == _SQLITE_CONSTRAINT or isinstance(exc, sqlite3.IntegrityError):
         return IntegrityError(f"{path}: {detail}")
     if primary in (_SQLITE_IOERR, _SQLITE_NOMEM) or isinstance(exc, sqlite3.OperationalError):
