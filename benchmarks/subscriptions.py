@@ -15,6 +15,15 @@ against raw psycopg baselines: on ``--pg-url`` if given, else on a throwaway ser
 with the tests' helper (``tests/pg_server.py``, default durability) when PostgreSQL is
 installed; ``--no-pg`` skips them.
 
+Writes beside the store on SQLite (issue 8, section 1): a component that keeps a table beside
+the events (relay checkpoints, persistent-subscription acks, inboxes) writes through the
+store's own write queue, in the store's file. Measured: 4 threads appending one event at a
+time (``durability=full``, an fsync per commit), alone (the baseline), then with a fifth thread
+saving a checkpoint as often as it can (a relay saving every 50 ms does far less; a
+persistent subscription acks once per message), three ways: through the store's database
+(the rule), in a file of its own beside the store (the old relay checkpoint), and on a
+second connection to the store's file (what the rule avoids: SQLite's busy handler).
+
 Targets (issue 4, section 4): catch-up subscription >= 100,000 events/s; a projection
 writing one row per event >= 20,000 events/s.
 """
@@ -193,6 +202,81 @@ def projection_rows(url: str, directory: Path, events: int) -> list[Row]:
     return rows
 
 
+WRITERS = 4
+
+
+def beside_the_store_rows(directory: Path, appends: int) -> list[Row]:
+    """Appends/s of WRITERS threads while a component saves a checkpoint beside the store."""
+    import threading
+
+    from streamsource.bridge import checkpoints_for
+
+    def run(round_: int, saver: str) -> tuple[float, float, int]:
+        path = directory / f"beside-{saver}-{round_}.db"
+        with ss.open_store(f"sqlite:///{path}") as store:
+            save: Callable[[int], None] | None = None
+            if saver == "store":
+                checkpoints = checkpoints_for(store)
+                save = lambda n: checkpoints.save("bench", n)  # noqa: E731
+            elif saver in ("sidecar", "second connection"):
+                target = path if saver == "second connection" else Path(f"{path}-relay")
+                db = sqlite3.connect(target, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("CREATE TABLE IF NOT EXISTS cp (name TEXT PRIMARY KEY, position INT)")
+                sql = "INSERT INTO cp VALUES ('bench', ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+                save = lambda n: db.execute(sql, (n,))  # noqa: E731
+            done = threading.Event()
+            saves = [0]
+            failed = [0]  # appends that timed out on the lock (StoreLockedError)
+
+            def saving() -> None:
+                assert save is not None
+                while not done.is_set():
+                    try:
+                        save(saves[0] + 1)
+                        saves[0] += 1
+                    except (sqlite3.OperationalError, ss.OperationalError):
+                        pass
+
+            def writer(number: int) -> None:
+                for _ in range(appends // WRITERS):
+                    try:
+                        store.append(f"w-{number}", ss.NewEvent("Tick", {}))
+                    except ss.OperationalError:
+                        failed[0] += 1
+
+            threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+            helper = threading.Thread(target=saving) if save is not None else None
+            start = time.perf_counter()
+            if helper is not None:
+                helper.start()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - start
+            done.set()
+            if helper is not None:
+                helper.join()
+            return (appends - failed[0]) / elapsed, saves[0] / elapsed, failed[0]
+
+    def best(saver: str) -> tuple[float, float, int]:
+        return max((run(r, saver) for r in range(ROUNDS)), key=lambda result: result[0])
+
+    baseline, _, _ = best("none")
+    rows = [Row(f"{WRITERS} threads appending, durability=full (baseline)", baseline, baseline)]
+    for saver, label in (
+        ("store", "+ saves through the store's database (the rule)"),
+        ("sidecar", "+ saves in a file of its own (the old relay way)"),
+        ("second connection", "+ saves on a 2nd connection to the store file"),
+    ):
+        rate, saves, failed = best(saver)
+        lost = f", {failed} appends timed out" if failed else ""
+        rows.append(Row(f"{label}, {saves:,.0f} saves/s{lost}", rate, baseline))
+    return rows
+
+
 def postgres_rows(server_url: str, events: int) -> list[Row]:
     """The same rows with the store *and* its read model in one PostgreSQL schema."""
     import psycopg
@@ -298,8 +382,18 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where the files go")
     parser.add_argument("--pg-url", default=None, help="a PostgreSQL server to use")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
+    parser.add_argument(
+        "--only-beside", action="store_true", help="only the rows of writes beside the store"
+    )
     args = parser.parse_args()
     events = args.events or (20_000 if args.quick else 100_000)
+    if args.only_beside:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            print_table(
+                "appends while a component writes beside the store (SQLite)",
+                beside_the_store_rows(Path(tmp), max(2_000, events // 20)),
+            )
+        return
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         directory = Path(tmp)
         path = directory / "store.db"
@@ -309,6 +403,10 @@ def main() -> None:
         print_table("catch-up subscriptions (SQLite)", subscription_rows(url, path, events))
         print_table(
             "projections writing one row per event", projection_rows(url, directory, events)
+        )
+        print_table(
+            "appends while a component writes beside the store (SQLite)",
+            beside_the_store_rows(directory, max(2_000, events // 20)),
         )
     if args.no_pg:
         return

@@ -76,7 +76,7 @@ class BlockingProxy:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
-        if not callable(attribute):
+        if not inspect.ismethod(attribute):  # e.g. a driver connection (callable itself)
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:

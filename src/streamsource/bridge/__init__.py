@@ -5,8 +5,10 @@
   version, position and metadata as headers; its checkpoint advances only once the broker
   acknowledged everything up to it.
 * :class:`InboxConsumer` is a consumer-group member that applies each event once: the event
-  id is recorded in an inbox table (:class:`SqliteInbox`, :class:`PostgresInbox`) in the same
-  transaction as the handler's writes, and offsets are committed after it.
+  id is recorded in an inbox table (:class:`StoreInbox` in the event store's own database,
+  where handlers may also append events; :class:`SqliteInbox`, :class:`PostgresInbox` in a
+  read model's) in the same transaction as the handler's writes, and offsets are committed
+  after it.
 * :class:`AsyncInboxConsumer` is the same for asyncio code, with coroutine handlers and the
   inbox in the store's own database (:class:`AsyncStoreInbox`).
 * :func:`streamsource.bridge.projection.projection_consumer` feeds a
@@ -35,7 +37,7 @@ from streamsource.bridge.errors import (
     KafkaClientError,
     RelayStopped,
 )
-from streamsource.bridge.inbox import Inbox, PostgresInbox, SqliteInbox
+from streamsource.bridge.inbox import Inbox, PostgresInbox, SqliteInbox, StoreInbox
 from streamsource.bridge.mapping import TopicMapping, sanitize_topic
 from streamsource.bridge.messages import OutgoingMessage, event_from_message, message_for
 from streamsource.bridge.relay import OutboxRelay
@@ -63,6 +65,7 @@ __all__ = [
     "PostgresInbox",
     "RelayStopped",
     "SqliteInbox",
+    "StoreInbox",
     "TopicMapping",
     "checkpoints_for",
     "event_from_message",

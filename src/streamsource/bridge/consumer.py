@@ -157,7 +157,13 @@ class InboxConsumer(BackgroundLoop):
                 raise InvalidBridgeMessage(f"{topic}[{partition}]@{offset}: {exc}") from None
             events.append(event)
             offsets[(topic, partition)] = offset + 1
-        new = self._apply_events(events)
+        # An inbox whose transactions may append only so often (StoreInbox on PostgreSQL)
+        # takes the batch in slices; a failure leaves the slices before it applied, and the
+        # redelivered batch skips them.
+        size = getattr(self.inbox, "events_per_transaction", None) or len(events)
+        new = 0
+        for start in range(0, len(events), size):
+            new += self._apply_events(events[start : start + size])
         return new, len(events) - new, offsets
 
     def _apply_events(self, events: list[RecordedEvent]) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamsource.errors import DataError, StreamsourceError
+from streamsource.errors import DataError, OperationalError, StreamsourceError
 
 
 class BridgeError(StreamsourceError):
@@ -35,6 +35,12 @@ class InvalidBridgeMessage(BridgeError, DataError):
 
 class HandlerFailed(BridgeError):
     """A consumer's handler raised; the batch was rolled back and its offsets not committed."""
+
+
+class InboxConflict(BridgeError, OperationalError):
+    """Two members applied the same event at once; the later transaction rolled back."""
+
+    retriable = True
 
 
 class RelayStopped(BridgeError):

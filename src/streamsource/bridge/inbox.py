@@ -6,6 +6,13 @@ batch of messages in it (:meth:`Inbox.claim`) and calls the handler, with the sa
 transaction, for the events whose id is new; then commits: the handler's writes and the inbox row
 commit together or not at all, so every event takes effect exactly once.
 
+Three inboxes: :class:`StoreInbox` keeps the table in the event store's own database (the
+transactions the store hands out, see :mod:`streamsource.eventstore.database`), so a handler
+can append events (``tx.append``) and write its rows in the same transaction as the inbox
+row: the basis of exactly-once sagas. :class:`SqliteInbox` and :class:`PostgresInbox` keep
+it in a read-model database of their own. Driver errors are translated by the backend's one
+translation (``backends/*/faults.py``).
+
 Table ``streamsource_inbox`` (``consumer``, ``event_id``, ``position``, ``received_at``),
 created on first use, one row per applied event per consumer name. Rows are never deleted
 by streamsource; prune old ones yourself if the table grows too large (an event older than
@@ -20,8 +27,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol
 
-from streamsource.errors import InterfaceError, OperationalError
+from streamsource.bridge.errors import InboxConflict
+from streamsource.errors import InterfaceError
+from streamsource.eventstore.backends.sqlite.faults import translate as sqlite_error
+from streamsource.eventstore.database import ensure_tables, require_database
 from streamsource.eventstore.events import RecordedEvent
+from streamsource.eventstore.store import EventStore
+from streamsource.eventstore.unit_of_work import UnitOfWork
 
 TABLE = "streamsource_inbox"
 _CHUNK = 500  # ids per "IN (...)" query: below every SQLite build's variable limit
@@ -85,7 +97,7 @@ class SqliteInbox:
                 " PRIMARY KEY (consumer, event_id)) WITHOUT ROWID"
             )
         except sqlite3.Error as exc:
-            raise OperationalError(f"cannot open the inbox in {path}: {exc}") from None
+            raise sqlite_error(exc, path) from exc
         self._lock = threading.Lock()
 
     @contextmanager
@@ -95,9 +107,12 @@ class SqliteInbox:
             try:
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise OperationalError(f"inbox {self.path}: cannot begin: {exc}") from None
+                raise sqlite_error(exc, self.path) from exc
             try:
                 yield db
+            except sqlite3.Error as exc:  # the handler's own SQL, or the claim's
+                db.execute("ROLLBACK")
+                raise sqlite_error(exc, self.path) from exc
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -105,7 +120,7 @@ class SqliteInbox:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 db.execute("ROLLBACK")
-                raise OperationalError(f"inbox {self.path}: commit failed: {exc}") from None
+                raise sqlite_error(exc, self.path) from exc
 
     def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
         # BEGIN IMMEDIATE serialises writers, so "select the known ids, insert the others"
@@ -152,11 +167,15 @@ class PostgresInbox:
     def __init__(self, conninfo: str) -> None:
         try:
             import psycopg
+
+            from streamsource.eventstore.backends.postgres.faults import translate
         except ModuleNotFoundError:
             raise InterfaceError(
                 "a PostgreSQL inbox needs psycopg: pip install 'streamsource[postgres]'"
             ) from None
         self._psycopg = psycopg
+        self._translate = translate
+        self.where = "PostgreSQL inbox"
         self._conninfo = conninfo
         self._lock = threading.Lock()
         try:
@@ -168,7 +187,7 @@ class PostgresInbox:
                 " PRIMARY KEY (consumer, event_id))"
             )
         except psycopg.Error as exc:
-            raise OperationalError(f"cannot open the PostgreSQL inbox: {exc}") from None
+            raise translate(exc, self.where, connecting=True) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -178,8 +197,8 @@ class PostgresInbox:
                     self.connection = self._psycopg.connect(self._conninfo, autocommit=True)
                 with self.connection.transaction():
                     yield self.connection
-            except self._psycopg.OperationalError as exc:
-                raise OperationalError(f"PostgreSQL inbox: {exc}") from None
+            except self._psycopg.Error as exc:
+                raise self._translate(exc, self.where) from exc
 
     def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
         # One statement; a member inserting the same id concurrently makes this one wait
@@ -205,3 +224,90 @@ class PostgresInbox:
     def close(self) -> None:
         with self._lock:
             self.connection.close()
+
+
+class StoreInbox:
+    """An inbox in the event store's own database; handlers get the store's transaction
+    (a :class:`~streamsource.eventstore.unit_of_work.UnitOfWork`: ``tx.append``,
+    ``tx.execute``), so the events they append, their rows and the inbox row commit together.
+
+    The ids are looked up when the batch is claimed and inserted after the handlers ran
+    (on PostgreSQL an append must be a transaction's first write, and a transaction appends
+    once: there the consumer applies one event per transaction, ``events_per_transaction``). Two members that claimed
+    the same id at once: the second one's insert finds the first's row, and its transaction
+    rolls back with a retriable :class:`~streamsource.bridge.errors.InboxConflict`; tried
+    again, it skips the event.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        database = require_database(store.recorder, "an inbox in the store")
+        self._store = store
+        d = database.dialect
+        self._dialect = d
+        self.events_per_transaction = d.appends_per_transaction
+        ensure_tables(
+            database,
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (consumer TEXT NOT NULL,"
+            f" event_id {d.uuid} NOT NULL, position {d.bigint} NOT NULL,"
+            f" received_at {d.timestamp} NOT NULL DEFAULT {d.now},"
+            f" PRIMARY KEY (consumer, event_id)){d.without_rowid}",
+        )
+        self._insert = (
+            d.insert_or_ignore(TABLE, ("consumer", "event_id", "position")) + " RETURNING event_id"
+        )
+        self._pending: dict[int, tuple[str, list[RecordedEvent]]] = {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        with self._store.transaction() as tx:
+            self._pending[id(tx)] = ("", [])
+            try:
+                yield tx
+                consumer, new = self._pending[id(tx)]
+                self._record(tx, consumer, new)
+            finally:
+                del self._pending[id(tx)]
+
+    def claim(
+        self, tx: UnitOfWork, consumer: str, events: Sequence[RecordedEvent]
+    ) -> list[RecordedEvent]:
+        d = self._dialect
+        ids = [d.uuid_value(event.id) for event in events]
+        seen: set[bytes] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = tx.execute(
+                f"SELECT event_id FROM {TABLE} WHERE consumer = {d.placeholder}"
+                f" AND event_id IN ({d.marks(len(chunk))})",
+                (consumer, *chunk),
+            )
+            seen.update(_id_bytes(row[0]) for row in rows)
+        new = _first_unseen(events, [event.id.bytes for event in events], seen)
+        self._pending[id(tx)] = (consumer, new)
+        return new
+
+    def _record(self, tx: UnitOfWork, consumer: str, new: list[RecordedEvent]) -> None:
+        d = self._dialect
+        for event in new:
+            inserted = tx.execute(self._insert, (consumer, d.uuid_value(event.id), event.position))
+            if not inserted:
+                raise InboxConflict(
+                    f"inbox {consumer}: event {event.id} was applied by another member at the"
+                    " same time; this batch rolls back and is tried again"
+                )
+
+    def applied(self, consumer: str) -> int:
+        """How many distinct events ``consumer`` has applied."""
+        with self._store.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT count(*) FROM {TABLE} WHERE consumer = {self._dialect.placeholder}",
+                (consumer,),
+            )
+        return int(rows[0][0])
+
+    def close(self) -> None:
+        pass  # the store owns the database
+
+
+def _id_bytes(value: Any) -> bytes:
+    return value.bytes if hasattr(value, "bytes") else bytes(value)

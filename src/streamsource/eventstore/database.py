@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from streamsource.errors import IntegrityError, InterfaceError, NotSupportedError
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
@@ -48,6 +49,16 @@ class Dialect:
     uuid: str  # a column holding a UUID (the driver converts uuid.UUID)
     without_rowid: str  # table suffix that drops SQLite's hidden rowid ("" elsewhere)
     for_update: str  # SELECT suffix locking the rows read until the end of the transaction
+    uuid_as_bytes: bool  # the driver cannot bind uuid.UUID: pass its 16 bytes
+    appends_per_transaction: int | None  # None: any number, in any order with other writes
+    advisory_lock: str  # statement taking a transaction-long lock on an integer key ("": none
+    # needed, a write transaction runs alone)
+    single_writer: bool  # one write transaction at a time per database (SQLite): components
+    # write through transaction() only; otherwise they may also use sessions of their own
+
+    def uuid_value(self, value: UUID) -> Any:
+        """``value`` as this dialect's driver binds a UUID column."""
+        return value.bytes if self.uuid_as_bytes else value
 
     def marks(self, count: int) -> str:
         """``count`` placeholders separated by commas, for a VALUES list."""
@@ -79,6 +90,10 @@ SQLITE = Dialect(
     uuid="BLOB",
     without_rowid=" WITHOUT ROWID",
     for_update="",  # a SQLite write transaction runs alone: nothing else to lock
+    uuid_as_bytes=True,
+    appends_per_transaction=None,
+    advisory_lock="",
+    single_writer=True,
 )
 POSTGRESQL = Dialect(
     name="postgresql",
@@ -90,6 +105,10 @@ POSTGRESQL = Dialect(
     uuid="UUID",
     without_rowid="",
     for_update=" FOR UPDATE",
+    uuid_as_bytes=False,
+    appends_per_transaction=1,  # as the first write: positions follow transaction ids
+    advisory_lock="SELECT pg_advisory_xact_lock(%s)",
+    single_writer=False,
 )
 
 
@@ -133,6 +152,12 @@ class Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A transaction: commits when the block ends, rolls back if it raises."""
+        ...
+
+    def connect(self) -> Any:
+        """A new autocommit session of the driver on this database (the store's schema), for
+        a component that needs one of its own (LISTEN, pipelined bulk writes). Its errors are
+        the driver's. On a ``single_writer`` dialect, write through :meth:`transaction`."""
         ...
 
 

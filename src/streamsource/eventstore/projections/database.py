@@ -6,7 +6,11 @@ small interface: SQL with ``?`` placeholders (translated to ``%s`` for psycopg),
 transactions, and a per-name lock that serialises writers of one projection across
 processes (SQLite's ``BEGIN IMMEDIATE`` already does; PostgreSQL takes an advisory lock).
 
-Errors of the drivers become :mod:`streamsource.errors` types naming the database.
+A read model kept in the event store's own database (the default) goes through the
+transactions the store hands out (:class:`StoreConnection`, see
+:mod:`streamsource.eventstore.database`): on SQLite that is the store's write queue, the rule
+for everything written beside the store. Errors of the drivers become
+:mod:`streamsource.errors` types naming the database, by the backend's one translation.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import sqlite3
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from streamsource.errors import InterfaceError, OperationalError, StoreError
+from streamsource.errors import InterfaceError
 from streamsource.eventstore.backends.sqlite import parse_url
 from streamsource.eventstore.backends.sqlite.faults import translate
+from streamsource.eventstore.database import Database, Transaction
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -122,29 +127,37 @@ class PostgresConnection:
 
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conninfo: str, where: str, schema: str | None = None) -> None:
+    def __init__(
+        self, conninfo: str, where: str, schema: str | None = None, *, session: Any = None
+    ) -> None:
         try:
             import psycopg
+
+            from streamsource.eventstore.backends.postgres.faults import translate as pg_error
         except ModuleNotFoundError:
             raise InterfaceError(
                 "PostgreSQL read models need psycopg: pip install 'streamsource[postgres]'"
             ) from None
         self.where = where
         self._psycopg = psycopg
+        self._pg_error = pg_error
         self._sql: dict[str, tuple[str, bool]] = {}
         self._pending: list[tuple[str, list[Sequence[Any]]]] = []
         self._in_transaction = False
+        if session is not None:  # a session the store handed out (Database.connect)
+            self._conn = session
+            return
         try:
             self._conn = psycopg.connect(conninfo, autocommit=True)
         except psycopg.Error as exc:
-            raise OperationalError(f"cannot connect to PostgreSQL at {where}: {exc}") from exc
+            raise pg_error(exc, where, connecting=True) from exc
         if schema is not None:  # a read model may get a schema of its own: create it
             try:
                 self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'.encode())
             except psycopg.errors.UniqueViolation:
                 pass  # another process created it at the same moment
             except psycopg.Error as exc:
-                raise _pg_error(exc, where) from exc
+                raise pg_error(exc, where) from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         found = self._sql.get(sql)
@@ -161,9 +174,10 @@ class PostgresConnection:
             return _NO_ROWS
         try:
             self._flush()
-            return self._conn.execute(converted, params)  # type: ignore[arg-type]
+            rows: Rows = self._conn.execute(converted, params)
+            return rows
         except self._psycopg.Error as exc:
-            raise _pg_error(exc, self.where) from exc
+            raise self._pg_error(exc, self.where) from exc
 
     def _flush(self) -> None:
         if not self._pending:
@@ -187,7 +201,7 @@ class PostgresConnection:
                 self._flush()
         except self._psycopg.Error as exc:
             self._rollback()
-            raise _pg_error(exc, self.where) from exc
+            raise self._pg_error(exc, self.where) from exc
         except BaseException:
             self._rollback()
             raise
@@ -204,6 +218,60 @@ class PostgresConnection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class StoreConnection:
+    """A read-model connection on the event store's own database (its handed-out
+    transactions): ``?`` placeholders as everywhere in projections, converted once per
+    statement for a dialect that uses another marker."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self.dialect = cast(Dialect, database.dialect.name)
+        self.where = database.where
+        self._tx: Transaction | None = None
+        self._sql: dict[str, str] = {}
+
+    def _converted(self, sql: str) -> str:
+        found = self._sql.get(sql)
+        if found is None:
+            marker = self._database.dialect.placeholder
+            found = self._sql[sql] = sql if marker == "?" else to_format_style(sql)
+        return found
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        if self._tx is not None:
+            return _Rows(self._tx.execute(self._converted(sql), params))
+        with self._database.transaction() as tx:
+            return _Rows(tx.execute(self._converted(sql), params))
+
+    @contextmanager
+    def transaction(self, lock_name: str) -> Iterator[None]:
+        with self._database.transaction() as tx:
+            lock = self._database.dialect.advisory_lock
+            if lock:
+                tx.execute(lock, (_lock_key(lock_name),))
+            self._tx = tx
+            try:
+                yield
+            finally:
+                self._tx = None
+
+    def close(self) -> None:
+        pass  # the store owns the database
+
+
+class _Rows:
+    """Rows already fetched, read like a cursor."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
 
 
 class _NoRows:
@@ -228,21 +296,6 @@ def _is_plain_write(sql: str) -> bool:
 def _lock_key(name: str) -> int:
     # advisory locks take a bigint; a stable hash of the projection name picks one
     return zlib.crc32(b"streamsource-projection:" + name.encode()) - 2**31
-
-
-def _pg_error(exc: Exception, where: str) -> StoreError:
-    from psycopg import errors as pg
-
-    from streamsource.errors import DatabaseError, IntegrityError, ProgrammingError
-
-    detail = f"{where}: {exc}".strip()
-    if isinstance(exc, pg.IntegrityError):
-        return IntegrityError(detail)
-    if isinstance(exc, pg.ProgrammingError):
-        return ProgrammingError(detail)
-    if isinstance(exc, pg.OperationalError):
-        return OperationalError(detail)
-    return DatabaseError(detail)
 
 
 def connect(url: str) -> Connection:

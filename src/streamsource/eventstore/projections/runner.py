@@ -22,6 +22,7 @@ from streamsource.eventstore.projections import catalog
 from streamsource.eventstore.projections.database import (
     Connection,
     PostgresConnection,
+    StoreConnection,
     connect,
 )
 from streamsource.eventstore.projections.projection import (
@@ -60,21 +61,20 @@ class ProjectionStatus:
 
 def read_model_opener(store: EventStore, url: str | None) -> tuple[str, Callable[[], Connection]]:
     """What the read model is called and how to connect to it: ``url``, or when it is None,
-    the store's own database (its SQLite file, or its PostgreSQL schema)."""
+    the store's own database, as the store hands it out."""
     if url is not None:
         return url, lambda: connect(url)
-    recorder = store.recorder
-    path = getattr(recorder, "path", None)
-    if isinstance(path, str):
-        own = f"sqlite:///{path}"
-        return own, lambda: connect(own)
-    settings = getattr(recorder, "settings", None)
-    conninfo, where = getattr(settings, "conninfo", None), getattr(settings, "where", None)
-    if isinstance(conninfo, str) and isinstance(where, str):
-        return where, lambda: PostgresConnection(conninfo, where)
-    raise ProgrammingError(
-        "this store has no database a read model can live in (memory://):"
-        " pass read_model='sqlite:///PATH' or 'postgresql://...'"
+    database = store.recorder.database
+    if database is None:
+        raise ProgrammingError(
+            f"the {store.recorder.backend} backend has no database a read model can live in:"
+            " pass read_model='sqlite:///PATH' or 'postgresql://...'"
+        )
+    if database.dialect.single_writer:  # SQLite: through the store's write queue
+        return database.where, lambda: StoreConnection(database)
+    # PostgreSQL: a session of its own in the store's schema, with pipelined writes
+    return database.where, lambda: PostgresConnection(
+        "", database.where, session=database.connect()
     )
 
 

@@ -166,11 +166,20 @@ class PostgresDatabase:
         where: str,
         fail: Callable[[Exception], Exception],
         appended: Callable[[], None],
+        conninfo: str = "",
     ) -> None:
         self._pool = pool
+        self._conninfo = conninfo
         self.where = where
         self._fail = fail  # the recorder's translation (it also drops dead pooled connections)
         self._appended = appended
+
+    def connect(self) -> Any:
+        """A new autocommit session in the store's schema (outside the pool)."""
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True)
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, self.where, connecting=True) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTransaction]:

@@ -96,8 +96,16 @@ def translate(
     if sqlstate.startswith("28"):
         return AuthenticationFailed(f"{where}: the server refused the credentials ({detail})")
     if isinstance(exc, psycopg.OperationalError):
-        if "authentication failed" in detail or ("password" in detail and "supplied" in detail):
+        # at connect time libpq reports the server's refusal as text, without a SQLSTATE
+        if (
+            "authentication failed" in detail
+            or ("password" in detail and "supplied" in detail)
+            or "no pg_hba.conf entry" in detail
+            or ('role "' in detail and "does not exist" in detail)
+        ):
             return AuthenticationFailed(f"{where}: the server refused the credentials ({detail})")
+        if 'database "' in detail and "does not exist" in detail:
+            return OperationalError(f"{where}: the database does not exist ({detail})")
         if connecting:
             return CannotConnect(f"{where}: cannot connect to the server ({detail})")
         if sqlstate.startswith("40") or sqlstate in ("55P03", "57014"):  # lock, timeout

@@ -82,7 +82,9 @@ class PostgresRecorder:
         self._lock = threading.Lock()
         self._notifier = Notifier(settings.conninfo, settings.schema)
         self.appends = 0
-        self.database = PostgresDatabase(self._pool, self.where, self._fail, self._appended)
+        self.database = PostgresDatabase(
+            self._pool, self.where, self._fail, self._appended, settings.conninfo
+        )
         """The store's schema, for tables beside the events (see :mod:`.database`)."""
 
     def _appended(self) -> None:

@@ -113,9 +113,12 @@ class SqliteDatabase:
 
     dialect = db.SQLITE
 
-    def __init__(self, run: Callable[[Callable[[sqlite3.Connection], Any]], Any], path: str):
+    def __init__(
+        self, run: Callable[[Callable[[sqlite3.Connection], Any]], Any], path: str, timeout: float
+    ):
         self._run = run  # the committer's run(work): work(conn) inside a write transaction
         self.where = path
+        self._timeout = timeout
         self._helpers: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -155,6 +158,15 @@ class SqliteDatabase:
                 f"{self.where}: the transaction was rolled back: a statement in it failed"
                 f" ({tx.failure})"
             ) from tx.failure
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection of its own to the store's file (for reading: see the module docstring)."""
+        try:
+            return sqlite3.connect(
+                self.where, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise translate(exc, self.where) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -57,7 +57,7 @@ class SqliteRecorder:
         self._idle_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
-        self.database = SqliteDatabase(self._committer.run, path)
+        self.database = SqliteDatabase(self._committer.run, path, timeout)
         """The store's file, for tables beside the events (see :mod:`.database`)."""
 
     # -- writes -----------------------------------------------------------------------------
