@@ -180,9 +180,23 @@ class Cleaner:
         self._now = now_ms
         self._horizon = now_ms + delete_retention_ms
         self._txn_kept: dict[int, bool] = {}  # producer -> its open transaction kept records
+        # the first delete horizon still ahead among the batches kept: when it passes, the
+        # log is worth cleaning even without new data (its tombstones can go)
+        self.earliest_horizon: int | None = None
 
     def clean(self, batch: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview | None:
         """The batch as it stays in the log: unchanged, rewritten, or ``None`` (dropped)."""
+        kept = self._decide(batch)
+        if kept is not None:
+            header = parse_header(kept)
+            horizon = header.base_timestamp
+            if header.attributes & DELETE_HORIZON and horizon > self._now:
+                self.earliest_horizon = min(horizon, self.earliest_horizon or horizon)
+        return kept
+
+    def _decide(
+        self, batch: bytes | bytearray | memoryview
+    ) -> bytes | bytearray | memoryview | None:
         header = parse_header(batch)
         pid = header.producer_id
         last_of_producer = pid >= 0 and self._txns.last_batch.get(pid) == header.base_offset

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "cleaner-offset.checkpoint"
+# the earliest delete horizon stamped into the log (KIP-534): once it has passed, the log
+# is cleaned even without new dirty data, so that expired tombstones go
+HORIZON_FILE = "cleaner-horizon.checkpoint"
 _WINDOW = 1024 * 1024  # bytes per read of a segment being cleaned
 _WRITE_BUFFER = 1024 * 1024
 
@@ -82,22 +85,35 @@ def clean_log(
             now_ms=now_ms,
             min_compaction_lag_ms=config.min_compaction_lag_ms,
         )
-        if not force and not needs_cleaning(
-            infos,
-            first_dirty=first_dirty,
-            end=end,
-            min_dirty_ratio=config.min_cleanable_dirty_ratio,
-            now_ms=now_ms,
-            max_compaction_lag_ms=config.max_compaction_lag_ms,
+        horizon = read_start_offset(directory, HORIZON_FILE)
+        horizon_passed = horizon is not None and horizon <= now_ms
+        if (
+            not force
+            and not horizon_passed
+            and not needs_cleaning(
+                infos,
+                first_dirty=first_dirty,
+                end=end,
+                min_dirty_ratio=config.min_cleanable_dirty_ratio,
+                now_ms=now_ms,
+                max_compaction_lag_ms=config.max_compaction_lag_ms,
+            )
         ):
             return result
-        while first_dirty < end:
-            pass_end = _clean_pass(
+        earliest: int | None = None
+        while True:  # at least one pass: a passed horizon alone is worth one
+            pass_end, earliest = _clean_pass(
                 partition_log, view, txns, first_dirty, end, dedupe_buffer_bytes, now_ms, result
             )
             write_start_offset(directory, pass_end, CHECKPOINT_FILE)
             first_dirty = pass_end
+            if first_dirty >= end:
+                break
             view = partition_log.cleaner_view()
+        if earliest is not None:
+            write_start_offset(directory, earliest, HORIZON_FILE)
+        else:
+            (directory / HORIZON_FILE).unlink(missing_ok=True)
     except OSError as exc:
         raise LogStorageError(directory, "cleaning", exc) from exc
     return result
@@ -122,10 +138,11 @@ def _clean_pass(
     dedupe_buffer_bytes: int,
     now_ms: int,
     result: CleanResult,
-) -> int:
-    """One pass; returns the offset its map covered up to (the next pass's dirty start)."""
+) -> tuple[int, int | None]:
+    """One pass; returns the offset its map covered up to (the next pass's dirty start)
+    and the earliest delete horizon still ahead in what it kept."""
     offset_map = OffsetMap.for_bytes(dedupe_buffer_bytes)
-    pass_end = end
+    pass_end = max(end, first_dirty)
     for segment, info in view.segments:
         if info.next_offset <= first_dirty or info.base_offset >= end or pass_end < end:
             continue
@@ -153,7 +170,7 @@ def _clean_pass(
     staging = swap.fresh_staging(partition_log.directory)
     cleaned: list[tuple[Segment, int, bool]] = []
     for segment, info in view.segments:
-        if info.base_offset >= pass_end:
+        if info.base_offset >= min(pass_end, end):
             break
         rewritten = _rewrite_segment(segment, cleaner, staging, partition_log, now_ms)
         if rewritten is not None:
@@ -162,7 +179,7 @@ def _clean_pass(
             result.bytes_after += rewritten
     result.segments_rewritten += partition_log.swap_cleaned(cleaned, now_ms)
     result.passes += 1
-    return pass_end
+    return pass_end, cleaner.earliest_horizon
 
 
 def _rewrite_segment(
