@@ -30,13 +30,12 @@ from streamsource.kafka.broker.topics import (
     MAX_PARTITIONS_PER_BROKER,
     default_max_partitions,
 )
-from streamsource.kafka.protocol import SUPPORTED_VERSIONS, ErrorCode
+from streamsource.kafka.protocol import SUPPORTED_VERSIONS, ApiKey, ErrorCode
 from streamsource.kafka.protocol.messages.configs import DescribeConfigsRequest
 from streamsource.kafka.protocol.messages.fetch import FetchRequest
 from streamsource.kafka.protocol.messages.groups import JoinGroupRequest, SyncGroupRequest
 from streamsource.kafka.protocol.messages.list_offsets import ListOffsetsRequest
 from streamsource.kafka.protocol.messages.metadata import MetadataRequest
-from streamsource.kafka.protocol.messages.produce import ProduceRequest
 from streamsource.kafka.protocol.messages.topics import CreateTopicsRequest
 from streamsource.kafka.records import Record, build_batch, iter_batch_records, iter_batches
 from streamsource.kafka.records.legacy import iter_legacy_messages
@@ -293,9 +292,9 @@ def test_the_same_produce_request_sent_twice_is_stored_once(broker: EmbeddedBrok
 def test_every_advertised_produce_fetch_and_metadata_version_serves_real_data(
     broker: EmbeddedBroker,
 ) -> None:
-    produce_versions = range(SUPPORTED_VERSIONS[ProduceRequest.API_KEY][1] + 1)
-    fetch_versions = range(SUPPORTED_VERSIONS[FetchRequest.API_KEY][1] + 1)
-    metadata_versions = range(SUPPORTED_VERSIONS[MetadataRequest.API_KEY][1] + 1)
+    produce_versions = range(SUPPORTED_VERSIONS[ApiKey.PRODUCE][1] + 1)
+    fetch_versions = range(SUPPORTED_VERSIONS[ApiKey.FETCH][1] + 1)
+    metadata_versions = range(SUPPORTED_VERSIONS[ApiKey.METADATA][1] + 1)
     with WireClient(broker.bootstrap) as client:
         for version in metadata_versions:
             wanted = [MetadataRequest.MetadataRequestTopic(name="everyversion")]
@@ -308,7 +307,7 @@ def test_every_advertised_produce_fetch_and_metadata_version_serves_real_data(
             assert (answer.error_code, answer.base_offset) == (ErrorCode.NONE, version)
         expected = [b"v%d" % v for v in produce_versions]
         for version in fetch_versions:
-            request = FetchRequest(
+            fetch = FetchRequest(
                 max_wait_ms=0,
                 min_bytes=0,
                 max_bytes=1_000_000,
@@ -323,7 +322,7 @@ def test_every_advertised_produce_fetch_and_metadata_version_serves_real_data(
                     )
                 ],
             )
-            data = client.request(request, version).responses[0].partitions[0]
+            data = client.request(fetch, version).responses[0].partitions[0]
             assert data.error_code == ErrorCode.NONE
             assert data.high_watermark == len(expected)
             if version < 4:  # magic 0/1 message sets, down-converted

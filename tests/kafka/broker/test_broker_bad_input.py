@@ -15,7 +15,10 @@ from broker_wire import WireClient, batch_of, fetch_values, produce_request
 
 from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.protocol import ErrorCode
-from streamsource.kafka.protocol.messages.api_versions import ApiVersionsRequest
+from streamsource.kafka.protocol.messages.api_versions import (
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+)
 from streamsource.kafka.protocol.messages.metadata import MetadataRequest
 from streamsource.kafka.protocol.messages.topics import CreateTopicsRequest
 
@@ -105,6 +108,7 @@ def test_unsupported_api_versions_version_gets_error_35_with_v0_body(
 
     correlation_id, response = decode_response(18, 0, frame)
     assert correlation_id == 5
+    assert isinstance(response, ApiVersionsResponse)
     assert response.error_code == ErrorCode.UNSUPPORTED_VERSION
     versions = {v.api_key: (v.min_version, v.max_version) for v in response.api_keys}
     assert versions[18] == (0, 3)

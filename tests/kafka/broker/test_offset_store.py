@@ -8,7 +8,7 @@ import errno
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -25,7 +25,7 @@ from streamsource.kafka.storage import StorageError
 T = TypeVar("T")
 
 
-def with_store(path: Path, use: Callable[[OffsetStore], Awaitable[T]], **options: int) -> T:
+def with_store(path: Path, use: Callable[[OffsetStore], Awaitable[T]], **options: Any) -> T:
     """Open the store on ``path``, run ``use`` in an event loop, close it (a restart each)."""
 
     async def run() -> T:

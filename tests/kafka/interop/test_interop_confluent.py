@@ -34,13 +34,13 @@ def produce(
     bootstrap: str,
     topic: str,
     messages: list[tuple[bytes, bytes]],
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: list[tuple[str, str | bytes | None]] | None = None,
     partition: int | None = None,
     timestamp_ms: Callable[[int], int] | None = None,
-    **config: object,
+    config: dict[str, object] | None = None,
 ) -> list[Message]:
     """Produce and flush; returns the delivery reports (each checked for errors)."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **config})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **(config or {})})
     delivered: list[Message] = []
 
     def on_delivery(err: KafkaError | None, msg: Message) -> None:
@@ -48,18 +48,26 @@ def produce(
         delivered.append(msg)
 
     for i, (key, value) in enumerate(messages):
-        extra: dict[str, object] = {}
-        if partition is not None:
-            extra["partition"] = partition
-        if timestamp_ms is not None:
-            extra["timestamp"] = timestamp_ms(i)
         producer.produce(
-            topic, key=key, value=value, headers=headers, on_delivery=on_delivery, **extra
+            topic,
+            key=key,
+            value=value,
+            headers=headers,
+            on_delivery=on_delivery,
+            partition=-1 if partition is None else partition,  # -1: the client's partitioner
+            timestamp=0 if timestamp_ms is None else timestamp_ms(i),  # 0: now
         )
         producer.poll(0)
     assert producer.flush(30) == 0, "messages still queued after 30 s"
     assert len(delivered) == len(messages)
     return delivered
+
+
+def value_of(message: Message) -> bytes:
+    """A message's value; every message these tests produce has one."""
+    value = message.value()
+    assert value is not None
+    return value
 
 
 def new_consumer(bootstrap: str, group: str, **config: object) -> Consumer:
@@ -81,10 +89,11 @@ def consume(consumer: Consumer, count: int, timeout: float = 30.0) -> list[Messa
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
         for msg in consumer.consume(count - len(got), timeout=0.5):
-            if msg.error() is not None:
-                if msg.error().code() == KafkaError._PARTITION_EOF:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                raise KafkaException(msg.error())
+                raise KafkaException(error)
             got.append(msg)
     assert len(got) == count, f"consumed {len(got)} of {count} messages"
     return got
@@ -117,7 +126,11 @@ def consume_topic(bootstrap: str, topic: str, count: int, **config: object) -> l
 def test_keys_headers_and_order(broker: EmbeddedBroker) -> None:
     topic = unique_topic("confluent-keys")
     messages = numbered(50)
-    headers = [("source", b"interop"), ("empty", b""), ("source", b"twice")]
+    headers: list[tuple[str, str | bytes | None]] = [
+        ("source", b"interop"),
+        ("empty", b""),
+        ("source", b"twice"),
+    ]
     delivered = produce(broker.bootstrap, topic, messages, headers=headers)
     assert [m.offset() for m in delivered] == list(range(50))
     got = consume_topic(broker.bootstrap, topic, 50)
@@ -140,7 +153,7 @@ def test_null_key_and_null_value(broker: EmbeddedBroker) -> None:
 def test_compression_codec(broker: EmbeddedBroker, codec: str) -> None:
     topic = unique_topic(f"confluent-{codec}")
     messages = [(b"k%d" % i, (b"%s-%d " % (codec.encode(), i)) * 40) for i in range(200)]
-    produce(broker.bootstrap, topic, messages, **{"compression.type": codec})
+    produce(broker.bootstrap, topic, messages, config={"compression.type": codec})
     got = consume_topic(broker.bootstrap, topic, len(messages))
     assert [(m.key(), m.value()) for m in got] == messages
 
@@ -150,11 +163,15 @@ def test_idempotent_producer_delivers_each_message_once_in_order(broker: Embedde
     messages = numbered(2000)
     produce(
         broker.bootstrap, topic, messages, partition=0,
-        **{"enable.idempotence": True, "acks": "all", "batch.num.messages": 100},
+        config={"enable.idempotence": True, "acks": "all", "batch.num.messages": 100},
     )  # fmt: skip
     # a second producer session gets a new producer id and continues the same partition
     produce(
-        broker.bootstrap, topic, numbered(10, "again"), partition=0, **{"enable.idempotence": True}
+        broker.bootstrap,
+        topic,
+        numbered(10, "again"),
+        partition=0,
+        config={"enable.idempotence": True},
     )
     got = consume_topic(broker.bootstrap, topic, 2010)
     assert [m.value() for m in got] == [v for _, v in messages + numbered(10, "again")]
@@ -213,7 +230,7 @@ def test_group_rebalance_between_two_members_and_resume(broker: EmbeddedBroker) 
     c = new_consumer(broker.bootstrap, group)
     try:
         c.subscribe([topic])
-        assert sorted(m.value() for m in consume(c, 8)) == sorted(v for _, v in more)
+        assert sorted(value_of(m) for m in consume(c, 8)) == sorted(v for _, v in more)
         committed = c.committed([TopicPartition(topic, p) for p in range(4)], timeout=10)
         assert [tp.offset for tp in committed] == [10, 10, 10, 10]
     finally:
@@ -292,7 +309,10 @@ def test_earliest_latest_and_timestamp_offsets(broker: EmbeddedBroker) -> None:
 
         def at_end() -> bool:  # the client looks "latest" up asynchronously; EOF says it did
             events = consumer.consume(1, timeout=0.2)
-            return any(e.error() and e.error().code() == KafkaError._PARTITION_EOF for e in events)
+            return any(
+                (error := e.error()) is not None and error.code() == KafkaError._PARTITION_EOF
+                for e in events
+            )
 
         wait_until(at_end, 30, "the consumer to reach the latest offset")
         produce(broker.bootstrap, topic, [(b"late", b"after-end")], partition=0)
@@ -307,7 +327,7 @@ def test_broker_restart_loses_nothing(broker_process: Callable[..., BrokerProces
     topic = unique_topic("confluent-restart")
     group = unique_topic("group")
     before = numbered(300, "before")
-    produce(proc.bootstrap, topic, before, **{"acks": "all"})
+    produce(proc.bootstrap, topic, before, config={"acks": "all"})
     consumer = new_consumer(proc.bootstrap, group)
     consumer.subscribe([topic])
     first = consume(consumer, 100)
@@ -317,11 +337,11 @@ def test_broker_restart_loses_nothing(broker_process: Callable[..., BrokerProces
 
     proc.start()
     after = numbered(30, "after")
-    produce(proc.bootstrap, topic, after, **{"acks": "all"})
+    produce(proc.bootstrap, topic, after, config={"acks": "all"})
     everything = consume_topic(proc.bootstrap, topic, 330)
-    assert sorted(m.value() for m in everything) == sorted(v for _, v in before + after)
+    assert sorted(value_of(m) for m in everything) == sorted(v for _, v in before + after)
     for p in range(3):  # per partition, order is kept across the restart
-        values = [m.value() for m in everything if m.partition() == p]
+        values = [value_of(m) for m in everything if m.partition() == p]
         assert values == sorted(values, key=lambda v: (v.startswith(b"after"), v))
 
     consumer = new_consumer(proc.bootstrap, group)
@@ -330,4 +350,4 @@ def test_broker_restart_loses_nothing(broker_process: Callable[..., BrokerProces
         rest = consume(consumer, 230)
     finally:
         consumer.close()
-    assert sorted(m.value() for m in first + rest) == sorted(m.value() for m in everything)
+    assert sorted(value_of(m) for m in first + rest) == sorted(value_of(m) for m in everything)

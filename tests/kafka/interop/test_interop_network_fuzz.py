@@ -25,6 +25,7 @@ from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.broker.handlers import HANDLERS
 from streamsource.kafka.protocol import (
     SUPPORTED_VERSIONS,
+    ApiKey,
     FetchRequest,
     MetadataRequest,
     ProduceRequest,
@@ -63,7 +64,7 @@ def seed_frames() -> list[bytes]:
     }  # fmt: skip
     frames = []
     for api_key in sorted(HANDLERS):
-        low, high = SUPPORTED_VERSIONS[api_key]
+        low, high = SUPPORTED_VERSIONS[ApiKey(api_key)]
         for version in range(low, high + 1):
             message = rich.get(api_key) or request_class(api_key)()
             header = RequestHeader(api_key, version, version + 1, "fuzz")

@@ -22,6 +22,7 @@ from confluent_kafka import (
     IsolationLevel,
     KafkaError,
     KafkaException,
+    Message,
     Producer,
     TopicPartition,
 )
@@ -79,10 +80,10 @@ def read_all(
             error = msg.error()
             if error is not None:
                 assert error.code() == KafkaError._PARTITION_EOF, error
-                at_end.add(msg.partition())
+                at_end.add(msg.partition() or 0)  # set on every message read
                 continue
-            at_end.discard(msg.partition())
-            values.append(msg.value())
+            at_end.discard(msg.partition() or 0)
+            values.append(msg.value() or b"")  # every message here has a value
     finally:
         consumer.close()
     return values
@@ -203,14 +204,14 @@ def test_offsets_sent_to_a_transaction_are_committed_only_with_it(
     consumer.subscribe([source])
     producer = txn_producer(broker.bootstrap, unique_topic("tid"))
     try:
-        seen = []
+        seen: list[Message] = []
         deadline = time.monotonic() + CLIENT_TIMEOUT
         while len(seen) < 10 and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and msg.error() is None:
                 seen.append(msg)
         assert len(seen) == 10
-        offsets = [TopicPartition(source, 0, seen[-1].offset() + 1)]
+        offsets = [TopicPartition(source, 0, (seen[-1].offset() or 0) + 1)]
 
         producer.begin_transaction()
         producer.produce(sink, value=b"aborted output")

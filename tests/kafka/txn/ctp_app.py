@@ -42,8 +42,10 @@ def main() -> None:
             continue
         producer.begin_transaction()
         for msg in batch:
-            producer.produce(sink, value=b"out-" + msg.value())
-        done = batch[-1].offset() + 1
+            producer.produce(sink, value=b"out-" + (msg.value() or b""))
+        last = batch[-1].offset()
+        assert last is not None  # a fetched message has its offset
+        done = last + 1
         producer.send_offsets_to_transaction(
             [TopicPartition(source, 0, done)], consumer.consumer_group_metadata(), TIMEOUT
         )

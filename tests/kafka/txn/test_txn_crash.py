@@ -41,7 +41,7 @@ def read_all(bootstrap: str, topic: str, isolation: str = "read_committed") -> l
                 continue
             error = msg.error()
             if error is None:
-                values.append(msg.value())
+                values.append(msg.value() or b"")  # every message here has a value
             elif error.code() == KafkaError._PARTITION_EOF:
                 return values
             else:

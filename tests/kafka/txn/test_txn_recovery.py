@@ -77,7 +77,7 @@ def read_committed(bootstrap: str, topic: str) -> list[bytes]:
                 continue
             error = msg.error()
             if error is None:
-                values.append(msg.value())
+                values.append(msg.value() or b"")  # every message here has a value
             elif error.code() == KafkaError._PARTITION_EOF:
                 return values
     finally:
