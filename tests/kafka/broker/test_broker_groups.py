@@ -76,7 +76,9 @@ def test_stop_answers_a_parked_join_with_not_coordinator(
     joiner = threading.Thread(target=join)
     joiner.start()
     coordinator = broker.broker.groups.coordinator
+    deadline = time.monotonic() + 30
     while coordinator.group_state("parked").value != "PreparingRebalance":
+        assert time.monotonic() < deadline, "the join never parked the group"
         time.sleep(0.01)
     broker.stop()
     joiner.join(timeout=60)
