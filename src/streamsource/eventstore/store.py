@@ -6,10 +6,13 @@ Semantics shared with :class:`~streamsource.eventstore.async_store.AsyncEventSto
   :mod:`streamsource.eventstore.validation` for the bounds).
 * ``read_stream`` applies stream metadata (``max_count``, ``max_age``, ``truncate_before``)
   and time travel; ``read_all``/``read_category`` return the raw log in global order, which
-  stream metadata and deletes do not filter.
+  stream metadata and deletes do not filter: what they hide stays there until
+  :meth:`EventStore.scavenge` removes it (see :mod:`streamsource.eventstore.scavenging`).
+* Global positions are exclusive bounds: ``read_all(after=checkpoint)`` starts with the
+  event after the last one processed, ``read_all(before=P, backwards=True)`` below P.
 * Reading a hard-deleted (tombstoned) stream with ``read_stream``, ``stream_version`` or
   ``get_stream_metadata`` raises :class:`~streamsource.errors.StreamDeleted`, as KurrentDB
-  does; its events stay in ``read_all``.
+  does; its events stay in ``read_all`` until a scavenge.
 * A soft delete sets ``truncate_before`` to the current version + 1: the stream reads as
   empty, ``stream_version`` still reports the last version, and appends continue from it.
   As in KurrentDB, the first append after it may also expect NO_STREAM (a re-creation).
