@@ -36,6 +36,7 @@ def recorded(n: int) -> ss.RecordedEvent:
 
 
 async def test_claims_rows_and_appends_commit_together_or_not_at_all(store_url: str) -> None:
+    # the handler's rows, its appends and the inbox's record of the ids: all or nothing
     store = await ss.open_async_store(store_url)
     try:
         inbox = ss.AsyncStoreInbox(store)
@@ -59,12 +60,13 @@ async def test_claims_rows_and_appends_commit_together_or_not_at_all(store_url: 
                 assert [e.id for e in again] == [recorded(2).id]
                 raise RuntimeError("the handler failed")
 
-        async with inbox.transaction() as tx:
+        async with inbox.transaction() as tx:  # one claim per transaction
             assert [e.id for e in await inbox.claim(tx, "c", [recorded(2)])] == [recorded(2).id]
+        async with inbox.transaction() as tx:  # each consumer name has its own record
             assert [e.id for e in await inbox.claim(tx, "other", batch)] == [
                 batch[0].id,
                 batch[1].id,
-            ]  # each consumer name has its own record
+            ]
             rows: list[Any] = await tx.execute("SELECT stream FROM seen ORDER BY stream")
         assert [row[0] for row in rows] == ["account-0", "account-1"]
         assert await inbox.applied("c") == 3

@@ -6,8 +6,7 @@ whose handlers are coroutines.
 :class:`~streamsource.AsyncEventStore` hands out (:mod:`streamsource.eventstore.database`).
 A handler gets that database's transaction: its own rows (``await tx.execute(...)``), the
 inbox row and any events it appends (``await tx.append(...)``) commit together or not at
-all, so every event takes effect exactly once. (On PostgreSQL a transaction may append
-only before its other writes, and the claim writes first: there a handler writes rows.)
+all, so every event takes effect exactly once.
 
 :class:`AsyncInboxConsumer` has the semantics of
 :class:`~streamsource.bridge.consumer.InboxConsumer`, because it *is* one underneath: the
@@ -21,15 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 from streamsource.bridge.consumer import InboxConsumer, handler_failed
-from streamsource.bridge.errors import HandlerFailed
-from streamsource.bridge.inbox import TABLE
+from streamsource.bridge.errors import (
+    ConsumerStopped,
+    HandlerFailed,
+    InboxConflict,
+    KafkaClientError,
+)
+from streamsource.bridge.inbox import _CHUNK, TABLE, _first_unseen, _id_bytes
 from streamsource.errors import IntegrityError, StreamsourceError
 from streamsource.eventstore.async_store import AsyncEventStore
 from streamsource.eventstore.database import AsyncDatabase, AsyncTransaction, require_database
@@ -40,24 +43,33 @@ log = logging.getLogger("streamsource.bridge.consumer")
 AsyncHandler = Callable[[RecordedEvent, AsyncTransaction], Awaitable[None]]
 """``await handler(event, tx)``: apply one event, writing through ``tx``."""
 
-_ROWS_PER_INSERT = 500  # 3 parameters a row: far below every driver's limit
-
 
 class AsyncStoreInbox:
-    """An inbox in the database of an asyncio store (SQLite or PostgreSQL)."""
+    """An inbox in the database of an asyncio store, with the semantics of
+    :class:`~streamsource.bridge.inbox.StoreInbox`: ids are looked up when a batch is
+    claimed and inserted after its handlers ran (so on PostgreSQL, where a transaction
+    appends once and first, a handler may append: the consumer then applies
+    ``events_per_transaction`` events per transaction); a member that applied the same id at
+    the same moment makes this transaction roll back with a retriable
+    :class:`~streamsource.bridge.errors.InboxConflict`, and the retry skips the event."""
 
     def __init__(self, store: AsyncEventStore) -> None:
         database: AsyncDatabase = require_database(store.recorder, "an inbox in the store")
         self._database = database
         d = database.dialect
-        self._binary_ids = d.name == "sqlite"  # sqlite3 stores a UUID as its 16 bytes
+        self._dialect = d
+        self.events_per_transaction = d.appends_per_transaction
         self._create = (
             f"CREATE TABLE IF NOT EXISTS {TABLE} (consumer TEXT NOT NULL,"
             f" event_id {d.uuid} NOT NULL, position {d.bigint} NOT NULL,"
             f" received_at {d.timestamp} NOT NULL DEFAULT {d.now},"
             f" PRIMARY KEY (consumer, event_id)){d.without_rowid}"
         )
+        self._insert = (
+            d.insert_or_ignore(TABLE, ("consumer", "event_id", "position")) + " RETURNING event_id"
+        )
         self._applied = f"SELECT count(*) FROM {TABLE} WHERE consumer = {d.placeholder}"
+        self._pending: dict[int, tuple[str, list[RecordedEvent]]] = {}
         self._ready = False
 
     async def _create_table(self) -> None:
@@ -75,49 +87,54 @@ class AsyncStoreInbox:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncTransaction]:
-        """A transaction of the store's database; commits when the block ends."""
+        """A transaction of the store's database; records the claimed ids and commits when
+        the block ends."""
         await self._create_table()
         async with self._database.transaction() as tx:
-            yield tx
+            self._pending[id(tx)] = ("", [])
+            try:
+                yield tx
+                consumer, new = self._pending[id(tx)]
+                await self._record(tx, consumer, new)
+            finally:
+                del self._pending[id(tx)]
 
     async def claim(
         self, tx: AsyncTransaction, consumer: str, events: Sequence[RecordedEvent]
     ) -> list[RecordedEvent]:
-        """Record the ids of ``events`` for ``consumer`` in ``tx``; those not seen before,
-        in order, each id once. A member inserting the same id concurrently makes this
-        insert wait for its commit and then skip the row, never apply it twice."""
-        unique: dict[uuid.UUID, RecordedEvent] = {}
-        for event in events:
-            unique.setdefault(event.id, event)
-        inserted: set[uuid.UUID] = set()
-        rows = list(unique.values())
-        marks = tx.dialect.marks(3)
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            values = ", ".join([f"({marks})"] * len(chunk))
-            params: list[Any] = []
-            for event in chunk:
-                params += [consumer, self._id(event.id), event.position]
-            returned = await tx.execute(
-                f"INSERT INTO {TABLE} (consumer, event_id, position) VALUES {values}"
-                " ON CONFLICT DO NOTHING RETURNING event_id",
-                params,
+        """The events of ``events`` that ``consumer`` has not applied, in order, each id
+        once; their ids are recorded when the transaction ends."""
+        d = self._dialect
+        ids = [d.uuid_value(event.id) for event in events]
+        seen: set[bytes] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = await tx.execute(
+                f"SELECT event_id FROM {TABLE} WHERE consumer = {d.placeholder}"
+                f" AND event_id IN ({d.marks(len(chunk))})",
+                (consumer, *chunk),
             )
-            inserted.update(_as_uuid(row[0]) for row in returned)
-        return [event for event in rows if event.id in inserted]
+            seen.update(_id_bytes(row[0]) for row in rows)
+        new = _first_unseen(events, [event.id.bytes for event in events], seen)
+        self._pending[id(tx)] = (consumer, new)
+        return new
+
+    async def _record(self, tx: AsyncTransaction, consumer: str, new: list[RecordedEvent]) -> None:
+        d = self._dialect
+        for event in new:
+            params = (consumer, d.uuid_value(event.id), event.position)
+            if not await tx.execute(self._insert, params):
+                raise InboxConflict(
+                    f"inbox {consumer}: event {event.id} was applied by another member at the"
+                    " same time; this batch rolls back and is tried again"
+                )
 
     async def applied(self, consumer: str) -> int:
         """How many distinct events ``consumer`` has applied."""
-        async with self.transaction() as tx:
+        await self._create_table()
+        async with self._database.transaction() as tx:
             rows = await tx.execute(self._applied, (consumer,))
         return int(rows[0][0])
-
-    def _id(self, event_id: uuid.UUID) -> Any:
-        return event_id.bytes if self._binary_ids else event_id
-
-
-def _as_uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value))
 
 
 class _LoopMember(InboxConsumer):
@@ -163,7 +180,7 @@ class AsyncInboxConsumer:
             group_id,
             topics,
             _not_called,
-            _NoSyncInbox(),
+            _NoSyncInbox(inbox.events_per_transaction),
             name=name,
             consumer_config=consumer_config,
             batch_size=batch_size,
@@ -211,19 +228,28 @@ class AsyncInboxConsumer:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Poll and apply until ``stop`` is set (or the task is cancelled), then leave the
-        group. Retriable errors are logged and the batch tried again after a pause;
-        anything else (a handler raising) ends the run with that error."""
+        group. As the sync ``run``: retriable faults are retried after the member's capped
+        exponential backoff with full jitter, anything else raises
+        :class:`~streamsource.bridge.errors.ConsumerStopped` naming the cause."""
         stop = stop or asyncio.Event()
+        member = self._member
+        attempt = 0
         try:
             while not stop.is_set():
                 try:
                     await self.poll()
+                    attempt = 0
                 except StreamsourceError as exc:
                     if not exc.retriable or isinstance(exc, HandlerFailed):
-                        raise
-                    log.warning("consumer %s: %s; trying again", self.name, exc)
+                        raise ConsumerStopped(f"consumer {self.name} stopped: {exc}", exc) from exc
+                    if isinstance(exc, KafkaClientError):
+                        await self.close()  # a fatal client state needs a new consumer
+                    delay = member.backoff.delay(attempt)
+                    attempt += 1
+                    member.retries += 1
+                    log.warning("consumer %s: %s; retrying in %.2fs", self.name, exc, delay)
                     try:
-                        await asyncio.wait_for(stop.wait(), 0.5)
+                        await asyncio.wait_for(stop.wait(), delay)
                     except TimeoutError:
                         pass
         finally:
@@ -242,7 +268,11 @@ class AsyncInboxConsumer:
 
 
 class _NoSyncInbox:
-    """Stands in for the sync inbox the Kafka side never uses (the loop applies batches)."""
+    """Stands in for the sync inbox the Kafka side never uses (the loop applies batches);
+    it tells the Kafka side how many events go in one transaction."""
+
+    def __init__(self, events_per_transaction: int | None) -> None:
+        self.events_per_transaction = events_per_transaction
 
     def transaction(self) -> Any:
         raise AssertionError("the asyncio consumer applies events on its event loop")
