@@ -21,6 +21,7 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     def make(**overrides: Any) -> Any:
         overrides.setdefault("data_dir", tmp_path / f"broker-{len(started)}")
         overrides.setdefault("port", 0)
+        overrides.setdefault("group_initial_rebalance_delay_ms", 0)  # no 3 s per group
         broker = EmbeddedBroker(**overrides)
         broker.start()
         started.append(broker)

@@ -39,7 +39,7 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedBroker]]:
     """``make(**config_fields) -> EmbeddedBroker`` already started (port 0, tmp data dir).
 
     Fields are ``BrokerConfig``'s (``data_dir``, ``fsync``, ``auto_create_topics``,
-    ``default_partitions``...). Pass the ``data_dir`` of a stopped broker to restart it.
+    ``default_partitions``...); the initial rebalance delay is 0 unless given. Pass the ``data_dir`` of a stopped broker to restart it.
     """
     from streamsource.kafka import EmbeddedBroker
 
@@ -51,6 +51,9 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedBroker]]:
         counter += 1
         overrides.setdefault("data_dir", tmp_path / f"broker-{counter}")
         overrides.setdefault("port", 0)
+        # Kafka's 3 s first-rebalance delay would add 3 s to every group test; the tests
+        # that are about the delay set it themselves
+        overrides.setdefault("group_initial_rebalance_delay_ms", 0)
         broker = EmbeddedBroker(**overrides)
         broker.start()
         started.append(broker)
@@ -90,6 +93,7 @@ def broker_process(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
         n = len(procs) + 1
         data_dir = options.pop("data_dir", tmp_path / f"broker-proc-{n}")
         port = options.pop("port", 0)
+        options.setdefault("group_initial_rebalance_delay_ms", 0)
         proc = BrokerProcess(data_dir, tmp_path / f"broker-proc-{n}.log", port, **options)
         procs.append(proc)
         return proc.start()

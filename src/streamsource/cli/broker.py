@@ -51,6 +51,14 @@ from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
     show_default=True,
     help="Create a topic the first time a client names it.",
 )
+@click.option(
+    "--group-initial-rebalance-delay-ms",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How long the first rebalance of an empty group waits for more members "
+    "(Kafka's group.initial.rebalance.delay.ms).",
+)
 @click.option("--advertised-host", default=None, help="Host given to clients (default: --host).")
 @click.option("--advertised-port", default=None, type=click.IntRange(1, 65535))
 @click.option(
@@ -81,6 +89,7 @@ def command(
     fsync: str,
     flush_interval_ms: int,
     auto_create: bool,
+    group_initial_rebalance_delay_ms: int,
     advertised_host: str | None,
     advertised_port: int | None,
     log_cleaner_backoff_ms: int,
@@ -97,6 +106,7 @@ def command(
         fsync="always" if fsync == "always" else "interval",
         flush_interval_ms=flush_interval_ms,
         auto_create_topics=auto_create,
+        group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
         advertised_host=advertised_host,
         advertised_port=advertised_port,
         log_cleaner_backoff_ms=log_cleaner_backoff_ms,

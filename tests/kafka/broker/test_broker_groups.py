@@ -14,6 +14,7 @@ from streamsource.kafka.protocol.messages.find_coordinator import FindCoordinato
 from streamsource.kafka.protocol.messages.groups import (
     DescribeGroupsRequest,
     JoinGroupRequest,
+    JoinGroupResponse,
     ListGroupsRequest,
 )
 
@@ -84,3 +85,35 @@ def test_stop_answers_a_parked_join_with_not_coordinator(
     joiner.join(timeout=60)
     (answer,) = answers
     assert answer.error_code == ErrorCode.NOT_COORDINATOR  # type: ignore[attr-defined]
+
+
+def test_initial_rebalance_delay_puts_members_starting_together_in_one_generation(
+    broker_factory: Callable[..., EmbeddedBroker],
+) -> None:
+    broker = broker_factory(group_initial_rebalance_delay_ms=1000)
+    answers: dict[str, JoinGroupResponse] = {}
+
+    def join(name: str) -> None:
+        with WireClient(broker.bootstrap, timeout=30) as client:
+            answers[name] = client.request(join_request("g"), 3)  # v3: no member id round
+
+    first = threading.Thread(target=join, args=("a",))
+    first.start()
+    coordinator = broker.broker.groups.coordinator
+    deadline = time.monotonic() + 10
+    while coordinator.group_state("g").value == "Dead" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = threading.Thread(target=join, args=("b",))
+    second.start()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert [answers[m].generation_id for m in "ab"] == [1, 1]
+    (leader,) = [a for a in answers.values() if a.leader == a.member_id]
+    assert sorted(m.member_id for m in leader.members) == sorted(
+        a.member_id for a in answers.values()
+    )
+    # without the delay a member forms generation 1 alone at once: one arriving a moment
+    # later needs a second rebalance (where a kafka-python leader can lose its assignment)
+    with WireClient(broker_factory(group_initial_rebalance_delay_ms=0).bootstrap) as client:
+        alone = client.request(join_request("g"), 3)
+    assert (alone.generation_id, len(alone.members)) == (1, 1)

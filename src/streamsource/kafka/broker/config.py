@@ -2,8 +2,9 @@
 
 Defaults follow Apache Kafka's broker defaults where a client could notice the difference
 (1 partition per auto-created topic, 7-day retention, 1 GiB segments, 100 MiB max request),
-and depart from them where Kafka's default only makes sense in a cluster (no initial
-rebalance delay, loopback listener).
+and depart from them where Kafka's default only makes sense in a cluster (loopback listener).
+Kafka's 3 s ``group.initial.rebalance.delay.ms`` is kept: members started together then
+land in one generation instead of rebalancing once per arrival.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class BrokerConfig:
     # consumer groups (Kafka's group.* broker settings)
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 30 * 60 * 1000
-    group_initial_rebalance_delay_ms: int = 0
+    group_initial_rebalance_delay_ms: int = 3000
     # idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms)
     producer_id_expiration_ms: int = _DAY_MS
     # what one Fetch response may carry whatever the client asks (librdkafka asks 50 MiB):
@@ -72,6 +73,8 @@ class BrokerConfig:
             raise BrokerError("max_partitions must be at least 1")
         if self.max_frame_bytes < 1024:
             raise BrokerError("max_frame_bytes must be at least 1024")
+        if self.group_initial_rebalance_delay_ms < 0:
+            raise BrokerError("group_initial_rebalance_delay_ms must not be negative")
         if self.flush_interval_ms < 1:
             raise BrokerError("flush_interval_ms must be positive")
         if self.log_cleaner_backoff_ms < 1:
