@@ -55,6 +55,9 @@ class BrokerConfig:
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 30 * 60 * 1000
     group_initial_rebalance_delay_ms: int = 3000
+    # the consumer protocol (KIP-848): the broker, not the client, sets these
+    group_consumer_session_timeout_ms: int = 45_000
+    group_consumer_heartbeat_interval_ms: int = 5_000
     # idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms)
     producer_id_expiration_ms: int = _DAY_MS
     # what one Fetch response may carry whatever the client asks (librdkafka asks 50 MiB):

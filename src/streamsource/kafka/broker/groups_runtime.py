@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.offset_store import OffsetStore
+from streamsource.kafka.coordinator.consumer_group import (
+    ConsumerHeartbeat,
+    ConsumerHeartbeatResult,
+)
+from streamsource.kafka.coordinator.consumer_groups import (
+    ConsumerGroupConfig,
+    ConsumerGroupCoordinator,
+)
 from streamsource.kafka.coordinator.group_messages import (
     GroupConfig,
+    GroupState,
     JoinRequest,
     JoinResult,
     LeaveResult,
@@ -44,6 +53,12 @@ class GroupRuntime:
                 min_session_timeout_ms=config.group_min_session_timeout_ms,
                 max_session_timeout_ms=config.group_max_session_timeout_ms,
                 initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
+            )
+        )
+        self.consumer_groups = ConsumerGroupCoordinator(
+            ConsumerGroupConfig(
+                session_timeout_ms=config.group_consumer_session_timeout_ms,
+                heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms,
             )
         )
         self._offsets: OffsetStore | None = None
@@ -90,6 +105,9 @@ class GroupRuntime:
     # -- calls -----------------------------------------------------------------------------
 
     async def join(self, request: JoinRequest) -> JoinResult:
+        if self.consumer_groups.has_members(request.group_id):
+            # a consumer-protocol group of that name is live: Kafka refuses the classic join
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=request.member_id)
         result = await self._delayed(
             JoinResult, lambda token: self.coordinator.join(self.now_ms(), token, request)
         )
@@ -118,9 +136,28 @@ class GroupRuntime:
         self._wakeup.set()
         return result
 
+    def consumer_heartbeat(
+        self, request: ConsumerHeartbeat, topics: Mapping[str, int]
+    ) -> ConsumerHeartbeatResult:
+        if self.coordinator.group_state(request.group_id) not in (
+            GroupState.EMPTY,
+            GroupState.DEAD,
+        ):
+            message = f"group {request.group_id!r} is a classic group, not a consumer group"
+            return ConsumerHeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, error_message=message)
+        result = self.consumer_groups.heartbeat(self.now_ms(), request, topics)
+        self._wakeup.set()
+        return result
+
     def validate_commit(
         self, group_id: str, generation_id: int, member_id: str, group_instance_id: str | None
     ) -> ErrorCode:
+        """May this commit be stored? (STALE_MEMBER_EPOCH from a consumer-protocol group.)"""
+        if self.consumer_groups.has_members(group_id):
+            error = self.consumer_groups.validate_commit(group_id, generation_id, member_id)
+            if error is ErrorCode.NONE:
+                self.coordinator.note_group_with_offsets(group_id)
+            return error
         return self.coordinator.validate_commit(
             group_id, generation_id, member_id, group_instance_id, now_ms=self.now_ms()
         )
@@ -128,7 +165,11 @@ class GroupRuntime:
     async def run_timers(self) -> None:
         """Call ``tick`` at every coordinator deadline, forever (cancelled on stop)."""
         while True:
-            deadline = self.coordinator.next_deadline_ms()
+            deadlines = (
+                self.coordinator.next_deadline_ms(),
+                self.consumer_groups.next_deadline_ms(),
+            )
+            deadline = min((d for d in deadlines if d is not None), default=None)
             timeout = None if deadline is None else max(0.0, (deadline - self.now_ms()) / 1000)
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
@@ -136,7 +177,13 @@ class GroupRuntime:
                 pass
             self._wakeup.clear()
             try:
-                self._deliver(self.coordinator.tick(self.now_ms()))
+                now = self.now_ms()
+                self._deliver(self.coordinator.tick(now))
+                for member_id in self.consumer_groups.tick(now):
+                    log.info(
+                        "consumer group member %s removed (session or revocation timeout)",
+                        member_id,
+                    )
             except Exception:
                 log.exception("group coordinator tick failed")
 

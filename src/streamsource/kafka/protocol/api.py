@@ -26,6 +26,7 @@ from streamsource.kafka.protocol.messages import (
     api_versions,
     cluster,
     configs,
+    consumer_groups,
     delete_groups,
     fetch,
     find_coordinator,
@@ -95,6 +96,8 @@ class ApiKey(IntEnum):
     DESCRIBE_PRODUCERS = 61
     DESCRIBE_TRANSACTIONS = 65
     LIST_TRANSACTIONS = 66
+    CONSUMER_GROUP_HEARTBEAT = 68
+    CONSUMER_GROUP_DESCRIBE = 69
 
 
 _PAIRS: list[tuple[type[Message], type[Message]]] = [
@@ -132,6 +135,14 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
     (transactions.DescribeProducersRequest, transactions.DescribeProducersResponse),
     (transactions.DescribeTransactionsRequest, transactions.DescribeTransactionsResponse),
     (transactions.ListTransactionsRequest, transactions.ListTransactionsResponse),
+    (
+        consumer_groups.ConsumerGroupHeartbeatRequest,
+        consumer_groups.ConsumerGroupHeartbeatResponse,
+    ),
+    (
+        consumer_groups.ConsumerGroupDescribeRequest,
+        consumer_groups.ConsumerGroupDescribeResponse,
+    ),
 ]
 
 #: Request and response classes by API key.

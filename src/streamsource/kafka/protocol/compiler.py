@@ -215,6 +215,18 @@ class _Compiler:
         if kind in _SIMPLE_READERS:
             return [f"{ind}{var}, pos = {_SIMPLE_READERS[kind]}(buf, pos)"]
         if kind is STRUCT:
+            if nullable:  # an int8 marker: -1 null, 1 present
+                inner = self.decode_struct(spec.element_class(), var, ind + "    ", depth + 1)
+                return [
+                    f"{ind}marker = buf[pos]",
+                    f"{ind}pos += 1",
+                    f"{ind}if marker == 0xFF:",
+                    f"{ind}    {var} = None",
+                    f"{ind}elif marker != 1:",
+                    f"{ind}    raise DecodeError('bad null marker of struct {spec.name}')",
+                    f"{ind}else:",
+                    *inner,
+                ]
             return self.decode_struct(spec.element_class(), var, ind, depth + 1)
         if isinstance(kind, Array):
             return self.decode_array(spec, kind, var, ind, nullable, depth)
@@ -339,6 +351,18 @@ class _Compiler:
             return [f"{ind}{writer}({out}, {chunks}, {expr})"]
         if kind is STRUCT:
             obj = f"o{depth + 1}"
+            if nullable:
+                inner = self.encode_struct(
+                    spec.element_class(), obj, out, chunks, ind + "    ", depth + 1
+                )
+                return [
+                    f"{ind}{obj} = {expr}",
+                    f"{ind}if {obj} is None:",
+                    f"{ind}    {out} += b'\\xff'",
+                    f"{ind}else:",
+                    f"{ind}    {out} += b'\\x01'",
+                    *inner,
+                ]
             return [
                 f"{ind}{obj} = {expr}",
                 *self.encode_struct(spec.element_class(), obj, out, chunks, ind, depth + 1),

@@ -10,6 +10,10 @@ from streamsource.kafka.broker.handlers.configs import (
     handle_describe_configs,
     handle_incremental_alter_configs,
 )
+from streamsource.kafka.broker.handlers.consumer_groups import (
+    handle_consumer_group_describe,
+    handle_consumer_group_heartbeat,
+)
 from streamsource.kafka.broker.handlers.delete_groups import handle_delete_groups
 from streamsource.kafka.broker.handlers.fetch import handle_fetch
 from streamsource.kafka.broker.handlers.groups import (
@@ -81,6 +85,8 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.DESCRIBE_PRODUCERS: handle_describe_producers,
     ApiKey.DESCRIBE_TRANSACTIONS: handle_describe_transactions,
     ApiKey.LIST_TRANSACTIONS: handle_list_transactions,
+    ApiKey.CONSUMER_GROUP_HEARTBEAT: handle_consumer_group_heartbeat,
+    ApiKey.CONSUMER_GROUP_DESCRIBE: handle_consumer_group_describe,
 }
 
 

@@ -44,7 +44,13 @@ async def delete_group(broker: DeleteGroupsContext, group_id: str) -> ErrorCode:
     answer; if it cannot be written the group is kept and the error is retriable.
     """
     groups = broker.groups
+    error = groups.consumer_groups.delete_group(group_id)
+    if error is ErrorCode.NON_EMPTY_GROUP:
+        return error
+    found_consumer_group = error is ErrorCode.NONE
     error = groups.coordinator.delete_group(group_id)
+    if found_consumer_group and error is ErrorCode.GROUP_ID_NOT_FOUND:
+        error = ErrorCode.NONE
     if error is ErrorCode.NON_EMPTY_GROUP:
         return error
     has_offsets = group_id in groups.offsets.groups()

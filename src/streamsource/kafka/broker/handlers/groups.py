@@ -162,15 +162,25 @@ async def handle_list_groups(
     if header.api_version >= 4 and request.states_filter:
         wanted = {s.lower() for s in request.states_filter}
         states = {s for s in GroupState if s.value.lower() in wanted}
-    return ListGroupsResponse(
-        error_code=ErrorCode.NONE,
-        groups=[
-            ListGroupsResponse.ListedGroup(
-                group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state.value
-            )
-            for g in broker.groups.coordinator.list_groups(states)
-        ],
-    )
+    consumer_groups = broker.groups.consumer_groups.groups
+    listed = [
+        ListGroupsResponse.ListedGroup(
+            group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state.value
+        )
+        for g in broker.groups.coordinator.list_groups(states)
+        if not (g.state is GroupState.EMPTY and g.group_id in consumer_groups)
+    ]
+    # consumer-protocol (KIP-848) groups, with their own state names
+    wanted_states = {s.value.lower() for s in states} if states is not None else None
+    listed += [
+        ListGroupsResponse.ListedGroup(
+            group_id=g.group_id, protocol_type="consumer", group_state=g.state.value
+        )
+        for g in consumer_groups.values()
+        if (wanted_states is None or g.state.value.lower() in wanted_states)
+        and (g.members or broker.groups.coordinator.group_state(g.group_id) is GroupState.DEAD)
+    ]
+    return ListGroupsResponse(error_code=ErrorCode.NONE, groups=listed)
 
 
 async def handle_describe_groups(
@@ -178,6 +188,14 @@ async def handle_describe_groups(
 ) -> DescribeGroupsResponse:
     described: list[DescribeGroupsResponse.DescribedGroup] = []
     for group_id in request.groups:
+        if broker.groups.consumer_groups.has_members(group_id):
+            # as Kafka answers: DescribeGroups is for classic groups only
+            described.append(
+                DescribeGroupsResponse.DescribedGroup(
+                    error_code=ErrorCode.GROUP_ID_NOT_FOUND, group_id=group_id, group_state="Dead"
+                )
+            )
+            continue
         d = broker.groups.coordinator.describe(group_id)
         described.append(
             DescribeGroupsResponse.DescribedGroup(

@@ -56,6 +56,8 @@ async def handle_offset_commit(
             request.member_id,
             request.group_instance_id,
         )
+        if error is ErrorCode.STALE_MEMBER_EPOCH and version < 9:
+            error = ErrorCode.ILLEGAL_GENERATION  # what clients before KIP-848 understand
     if version == 0 and error is ErrorCode.NONE:
         broker.groups.coordinator.note_group_with_offsets(request.group_id)
     now_ms = broker.now_ms()

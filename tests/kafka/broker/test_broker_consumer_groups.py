@@ -1,0 +1,134 @@
+"""The KIP-848 APIs over the raw protocol: advertised versions, errors a client library
+would hide, and how a classic group and a consumer-protocol group of one name keep apart."""
+
+from __future__ import annotations
+
+from broker_wire import WireClient
+from confluent_kafka.admin import AdminClient, NewTopic
+from test_broker_groups import join_request
+
+from streamsource.kafka import EmbeddedBroker
+from streamsource.kafka.protocol import ErrorCode
+from streamsource.kafka.protocol.messages.api_versions import ApiVersionsRequest
+from streamsource.kafka.protocol.messages.consumer_groups import (
+    ConsumerGroupDescribeRequest,
+    ConsumerGroupHeartbeatRequest,
+)
+from streamsource.kafka.protocol.messages.groups import DescribeGroupsRequest, ListGroupsRequest
+from streamsource.kafka.protocol.messages.offsets import OffsetCommitRequest
+
+
+def create_topic(broker: EmbeddedBroker, name: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+
+
+def heartbeat(
+    group: str, member: str, epoch: int = 0, **kw: object
+) -> ConsumerGroupHeartbeatRequest:
+    if epoch == 0:
+        kw.setdefault("rebalance_timeout_ms", 30_000)
+        kw.setdefault("subscribed_topic_names", ["t"])
+        kw.setdefault("topic_partitions", [])
+    return ConsumerGroupHeartbeatRequest(
+        group_id=group,
+        member_id=member,
+        member_epoch=epoch,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_api_versions_advertises_the_consumer_group_apis(broker: EmbeddedBroker) -> None:
+    with WireClient(broker.bootstrap) as client:
+        response = client.request(ApiVersionsRequest(), 3)
+    versions = {k.api_key: (k.min_version, k.max_version) for k in response.api_keys}
+    assert versions[68] == (0, 1)
+    assert versions[69] == (0, 1)
+
+
+def test_a_heartbeat_joins_and_the_group_is_described_and_listed(broker: EmbeddedBroker) -> None:
+    create_topic(broker, "t", 3)
+    with WireClient(broker.bootstrap) as client:
+        joined = client.request(heartbeat("g", "member-1", server_assignor="range"), 1)
+        assert (joined.error_code, joined.member_id, joined.member_epoch) == (0, "member-1", 1)
+        topic_id = broker.broker.topics.topics["t"].topic_id
+        (assigned,) = joined.assignment.topic_partitions
+        assert (assigned.topic_id, assigned.partitions) == (topic_id, [0, 1, 2])
+        quiet = client.request(heartbeat("g", "member-1", 1), 1)
+        assert (quiet.error_code, quiet.assignment) == (0, None)
+        described = client.request(ConsumerGroupDescribeRequest(group_ids=["g", "nope"]), 1)
+        listed = client.request(ListGroupsRequest(), 4)
+    group, unknown = described.groups
+    assert (group.error_code, group.group_state, group.group_epoch, group.assignor_name) == (
+        0,
+        "Stable",
+        1,
+        "range",
+    )
+    (member,) = group.members
+    assert (member.member_id, member.member_epoch, member.client_id) == ("member-1", 1, "wire-test")
+    assert member.assignment.topic_partitions[0].topic_name == "t"
+    assert member.assignment == member.target_assignment
+    assert unknown.error_code == ErrorCode.GROUP_ID_NOT_FOUND
+    assert [(g.group_id, g.protocol_type, g.group_state) for g in listed.groups] == [
+        ("g", "consumer", "Stable")
+    ]
+
+
+def test_errors_name_what_was_wrong(broker: EmbeddedBroker) -> None:
+    with WireClient(broker.bootstrap) as client:
+        assignor = client.request(heartbeat("g", "m", server_assignor="sticky"), 1)
+        no_id = client.request(heartbeat("g", ""), 1)
+        unknown = client.request(heartbeat("g", "ghost", 4), 1)
+    assert assignor.error_code == ErrorCode.UNSUPPORTED_ASSIGNOR
+    assert "sticky" in assignor.error_message
+    assert no_id.error_code == ErrorCode.INVALID_REQUEST
+    assert "member id" in no_id.error_message
+    assert unknown.error_code == ErrorCode.UNKNOWN_MEMBER_ID
+
+
+def test_classic_and_consumer_groups_of_one_name_refuse_each_other(
+    broker: EmbeddedBroker,
+) -> None:
+    with WireClient(broker.bootstrap) as client:
+        classic = client.request(join_request("classic"), 3)
+        assert classic.error_code == ErrorCode.NONE
+        refused = client.request(heartbeat("classic", "m"), 1)
+        assert refused.error_code == ErrorCode.GROUP_ID_NOT_FOUND
+        assert "classic" in refused.error_message
+
+        assert client.request(heartbeat("modern", "m"), 1).error_code == ErrorCode.NONE
+        join = client.request(join_request("modern"), 3)
+        assert join.error_code == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+        described = client.request(DescribeGroupsRequest(groups=["modern"]), 5)
+        assert described.groups[0].error_code == ErrorCode.GROUP_ID_NOT_FOUND
+
+
+def test_offset_commits_need_the_member_epoch(broker: EmbeddedBroker) -> None:
+    create_topic(broker, "t", 1)
+
+    def commit(epoch: int, member: str = "m") -> int:
+        request = OffsetCommitRequest(
+            group_id="g",
+            generation_id=epoch,
+            member_id=member,
+            topics=[
+                OffsetCommitRequest.OffsetCommitRequestTopic(
+                    name="t",
+                    partitions=[
+                        OffsetCommitRequest.OffsetCommitRequestPartition(
+                            partition_index=0, committed_offset=5
+                        )
+                    ],
+                )
+            ],
+        )
+        with WireClient(broker.bootstrap) as client:
+            response = client.request(request, 8)
+        return int(response.topics[0].partitions[0].error_code)
+
+    with WireClient(broker.bootstrap) as client:
+        assert client.request(heartbeat("g", "m"), 1).member_epoch == 1
+    assert commit(1) == ErrorCode.NONE
+    assert commit(0) == ErrorCode.ILLEGAL_GENERATION  # STALE_MEMBER_EPOCH before v9
+    assert commit(1, "stranger") == ErrorCode.UNKNOWN_MEMBER_ID
