@@ -59,6 +59,14 @@ from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
     help="How long the first rebalance of an empty group waits for more members "
     "(Kafka's group.initial.rebalance.delay.ms).",
 )
+@click.option(
+    "--offsets-retention-minutes",
+    default=7 * 24 * 60,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Committed offsets of a group without members expire this long after the later of "
+    "their commit and the group becoming empty (Kafka's offsets.retention.minutes).",
+)
 @click.option("--advertised-host", default=None, help="Host given to clients (default: --host).")
 @click.option("--advertised-port", default=None, type=click.IntRange(1, 65535))
 @click.option(
@@ -90,6 +98,7 @@ def command(
     flush_interval_ms: int,
     auto_create: bool,
     group_initial_rebalance_delay_ms: int,
+    offsets_retention_minutes: int,
     advertised_host: str | None,
     advertised_port: int | None,
     log_cleaner_backoff_ms: int,
@@ -107,6 +116,7 @@ def command(
         flush_interval_ms=flush_interval_ms,
         auto_create_topics=auto_create,
         group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
+        offsets_retention_ms=offsets_retention_minutes * 60_000,
         advertised_host=advertised_host,
         advertised_port=advertised_port,
         log_cleaner_backoff_ms=log_cleaner_backoff_ms,

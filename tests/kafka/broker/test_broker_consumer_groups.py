@@ -3,8 +3,11 @@ would hide, and how a classic group and a consumer-protocol group of one name ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from broker_wire import WireClient
 from confluent_kafka.admin import AdminClient, NewTopic
+from test_broker_audit import wait_until
 from test_broker_groups import join_request
 
 from streamsource.kafka import EmbeddedBroker
@@ -15,7 +18,7 @@ from streamsource.kafka.protocol.messages.consumer_groups import (
     ConsumerGroupHeartbeatRequest,
 )
 from streamsource.kafka.protocol.messages.groups import DescribeGroupsRequest, ListGroupsRequest
-from streamsource.kafka.protocol.messages.offsets import OffsetCommitRequest
+from streamsource.kafka.protocol.messages.offsets import OffsetCommitRequest, OffsetFetchRequest
 
 
 def create_topic(broker: EmbeddedBroker, name: str, partitions: int) -> None:
@@ -132,3 +135,50 @@ def test_offset_commits_need_the_member_epoch(broker: EmbeddedBroker) -> None:
     assert commit(1) == ErrorCode.NONE
     assert commit(0) == ErrorCode.ILLEGAL_GENERATION  # STALE_MEMBER_EPOCH before v9
     assert commit(1, "stranger") == ErrorCode.UNKNOWN_MEMBER_ID
+
+
+def fetch_offset(client: WireClient, group: str) -> int:
+    request = OffsetFetchRequest(
+        group_id=group,
+        topics=[OffsetFetchRequest.OffsetFetchRequestTopic(name="t", partition_indexes=[0])],
+    )
+    return int(client.request(request, 7).topics[0].partitions[0].committed_offset)
+
+
+def commit_offset(client: WireClient, group: str, member: str = "", epoch: int = -1) -> int:
+    request = OffsetCommitRequest(
+        group_id=group,
+        generation_id=epoch,
+        member_id=member,
+        topics=[
+            OffsetCommitRequest.OffsetCommitRequestTopic(
+                name="t",
+                partitions=[
+                    OffsetCommitRequest.OffsetCommitRequestPartition(
+                        partition_index=0, committed_offset=5
+                    )
+                ],
+            )
+        ],
+    )
+    return int(client.request(request, 8).topics[0].partitions[0].error_code)
+
+
+def test_offsets_of_empty_groups_expire_and_those_of_live_groups_stay(
+    broker_factory: Callable[..., EmbeddedBroker],
+) -> None:
+    broker = broker_factory(offsets_retention_ms=1_500, retention_check_interval_ms=100)
+    create_topic(broker, "t", 1)
+    with WireClient(broker.bootstrap) as client:
+        assert client.request(heartbeat("live", "m"), 1).member_epoch == 1
+        assert commit_offset(client, "live", "m", 1) == ErrorCode.NONE
+        assert commit_offset(client, "standalone") == ErrorCode.NONE  # no members
+        wait_until(lambda: fetch_offset(client, "standalone") == -1, "expiry")
+        # the live group committed at the same moment and keeps its offset while it has a
+        # member (its session is 45 s; this test is over well before)
+        assert fetch_offset(client, "live") == 5
+        listed = client.request(ListGroupsRequest(), 4)
+        assert [g.group_id for g in listed.groups] == ["live"]
+        assert client.request(heartbeat("live", "m", -1), 1).error_code == ErrorCode.NONE
+        wait_until(lambda: fetch_offset(client, "live") == -1, "expiry after leaving")
+        assert client.request(ListGroupsRequest(), 4).groups == []

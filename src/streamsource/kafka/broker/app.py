@@ -215,6 +215,10 @@ class Broker:
                 self.producers.expire, self.now_ms(), self.config.producer_id_expiration_ms
             )
             await self.writer.run(expire)
+            try:
+                await self.groups.expire_offsets(self.now_ms())
+            except Exception:
+                log.exception("committed offsets could not be expired")
 
     async def enforce_retention(self) -> int:
         """Delete expired segments of every partition now (in a worker thread; the log is

@@ -58,6 +58,9 @@ class BrokerConfig:
     # the consumer protocol (KIP-848): the broker, not the client, sets these
     group_consumer_session_timeout_ms: int = 45_000
     group_consumer_heartbeat_interval_ms: int = 5_000
+    # committed offsets of an empty group expire this long after its last commit or the
+    # moment it became empty, whichever is later (Kafka's offsets.retention.minutes)
+    offsets_retention_ms: int = 7 * _DAY_MS
     # idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms)
     producer_id_expiration_ms: int = _DAY_MS
     # what one Fetch response may carry whatever the client asks (librdkafka asks 50 MiB):
@@ -76,6 +79,8 @@ class BrokerConfig:
             raise BrokerError("max_partitions must be at least 1")
         if self.max_frame_bytes < 1024:
             raise BrokerError("max_frame_bytes must be at least 1024")
+        if self.offsets_retention_ms < 1:
+            raise BrokerError("offsets_retention_ms must be positive")
         if self.group_initial_rebalance_delay_ms < 0:
             raise BrokerError("group_initial_rebalance_delay_ms must not be negative")
         if self.flush_interval_ms < 1:

@@ -36,6 +36,7 @@ from streamsource.kafka.coordinator.group_messages import (
     SyncResult,
 )
 from streamsource.kafka.coordinator.groups import GroupCoordinator
+from streamsource.kafka.coordinator.offset_expiry import expired_offsets
 from streamsource.kafka.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,10 @@ class GroupRuntime:
             )
         )
         self._offsets: OffsetStore | None = None
+        self._retention_ms = config.offsets_retention_ms
+        # groups seen with members at an expiry check, and when groups seen so became empty
+        self._seen_active: set[str] = set()
+        self._empty_since: dict[str, int] = {}
         # token -> (future of the parked request, the result type it expects)
         self._pending: dict[
             object, tuple[asyncio.Future[JoinResult | SyncResult], type[JoinResult | SyncResult]]
@@ -161,6 +166,43 @@ class GroupRuntime:
         return self.coordinator.validate_commit(
             group_id, generation_id, member_id, group_instance_id, now_ms=self.now_ms()
         )
+
+    async def expire_offsets(self, now_ms: int) -> int:
+        """Forget expired offsets of empty groups (wall-clock ``now_ms``); how many went.
+
+        A group whose last offsets go is forgotten too (Kafka: it becomes Dead). Raises
+        ``StorageError`` if the removal cannot be written (nothing is lost then: the next
+        check tries again).
+        """
+        expired_count = 0
+        for group_id in self.offsets.groups():
+            has_members = self.consumer_groups.has_members(group_id) or (
+                self.coordinator.group_state(group_id) not in (GroupState.EMPTY, GroupState.DEAD)
+            )
+            if has_members:
+                self._seen_active.add(group_id)
+                self._empty_since.pop(group_id, None)
+            elif group_id in self._seen_active:
+                self._seen_active.discard(group_id)
+                self._empty_since[group_id] = now_ms
+            committed = self.offsets.fetch(group_id)
+            expired = expired_offsets(
+                committed,
+                now_ms,
+                self._retention_ms,
+                has_members=has_members,
+                empty_since_ms=self._empty_since.get(group_id),
+            )
+            if not expired:
+                continue
+            await self.offsets.delete_offsets(group_id, expired)
+            expired_count += len(expired)
+            if len(expired) == len(committed):
+                self._empty_since.pop(group_id, None)
+                self.coordinator.delete_group(group_id)
+                self.consumer_groups.delete_group(group_id)
+                log.info("group %s: every committed offset expired, group removed", group_id)
+        return expired_count
 
     async def run_timers(self) -> None:
         """Call ``tick`` at every coordinator deadline, forever (cancelled on stop)."""

@@ -81,6 +81,12 @@ class OffsetStore:
         await self._store(change)
         return True
 
+    async def delete_offsets(self, group: str, partitions: Iterable[TopicPartition]) -> None:
+        """Forget some of a group's offsets (expiry); the group goes once it has none."""
+        change = self._table.delete_offsets(group, partitions)
+        if change is not None:
+            await self._store(change)
+
     async def delete_topic(self, topic: str) -> None:
         """Forget every group's offsets for a deleted topic."""
         change = self._table.delete_topic(topic)

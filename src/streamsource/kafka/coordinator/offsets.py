@@ -7,7 +7,7 @@ OffsetCommit is one record: all of it survives a crash, or none of it. ``live_re
 is what a compacted file holds instead of the whole history.
 
 A payload is a msgpack array tagged by kind: a commit (a group's entries), the deletion
-of a group, the deletion of a topic.
+of a group, the deletion of a topic, the deletion of some of a group's offsets (expiry).
 """
 
 from __future__ import annotations
@@ -67,7 +67,12 @@ class _DeleteTopic(msgspec.Struct, array_like=True, tag=3):
     topic: str
 
 
-_Record = _Commit | _DeleteGroup | _DeleteTopic
+class _DeleteOffsets(msgspec.Struct, array_like=True, tag=4):
+    group: str
+    partitions: list[tuple[str, int]]
+
+
+_Record = _Commit | _DeleteGroup | _DeleteTopic | _DeleteOffsets
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(_Record)
 
@@ -134,6 +139,13 @@ class OffsetTable:
         """The change forgetting a group's offsets (DeleteGroups); None if it has none."""
         return Change(_DeleteGroup(group)) if group in self._offsets else None
 
+    def delete_offsets(self, group: str, partitions: Iterable[TopicPartition]) -> Change | None:
+        """The change forgetting some of a group's offsets (expiry); None if it has none of
+        them. A group left without offsets is forgotten."""
+        held = self._offsets.get(group, {})
+        gone = [tp for tp in partitions if tp in held]
+        return Change(_DeleteOffsets(group, gone)) if gone else None
+
     def delete_topic(self, topic: str) -> Change | None:
         """The change forgetting every group's offsets of a deleted topic; None if none."""
         if any(key[0] == topic for offsets in self._offsets.values() for key in offsets):
@@ -157,6 +169,13 @@ class OffsetTable:
                 self._written += 1
         elif isinstance(record, _DeleteGroup):
             self._live -= len(self._offsets.pop(record.group, {}))
+        elif isinstance(record, _DeleteOffsets):
+            offsets = self._offsets.get(record.group, {})
+            for topic, partition in record.partitions:
+                if offsets.pop((topic, partition), None) is not None:
+                    self._live -= 1
+            if not offsets:
+                self._offsets.pop(record.group, None)
         else:
             for offsets in self._offsets.values():
                 gone = [key for key in offsets if key[0] == record.topic]
