@@ -11,7 +11,7 @@ has no second rebalance to lose.
 
 Each run starts N consumers (threads, one KafkaConsumer each, ``poll(100 ms)`` loops as a
 new user writes them) on a fresh group of a topic with 2N partitions, at the same moment.
-A run converges when, within 30 s, every partition is owned by exactly one member and every
+A run converges when, within 20 s, every partition is owned by exactly one member and every
 member owns 2 (its share), and that still holds half a second later. Two brokers
 (``streamsource broker`` child processes) run side by side: the baseline with delay 0, and
 the CLI default (3000 ms). The script asserts nothing; it prints one table.
@@ -32,7 +32,11 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka import KafkaConsumer
 from streamsource.kafka.broker.process import BrokerProcess
 
-CONVERGE_WITHIN_S = 30.0
+# a member stuck by the client race heartbeats no more: its session (30 s here, longer
+# than the window) would end and a new rebalance could repair the group, which must not
+# count as converging
+SESSION_MS = 30_000
+CONVERGE_WITHIN_S = 20.0
 HOLD_S = 0.5
 SHARE = 2
 
@@ -50,7 +54,7 @@ def run_once(bootstrap: str, topic: str, members: int) -> tuple[bool, float]:
             bootstrap_servers=bootstrap,
             group_id=group,
             auto_offset_reset="earliest",
-            session_timeout_ms=10_000,
+            session_timeout_ms=SESSION_MS,
             heartbeat_interval_ms=1_000,
         )
         try:
@@ -90,7 +94,7 @@ def run_once(bootstrap: str, topic: str, members: int) -> tuple[bool, float]:
     return ok, (converged_at - began) if converged_at is not None else CONVERGE_WITHIN_S
 
 
-def probe(bootstrap: str, members: int, runs: int) -> tuple[int, float]:
+def probe(bootstrap: str, members: int, runs: int) -> tuple[int, float, float]:
     topic = f"converge-{members}-{uuid.uuid4().hex[:6]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
@@ -104,7 +108,8 @@ def probe(bootstrap: str, members: int, runs: int) -> tuple[int, float]:
         converged += ok
         if ok:
             seconds.append(took)
-    return converged, (sum(seconds) / len(seconds) if seconds else float("nan"))
+    mean = sum(seconds) / len(seconds) if seconds else float("nan")
+    return converged, mean, max(seconds, default=float("nan"))
 
 
 def main() -> None:
@@ -114,7 +119,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5])
     args = parser.parse_args()
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    rows: list[tuple[int, int, int, int, float]] = []
+    rows: list[tuple[int, int, int, int, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="group-convergence-") as tmp:
         work = Path(tmp)
         for delay, runs in ((0, args.baseline_runs), (3000, args.runs)):
@@ -126,15 +131,15 @@ def main() -> None:
             ).start()
             try:
                 for members in args.sizes:
-                    converged, mean_s = probe(proc.bootstrap, members, runs)
-                    rows.append((delay, members, runs, converged, mean_s))
+                    converged, mean_s, max_s = probe(proc.bootstrap, members, runs)
+                    rows.append((delay, members, runs, converged, mean_s, max_s))
             finally:
                 proc.terminate()
     print(f"{'initial delay ms':>16} {'members':>7} {'runs':>5} {'converged':>9} {'rate':>6}"
-          f" {'mean s to converge':>19}")  # fmt: skip
-    for delay, members, runs, converged, mean_s in rows:
+          f" {'s to converge: mean':>19} {'max':>5}")  # fmt: skip
+    for delay, members, runs, converged, mean_s, max_s in rows:
         print(f"{delay:>16} {members:>7} {runs:>5} {converged:>9} {converged / runs:>6.0%}"
-              f" {mean_s:>19.2f}")  # fmt: skip
+              f" {mean_s:>19.2f} {max_s:>5.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
