@@ -72,9 +72,10 @@ class ConsumerGroupMachine(RuleBasedStateMachine):
 
     def apply(self, client: Client, result: ConsumerHeartbeatResult) -> None:
         if result.error_code in (ErrorCode.UNKNOWN_MEMBER_ID, ErrorCode.FENCED_MEMBER_EPOCH):
-            client.owned.clear()  # fenced: it gives everything up and re-joins
-            client.in_group = False
-            return
+            # fenced: it gives everything up and re-joins under its member id, as
+            # librdkafka does
+            client.owned.clear()
+            result = self.send(client, 0)
         assert result.error_code == ErrorCode.NONE, result
         client.epoch = result.member_epoch
         if result.assignment is not None:
@@ -137,7 +138,7 @@ class ConsumerGroupMachine(RuleBasedStateMachine):
     @rule(ms=st.sampled_from([500, 3_000, 6_000, 11_000]))
     def time_passes(self, ms: int) -> None:
         self.now += ms
-        removed = set(self.c.tick(self.now))
+        removed = {member for _, member in self.c.tick(self.now)}
         for client in self.clients:
             if client.member_id in removed:
                 # the client's own timers tell it the same: it stops consuming

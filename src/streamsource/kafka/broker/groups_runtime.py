@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -35,9 +36,15 @@ from streamsource.kafka.coordinator.group_messages import (
     SyncRequest,
     SyncResult,
 )
+from streamsource.kafka.coordinator.group_snapshots import (
+    ClassicGroupSnapshot,
+    decode_snapshot,
+    encode_snapshot,
+)
 from streamsource.kafka.coordinator.groups import GroupCoordinator
 from streamsource.kafka.coordinator.offset_expiry import expired_offsets
 from streamsource.kafka.protocol.errors import ErrorCode
+from streamsource.kafka.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,8 @@ class GroupRuntime:
             )
         )
         self._offsets: OffsetStore | None = None
+        self._persisted: dict[str, bytes] = {}  # group -> its recorded membership
+        self._recording: set[asyncio.Task[None]] = set()  # membership writes under way
         self._retention_ms = config.offsets_retention_ms
         # groups seen with members at an expiry check, and when groups seen so became empty
         self._seen_active: set[str] = set()
@@ -76,8 +85,18 @@ class GroupRuntime:
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self, directory: Path) -> None:
-        """Load the committed offsets; groups that have some become known (Empty)."""
+        """Load the committed offsets and the recorded groups (members carry on where they
+        were); other groups that have offsets become known (Empty). Blocking: start-up
+        runs it in a thread."""
         self._offsets = OffsetStore.open(directory / "offsets.log")
+        now = self.now_ms()
+        for group_id, data in self._offsets.group_metadata().items():
+            snapshot = decode_snapshot(data)
+            if isinstance(snapshot, ClassicGroupSnapshot):
+                self.coordinator.restore(now, snapshot)
+            else:
+                self.consumer_groups.restore(now, snapshot)
+            self._persisted[group_id] = data
         for group_id in self._offsets.groups():
             self.coordinator.note_group_with_offsets(group_id)
 
@@ -104,8 +123,9 @@ class GroupRuntime:
 
     @staticmethod
     def now_ms() -> int:
-        """Coordinator time: the loop's monotonic clock (deadlines only, never persisted)."""
-        return int(asyncio.get_running_loop().time() * 1000)
+        """Coordinator time: the monotonic clock asyncio's loop also reads (deadlines only,
+        never persisted), readable from the start-up thread too."""
+        return int(time.monotonic() * 1000)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -114,14 +134,20 @@ class GroupRuntime:
             # a consumer-protocol group of that name is live: Kafka refuses the classic join
             return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=request.member_id)
         result = await self._delayed(
-            JoinResult, lambda token: self.coordinator.join(self.now_ms(), token, request)
+            JoinResult,
+            lambda token: self._persisting(
+                request.group_id, self.coordinator.join(self.now_ms(), token, request)
+            ),
         )
         assert isinstance(result, JoinResult)
         return result
 
     async def sync(self, request: SyncRequest) -> SyncResult:
         result = await self._delayed(
-            SyncResult, lambda token: self.coordinator.sync(self.now_ms(), token, request)
+            SyncResult,
+            lambda token: self._persisting(
+                request.group_id, self.coordinator.sync(self.now_ms(), token, request)
+            ),
         )
         assert isinstance(result, SyncResult)
         return result
@@ -137,6 +163,7 @@ class GroupRuntime:
 
     def leave(self, group_id: str, members: list[LeavingMember]) -> LeaveResult:
         result = self.coordinator.leave(self.now_ms(), group_id, members)
+        self._persist(group_id)
         self._deliver(result.replies)
         self._wakeup.set()
         return result
@@ -151,6 +178,7 @@ class GroupRuntime:
             message = f"group {request.group_id!r} is a classic group, not a consumer group"
             return ConsumerHeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, error_message=message)
         result = self.consumer_groups.heartbeat(self.now_ms(), request, topics)
+        self._persist(request.group_id)
         self._wakeup.set()
         return result
 
@@ -221,15 +249,53 @@ class GroupRuntime:
             try:
                 now = self.now_ms()
                 self._deliver(self.coordinator.tick(now))
-                for member_id in self.consumer_groups.tick(now):
+                for group_id, member_id in self.consumer_groups.tick(now):
                     log.info(
-                        "consumer group member %s removed (session or revocation timeout)",
+                        "group %s: member %s removed (session or revocation timeout)",
+                        group_id,
                         member_id,
                     )
+                    self._persist(group_id)
+                for group_id in list(self._persisted):
+                    emptied = self.coordinator.group_state(group_id) in (
+                        GroupState.EMPTY,
+                        GroupState.DEAD,
+                    )
+                    if emptied and not self.consumer_groups.has_members(group_id):
+                        self._persist(group_id)  # a classic group the tick emptied
             except Exception:
                 log.exception("group coordinator tick failed")
 
     # -- internals -------------------------------------------------------------------------
+
+    def _persisting(self, group_id: str, replies: list[Reply]) -> list[Reply]:
+        self._persist(group_id)
+        return replies
+
+    def _persist(self, group_id: str) -> None:
+        """Record the group's membership if it changed. The write is queued (in order)
+        rather than awaited: a lost record only costs the members a re-join after a
+        restart, and the answer to this request need not wait for the disk."""
+        classic = self.coordinator.snapshot(group_id)
+        if classic == "keep":
+            return
+        snapshot = classic if classic is not None else self.consumer_groups.snapshot(group_id)
+        data = encode_snapshot(snapshot) if snapshot is not None else None
+        if data == self._persisted.get(group_id):
+            return
+        if data is None:
+            self._persisted.pop(group_id, None)
+        else:
+            self._persisted[group_id] = data
+        task = asyncio.get_running_loop().create_task(self._record(group_id, data))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _record(self, group_id: str, data: bytes | None) -> None:
+        try:
+            await self.offsets.put_group_metadata(group_id, data)
+        except StorageError as exc:
+            log.warning("group %s: membership not recorded: %s", group_id, exc)
 
     async def _delayed(
         self, kind: type[JoinResult | SyncResult], call: _Call

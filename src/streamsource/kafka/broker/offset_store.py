@@ -87,6 +87,10 @@ class OffsetStore:
         if change is not None:
             await self._store(change)
 
+    async def put_group_metadata(self, group: str, snapshot: bytes | None) -> None:
+        """Record a group's membership durably (None: it has none any more)."""
+        await self._store(self._table.put_group_metadata(group, snapshot))
+
     async def delete_topic(self, topic: str) -> None:
         """Forget every group's offsets for a deleted topic."""
         change = self._table.delete_topic(topic)
@@ -131,6 +135,9 @@ class OffsetStore:
 
     def groups(self) -> list[str]:
         return self._table.groups()
+
+    def group_metadata(self) -> dict[str, bytes]:
+        return self._table.group_metadata()
 
     def close(self) -> None:
         """Finish pending writes and close the file."""

@@ -39,6 +39,10 @@ from streamsource.kafka.coordinator.consumer_group import (
     ConsumerMember,
     reconcile,
 )
+from streamsource.kafka.coordinator.group_snapshots import (
+    ConsumerGroupSnapshot,
+    ConsumerMemberSnapshot,
+)
 from streamsource.kafka.protocol.errors import ErrorCode
 
 MAX_REGEX_CHARS = 1_000
@@ -121,8 +125,10 @@ class ConsumerGroupCoordinator:
         self._maybe_assign(group, topics, changed)
         reconcile(group, member, req.owned, now_ms)
         assignment: frozenset[TopicPartition] | None = frozenset(member.assigned)
-        unchanged = assignment == member.sent
-        in_sync = req.owned is None or req.owned == member.holds()
+        # repeated while a revocation is pending or the client owns something else: an
+        # earlier answer may have been lost
+        unchanged = assignment == member.sent and not member.revoking
+        in_sync = req.owned is None or req.owned == member.assigned
         if unchanged and in_sync and req.member_epoch != JOIN_EPOCH:
             assignment = None
         member.sent = frozenset(member.assigned)
@@ -297,15 +303,16 @@ class ConsumerGroupCoordinator:
 
     # -- time -------------------------------------------------------------------------------
 
-    def tick(self, now_ms: int) -> list[str]:
-        """Remove members whose session ended or who did not revoke in time; their ids."""
-        removed: list[str] = []
+    def tick(self, now_ms: int) -> list[tuple[str, str]]:
+        """Remove members whose session ended or who did not revoke in time;
+        (group id, member id) of each."""
+        removed: list[tuple[str, str]] = []
         for group in self.groups.values():
             for member in list(group.members.values()):
                 late = member.revoke_deadline_ms is not None and member.revoke_deadline_ms <= now_ms
                 if member.session_deadline_ms <= now_ms or late:
                     group.remove(member)
-                    removed.append(member.member_id)
+                    removed.append((group.group_id, member.member_id))
         return removed
 
     def next_deadline_ms(self) -> int | None:
@@ -318,6 +325,75 @@ class ConsumerGroupCoordinator:
             if dl is not None
         ]
         return min(deadlines, default=None)
+
+    # -- persistence (group metadata across restarts) ---------------------------------------
+
+    def snapshot(self, group_id: str) -> ConsumerGroupSnapshot | None:
+        """What to record for the group (None: no members, no record)."""
+        group = self.groups.get(group_id)
+        if group is None or not group.members:
+            return None
+        return ConsumerGroupSnapshot(
+            group_id=group.group_id,
+            group_epoch=group.group_epoch,
+            assignment_epoch=group.assignment_epoch,
+            assignor=group.assignor,
+            members=[
+                ConsumerMemberSnapshot(
+                    member_id=m.member_id,
+                    instance_id=m.instance_id,
+                    rack_id=m.rack_id,
+                    client_id=m.client_id,
+                    client_host=m.client_host,
+                    rebalance_timeout_ms=m.rebalance_timeout_ms,
+                    subscribed_topics=list(m.subscribed_topics),
+                    subscribed_regex=m.subscribed_regex,
+                    server_assignor=m.server_assignor,
+                    member_epoch=m.member_epoch,
+                    previous_epoch=m.previous_epoch,
+                    assigned=sorted(m.assigned),
+                    revoking=sorted(m.revoking),
+                    left_static=m.left_static,
+                )
+                for m in group.members.values()
+            ],
+            target={member: sorted(tps) for member, tps in group.target.items()},
+            partition_counts=dict(group.partition_counts),
+        )
+
+    def restore(self, now_ms: int, snapshot: ConsumerGroupSnapshot) -> None:
+        """Bring back a recorded group; sessions and pending revocations restart now."""
+        group = ConsumerGroup(
+            snapshot.group_id,
+            group_epoch=snapshot.group_epoch,
+            assignment_epoch=snapshot.assignment_epoch,
+            assignor=snapshot.assignor,
+            target={member: set(tps) for member, tps in snapshot.target.items()},
+            partition_counts=dict(snapshot.partition_counts),
+        )
+        for m in snapshot.members:
+            member = ConsumerMember(
+                member_id=m.member_id,
+                instance_id=m.instance_id,
+                rack_id=m.rack_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                rebalance_timeout_ms=m.rebalance_timeout_ms,
+                session_deadline_ms=now_ms + self.config.session_timeout_ms,
+                subscribed_topics=tuple(m.subscribed_topics),
+                subscribed_regex=m.subscribed_regex,
+                server_assignor=m.server_assignor,
+                member_epoch=m.member_epoch,
+                previous_epoch=m.previous_epoch,
+                assigned=set(m.assigned),
+                revoking=set(m.revoking),
+                revoke_deadline_ms=now_ms + m.rebalance_timeout_ms if m.revoking else None,
+                left_static=m.left_static,
+            )
+            group.members[member.member_id] = member
+            if member.instance_id:
+                group.static_members[member.instance_id] = member.member_id
+        self.groups[group.group_id] = group
 
     # -- admin ------------------------------------------------------------------------------
 

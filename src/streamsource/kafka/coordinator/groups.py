@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Literal
 
 from streamsource.kafka.coordinator.group import Group, Member, Waiter
 from streamsource.kafka.coordinator.group_messages import (
@@ -34,9 +35,14 @@ from streamsource.kafka.coordinator.group_messages import (
     LeftMember,
     ListedGroup,
     MemberDescription,
+    Protocol,
     Reply,
     SyncRequest,
     SyncResult,
+)
+from streamsource.kafka.coordinator.group_snapshots import (
+    ClassicGroupSnapshot,
+    ClassicMemberSnapshot,
 )
 from streamsource.kafka.coordinator.rebalance import (
     COMPLETING,
@@ -498,6 +504,65 @@ class GroupCoordinator:
             return ErrorCode.NON_EMPTY_GROUP
         del self._groups[group_id]
         return ErrorCode.NONE
+
+    # -- persistence (group metadata across restarts) ---------------------------------------
+
+    def snapshot(self, group_id: str) -> ClassicGroupSnapshot | Literal["keep"] | None:
+        """What to record for the group: a Stable generation, None for a group without
+        members (no record), or "keep" while it rebalances (keep the last record)."""
+        group = self._groups.get(group_id)
+        if group is None or not group.members:
+            return None
+        if group.state is not STABLE:
+            return "keep"
+        return ClassicGroupSnapshot(
+            group_id=group.group_id,
+            generation_id=group.generation_id,
+            protocol_type=group.protocol_type,
+            protocol_name=group.protocol_name,
+            leader_id=group.leader_id,
+            members=[
+                ClassicMemberSnapshot(
+                    member_id=m.member_id,
+                    group_instance_id=m.group_instance_id,
+                    client_id=m.client_id,
+                    client_host=m.client_host,
+                    protocol_type=m.protocol_type,
+                    protocols=[(p.name, p.metadata) for p in m.protocols],
+                    session_timeout_ms=m.session_timeout_ms,
+                    rebalance_timeout_ms=m.rebalance_timeout_ms,
+                    assignment=m.assignment,
+                )
+                for m in group.members.values()
+            ],
+        )
+
+    def restore(self, now_ms: int, snapshot: ClassicGroupSnapshot) -> None:
+        """Bring back a recorded Stable generation; every member's session starts now."""
+        group = Group(
+            snapshot.group_id,
+            state=STABLE,
+            generation_id=snapshot.generation_id,
+            protocol_type=snapshot.protocol_type,
+            protocol_name=snapshot.protocol_name,
+            leader_id=snapshot.leader_id,
+        )
+        for m in snapshot.members:
+            group.members[m.member_id] = Member(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                protocol_type=m.protocol_type,
+                protocols=[Protocol(name, metadata) for name, metadata in m.protocols],
+                session_timeout_ms=m.session_timeout_ms,
+                rebalance_timeout_ms=m.rebalance_timeout_ms,
+                session_deadline_ms=now_ms + m.session_timeout_ms,
+                assignment=m.assignment,
+            )
+            if m.group_instance_id:
+                group.static_members[m.group_instance_id] = m.member_id
+        self._groups[group.group_id] = group
 
     def group_state(self, group_id: str) -> GroupState:
         """The group's current state (Dead when unknown)."""

@@ -7,7 +7,8 @@ OffsetCommit is one record: all of it survives a crash, or none of it. ``live_re
 is what a compacted file holds instead of the whole history.
 
 A payload is a msgpack array tagged by kind: a commit (a group's entries), the deletion
-of a group, the deletion of a topic, the deletion of some of a group's offsets (expiry).
+of a group, the deletion of a topic, the deletion of some of a group's offsets (expiry),
+a group's membership (``group_snapshots``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,17 @@ class _DeleteOffsets(msgspec.Struct, array_like=True, tag=4):
     partitions: list[tuple[str, int]]
 
 
-_Record = _Commit | _DeleteGroup | _DeleteTopic | _DeleteOffsets
+class _GroupMetadata(msgspec.Struct, array_like=True, tag=5):
+    """A group's membership (``group_snapshots`` bytes, opaque here); None: none any more.
+
+    Kept beside the offsets as Kafka keeps both in __consumer_offsets: one file, one
+    format, one compaction."""
+
+    group: str
+    snapshot: bytes | None
+
+
+_Record = _Commit | _DeleteGroup | _DeleteTopic | _DeleteOffsets | _GroupMetadata
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(_Record)
 
@@ -92,6 +103,7 @@ class OffsetTable:
 
     def __init__(self) -> None:
         self._offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
+        self._metadata: dict[str, bytes] = {}  # group -> its recorded membership
         self._live = 0  # entries held
         self._written = 0  # entries the records so far hold, superseded ones included
 
@@ -146,6 +158,13 @@ class OffsetTable:
         gone = [tp for tp in partitions if tp in held]
         return Change(_DeleteOffsets(group, gone)) if gone else None
 
+    def put_group_metadata(self, group: str, snapshot: bytes | None) -> Change:
+        """The change recording a group's membership (None: it has none any more).
+
+        Always a change, even one that looks redundant: earlier changes may still be on
+        their way to disk, and the caller knows what it last asked for."""
+        return Change(_GroupMetadata(group, snapshot))
+
     def delete_topic(self, topic: str) -> Change | None:
         """The change forgetting every group's offsets of a deleted topic; None if none."""
         if any(key[0] == topic for offsets in self._offsets.values() for key in offsets):
@@ -167,6 +186,12 @@ class OffsetTable:
                     e.offset, e.leader_epoch, e.metadata, e.commit_timestamp
                 )
                 self._written += 1
+        elif isinstance(record, _GroupMetadata):
+            self._written += 1
+            had = self._metadata.pop(record.group, None) is not None
+            if record.snapshot is not None:
+                self._metadata[record.group] = record.snapshot
+            self._live += (record.snapshot is not None) - had
         elif isinstance(record, _DeleteGroup):
             self._live -= len(self._offsets.pop(record.group, {}))
         elif isinstance(record, _DeleteOffsets):
@@ -205,7 +230,7 @@ class OffsetTable:
                 )
             )
             for group, offsets in self._offsets.items()
-        ]
+        ] + [_encoder.encode(_GroupMetadata(g, data)) for g, data in self._metadata.items()]
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -229,3 +254,7 @@ class OffsetTable:
     def groups(self) -> list[str]:
         """Every group that has committed offsets."""
         return list(self._offsets)
+
+    def group_metadata(self) -> dict[str, bytes]:
+        """Every recorded group membership."""
+        return dict(self._metadata)
