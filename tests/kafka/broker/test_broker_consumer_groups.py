@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from broker_wire import WireClient
 from confluent_kafka.admin import AdminClient, NewTopic
-from test_broker_audit import wait_until
 from test_broker_groups import join_request
 
+from deadline import wait_until
 from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.protocol import ErrorCode
 from streamsource.kafka.protocol.messages.api_versions import ApiVersionsRequest
@@ -173,12 +173,12 @@ def test_offsets_of_empty_groups_expire_and_those_of_live_groups_stay(
         assert client.request(heartbeat("live", "m"), 1).member_epoch == 1
         assert commit_offset(client, "live", "m", 1) == ErrorCode.NONE
         assert commit_offset(client, "standalone") == ErrorCode.NONE  # no members
-        wait_until(lambda: fetch_offset(client, "standalone") == -1, "expiry")
+        wait_until(lambda: fetch_offset(client, "standalone") == -1, what="expiry")
         # the live group committed at the same moment and keeps its offset while it has a
         # member (its session is 45 s; this test is over well before)
         assert fetch_offset(client, "live") == 5
         listed = client.request(ListGroupsRequest(), 4)
         assert [g.group_id for g in listed.groups] == ["live"]
         assert client.request(heartbeat("live", "m", -1), 1).error_code == ErrorCode.NONE
-        wait_until(lambda: fetch_offset(client, "live") == -1, "expiry after leaving")
+        wait_until(lambda: fetch_offset(client, "live") == -1, what="expiry after leaving")
         assert client.request(ListGroupsRequest(), 4).groups == []
