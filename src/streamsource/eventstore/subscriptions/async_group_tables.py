@@ -12,73 +12,21 @@ import threading
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streamsource.errors import IntegrityError, InterfaceError
 from streamsource.eventstore.backends.threaded import ThreadedAsyncRecorder
-from streamsource.eventstore.database import AsyncDatabase, AsyncTransaction, Dialect
+from streamsource.eventstore.database import AsyncDatabase, AsyncTransaction
 from streamsource.eventstore.recorder import AsyncRecorder
-from streamsource.eventstore.subscriptions.group_tables import Entry, Group, MemoryGroupTables
+from streamsource.eventstore.subscriptions.group_tables import (
+    Entry,
+    Group,
+    GroupStatements,
+    MemoryGroupTables,
+)
 
 _LOCK_POLL = 0.001
 """Seconds between tries for the memory state's thread lock (held by a sync consumer)."""
-
-
-@dataclass(frozen=True, slots=True)
-class GroupStatements:
-    """The statements on the group tables, in one database's dialect."""
-
-    create: tuple[str, ...]
-    lock_group: str
-    group: str
-    create_group: str
-    set_checkpoint: str
-    set_replayed: str
-    claimable: str
-    lease: str
-    add: str
-    entry: str
-    release: str
-    remove: str
-    next_expiry: str
-    in_flight: str
-
-    @classmethod
-    def of(cls, d: Dialect) -> GroupStatements:
-        p = d.placeholder
-        columns = "position, attempts, replays, consumer"
-        # competing consumers serialise on the group's row (a SQLite write runs alone)
-        for_update = " FOR UPDATE" if d.name == "postgresql" else ""
-        return cls(
-            create=(
-                "CREATE TABLE IF NOT EXISTS ss_groups (name TEXT PRIMARY KEY,"
-                f" category TEXT NOT NULL, checkpoint {d.bigint}, replayed {d.bigint})",
-                "CREATE TABLE IF NOT EXISTS ss_group_inflight (name TEXT NOT NULL,"
-                f" position {d.bigint} NOT NULL, attempts INTEGER NOT NULL,"
-                f" replays INTEGER NOT NULL, consumer TEXT, lease_until {d.bigint} NOT NULL,"
-                " last_error TEXT, PRIMARY KEY (name, position))",
-            ),
-            lock_group=f"SELECT category FROM ss_groups WHERE name = {p}{for_update}",
-            group=f"SELECT category, checkpoint, replayed FROM ss_groups WHERE name = {p}",
-            create_group=d.insert_or_ignore("ss_groups", ("name", "category")),
-            set_checkpoint=f"UPDATE ss_groups SET checkpoint = {p} WHERE name = {p}",
-            set_replayed=f"UPDATE ss_groups SET replayed = {p} WHERE name = {p}",
-            claimable=f"SELECT {columns} FROM ss_group_inflight"
-            f" WHERE name = {p} AND lease_until <= {p} ORDER BY position LIMIT {p}",
-            lease=f"UPDATE ss_group_inflight SET consumer = {p}, lease_until = {p},"
-            f" attempts = {p} WHERE name = {p} AND position = {p}",
-            add=d.insert_or_ignore(
-                "ss_group_inflight",
-                ("name", "position", "attempts", "replays", "consumer", "lease_until"),
-            ),
-            entry=f"SELECT {columns} FROM ss_group_inflight WHERE name = {p} AND position = {p}",
-            release=f"UPDATE ss_group_inflight SET consumer = NULL, lease_until = {p},"
-            f" last_error = {p} WHERE name = {p} AND position = {p}",
-            remove=f"DELETE FROM ss_group_inflight WHERE name = {p} AND position = {p}",
-            next_expiry=f"SELECT min(lease_until) FROM ss_group_inflight WHERE name = {p}",
-            in_flight=f"SELECT count(*) FROM ss_group_inflight WHERE name = {p}",
-        )
 
 
 class AsyncGroupTables(Protocol):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streamsource.errors import InterfaceError
-from streamsource.eventstore.database import Database, Transaction, ensure_tables
+from streamsource.eventstore.database import Database, Dialect, Transaction, ensure_tables
 from streamsource.eventstore.recorder import Recorder
 
 
@@ -83,6 +83,60 @@ class GroupTables(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class GroupStatements:
+    """The statements on the group tables, in one database's dialect."""
+
+    create: tuple[str, ...]
+    lock_group: str
+    group: str
+    create_group: str
+    set_checkpoint: str
+    set_replayed: str
+    claimable: str
+    lease: str
+    add: str
+    entry: str
+    release: str
+    remove: str
+    next_expiry: str
+    in_flight: str
+
+    @classmethod
+    def of(cls, d: Dialect) -> GroupStatements:
+        p = d.placeholder
+        columns = "position, attempts, replays, consumer"
+        return cls(
+            create=(
+                "CREATE TABLE IF NOT EXISTS ss_groups (name TEXT PRIMARY KEY,"
+                f" category TEXT NOT NULL, checkpoint {d.bigint}, replayed {d.bigint})",
+                "CREATE TABLE IF NOT EXISTS ss_group_inflight (name TEXT NOT NULL,"
+                f" position {d.bigint} NOT NULL, attempts INTEGER NOT NULL,"
+                f" replays INTEGER NOT NULL, consumer TEXT, lease_until {d.bigint} NOT NULL,"
+                " last_error TEXT, PRIMARY KEY (name, position))",
+            ),
+            lock_group=f"SELECT category FROM ss_groups WHERE name = {p}{d.for_update}",
+            group=f"SELECT category, checkpoint, replayed FROM ss_groups WHERE name = {p}",
+            create_group=d.insert_or_ignore("ss_groups", ("name", "category")),
+            set_checkpoint=f"UPDATE ss_groups SET checkpoint = {p} WHERE name = {p}",
+            set_replayed=f"UPDATE ss_groups SET replayed = {p} WHERE name = {p}",
+            claimable=f"SELECT {columns} FROM ss_group_inflight"
+            f" WHERE name = {p} AND lease_until <= {p} ORDER BY position LIMIT {p}",
+            lease=f"UPDATE ss_group_inflight SET consumer = {p}, lease_until = {p},"
+            f" attempts = {p} WHERE name = {p} AND position = {p}",
+            add=d.insert_or_ignore(
+                "ss_group_inflight",
+                ("name", "position", "attempts", "replays", "consumer", "lease_until"),
+            ),
+            entry=f"SELECT {columns} FROM ss_group_inflight WHERE name = {p} AND position = {p}",
+            release=f"UPDATE ss_group_inflight SET consumer = NULL, lease_until = {p},"
+            f" last_error = {p} WHERE name = {p} AND position = {p}",
+            remove=f"DELETE FROM ss_group_inflight WHERE name = {p} AND position = {p}",
+            next_expiry=f"SELECT min(lease_until) FROM ss_group_inflight WHERE name = {p}",
+            in_flight=f"SELECT count(*) FROM ss_group_inflight WHERE name = {p}",
+        )
+
+
 class SqlGroupTables:
     """The group tables in the store's own database, through the transactions it hands out
     (:mod:`streamsource.eventstore.database`); statements are built once from its dialect.
@@ -94,43 +148,8 @@ class SqlGroupTables:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._tx: Transaction | None = None
-        d = database.dialect
-        p = d.placeholder
-        self._lock_group = f"SELECT category FROM ss_groups WHERE name = {p}{d.for_update}"
-        self._group = f"SELECT category, checkpoint, replayed FROM ss_groups WHERE name = {p}"
-        self._create = d.insert_or_ignore("ss_groups", ("name", "category"))
-        self._set_checkpoint = f"UPDATE ss_groups SET checkpoint = {p} WHERE name = {p}"
-        self._set_replayed = f"UPDATE ss_groups SET replayed = {p} WHERE name = {p}"
-        columns = "position, attempts, replays, consumer"
-        self._claimable = (
-            f"SELECT {columns} FROM ss_group_inflight"
-            f" WHERE name = {p} AND lease_until <= {p} ORDER BY position LIMIT {p}"
-        )
-        self._lease = (
-            f"UPDATE ss_group_inflight SET consumer = {p}, lease_until = {p}, attempts = {p}"
-            f" WHERE name = {p} AND position = {p}"
-        )
-        self._add = d.insert_or_ignore(
-            "ss_group_inflight",
-            ("name", "position", "attempts", "replays", "consumer", "lease_until"),
-        )
-        self._entry = f"SELECT {columns} FROM ss_group_inflight WHERE name = {p} AND position = {p}"
-        self._release = (
-            f"UPDATE ss_group_inflight SET consumer = NULL, lease_until = {p}, last_error = {p}"
-            f" WHERE name = {p} AND position = {p}"
-        )
-        self._remove = f"DELETE FROM ss_group_inflight WHERE name = {p} AND position = {p}"
-        self._next_expiry = f"SELECT min(lease_until) FROM ss_group_inflight WHERE name = {p}"
-        self._in_flight = f"SELECT count(*) FROM ss_group_inflight WHERE name = {p}"
-        ensure_tables(
-            database,
-            "CREATE TABLE IF NOT EXISTS ss_groups (name TEXT PRIMARY KEY,"
-            f" category TEXT NOT NULL, checkpoint {d.bigint}, replayed {d.bigint})",
-            "CREATE TABLE IF NOT EXISTS ss_group_inflight (name TEXT NOT NULL,"
-            f" position {d.bigint} NOT NULL, attempts INTEGER NOT NULL,"
-            f" replays INTEGER NOT NULL, consumer TEXT, lease_until {d.bigint} NOT NULL,"
-            " last_error TEXT, PRIMARY KEY (name, position))",
-        )
+        self._sql = GroupStatements.of(database.dialect)
+        ensure_tables(database, *self._sql.create)
 
     def _all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         if self._tx is None:
@@ -142,51 +161,52 @@ class SqlGroupTables:
         with self._database.transaction() as tx:
             self._tx = tx
             try:
-                tx.execute(self._lock_group, (name,))
+                tx.execute(self._sql.lock_group, (name,))
                 yield
             finally:
                 self._tx = None
 
     def group(self, name: str) -> Group | None:
-        rows = self._all(self._group, (name,))
+        rows = self._all(self._sql.group, (name,))
         return Group(*rows[0]) if rows else None
 
     def create_group(self, name: str, category: str) -> None:
-        self._all(self._create, (name, category))
+        self._all(self._sql.create_group, (name, category))
 
     def set_checkpoint(self, name: str, position: int) -> None:
-        self._all(self._set_checkpoint, (position, name))
+        self._all(self._sql.set_checkpoint, (position, name))
 
     def set_replayed(self, name: str, version: int) -> None:
-        self._all(self._set_replayed, (version, name))
+        self._all(self._sql.set_replayed, (version, name))
 
     def claimable(self, name: str, now: int, limit: int) -> list[Entry]:
-        return [Entry(*row) for row in self._all(self._claimable, (name, now, limit))]
+        return [Entry(*row) for row in self._all(self._sql.claimable, (name, now, limit))]
 
     def lease(self, name: str, position: int, consumer: str, until: int, attempts: int) -> None:
-        self._all(self._lease, (consumer, until, attempts, name, position))
+        self._all(self._sql.lease, (consumer, until, attempts, name, position))
 
     def add(self, name: str, entry: Entry, until: int) -> None:
         self._all(
-            self._add, (name, entry.position, entry.attempts, entry.replays, entry.consumer, until)
+            self._sql.add,
+            (name, entry.position, entry.attempts, entry.replays, entry.consumer, until),
         )
 
     def entry(self, name: str, position: int) -> Entry | None:
-        rows = self._all(self._entry, (name, position))
+        rows = self._all(self._sql.entry, (name, position))
         return Entry(*rows[0]) if rows else None
 
     def release(self, name: str, position: int, available_at: int, error: str) -> None:
-        self._all(self._release, (available_at, error, name, position))
+        self._all(self._sql.release, (available_at, error, name, position))
 
     def remove(self, name: str, position: int) -> None:
-        self._all(self._remove, (name, position))
+        self._all(self._sql.remove, (name, position))
 
     def next_expiry(self, name: str) -> int | None:
-        rows = self._all(self._next_expiry, (name,))
+        rows = self._all(self._sql.next_expiry, (name,))
         return None if rows[0][0] is None else int(rows[0][0])
 
     def in_flight(self, name: str) -> int:
-        return int(self._all(self._in_flight, (name,))[0][0])
+        return int(self._all(self._sql.in_flight, (name,))[0][0])
 
     def close(self) -> None:
         pass  # the store owns the database
