@@ -6,7 +6,7 @@ from __future__ import annotations
 from itertools import count
 
 import msgspec
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -318,5 +318,10 @@ class TransactionsMachine(RuleBasedStateMachine):
             assert (meta.txn_state is TxnState.ONGOING) == (txn in self.open)
 
 
-TransactionsMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30)
+TransactionsMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=30,
+    # generation time depends on the load of a shared 2-core machine, not on this code
+    suppress_health_check=[HealthCheck.too_slow],
+)
 test_transactions_state_machine = TransactionsMachine.TestCase
