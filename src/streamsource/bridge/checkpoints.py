@@ -7,7 +7,11 @@ that is the store's write queue, like every component writing beside the store: 
 shares the commit (and fsync) of the appends it meets there instead of competing with them
 for the file's lock, and it is as durable as the store's own commits (``durability=full``:
 survives a power loss, so the relay never skips an event it did not deliver).
-``benchmarks/bridge.py`` prints what the relay's saves cost the application's appends.
+``benchmarks/subscriptions.py --only-beside`` prints what such saves cost the application's
+appends, beside a separate file and a second connection (see
+:mod:`streamsource.eventstore.backends.sqlite.database`). Checkpoints kept by older versions
+in ``PATH-relay`` are not read: a relay upgraded in place starts from 0 once (consumers skip
+the repeats through their inbox), or copy the row over.
 
 A store without a SQL database (``memory://``) keeps checkpoints in memory (demos, tests).
 """
