@@ -549,7 +549,7 @@ def commit_storm(target: Target, workdir: Path, seconds: float) -> tuple[float, 
     topic = "storm-" + "".join(c if c.isalnum() else "-" for c in target.name)
     create_topic(target.bootstrap, topic, partitions=STORM_CONSUMERS)
     producer = Producer({"bootstrap.servers": target.bootstrap, "linger.ms": 5})
-    for n in range(STORM_CONSUMERS * 2000):  # more than the storm can commit in the run
+    for n in range(STORM_CONSUMERS * 10_000):  # more than the storm can commit in the run
         while True:
             try:
                 producer.produce(topic, b"s" * 100, partition=n % STORM_CONSUMERS)

@@ -4,7 +4,8 @@ Each log has one writer thread. Callers on the event loop hand it payloads and a
 result; the thread takes everything queued since its last round, writes it with one
 ``write`` and one ``fsync``, and resolves every caller of the round. Fifty consumers
 committing at once thus cost one fsync per round, not fifty, and none of them holds up
-the event loop (heartbeats and produce requests go on while the disk works).
+the event loop (heartbeats and produce requests go on while the disk works); the loop is
+woken once per round, not once per caller.
 
 A round that fails (ENOSPC, EIO) is cut back off the file, so a half-written record can
 never hide the records after it, and its callers get ``StorageError``; the next round
@@ -36,7 +37,9 @@ from streamsource.kafka.storage.files import (
 
 log = logging.getLogger(__name__)
 
-_Job = tuple[Callable[[], None] | bytes, concurrent.futures.Future[None]]
+# who waits for a job: a thread (a concurrent future) or a coroutine (its loop's future)
+_Waiter = concurrent.futures.Future[None] | tuple[asyncio.Future[None], asyncio.AbstractEventLoop]
+_Job = tuple[Callable[[], None] | bytes, _Waiter]
 
 
 class RecordLog:
@@ -96,12 +99,19 @@ class RecordLog:
 
     async def append(self, payloads: Sequence[bytes]) -> None:
         """Make ``payloads`` durable, in order, after everything submitted before."""
-        await asyncio.wrap_future(self.submit(b"".join(frame(p) for p in payloads)))
+        await self._submit_from_loop(b"".join(frame(p) for p in payloads))
 
     async def rewrite(self, payloads: Sequence[bytes]) -> None:
         """Replace the file's content with ``payloads`` atomically (after earlier appends)."""
         data = self._magic + b"".join(frame(p) for p in payloads)
-        await asyncio.wrap_future(self._submit(lambda: self._replace(data)))
+        await self._submit_from_loop(lambda: self._replace(data))
+
+    def _submit_from_loop(self, job: Callable[[], None] | bytes) -> asyncio.Future[None]:
+        # a loop future, resolved with every other of its round in one loop wake-up
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue(job, (future, loop))
+        return future
 
     # -- from any thread ----------------------------------------------------------------
 
@@ -125,12 +135,15 @@ class RecordLog:
 
     def _submit(self, job: Callable[[], None] | bytes) -> concurrent.futures.Future[None]:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._queue(job, future)
+        return future
+
+    def _queue(self, job: Callable[[], None] | bytes, waiter: _Waiter) -> None:
         with self._wakeup:
             if self._closing:
                 raise RuntimeError(f"{self.path} is closed")
-            self._jobs.append((job, future))
+            self._jobs.append((job, waiter))
             self._wakeup.notify()
-        return future
 
     # -- the writer thread --------------------------------------------------------------
 
@@ -147,26 +160,31 @@ class RecordLog:
 
     def _round(self, jobs: list[_Job]) -> None:
         """Run ``jobs`` in order: consecutive appends share one write and one fsync."""
+        outcomes: list[tuple[_Waiter, BaseException | None]] = []
         pending: list[_Job] = []
         for job in jobs:
-            call, future = job
+            call, waiter = job
             if isinstance(call, bytes):
                 pending.append(job)
                 continue
-            self._write_appends(pending)
+            self._write_appends(pending, outcomes)
             pending = []
             try:
                 call()
             except BaseException as exc:
-                future.set_exception(exc)
+                outcomes.append((waiter, exc))
             else:
-                future.set_result(None)
-        self._write_appends(pending)
+                outcomes.append((waiter, None))
+        self._write_appends(pending, outcomes)
+        _deliver_all(outcomes)
 
-    def _write_appends(self, jobs: list[_Job]) -> None:
+    def _write_appends(
+        self, jobs: list[_Job], outcomes: list[tuple[_Waiter, BaseException | None]]
+    ) -> None:
         if not jobs:
             return
         data = b"".join(job[0] for job in jobs if isinstance(job[0], bytes))
+        error: StorageError | None = None
         try:
             write_all(self._fd, data)
             if self._fsync:
@@ -174,12 +192,9 @@ class RecordLog:
         except OSError as exc:
             self._cut_back()
             error = StorageError(self.path, "cannot append to", exc)
-            for _, future in jobs:
-                future.set_exception(error)
-            return
-        self._size += len(data)
-        for _, future in jobs:
-            future.set_result(None)
+        else:
+            self._size += len(data)
+        outcomes.extend((waiter, error) for _, waiter in jobs)
 
     def _cut_back(self) -> None:
         # a half-written record would hide every later one on replay: cut it off now
@@ -194,3 +209,35 @@ class RecordLog:
         os.close(self._fd)
         self._fd = fd
         self._size = len(data)
+
+
+def _deliver_all(outcomes: list[tuple[_Waiter, BaseException | None]]) -> None:
+    """Resolve a round's waiters: threads at once, each event loop with one wake-up."""
+    by_loop: dict[
+        asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]
+    ]
+    by_loop = {}
+    for waiter, error in outcomes:
+        if isinstance(waiter, concurrent.futures.Future):
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+        else:
+            future, loop = waiter
+            by_loop.setdefault(loop, []).append((future, error))
+    for loop, resolved in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, resolved)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits any more
+
+
+def _resolve(resolved: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    for future, error in resolved:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
