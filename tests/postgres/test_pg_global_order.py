@@ -6,6 +6,7 @@ second test shows the mechanism itself with a transaction held open by hand.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 
 import streamsource as ss
+from streamsource.eventstore.backends.postgres import own_writes
 
 pytestmark = pytest.mark.postgres
 
@@ -132,3 +134,44 @@ def test_an_append_cancelled_while_it_holds_the_position_lock_releases_it(pg_url
         assert other.append("other-1", [ss.NewEvent("C", {})]).version == 0
         assert cancelled.append("again-1", [ss.NewEvent("D", {})]).version == 0
         assert [e.stream for e in other.read_all()] == ["first-1", "other-1", "again-1"]
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_store_reads_its_own_appends_in_the_log_once_an_earlier_writer_finishes(
+    pg_url: str, api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another session's transaction (such as the store's own NOTIFY after an append) holds the
+    # settled log back; the store's read of the log waits for it rather than miss its append.
+    monkeypatch.setattr(own_writes, "WAIT", 60.0)  # only a bound: the writer ends at once
+    with ss.open_store(pg_url) as store:
+        schema = store.stats()["schema"]
+    with psycopg.connect(_plain(pg_url), options=f"-c search_path={schema}") as other:
+        other.execute("SELECT pg_current_xact_id()")  # takes a transaction id, holds it
+        ended = threading.Event()
+
+        def end_other() -> None:
+            ended.wait(60)
+            other.commit()
+
+        finisher = threading.Thread(target=end_other)
+        finisher.start()
+        try:
+            if api == "sync":
+                with ss.open_store(pg_url) as store:
+                    written = store.append("mine-1", [ss.NewEvent("A", {})])
+                    ended.set()
+                    assert [e.stream for e in store.read_all()] == ["mine-1"]
+                    assert store.head_position() == written.position
+            else:
+
+                async def append_then_read() -> None:
+                    async with await ss.open_async_store(pg_url) as store:
+                        written = await store.append("mine-1", [ss.NewEvent("A", {})])
+                        ended.set()
+                        assert [e.stream async for e in store.read_all()] == ["mine-1"]
+                        assert await store.head_position() == written.position
+
+                asyncio.run(append_then_read())
+        finally:
+            ended.set()
+            finisher.join(60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from streamsource.eventstore.recorder import (
     StreamInfo,
 )
 
+from . import own_writes
 from . import queries as q
 from .database import AsyncPostgresDatabase
 from .faults import (
@@ -32,6 +34,7 @@ from .faults import (
     translate,
 )
 from .notifier import AsyncNotifier
+from .own_writes import OwnWrites
 from .recorder import prepare
 from .settings import Settings
 
@@ -54,6 +57,7 @@ class AsyncPostgresRecorder:
         self._pool = pool
         self._closed = False
         self._notifier = AsyncNotifier(settings.conninfo, settings.schema)
+        self._own = OwnWrites()
         self.appends = 0
         self.database = AsyncPostgresDatabase(pool, self.where, self._fail, self._appended)
         """The store's schema, for tables beside the events (see :mod:`.database`)."""
@@ -163,8 +167,9 @@ class AsyncPostgresRecorder:
                     return original
             raise refused.error from None
         self.appends += 1
-        self._notifier.appended()
         version, position = rows[0]
+        self._own.wrote(position)
+        self._notifier.appended()
         return AppendResult(version=version, position=position)
 
     async def _earlier_result(
@@ -241,7 +246,25 @@ class AsyncPostgresRecorder:
     ) -> AsyncIterator[StoredRecord]:
         """The settled global log in position order, lazily, optionally filtered."""
         self._check_open()
-        return self._pages(q.LogPager(from_position, backwards, limit, filter))
+        return self._log_pages(q.LogPager(from_position, backwards, limit, filter))
+
+    async def _log_pages(self, pager: q.LogPager) -> AsyncIterator[StoredRecord]:
+        await self._settle_own_writes()
+        async for record in self._pages(pager):
+            yield record
+
+    async def _settle_own_writes(self) -> int | None:
+        """Wait (briefly) until this recorder's own appends are settled; the head if read."""
+        target = self._own.ahead()
+        if not target:
+            return None
+        deadline = time.monotonic() + own_writes.WAIT
+        while True:
+            head = int((await self._fetch(q.HEAD_POSITION, ()))[0][0])
+            if head >= target or time.monotonic() >= deadline:
+                self._own.settled(max(head, target))
+                return head
+            await asyncio.sleep(own_writes.PAUSE)
 
     async def _pages(self, pager: q.KeysetPager) -> AsyncIterator[StoredRecord]:
         while (query := pager.next_query()) is not None:
@@ -273,7 +296,8 @@ class AsyncPostgresRecorder:
 
     async def head_position(self) -> int:
         """The last settled global position, 0 when the store is empty."""
-        return int((await self._fetch(q.HEAD_POSITION, ()))[0][0])
+        head = await self._settle_own_writes()
+        return head if head is not None else int((await self._fetch(q.HEAD_POSITION, ()))[0][0])
 
     async def load_snapshot(
         self, stream: str, max_version: int | None = None

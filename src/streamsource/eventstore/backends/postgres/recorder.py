@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from streamsource.eventstore.recorder import (
     StreamInfo,
 )
 
-from . import direct
+from . import direct, own_writes
 from . import queries as q
 from .database import PostgresDatabase
 from .faults import (
@@ -33,6 +34,7 @@ from .faults import (
     translate,
 )
 from .notifier import Notifier
+from .own_writes import OwnWrites
 from .schema import check_current, migrate
 from .settings import Settings
 
@@ -81,6 +83,7 @@ class PostgresRecorder:
         self._closed = False
         self._lock = threading.Lock()
         self._notifier = Notifier(settings.conninfo, settings.schema)
+        self._own = OwnWrites()
         self.appends = 0
         self.database = PostgresDatabase(
             self._pool, self.where, self._fail, self._appended, settings.conninfo
@@ -193,6 +196,7 @@ class PostgresRecorder:
                     return original
             raise refused.error from None
         self.appends += 1
+        self._own.wrote(position)
         self._notifier.appended()
         return AppendResult(version=version, position=position)
 
@@ -270,7 +274,24 @@ class PostgresRecorder:
     ) -> Iterator[StoredRecord]:
         """The settled global log in position order, lazily, optionally filtered."""
         self._check_open()
-        return self._pages(q.LogPager(from_position, backwards, limit, filter))
+        return self._log_pages(q.LogPager(from_position, backwards, limit, filter))
+
+    def _log_pages(self, pager: q.LogPager) -> Iterator[StoredRecord]:
+        self._settle_own_writes()
+        yield from self._pages(pager)
+
+    def _settle_own_writes(self) -> int | None:
+        """Wait (briefly) until this recorder's own appends are settled; the head if read."""
+        target = self._own.ahead()
+        if not target:
+            return None
+        deadline = time.monotonic() + own_writes.WAIT
+        while True:
+            head = int(self._fetch(q.HEAD_POSITION, ())[0][0])
+            if head >= target or time.monotonic() >= deadline:
+                self._own.settled(max(head, target))
+                return head
+            time.sleep(own_writes.PAUSE)
 
     def _pages(self, pager: q.KeysetPager) -> Iterator[StoredRecord]:
         # Each page is one short query on a pooled connection: a slow consumer holds nothing.
@@ -302,7 +323,8 @@ class PostgresRecorder:
 
     def head_position(self) -> int:
         """The last settled global position, 0 when the store is empty."""
-        return int(self._fetch(q.HEAD_POSITION, ())[0][0])
+        head = self._settle_own_writes()
+        return head if head is not None else int(self._fetch(q.HEAD_POSITION, ())[0][0])
 
     def load_snapshot(self, stream: str, max_version: int | None = None) -> SnapshotRecord | None:
         """The newest snapshot of ``stream`` whose version is <= ``max_version``."""
