@@ -186,7 +186,15 @@ def store_factory(
         opened.append(again)
         return again
 
+    def again(store: Any) -> Any:
+        url = urls[id(store)]
+        twin = open_for(api, url, loop_thread)
+        urls[id(twin)] = url
+        opened.append(twin)
+        return twin
+
     factory.reopen = reopen  # type: ignore[attr-defined]
+    factory.again = again  # type: ignore[attr-defined]
     yield factory
     for store in opened:
         store.close()
@@ -202,3 +210,10 @@ def store(store_factory: Callable[[], Any]) -> Any:
 def reopen(store_factory: Any) -> Callable[[Any], Any]:
     """``reopen(store)``: close it and open its URL again (skips ephemeral backends)."""
     return store_factory.reopen  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def open_again(store_factory: Any) -> Callable[[Any], Any]:
+    """``open_again(store)``: open its URL once more while it stays open (memory:// opens a
+    new, separate store each time)."""
+    return store_factory.again  # type: ignore[no-any-return]

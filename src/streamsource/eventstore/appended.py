@@ -1,10 +1,11 @@
 """In-process "an append committed" signals, so subscribers wake at once instead of polling.
 
 The store facades call :func:`notify` after every successful append. Subscribers of the same
-store in this process (same SQLite file, same memory recorder, ...) wait on the
-:class:`AppendSignal` that :func:`signal_for` returns. Writers in *other* processes cannot
-reach this signal: subscribers also wake every poll interval (SQLite) or on a PostgreSQL
-NOTIFY, so this is an accelerator, never the only wakeup.
+store in this process (same SQLite file, same memory recorder, ...: whatever the recorders
+declare as their ``wakeups.key``) wait on the :class:`AppendSignal` that :func:`signal_for`
+returns. Writers in *other* processes cannot reach this signal: subscribers also wake every
+poll interval (SQLite) or on a PostgreSQL NOTIFY, so this is an accelerator, never the only
+wakeup.
 
 A signal counts appends. A waiter reads :attr:`AppendSignal.seq` *before* it looks for new
 events and passes it to ``wait``, which returns at once if an append came in between: no
@@ -14,10 +15,12 @@ wakeup can be lost between "found nothing" and "started waiting".
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-import weakref
-from typing import Any
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamsource.eventstore.recorder import AsyncRecorder, Recorder
 
 
 class AppendSignal:
@@ -86,47 +89,13 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 _lock = threading.Lock()
-_signals: dict[object, AppendSignal] = {}
-_keys: weakref.WeakKeyDictionary[Any, object] = weakref.WeakKeyDictionary()
+_signals: dict[Hashable, AppendSignal] = {}
 
 
-def signal_key(recorder: Any) -> object:
-    """What identifies the store behind ``recorder`` within this process.
-
-    A recorder may name it with a ``signal_key`` attribute; a file-backed recorder (one with
-    a ``path``) is keyed by the file's real path, so two stores opened on the same file share
-    a signal; a server store (PostgreSQL) by its connection settings and schema; an adapter with a ``recorder`` attribute (the threaded async one) by its inner
-    recorder; anything else (memory) by its identity.
-    """
-    explicit = getattr(recorder, "signal_key", None)
-    if explicit is not None:
-        return explicit
-    path = getattr(recorder, "path", None)
-    if isinstance(path, str):
-        return ("file", os.path.realpath(path))
-    settings = getattr(recorder, "settings", None)  # a server store: its database and schema
-    conninfo = getattr(settings, "conninfo", None)
-    if isinstance(conninfo, str):
-        return ("server", conninfo, getattr(settings, "schema", None))
-    inner = getattr(recorder, "recorder", None)
-    if inner is not None and inner is not recorder:
-        return signal_key(inner)
-    return ("object", id(recorder))
-
-
-def _cached_key(recorder: Any) -> object:
-    try:
-        key = _keys.get(recorder)
-    except TypeError:  # not weak-referenceable: compute each time
-        return signal_key(recorder)
-    if key is None:
-        key = _keys[recorder] = signal_key(recorder)
-    return key
-
-
-def signal_for(recorder: Any) -> AppendSignal:
-    """The signal that appends to ``recorder``'s store in this process set."""
-    key = _cached_key(recorder)
+def signal_for(recorder: Recorder | AsyncRecorder) -> AppendSignal:
+    """The signal that appends to ``recorder``'s store in this process set: one per store,
+    as the recorder declares it (``recorder.wakeups.key``)."""
+    key = recorder.wakeups.key
     with _lock:
         signal = _signals.get(key)
         if signal is None:
@@ -134,10 +103,10 @@ def signal_for(recorder: Any) -> AppendSignal:
         return signal
 
 
-def notify(recorder: Any) -> None:
+def notify(recorder: Recorder | AsyncRecorder) -> None:
     """Called by the store facades after an append to ``recorder`` committed."""
     if not _signals:  # nobody subscribes anywhere: the common case costs one test
         return
-    signal = _signals.get(_cached_key(recorder))
+    signal = _signals.get(recorder.wakeups.key)
     if signal is not None:
         signal.notify()

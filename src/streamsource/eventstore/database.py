@@ -33,7 +33,7 @@ from uuid import UUID
 
 from streamsource.errors import IntegrityError, InterfaceError, NotSupportedError
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
-from streamsource.eventstore.recorder import EventRecord
+from streamsource.eventstore.recorder import AsyncRecorder, EventRecord, Recorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +191,12 @@ class AsyncDatabase(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[AsyncTransaction]: ...
 
 
-def require_database(recorder: Any, purpose: str) -> Any:
+def require_database(recorder: Recorder | AsyncRecorder, purpose: str) -> Any:
     """``recorder.database``, or a NotSupportedError saying that ``purpose`` needs one."""
-    database = getattr(recorder, "database", None)
+    database = recorder.database
     if database is None:
-        backend = getattr(recorder, "backend", type(recorder).__name__)
         raise NotSupportedError(
-            f"{purpose} needs a SQL database beside the events, and the {backend} backend"
+            f"{purpose} needs a SQL database beside the events, and the {recorder.backend} backend"
             " has none (use sqlite:///PATH or postgresql://...)"
         )
     return database

@@ -21,6 +21,8 @@ A recorder also says what it can do beyond events: ``backend`` names it (``"memo
 ``"sqlite"``, ``"postgresql"``), and ``database`` hands out the SQL database the events live
 in (:mod:`streamsource.eventstore.database`), or is ``None`` when there is none (memory).
 Components that keep tables beside the events use only that, never a backend's internals.
+Likewise ``wakeups`` (:class:`Wakeups`) says how subscribers learn of new appends, and
+``closed`` whether the recorder was closed: the subscription machinery uses only these.
 
 The reference implementation is :mod:`streamsource.eventstore.backends.memory`; the suite in
 ``tests/conformance`` runs against every backend through both the sync and async APIs.
@@ -29,7 +31,7 @@ The reference implementation is :mod:`streamsource.eventstore.backends.memory`; 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -96,6 +98,35 @@ class ReadAllFilter:
     types: frozenset[str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """A PostgreSQL store whose appends, from any process, each send ``NOTIFY channel,
+    'payload'`` after they commit (coalesced: one NOTIFY may stand for several appends)."""
+
+    conninfo: str  # libpq connection string of the database, for a LISTEN session
+    channel: str  # a plain SQL name
+    payload: str  # the payload that names this store (others share the channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeups:
+    """How a store's subscribers learn that new events may be there, as its recorder declares
+    it (see :mod:`streamsource.eventstore.subscriptions.wakeups`). A new backend plugs into
+    subscriptions by declaring this; nothing looks at its class, attributes or URL instead."""
+
+    key: Hashable
+    """The store within this process: equal for every recorder on the same store (the same
+    SQLite file, the same PostgreSQL database and schema), different for any other store.
+    An append through one recorder wakes subscribers of all recorders with the same key."""
+
+    only_this_process: bool = False
+    """Every append to the store is made through a recorder in this process (memory), so the
+    in-process signal sees them all and subscribers poll only as a safety net."""
+
+    listen: Listen | None = None
+    """Where to LISTEN for the NOTIFY each append sends (PostgreSQL); None: no such thing."""
+
+
 @runtime_checkable
 class Recorder(Protocol):
     """The synchronous backend interface."""
@@ -108,6 +139,16 @@ class Recorder(Protocol):
     @property
     def database(self) -> Database | None:
         """The SQL database the events live in; None if the backend has none."""
+        ...
+
+    @property
+    def wakeups(self) -> Wakeups:
+        """How subscribers of this store learn of new appends."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
         ...
 
     def append(
@@ -200,6 +241,12 @@ class AsyncRecorder(Protocol):
 
     @property
     def database(self) -> AsyncDatabase | None: ...
+
+    @property
+    def wakeups(self) -> Wakeups: ...
+
+    @property
+    def closed(self) -> bool: ...
 
     async def append(
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion

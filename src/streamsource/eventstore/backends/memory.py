@@ -22,6 +22,7 @@ from streamsource.eventstore.recorder import (
     SnapshotRecord,
     StoredRecord,
     StreamInfo,
+    Wakeups,
 )
 from streamsource.eventstore.validation import check_version_matches
 
@@ -57,6 +58,12 @@ class MemoryRecorder:
         self._ids: dict[uuid.UUID, StoredRecord] = {}
         self._snapshots: dict[str, dict[int, SnapshotRecord]] = {}
         self._closed = False
+        self.wakeups = Wakeups(key=object(), only_this_process=True)
+        """Its own store: only appends through this very recorder can wake its subscribers."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _check_open(self) -> None:
         if self._closed:

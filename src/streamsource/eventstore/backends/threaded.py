@@ -36,6 +36,7 @@ from streamsource.eventstore.recorder import (
     SnapshotRecord,
     StoredRecord,
     StreamInfo,
+    Wakeups,
 )
 
 T = TypeVar("T")
@@ -165,6 +166,15 @@ class ThreadedAsyncRecorder:
     @property
     def backend(self) -> str:
         return self._recorder.backend
+
+    @property
+    def wakeups(self) -> Wakeups:
+        """The sync recorder's: the adapter is the same store."""
+        return self._recorder.wakeups
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def database(self) -> ThreadedAsyncDatabase | None:

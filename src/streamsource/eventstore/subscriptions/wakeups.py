@@ -4,17 +4,20 @@ Three sources, all feeding the store's in-process :class:`~streamsource.eventsto
 or bounding the wait on it:
 
 * appends made through a store facade in this process notify the signal directly;
-* on PostgreSQL, a listener thread (one per database, started on first use) turns
-  ``NOTIFY`` messages from any process into notifications of the same signal;
+* where the recorder declares a NOTIFY to LISTEN for (PostgreSQL), a listener thread (one
+  per store, started on first use) turns those from any process into notifications of the
+  same signal;
 * everything else (another process appending to the same SQLite file) is seen by the
   poll that ends each wait: a subscriber never waits longer than its poll interval.
+
+What a store offers comes from its recorder's declared ``wakeups``
+(:class:`~streamsource.eventstore.recorder.Wakeups`) and nothing else.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from streamsource.eventstore.appended import AppendSignal, signal_for, signal_key
+from streamsource.eventstore.appended import AppendSignal, signal_for
+from streamsource.eventstore.recorder import AsyncRecorder, Recorder
 
 LOCAL_POLL_INTERVAL = 0.2
 """Seconds between polls of a file store, where other processes may append unseen."""
@@ -27,26 +30,15 @@ LISTENING_POLL_INTERVAL = 1.0
 stay invisible behind an older transaction that is not an append (no NOTIFY at its end)."""
 
 
-def _is_postgres(recorder: Any) -> bool:
-    return type(recorder).__module__.startswith("streamsource.eventstore.backends.postgres")
-
-
-def _inner(recorder: Any) -> Any:
-    inner = getattr(recorder, "recorder", None)
-    return recorder if inner is None or inner is recorder else _inner(inner)
-
-
-def wakeup_for(recorder: Any) -> tuple[AppendSignal, float]:
+def wakeup_for(recorder: Recorder | AsyncRecorder) -> tuple[AppendSignal, float]:
     """The signal to wait on for ``recorder``'s store and the longest wait between polls."""
     signal = signal_for(recorder)
-    inner = _inner(recorder)
-    if _is_postgres(inner):
+    wakeups = recorder.wakeups
+    if wakeups.listen is not None:
         from streamsource.eventstore.subscriptions import pg_listen
 
-        if pg_listen.start_listener(inner, signal):
-            return signal, LISTENING_POLL_INTERVAL
-        return signal, LOCAL_POLL_INTERVAL
-    key = signal_key(recorder)
-    if isinstance(key, tuple) and key and key[0] == "object":
-        return signal, NOTIFIED_POLL_INTERVAL  # in-memory: only this process can append
+        pg_listen.start_listener(recorder, wakeups.listen, signal)
+        return signal, LISTENING_POLL_INTERVAL
+    if wakeups.only_this_process:
+        return signal, NOTIFIED_POLL_INTERVAL
     return signal, LOCAL_POLL_INTERVAL

@@ -33,7 +33,7 @@ from .faults import (
     map_exceptions,
     translate,
 )
-from .notifier import AsyncNotifier
+from .notifier import AsyncNotifier, wakeups_of
 from .own_writes import OwnWrites
 from .recorder import prepare
 from .settings import Settings
@@ -61,6 +61,11 @@ class AsyncPostgresRecorder:
         self.appends = 0
         self.database = AsyncPostgresDatabase(pool, self.where, self._fail, self._appended)
         """The store's schema, for tables beside the events (see :mod:`.database`)."""
+        self.wakeups = wakeups_of(settings)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _appended(self) -> None:
         self.appends += 1

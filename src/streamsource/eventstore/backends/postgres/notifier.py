@@ -24,10 +24,15 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from streamsource.errors import ProgrammingError
+from streamsource.eventstore.recorder import Listen, Wakeups
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 CHANNEL = "streamsource_appended"
 """The LISTEN channel; the payload is the store's schema."""
@@ -40,6 +45,15 @@ measured 0.79x the raw INSERT+COMMIT floor with 5 ms, 0.84x with 50 ms, 0.90x wi
 
 _CLOSE_WAIT = 5.0  # seconds close() waits for a NOTIFY in flight (a hung server: give up)
 _SAFE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def wakeups_of(settings: Settings) -> Wakeups:
+    """What a recorder on ``settings`` declares: the store is its database and schema, and
+    subscribers LISTEN for the NOTIFYs that :class:`Notifier` sends for it."""
+    return Wakeups(
+        key=("postgresql", settings.conninfo, settings.schema),
+        listen=Listen(settings.conninfo, CHANNEL, settings.schema),
+    )
 
 
 def notify_statement(schema: str) -> bytes:

@@ -33,7 +33,7 @@ from .faults import (
     map_exceptions,
     translate,
 )
-from .notifier import Notifier
+from .notifier import Notifier, wakeups_of
 from .own_writes import OwnWrites
 from .schema import check_current, migrate
 from .settings import Settings
@@ -89,6 +89,11 @@ class PostgresRecorder:
             self._pool, self.where, self._fail, self._appended, settings.conninfo
         )
         """The store's schema, for tables beside the events (see :mod:`.database`)."""
+        self.wakeups = wakeups_of(settings)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _appended(self) -> None:
         self.appends += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from streamsource.eventstore.recorder import (
     SnapshotRecord,
     StoredRecord,
     StreamInfo,
+    Wakeups,
 )
 
 from . import reads, scavenge, schema, writes
@@ -59,6 +61,13 @@ class SqliteRecorder:
         self._closed = False
         self.database = SqliteDatabase(self._committer.run, path, timeout)
         """The store's file, for tables beside the events (see :mod:`.database`)."""
+        self.wakeups = Wakeups(key=("sqlite", os.path.realpath(path)))
+        """Keyed by the file: every store opened on it in this process shares a signal.
+        Other processes' appends are seen by polling."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- writes -----------------------------------------------------------------------------
 
