@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import pytest
 
 import streamsource as ss
 from streamsource.eventstore.subscriptions import PersistentSubscription, subscribe
+from streamsource.eventstore.subscriptions.async_group_tables import open_async_group_tables
 
 from .conftest import LoopThread, Persistent
 
@@ -169,3 +171,26 @@ def test_consumer_processes_compete_and_a_killed_ones_messages_are_redelivered(
                 sub.ack(message)
         assert sorted(seen) == [(0, 2), (1, 2), (2, 2), (3, 2), (4, 2), (10, 1), (11, 1)]
         assert sub.in_flight() == 0
+
+
+def test_consumers_starting_at_once_on_a_new_schema_all_get_the_group_tables(
+    pg_url: str,
+) -> None:
+    # Concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL fails all but one creator with
+    # "type ... already exists" or a catalog unique violation; every consumer must start.
+    async def start_consumers() -> int:
+        stores = [await ss.open_async_store(pg_url) for _ in range(8)]
+        try:
+            opened = await asyncio.gather(
+                *(open_async_group_tables(store.recorder) for store in stores)
+            )
+            found = []
+            for tables in opened:
+                async with tables.transaction("orders"):
+                    found.append(await tables.group("orders"))
+            return found.count(None)
+        finally:
+            for store in stores:
+                await store.close()
+
+    assert asyncio.run(start_consumers()) == 8

@@ -31,7 +31,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-from streamsource.errors import IntegrityError, InterfaceError, NotSupportedError
+from streamsource.errors import (
+    IntegrityError,
+    InterfaceError,
+    NotSupportedError,
+    ProgrammingError,
+)
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import AsyncRecorder, EventRecord, Recorder
 
@@ -202,12 +207,17 @@ def require_database(recorder: Recorder | AsyncRecorder, purpose: str) -> Any:
     return database
 
 
+_CREATE_RACE = (IntegrityError, ProgrammingError)
+
+
 def ensure_tables(database: Database, *statements: str) -> None:
     """Run ``CREATE TABLE IF NOT EXISTS`` statements; safe when several processes race.
 
     PostgreSQL lets two concurrent creators of the same table both pass the "if not exists"
-    check and fails the second on a catalog unique index; by then the first has committed,
-    so running the statements once more finds the table.
+    check and fails the second on a catalog unique index (an ``IntegrityError``) or with
+    "type ... already exists" (a ``ProgrammingError``); by then the first has committed, so
+    running the statements once more finds the table. A real mistake fails again and is
+    raised.
     """
     for attempt in (1, 2):
         try:
@@ -215,7 +225,20 @@ def ensure_tables(database: Database, *statements: str) -> None:
                 for statement in statements:
                     tx.execute(statement)
             return
-        except IntegrityError:
+        except _CREATE_RACE:
+            if attempt == 2:
+                raise
+
+
+async def ensure_tables_async(database: AsyncDatabase, *statements: str) -> None:
+    """:func:`ensure_tables` through an asyncio database."""
+    for attempt in (1, 2):
+        try:
+            async with database.transaction() as tx:
+                for statement in statements:
+                    await tx.execute(statement)
+            return
+        except _CREATE_RACE:
             if attempt == 2:
                 raise
 

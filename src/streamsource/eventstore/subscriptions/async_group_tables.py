@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
-from streamsource.errors import IntegrityError, InterfaceError
+from streamsource.errors import InterfaceError
 from streamsource.eventstore.backends.threaded import ThreadedAsyncRecorder
-from streamsource.eventstore.database import AsyncDatabase, AsyncTransaction
+from streamsource.eventstore.database import AsyncDatabase, AsyncTransaction, ensure_tables_async
 from streamsource.eventstore.recorder import AsyncRecorder
 from streamsource.eventstore.subscriptions.group_tables import (
     Entry,
@@ -71,15 +71,7 @@ class AsyncSqlGroupTables:
 
     async def create_tables(self) -> None:
         """Create the tables if they are missing (racing creators are fine)."""
-        for attempt in (1, 2):  # see database.ensure_tables
-            try:
-                async with self._database.transaction() as tx:
-                    for statement in self._sql.create:
-                        await tx.execute(statement)
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+        await ensure_tables_async(self._database, *self._sql.create)
 
     async def _all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         if self._tx is None:
