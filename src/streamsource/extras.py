@@ -9,6 +9,10 @@ the broker and the CLI. The package extras add the rest:
   plain ``psycopg``, which uses the system's libpq, as psycopg's maintainers advise
   libraries to);
 * ``cli``: rich, for the demo's panels and tables in a terminal (plain text without it);
+* ``web``: FastAPI on uvicorn, Jinja2 and argon2, for the HTTP apps (the reference mall's
+  API, the operator's console);
+* ``metrics``: prometheus-client, for ``/metrics`` endpoints;
+* ``tracing``: the OpenTelemetry API and SDK, for spans and ``traceparent`` propagation;
 * ``all``: every one of them.
 
 A feature checks for its dependency once, where the user reaches it, and raises
