@@ -1,0 +1,29 @@
+"""Sagas (orchestration) and process managers (choreography) over the store's database.
+
+* ``definition``: how a saga is declared (``Saga``, ``Step``, ``SagaCommand``).
+* ``core``: the sans-I/O state machine, ``transition(saga, state, input, now)``.
+"""
+
+from streamsource.sagas.core import HistoryEntry, SagaState
+from streamsource.sagas.definition import Saga, SagaCommand, SagaData, Step
+from streamsource.sagas.errors import (
+    InvalidSagaInput,
+    SagaAlreadyStarted,
+    SagaConflict,
+    SagaError,
+    SagaNotFound,
+)
+
+__all__ = [
+    "HistoryEntry",
+    "InvalidSagaInput",
+    "Saga",
+    "SagaAlreadyStarted",
+    "SagaCommand",
+    "SagaConflict",
+    "SagaData",
+    "SagaError",
+    "SagaNotFound",
+    "SagaState",
+    "Step",
+]
