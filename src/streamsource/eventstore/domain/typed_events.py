@@ -141,6 +141,16 @@ class EventRegistry:
             )
         return entry
 
+    def type_for(self, cls: type[Any]) -> EventType:
+        """The registration of the class ``cls``; UnknownEventType if it has none."""
+        entry = self._by_class.get(cls)
+        if entry is None:
+            raise UnknownEventType(
+                f"{cls.__qualname__} is not a registered event class "
+                "(decorate it with @event(...) in the aggregate's registry)"
+            )
+        return entry
+
     def type_named(self, name: str) -> EventType:
         """The registration of the stored type ``name``; UnknownEventType if there is none."""
         entry = self._by_name.get(name)

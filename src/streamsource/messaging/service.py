@@ -1,0 +1,317 @@
+"""``Service``: a named part of a system with its own store, its handlers and its channels.
+
+A transport hands each incoming message (an outbox event of another service, read from its
+store or from Kafka) to :meth:`Service.deliver`, which applies it exactly once: in ONE
+transaction of the service's store it checks the inbox, runs the handler, writes the
+handler's effects (:mod:`~streamsource.messaging.context`) and records the message id in the
+inbox table (``streamsource_inbox``, consumer ``messages.{service}``). A redelivered message
+(a crash before the transport's checkpoint or Kafka offset moved) finds its inbox row and is
+skipped.
+
+Failures (see :mod:`~streamsource.messaging.errors`): a business refusal answers a command
+with a ``Failure(refused=True)`` reply; a retriable fault is tried again up to
+``max_attempts`` times with capped exponential backoff; after that, or at once for any other
+error, the message is parked as a dead letter (an outbox stream of its own, published to the
+``dead-letters`` topic on Kafka) carrying the error, a command is answered with
+``Failure(refused=False)``, and the inbox row is written, all in one transaction. A fault of
+the store itself (the database away) propagates to the transport, which backs off and
+delivers the message again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
+
+from streamsource.bridge.backoff import Backoff
+from streamsource.bridge.errors import InboxConflict
+from streamsource.bridge.inbox import TABLE as INBOX_TABLE
+from streamsource.bridge.inbox import StoreInbox
+from streamsource.errors import DomainError, ProgrammingError
+from streamsource.eventstore.database import require_database
+from streamsource.eventstore.domain.typed_events import EventRegistry, default_registry
+from streamsource.eventstore.event_ids import new_event_id
+from streamsource.eventstore.events import NewEvent, RecordedEvent
+from streamsource.eventstore.store import EventStore
+from streamsource.messaging.context import Context, outbox_stream
+from streamsource.messaging.envelope import DEAD_LETTER, Channels, Envelope, now
+from streamsource.messaging.errors import HandlerConflict, InvalidMessage
+from streamsource.messaging.messages import (
+    Failure,
+    MessageCodec,
+    RegistryCodec,
+    Reply,
+    Success,
+    kind_of,
+)
+
+log = logging.getLogger("streamsource.messaging")
+
+Handler = Callable[[Context, Any], Any]
+"""``handler(ctx, message)``; a command handler may return its Reply."""
+
+H = TypeVar("H", bound=Handler)
+
+Outcome = Literal["handled", "duplicate", "ignored", "refused", "dead-lettered"]
+
+_MAX_ERROR = 4000  # characters of an error kept with a dead letter or a failure reply
+
+
+def _check_service_name(name: str) -> str:
+    if not isinstance(name, str) or not name or "-" in name or len(name) > 100:
+        raise ProgrammingError(
+            f"service name {name!r} must be 1-100 characters without '-'"
+            " (it is the category of the service's outbox streams)"
+        )
+    return name
+
+
+class Service:
+    """A service named ``name`` whose state, outbox and inbox live in ``store``.
+
+    ``registry`` holds its message (and event) classes (default: the default registry);
+    ``channels`` names the topics (e.g. ``Channels("mall")``); ``codec`` replaces JSON
+    encoding through the registry. Retriable faults are tried ``max_attempts`` times in
+    all, waiting per ``backoff`` in between.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        store: EventStore,
+        *,
+        registry: EventRegistry | None = None,
+        channels: Channels | None = None,
+        codec: MessageCodec | None = None,
+        max_attempts: int = 5,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.name = _check_service_name(name)
+        self.store = store
+        self.channels = channels or Channels()
+        self.codec: MessageCodec = codec or RegistryCodec(registry or default_registry)
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ProgrammingError(f"max_attempts must be an int >= 1, not {max_attempts!r}")
+        self.max_attempts = max_attempts
+        self.backoff = backoff or Backoff(base=0.05, cap=2.0)
+        self.consumer = f"messages.{name}"
+        StoreInbox(store)  # creates the inbox table beside the store's events
+        d = require_database(store.recorder, "a service").dialect
+        self._seen_sql = (
+            f"SELECT 1 FROM {INBOX_TABLE} WHERE consumer = {d.placeholder}"
+            f" AND event_id = {d.placeholder}"
+        )
+        self._record_sql = (
+            d.insert_or_ignore(INBOX_TABLE, ("consumer", "event_id", "position"))
+            + " RETURNING event_id"
+        )
+        self._uuid = d.uuid_value
+        self._handlers: dict[tuple[str, str], Handler] = {}  # (channel, name)
+        self._reply_handlers: dict[str, Handler] = {}  # name, on any reply channel
+        self._catch_all: dict[str, Handler] = {}  # channel
+        self._channels: set[str] = set()
+        self._sleep: Callable[[float], None] = time.sleep
+
+    # -- registration ----------------------------------------------------------------------
+
+    def handle(
+        self, message_type: type[Any], handler: H | None = None, *, source: str | None = None
+    ) -> Any:
+        """Register ``handler(ctx, message)`` for a message class (usable as a decorator).
+
+        Commands are received on this service's commands channel, replies on its replies
+        channels, integration events on the events channel of service ``source``.
+        """
+        kind = kind_of(message_type)
+        name = self.codec.name_of(message_type)
+        if kind == "event":
+            if source is None:
+                raise HandlerConflict(f"an event handler of {name} needs source= (a service)")
+            channel = self.channels.events(source)
+        elif source is not None:
+            raise HandlerConflict(f"source= is for event handlers, {name} is a {kind}")
+        elif kind == "command":
+            channel = self.channels.commands(self.name)
+        else:
+            channel = self.channels.replies(self.name)
+
+        def register(fn: H) -> H:
+            if kind == "reply":
+                if name in self._reply_handlers:
+                    raise HandlerConflict(f"service {self.name} already handles reply {name}")
+                self._reply_handlers[name] = fn
+            else:
+                if (channel, name) in self._handlers:
+                    raise HandlerConflict(f"service {self.name} already handles {name}")
+                self._handlers[(channel, name)] = fn
+            self._channels.add(channel)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def handle_replies(self, handler: Handler, *, label: str | None = None) -> str:
+        """Receive every reply on a replies channel that no :meth:`handle` registration
+        takes; returns the channel (pass ``label`` as ``reply_label`` when sending)."""
+        channel = self.channels.replies(self.name, label)
+        if channel in self._catch_all:
+            raise HandlerConflict(f"service {self.name} already handles the replies of {channel}")
+        self._catch_all[channel] = handler
+        self._channels.add(channel)
+        return channel
+
+    def inbound_channels(self) -> list[str]:
+        """The channels this service receives messages on (its Kafka subscriptions)."""
+        return sorted(self._channels)
+
+    # -- sending outside a handler ---------------------------------------------------------
+
+    @contextmanager
+    def transaction(
+        self, *, correlation_id: str | None = None, traceparent: str | None = None
+    ) -> Iterator[Context]:
+        """A context outside any handler (an HTTP endpoint, a script): load and change
+        aggregates, publish, send; everything commits together when the block ends."""
+        with self.store.transaction() as tx:
+            ctx = Context(self, tx, correlation_id=correlation_id, traceparent=traceparent)
+            yield ctx
+            ctx.flush()
+
+    def send(self, command: object, *, to: str, **options: Any) -> Envelope:
+        """Send one command in a transaction of its own (see :meth:`Context.send`)."""
+        with self.transaction() as ctx:
+            return ctx.send(command, to=to, **options)
+
+    def publish(self, event: object, *, key: str | None = None) -> Envelope:
+        """Publish one integration event in a transaction of its own."""
+        with self.transaction() as ctx:
+            return ctx.publish(event, key=key)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def wants(self, channel: str) -> bool:
+        """Whether this service receives messages on ``channel``."""
+        return channel in self._channels
+
+    def deliver(self, event: RecordedEvent, channel: str | None = None) -> Outcome:
+        """Apply one incoming message exactly once (see the module docstring)."""
+        try:
+            envelope = Envelope.of(event)
+        except InvalidMessage as exc:
+            return self._park(event, None, exc, 1)
+        handler = self._handler_for(channel or envelope.channel, envelope)
+        if handler is None:
+            if envelope.kind == "event":
+                return "ignored"  # an event type this service does not react to
+            return self._park(
+                event, envelope, InvalidMessage(f"service {self.name} has no handler"), 1
+            )
+        attempt = 0
+        while True:
+            try:
+                return self._apply(event, envelope, handler)
+            except DomainError as exc:
+                if envelope.kind == "command":
+                    return self._refuse(event, envelope, exc)
+                return self._park(event, envelope, exc, attempt + 1)
+            except Exception as exc:
+                retriable = bool(getattr(exc, "retriable", False))
+                if retriable and attempt + 1 < self.max_attempts:
+                    delay = self.backoff.delay(attempt)
+                    log.info(
+                        "service %s: %s %s failed (%s); retrying in %.2fs",
+                        self.name, envelope.name, envelope.message_id, exc, delay,
+                    )  # fmt: skip
+                    attempt += 1
+                    self._sleep(delay)
+                    continue
+                return self._park(event, envelope, exc, attempt + 1)
+
+    def _handler_for(self, channel: str, envelope: Envelope) -> Handler | None:
+        handler = self._handlers.get((channel, envelope.name))
+        if handler is None and envelope.kind == "reply":
+            handler = self._reply_handlers.get(envelope.name) or self._catch_all.get(channel)
+        return handler
+
+    def _apply(self, event: RecordedEvent, envelope: Envelope, handler: Handler) -> Outcome:
+        with self.store.transaction() as tx:
+            if self._seen(tx, event):
+                return "duplicate"
+            message = self.codec.decode(event.type, event.data, envelope.schema_version)
+            ctx = Context(self, tx, envelope, message)
+            result = handler(ctx, message)
+            if envelope.kind == "command" and envelope.reply_to and not ctx.replied:
+                ctx.reply(result if isinstance(result, Reply) else Success())
+            ctx.flush()
+            self._record(tx, event)
+        return "handled"
+
+    def _refuse(self, event: RecordedEvent, envelope: Envelope, exc: Exception) -> Outcome:
+        """A business refusal: the handler's effects are gone; answer with a Failure."""
+        log.info("service %s: %s refused: %s", self.name, envelope.name, exc)
+        with self.store.transaction() as tx:
+            if self._seen(tx, event):
+                return "duplicate"
+            ctx = Context(self, tx, envelope)
+            if envelope.reply_to:
+                ctx.reply(Failure(reason=_text(exc), refused=True))
+            ctx.flush()
+            self._record(tx, event)
+        return "refused"
+
+    def _park(
+        self, event: RecordedEvent, envelope: Envelope | None, exc: Exception, attempts: int
+    ) -> Outcome:
+        """Dead-letter ``event`` with the error, answer a command with a fault Failure."""
+        log.warning(
+            "service %s: message %s (%s) dead-lettered after %d attempt(s): %r",
+            self.name, event.id, event.type, attempts, exc,
+        )  # fmt: skip
+        with self.store.transaction() as tx:
+            if self._seen(tx, event):
+                return "duplicate"
+            ctx = Context(self, tx, envelope)
+            if envelope is not None and envelope.kind == "command" and envelope.reply_to:
+                ctx.reply(Failure(reason=_text(exc), refused=False))
+            ctx.add_outgoing(*self._dead_letter(event, exc, attempts))
+            ctx.flush()
+            self._record(tx, event)
+        return "dead-lettered"
+
+    def _dead_letter(
+        self, event: RecordedEvent, exc: Exception, attempts: int
+    ) -> tuple[str, NewEvent]:
+        details = {
+            "message_id": str(event.id),
+            "service": self.name,
+            "error": _text(exc),
+            "error_type": type(exc).__qualname__,
+            "attempts": attempts,
+            "failed_at": now().isoformat(),
+        }
+        metadata = {**event.metadata, DEAD_LETTER: details}
+        stream = outbox_stream(self.name, self.channels.dead_letters(self.name))
+        return stream, NewEvent(event.type, event.data, metadata=metadata, id=new_event_id())
+
+    def _seen(self, tx: Any, event: RecordedEvent) -> bool:
+        return bool(tx.execute(self._seen_sql, (self.consumer, self._uuid(event.id))))
+
+    def _record(self, tx: Any, event: RecordedEvent) -> None:
+        inserted = tx.execute(
+            self._record_sql, (self.consumer, self._uuid(event.id), event.position)
+        )
+        if not inserted:
+            raise InboxConflict(
+                f"service {self.name}: message {event.id} was applied by another member at"
+                " the same time; this transaction rolls back and is tried again"
+            )
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r})"
+
+
+def _text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__qualname__
+    return text[:_MAX_ERROR]

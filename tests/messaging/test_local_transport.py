@@ -1,0 +1,217 @@
+"""Commands, replies and integration events between two services through the in-process
+transport, on real SQLite and PostgreSQL stores: each message takes effect once, refusals
+answer, faults retry then park."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from messaging.shop import (
+    AccountCharged,
+    Charge,
+    Debited,
+    answers,
+    orders_service,
+    payments_service,
+    registry,
+)
+from streamsource.bridge.backoff import Backoff
+from streamsource.errors import OperationalError, ProgrammingError
+from streamsource.eventstore.events import NewEvent
+from streamsource.messaging import (
+    Context,
+    HandlerConflict,
+    LocalTransport,
+    Service,
+    TransientFault,
+    outbox_stream,
+)
+
+FAST = Backoff(base=0.001, cap=0.002)
+
+
+def _pair(
+    open_store: Callable[[], Any], wrap: Any = None, **options: Any
+) -> tuple[Service, Service]:
+    return orders_service(open_store()), payments_service(open_store(), wrap, **options)
+
+
+def _account(service: Service, id: str) -> list[Any]:
+    return list(service.store.read_stream(f"account-{id}"))
+
+
+def test_a_command_is_handled_once_and_answered(open_store: Callable[[], Any]) -> None:
+    orders, payments = _pair(open_store)
+    seen: list[Any] = []
+    audit = Service("audit", open_store(), registry=registry, channels=orders.channels)
+    audit.handle(AccountCharged, lambda ctx, event: seen.append((ctx.envelope, event)),
+                 source="payments")  # fmt: skip
+    transport = LocalTransport([orders, payments, audit])
+
+    sent = orders.send(Charge("acc-1", 30, "EUR"), to="payments")
+    transport.drain()
+    transport.drain()  # nothing more: every message was delivered once
+
+    account = list(payments.store.read_stream("account-acc-1"))
+    assert [event.type for event in account] == ["Debited"]
+    assert account[0].correlation_id == sent.correlation_id == sent.message_id
+    assert account[0].causation_id == sent.message_id
+
+    [(_, causation, correlation, name, detail)] = answers(orders.store)
+    assert (causation, correlation, name) == (sent.message_id, sent.message_id, "Charged")
+    assert detail == "{'account': 'acc-1', 'balance': 70}"
+
+    [(envelope, event)] = seen
+    assert event == AccountCharged("acc-1", 30)
+    assert envelope.correlation_id == sent.message_id
+    assert envelope.channel == "shop.payments.events"
+    assert envelope.key == "acc-1"
+
+
+def test_redelivered_messages_are_skipped(open_store: Callable[[], Any]) -> None:
+    orders, payments = _pair(open_store)
+    orders.send(Charge("acc-1", 10, "EUR"), to="payments")
+    [command] = orders.store.read_stream(outbox_stream("orders", "shop.payments.commands"))
+    assert payments.deliver(command) == "handled"
+    assert payments.deliver(command) == "duplicate"
+    LocalTransport([orders, payments]).drain()  # the transport delivers it once more
+    assert [e.type for e in payments.store.read_stream("account-acc-1")] == ["Debited"]
+    assert len(answers(orders.store)) == 1
+
+
+def test_a_business_refusal_answers_with_a_failure_and_keeps_nothing(
+    open_store: Callable[[], Any],
+) -> None:
+    attempts: list[int] = []
+
+    def counting(charge: Any) -> Any:
+        def handler(ctx: Context, command: Charge) -> Any:
+            attempts.append(1)
+            return charge(ctx, command)
+
+        return handler
+
+    orders, payments = _pair(open_store, counting)
+    sent = orders.send(Charge("acc-1", 500, "EUR"), to="payments")
+    LocalTransport([orders, payments]).drain()
+
+    assert attempts == [1]  # never retried
+    assert _account(payments, "acc-1") == []
+    assert list(payments.store.read_stream(outbox_stream("payments", "shop.payments.events"))) == []
+    [(_, causation, _, name, detail)] = answers(orders.store)
+    assert (causation, name) == (sent.message_id, "streamsource.Failure")
+    assert detail == "refused: account acc-1: balance 100 is below 500"
+
+
+def test_a_transient_fault_is_retried_and_applied_once(open_store: Callable[[], Any]) -> None:
+    failures: list[Exception] = [TransientFault("partner away"), _Busy("database is locked")]
+
+    def flaky(charge: Any) -> Any:
+        def handler(ctx: Context, command: Charge) -> Any:
+            result = charge(ctx, command)  # effects recorded, then the fault: rolled back
+            if failures:
+                raise failures.pop(0)
+            return result
+
+        return handler
+
+    orders, payments = _pair(open_store, flaky, backoff=FAST)
+    orders.send(Charge("acc-1", 30, "EUR"), to="payments")
+    LocalTransport([orders, payments]).drain()
+    assert [e.data for e in _account(payments, "acc-1")] == [{"amount": 30}]
+    assert failures == []
+    [(_, _, _, name, _)] = answers(orders.store)
+    assert name == "Charged"
+
+
+def test_a_fault_that_persists_parks_the_message_with_its_error(
+    open_store: Callable[[], Any],
+) -> None:
+    calls: list[int] = []
+
+    def broken(charge: Any) -> Any:
+        def handler(ctx: Context, command: Charge) -> Any:
+            calls.append(1)
+            raise TransientFault("ledger unreachable")
+
+        return handler
+
+    orders, payments = _pair(open_store, broken, max_attempts=3, backoff=FAST)
+    sent = orders.send(Charge("acc-1", 30, "EUR"), to="payments")
+    LocalTransport([orders, payments]).drain()
+
+    assert len(calls) == 3
+    [parked] = payments.store.read_stream(outbox_stream("payments", "shop.payments.dead-letters"))
+    assert parked.type == "Charge"
+    assert parked.data == {"account": "acc-1", "amount": 30, "currency": "EUR"}
+    letter = parked.metadata["dead_letter"]
+    assert letter["message_id"] == sent.message_id
+    assert letter["error"] == "ledger unreachable"
+    assert (letter["attempts"], letter["service"]) == (3, "payments")
+    assert parked.metadata["channel"] == "shop.payments.commands"
+    [(_, causation, _, name, detail)] = answers(orders.store)
+    assert (causation, name, detail) == (sent.message_id, "streamsource.Failure",
+                                         "fault: ledger unreachable")  # fmt: skip
+
+
+def test_a_bug_is_parked_at_once(open_store: Callable[[], Any]) -> None:
+    calls: list[int] = []
+
+    def buggy(charge: Any) -> Any:
+        def handler(ctx: Context, command: Charge) -> Any:
+            calls.append(1)
+            raise KeyError("oops")
+
+        return handler
+
+    orders, payments = _pair(open_store, buggy)
+    orders.send(Charge("acc-1", 30, "EUR"), to="payments")
+    LocalTransport([orders, payments]).drain()
+    assert calls == [1]
+    [parked] = payments.store.read_stream(outbox_stream("payments", "shop.payments.dead-letters"))
+    assert parked.metadata["dead_letter"]["error_type"] == "KeyError"
+
+
+def test_an_old_schema_version_is_upcast(open_store: Callable[[], Any]) -> None:
+    orders, payments = _pair(open_store)
+    old = orders.send(Charge("acc-1", 30, "EUR"), to="payments")
+    # a message written by an older version of the orders service: schema 1, no currency
+    with orders.store.transaction() as tx:
+        metadata = {**dict(next(iter(orders.store.read_all())).metadata), "schema_version": 1}
+        tx.append(
+            outbox_stream("orders", "shop.payments.commands"),
+            NewEvent("Charge", {"account": "acc-2", "amount": 5}, metadata=metadata),
+        )
+    LocalTransport([orders, payments]).drain()
+    assert [e.data for e in _account(payments, "acc-2")] == [{"amount": 5}]
+    assert old.schema_version == 2
+    assert len(answers(orders.store)) == 2
+
+
+def test_events_of_an_unhandled_type_are_ignored_without_a_trace(
+    open_store: Callable[[], Any],
+) -> None:
+    orders, payments = _pair(open_store)
+    payments.publish(AccountCharged("acc-9", 1))
+    other = Service("other", open_store(), registry=registry, channels=orders.channels)
+    other.handle(Charge, lambda ctx, c: None)  # receives commands, not payments' events
+    LocalTransport([orders, payments, other]).drain()
+    [event] = payments.store.read_category("messages.payments")
+    assert other.deliver(event) == "ignored"
+
+
+def test_a_domain_event_class_is_not_a_message(open_store: Callable[[], Any]) -> None:
+    _, payments = _pair(open_store)
+    with pytest.raises(ProgrammingError, match="not a message class"):
+        payments.handle(Debited, lambda ctx, event: None)
+    with pytest.raises(HandlerConflict, match="already handles Charge"):
+        payments.handle(Charge, lambda ctx, event: None)
+    with pytest.raises(HandlerConflict, match="needs source="):
+        payments.handle(AccountCharged, lambda ctx, event: None)
+
+
+class _Busy(OperationalError):
+    retriable = True
