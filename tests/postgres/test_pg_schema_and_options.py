@@ -212,11 +212,12 @@ def test_a_version_1_store_is_upgraded_by_migrate_and_keeps_its_events(
             "SELECT append_events('old-1', -1, ARRAY[gen_random_uuid()], ARRAY['A'],"
             " ARRAY['{}'::bytea], ARRAY['{}'::bytea])"
         )
-    with pytest.raises(ss.ProgrammingError, match=r"missing migrations \[2\]"):
+    with pytest.raises(ss.ProgrammingError, match=r"missing migrations \[2, 3\]"):
         ss.open_store(url, migrate=False)
     upgraded = CliRunner().invoke(cli, ["store", "migrate", "--store", url])
     assert upgraded.exit_code == 0, upgraded.output
     assert "applied 0002_append_without_subtransaction" in upgraded.stdout
+    assert "0003_append_batch" in upgraded.stdout
     with ss.open_store(url, migrate=False) as store:
         assert store.append("old-1", [ss.NewEvent("B", {})], 0).version == 1
         assert store.append("new-1", [ss.NewEvent("C", {}), ss.NewEvent("D", {})]).version == 1
@@ -224,4 +225,5 @@ def test_a_version_1_store_is_upgraded_by_migrate_and_keeps_its_events(
     assert _migrations(pg_server_url, schema) == [
         (1, "initial"),
         (2, "append_without_subtransaction"),
+        (3, "append_batch"),
     ]

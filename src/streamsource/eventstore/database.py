@@ -12,10 +12,17 @@ private attributes or its URL:
   upserts); components build their statements once from it, no string rewriting.
 * ``database.transaction()`` is one transaction on the store's own database. Inside it,
   ``tx.append`` appends through the backend's normal append path (expected-version checks,
-  tombstones, duplicate ids) and ``tx.execute`` runs the component's own SQL: the events and
+  tombstones, duplicate ids), ``tx.append_many`` appends to several streams at once (each
+  append with its own expected version; one refusal fails them all) and ``tx.execute`` runs
+  the component's own SQL: the events and
   the rows commit together or not at all. Any error inside dooms the transaction (it rolls
   back when the block ends), the same on every backend. Driver errors come out translated by
   the backend's one translation (``backends/*/faults.py``).
+
+The rule that holds on every backend: append first (one ``append`` or ``append_many``), then
+the other writes. PostgreSQL requires it (positions follow transaction ids, so an append
+must be the transaction's first write: ``appends_per_transaction`` is 1, and a second append
+call or an append after a write raises NotSupportedError); SQLite allows any order.
 
 Inside a transaction, write through ``tx`` only: the store's own ``append`` would wait for
 this very transaction; the recorders refuse that with an :class:`~streamsource.errors.InterfaceError`
@@ -40,6 +47,9 @@ from streamsource.errors import (
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import AsyncRecorder, EventRecord, Recorder
 
+Append = tuple[str, Sequence[EventRecord], ExpectedVersion]
+"""One append of several: the stream, its encoded records, its expected version."""
+
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
@@ -55,7 +65,8 @@ class Dialect:
     without_rowid: str  # table suffix that drops SQLite's hidden rowid ("" elsewhere)
     for_update: str  # SELECT suffix locking the rows read until the end of the transaction
     uuid_as_bytes: bool  # the driver cannot bind uuid.UUID: pass its 16 bytes
-    appends_per_transaction: int | None  # None: any number, in any order with other writes
+    appends_per_transaction: int | None  # None: any number, in any order with other writes;
+    # 1: one append call (append or append_many), as the transaction's first write
     advisory_lock: str  # statement taking a transaction-long lock on an integer key ("": none
     # needed, a write transaction runs alone)
     single_writer: bool  # one write transaction at a time per database (SQLite): components
@@ -143,6 +154,13 @@ class Transaction(Protocol):
         """Append encoded records in this transaction, with the recorder's checks."""
         ...
 
+    def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
+        """Several appends in this transaction, in order, each checked against its own
+        expected version (an earlier append of the same stream counts); their positions
+        follow that order. One refusal (WrongExpectedVersion, StreamDeleted,
+        DuplicateEventId naming its stream) dooms the transaction: nothing is written."""
+        ...
+
 
 class Database(Protocol):
     """The SQL database of a synchronous recorder."""
@@ -182,6 +200,8 @@ class AsyncTransaction(Protocol):
     async def append(
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult: ...
+
+    async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]: ...
 
 
 class AsyncDatabase(Protocol):

@@ -4,6 +4,19 @@
 ...     tx.append("account-1", NewEvent("Deposited", {"amount": 5}), expected_version=3)
 ...     tx.execute(f"INSERT INTO outbox (id) VALUES ({tx.dialect.placeholder})", (key,))
 
+Several streams at once, each with its own expected version, with ``tx.append_many``:
+
+>>> with store.transaction() as tx:                     # doctest: +SKIP
+...     tx.append_many([
+...         ("account-1", NewEvent("Withdrawn", {"amount": 5}), 3),
+...         ("account-2", NewEvent("Deposited", {"amount": 5}), NO_STREAM),
+...     ])
+...     tx.execute(...)  # then the other writes
+
+Append first, then write the rest: one ``append`` or ``append_many`` call, before any other
+write, is what every backend takes (PostgreSQL requires it: positions follow transaction
+ids; SQLite allows any order and any number of appends).
+
 The events (validated and encoded as by ``store.append``, checked against
 ``expected_version`` in the transaction) and every row written through ``tx`` commit
 together when the block ends, or not at all if it raises. Any failed statement dooms the
@@ -13,7 +26,8 @@ SQL database (SQLite or PostgreSQL; see :mod:`streamsource.eventstore.database`)
 Differences from ``store.append``: an append whose expected version does not match raises
 WrongExpectedVersion (there is no idempotent-retry lookup: the transaction that stored the
 same ids committed or rolled back as a whole), and a soft-deleted stream is not re-created
-with NO_STREAM.
+with NO_STREAM. A refusal in any append of ``append_many`` (wrong expected version,
+tombstone, an event id stored before) names its stream and leaves nothing written.
 """
 
 from __future__ import annotations
@@ -22,9 +36,11 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+from streamsource.errors import DuplicateEventId, ProgrammingError
 from streamsource.eventstore import appended
 from streamsource.eventstore.codec import encode_events
 from streamsource.eventstore.database import (
+    Append,
     AsyncDatabase,
     AsyncTransaction,
     Database,
@@ -34,6 +50,38 @@ from streamsource.eventstore.database import (
 )
 from streamsource.eventstore.events import ANY, AppendResult, ExpectedVersion, NewEvent
 from streamsource.eventstore.validation import check_expected_version, check_stream_name
+
+Appends = Iterable[tuple[str, Iterable[NewEvent] | NewEvent, ExpectedVersion]]
+"""What ``append_many`` takes: ``(stream, events, expected_version)`` per append."""
+
+
+def encode_appends(appends: Appends) -> list[Append]:
+    """Validate and encode every append of an ``append_many`` before anything is written."""
+    if isinstance(appends, str | bytes | tuple):
+        raise ProgrammingError(
+            "append_many takes a list of (stream, events, expected_version) tuples,"
+            f" got {type(appends).__name__}"
+        )
+    encoded: list[Append] = []
+    seen: dict[Any, str] = {}
+    for number, append in enumerate(appends, 1):
+        if not isinstance(append, tuple) or len(append) != 3:
+            raise ProgrammingError(
+                f"append_many: append {number} must be a (stream, events, expected_version)"
+                f" tuple, got {append!r:.80}"
+            )
+        stream, events, expected_version = append
+        stream = check_stream_name(stream)
+        expected = check_expected_version(expected_version, stream)
+        records = encode_events(stream, events)
+        for record in records:
+            if record.id in seen:
+                raise DuplicateEventId(
+                    record.id, f"an event of append {seen[record.id]} of the same append_many"
+                )
+            seen[record.id] = f"{number} ({stream!r})"
+        encoded.append((stream, records, expected))
+    return encoded
 
 
 class UnitOfWork:
@@ -64,6 +112,14 @@ class UnitOfWork:
         result = self.tx.append(stream, encode_events(stream, events), expected)
         self.appended = True
         return result
+
+    def append_many(self, appends: Appends) -> list[AppendResult]:
+        """Append to several streams in this transaction, each ``(stream, events,
+        expected_version)`` checked in order (an earlier append of the same stream counts);
+        the results in the same order. One refusal fails the transaction."""
+        results = self.tx.append_many(encode_appends(appends))
+        self.appended = True
+        return results
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement of your own; its rows."""
@@ -99,6 +155,11 @@ class AsyncUnitOfWork:
         result = await self.tx.append(stream, encode_events(stream, events), expected)
         self.appended = True
         return result
+
+    async def append_many(self, appends: Appends) -> list[AppendResult]:
+        results = await self.tx.append_many(encode_appends(appends))
+        self.appended = True
+        return results
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self.tx.execute(sql, params)

@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from streamsource.errors import InterfaceError
 from streamsource.eventstore import database as db
-from streamsource.eventstore.database import Database, Dialect, Transaction
+from streamsource.eventstore.database import Append, Database, Dialect, Transaction
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import (
     EventRecord,
@@ -47,9 +47,6 @@ PAGE_SIZE = 1000
 
 DEFAULT_WORKERS = 16
 """Worker threads: enough for many concurrent appends to share a group commit."""
-
-
-Append = tuple[str, Sequence[EventRecord], ExpectedVersion]
 
 
 @runtime_checkable
@@ -352,6 +349,10 @@ class ThreadedAsyncTransaction:
     ) -> AppendResult:
         result: AppendResult = await self._run(self.sync.append, stream, records, expected)
         return result
+
+    async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
+        results: list[AppendResult] = await self._run(self.sync.append_many, appends)
+        return results
 
 
 class ThreadedAsyncDatabase:

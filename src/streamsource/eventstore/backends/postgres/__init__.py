@@ -21,7 +21,8 @@ fsync; concurrent commits share them). Positions taken from a sequence at insert
 *not* in commit order: T1 takes 5, T2 takes 6, T2 commits first, a reader sees 6, then 5
 appears. We therefore keep two rules:
 
-1. ``append_events`` (and ``append_event``, its one-event twin) takes the transaction id (``pg_current_xact_id()``) and the positions
+1. ``append_events`` (and ``append_event``, its one-event twin, and ``append_batch``, several
+   appends in one call: migration 0003) takes the transaction id (``pg_current_xact_id()``) and the positions
    together under a session-level advisory lock held for a few microseconds, before anything
    else of the append. So for any two appends, the one with the lower transaction id has the
    lower positions. The lock is released right away, not at COMMIT: the stream checks, the

@@ -7,10 +7,12 @@ and the events commit with the component's rows or not at all. Component tables 
 store's schema (the pool's ``search_path``).
 
 One rule of the store limits what a transaction may do: positions are ordered by transaction
-id (rule 1 of the package docstring), so ``append_events`` must be the first write of its
-transaction. A transaction that appends therefore appends once, to one stream, before it
-writes anything else (reads may come first); otherwise ``tx.append`` raises
-NotSupportedError and the transaction rolls back. (The SQLite backend has no such limit.)
+id (rule 1 of the package docstring), so the append must be the first write of its
+transaction. A transaction that appends therefore appends once, before it writes anything
+else (reads may come first): ``tx.append`` for one stream, or ``tx.append_many`` for several
+(one call of ``append_batch``, ``sql/0003_append_batch.sql``: the stream locks, every check,
+then the transaction id and all the positions under the position lock once). Otherwise the
+append raises NotSupportedError and the transaction rolls back. (SQLite has no such limit.)
 
 A failed statement dooms the transaction (PostgreSQL refuses further statements until
 ROLLBACK); the session-level position lock an append may leave behind on failure is
@@ -29,6 +31,7 @@ import psycopg
 
 from streamsource.errors import InterfaceError, NotSupportedError
 from streamsource.eventstore import database as db
+from streamsource.eventstore.database import Append
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import EventRecord
 
@@ -66,17 +69,23 @@ class _State:
         self, error: BaseException, stream: str, expected: ExpectedVersion, records: Any
     ) -> BaseException:
         refused = q.refusal(stream, expected, records, error)
+        return self._refusal(error, None if refused is None else refused.error)
+
+    def _refused_many(self, error: BaseException, appends: Sequence[Append]) -> BaseException:
+        return self._refusal(error, q.batch_refusal(appends, error))
+
+    def _refusal(self, error: BaseException, refused: BaseException | None) -> BaseException:
         if refused is None:
             if getattr(error.__cause__, "sqlstate", None) == NOT_FIRST_WRITE:
                 self.failure = NotSupportedError(
-                    f"{self.where}: on PostgreSQL a transaction appends once, before any other"
-                    " write (positions follow transaction ids); append first, then write"
-                    " your rows"
+                    f"{self.where}: on PostgreSQL a transaction appends once (tx.append, or"
+                    " tx.append_many for several streams), before any other write (positions"
+                    " follow transaction ids); append first, then write your rows"
                 )
                 return self.failure
             return error
-        self.failure = refused.error
-        return refused.error
+        self.failure = refused
+        return refused
 
 
 class PostgresTransaction(_State):
@@ -111,6 +120,18 @@ class PostgresTransaction(_State):
             raise error from exc
         self.appended = True
         return AppendResult(version=version, position=position)
+
+    def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
+        self._check()
+        if not appends:
+            return []
+        sql, params = q.batch_call(appends, atomic=True)
+        try:
+            _, versions, positions = self.connection.execute(sql, params, binary=True).fetchone()
+        except Exception as exc:
+            raise self._refused_many(self._failed(exc), appends) from exc
+        self.appended = self.appended or any(records for _, records, _ in appends)
+        return q.batch_results(versions, positions)
 
 
 class AsyncPostgresTransaction(_State):
@@ -147,6 +168,19 @@ class AsyncPostgresTransaction(_State):
             raise error from exc
         self.appended = True
         return AppendResult(version=version, position=position)
+
+    async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
+        self._check()
+        if not appends:
+            return []
+        sql, params = q.batch_call(appends, atomic=True)
+        try:
+            cursor = await self.connection.execute(sql, params, binary=True)
+            _, versions, positions = await cursor.fetchone()
+        except Exception as exc:
+            raise self._refused_many(self._failed(exc), appends) from exc
+        self.appended = self.appended or any(records for _, records, _ in appends)
+        return q.batch_results(versions, positions)
 
 
 def _doomed(tx: _State) -> InterfaceError:

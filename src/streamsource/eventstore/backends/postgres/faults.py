@@ -24,10 +24,11 @@ from streamsource.errors import (
     StoreError,
 )
 
-# Our own SQLSTATEs, raised by the functions of sql/0001_initial.sql (handled by the recorder)
+# Our own SQLSTATEs, raised by the functions of sql/0001..0003 (handled by the recorder)
 WRONG_EXPECTED_VERSION = "SS001"
 STREAM_DELETED = "SS002"
 NOT_FIRST_WRITE = "SS003"
+ID_STORED = "SS004"  # append_batch (sql/0003_append_batch.sql), atomic mode
 UNIQUE_VIOLATION = "23505"
 EVENT_ID_CONSTRAINT = "events_id_unique"
 DRIVER_ERRORS = (psycopg.Error, PoolTimeout, TooManyRequests)

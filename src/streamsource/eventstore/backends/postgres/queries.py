@@ -24,6 +24,7 @@ from streamsource.eventstore.validation import check_version_matches
 
 from .faults import (
     EVENT_ID_CONSTRAINT,
+    ID_STORED,
     NOT_FIRST_WRITE,
     STREAM_DELETED,
     UNIQUE_VIOLATION,
@@ -40,6 +41,12 @@ _EXPECTED_CODES = {StreamState.ANY: -1, StreamState.NO_STREAM: -2, StreamState.S
 # %b: binary parameters (uuid and bytea arrays travel as they are, no hex text)
 APPEND = "SELECT last_version, last_position FROM append_events(%b, %b, %b, %b, %b, %b)"
 APPEND_ONE = "SELECT last_version, last_position FROM append_event(%b, %b, %b, %b, %b, %b)"
+APPEND_BATCH = (
+    "SELECT statuses, versions, positions FROM append_batch(%b::text[], %b::bigint[],"
+    " %b::int[], %b::uuid[], %b::text[], %b::bytea[], %b::bytea[], %b)"
+)
+# append_batch's statuses (non-atomic mode)
+APPENDED, WRONG_VERSION, DELETED, ID_IS_STORED = 0, 1, 2, 3
 HARD_DELETE = "SELECT hard_delete_stream(%s, %s)"
 SET_METADATA = (
     "INSERT INTO streams AS s (name, metadata) VALUES (%s, %s)"
@@ -128,7 +135,13 @@ _READ_STREAM_BACKWARDS = (
 
 
 # Refusals that append_events/append_event raise after releasing the position lock.
-_RAISED_AFTER_THE_LOCK = {WRONG_EXPECTED_VERSION, STREAM_DELETED, NOT_FIRST_WRITE, UNIQUE_VIOLATION}
+_RAISED_AFTER_THE_LOCK = {
+    WRONG_EXPECTED_VERSION,
+    STREAM_DELETED,
+    NOT_FIRST_WRITE,
+    ID_STORED,
+    UNIQUE_VIOLATION,
+}
 RELEASE_POSITION_LOCK = "SELECT pg_advisory_unlock_all()"
 """Run on a connection whose append failed: the append functions take the position lock
 (session-level) without a subtransaction to release it on error (see
@@ -230,6 +243,59 @@ def append_call(
         [r.data for r in records],
         [r.metadata for r in records],
     )
+
+
+def batch_call(appends: Sequence[Any], *, atomic: bool) -> tuple[str, tuple[Any, ...]]:
+    """The statement and parameters of ``append_batch`` for ``(stream, records, expected)``
+    appends; ``atomic``: the first refusal raises (one transaction's appends), else each
+    append gets its own status (a group commit's)."""
+    streams: list[str] = []
+    codes: list[int] = []
+    counts: list[int] = []
+    ids: list[uuid.UUID] = []
+    types: list[str] = []
+    data: list[bytes] = []
+    metadata: list[bytes] = []
+    for stream, records, expected in appends:
+        streams.append(stream)
+        codes.append(expected_code(expected))
+        counts.append(len(records))
+        for record in records:
+            ids.append(record.id)
+            types.append(record.type)
+            data.append(record.data)
+            metadata.append(record.metadata)
+    return APPEND_BATCH, (streams, codes, counts, ids, types, data, metadata, atomic)
+
+
+def batch_results(versions: Sequence[int | None], positions: Sequence[int]) -> list[AppendResult]:
+    """The results of an atomic ``append_batch`` (every status is APPENDED)."""
+    return [
+        AppendResult(version=-1 if version is None else version, position=position)
+        for version, position in zip(versions, positions, strict=True)
+    ]
+
+
+def batch_refusal(appends: Sequence[Any], exc: BaseException) -> Exception | None:
+    """The store's error for an atomic ``append_batch`` that raised ``exc`` (its
+    ``__cause__`` is psycopg's), naming the append's stream; None when it is a fault."""
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.Error):
+        return None
+    hint = cause.diag.message_hint
+    if hint is None or not hint.isdigit() or not 1 <= int(hint) <= len(appends):
+        if cause.sqlstate == UNIQUE_VIOLATION and cause.diag.constraint_name == EVENT_ID_CONSTRAINT:
+            return repeated_within([r for _, records, _ in appends for r in records])
+        return None
+    stream, _, expected = appends[int(hint) - 1]
+    if cause.sqlstate == STREAM_DELETED:
+        return StreamDeleted(stream)
+    if cause.sqlstate == WRONG_EXPECTED_VERSION:
+        return wrong_version(stream, expected, cause.diag.message_detail)
+    if cause.sqlstate == ID_STORED:
+        stored = uuid.UUID(cause.diag.message_detail or "")
+        return DuplicateEventId(stored, f"an event stored before (appending to {stream!r})")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

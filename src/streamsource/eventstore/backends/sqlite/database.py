@@ -95,6 +95,11 @@ class SqliteTransaction:
         self.appended = self.appended or bool(records)
         return result
 
+    def append_many(self, appends: Sequence[db.Append]) -> list[AppendResult]:
+        """The appends one after the other: on SQLite a transaction runs alone, so that is
+        all it takes (the first refusal dooms the transaction, as for ``append``)."""
+        return [self.append(stream, records, expected) for stream, records, expected in appends]
+
 
 class _Handoff:
     """The committer's job of one transaction: lends the connection, waits, then decides."""
