@@ -11,6 +11,7 @@ import click
 
 from streamsource.errors import BrokerError
 from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
+from streamsource.kafka.security.listeners import Listener, TlsFiles
 
 
 @click.command(name="broker")
@@ -70,6 +71,42 @@ from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
 @click.option("--advertised-host", default=None, help="Host given to clients (default: --host).")
 @click.option("--advertised-port", default=None, type=click.IntRange(1, 65535))
 @click.option(
+    "--listener",
+    "listener_specs",
+    multiple=True,
+    metavar="PROTOCOL://HOST:PORT",
+    help="A listener (repeatable; PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL); replaces "
+    "--host/--port.",
+)
+@click.option(
+    "--advertised-listener",
+    "advertised_specs",
+    multiple=True,
+    metavar="PROTOCOL://HOST:PORT",
+    help="What clients of that listener are told to connect to, where it differs.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The broker's certificate chain (PEM), for SSL and SASL_SSL listeners.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The private key of --tls-cert (PEM).",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="CA of client certificates: SSL listeners then require one (mTLS), and the "
+    "principal is its subject (User:CN=...).",
+)
+@click.option(
+    "--allow-plaintext",
+    is_flag=True,
+    help="Allow a PLAINTEXT or SASL_PLAINTEXT listener on an address other machines reach.",
+)
+@click.option(
     "--log-cleaner-backoff-ms",
     default=15_000,
     show_default=True,
@@ -101,27 +138,48 @@ def command(
     offsets_retention_minutes: int,
     advertised_host: str | None,
     advertised_port: int | None,
+    listener_specs: tuple[str, ...],
+    advertised_specs: tuple[str, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
+    allow_plaintext: bool,
     log_cleaner_backoff_ms: int,
     log_cleaner_dedupe_buffer_size: int,
     log_level: str,
 ) -> None:
     """Run a Kafka-compatible broker; serves until SIGINT/SIGTERM, then shuts down cleanly."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = BrokerConfig(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        default_partitions=partitions,
-        fsync="always" if fsync == "always" else "interval",
-        flush_interval_ms=flush_interval_ms,
-        auto_create_topics=auto_create,
-        group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
-        offsets_retention_ms=offsets_retention_minutes * 60_000,
-        advertised_host=advertised_host,
-        advertised_port=advertised_port,
-        log_cleaner_backoff_ms=log_cleaner_backoff_ms,
-        log_cleaner_dedupe_buffer_bytes=log_cleaner_dedupe_buffer_size,
-    )
+    try:
+        listeners = _listeners(listener_specs, advertised_specs)
+    except BrokerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listener") from exc
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls = TlsFiles(tls_cert, tls_key, tls_ca) if tls_cert and tls_key else None
+    if tls is None and tls_ca is not None:
+        raise click.UsageError("--tls-ca needs --tls-cert and --tls-key")
+    try:
+        config = BrokerConfig(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            default_partitions=partitions,
+            fsync="always" if fsync == "always" else "interval",
+            flush_interval_ms=flush_interval_ms,
+            auto_create_topics=auto_create,
+            group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
+            offsets_retention_ms=offsets_retention_minutes * 60_000,
+            advertised_host=advertised_host,
+            advertised_port=advertised_port,
+            log_cleaner_backoff_ms=log_cleaner_backoff_ms,
+            log_cleaner_dedupe_buffer_bytes=log_cleaner_dedupe_buffer_size,
+            listeners=listeners,
+            tls=tls,
+            allow_plaintext=allow_plaintext,
+        )
+    except BrokerError as exc:
+        raise click.UsageError(str(exc)) from exc
     try:
         asyncio.run(_serve(config))
     except BrokerError as exc:
@@ -138,6 +196,9 @@ async def _serve(config: BrokerConfig) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    for entry in broker.listeners:
+        # one line per listener, before the line BrokerProcess waits for
+        click.echo(f"listener {entry.listener.protocol} on {entry.host}:{entry.port}")
     click.echo(f"listening on {host}:{port}, data in {config.data_dir}", err=False)
     try:
         await stop.wait()
@@ -145,3 +206,15 @@ async def _serve(config: BrokerConfig) -> None:
         click.echo("shutting down")
         await broker.stop()
         click.echo("stopped cleanly")
+
+
+def _listeners(specs: tuple[str, ...], advertised: tuple[str, ...]) -> tuple[Listener, ...]:
+    listeners = {listener.protocol: listener for listener in map(Listener.parse, specs)}
+    if len(listeners) != len(specs):
+        raise BrokerError("one --listener per security protocol")
+    for spec in advertised:
+        protocol = spec.partition("://")[0].strip().upper()
+        if protocol not in listeners:
+            raise BrokerError(f"--advertised-listener {spec!r} names no --listener")
+        listeners[protocol] = listeners[protocol].advertise(spec)
+    return tuple(listeners.values())

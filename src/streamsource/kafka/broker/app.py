@@ -24,7 +24,7 @@ from streamsource.kafka.broker.handlers import HANDLERS, unsupported_version_res
 from streamsource.kafka.broker.identity import DataDirLock, load_or_create_cluster_id
 from streamsource.kafka.broker.log_writer import LogWriter
 from streamsource.kafka.broker.producers import ProducerRegistry
-from streamsource.kafka.broker.server import ClientInfo, KafkaServer
+from streamsource.kafka.broker.server import BoundListener, ClientInfo, KafkaServer
 from streamsource.kafka.broker.topics import TopicManager
 from streamsource.kafka.broker.transactions import TransactionRuntime
 from streamsource.kafka.log.cleaner import clean_log
@@ -83,12 +83,12 @@ class Broker:
             await asyncio.to_thread(self._open_storage)
             await self.transactions.recover()  # markers a crash left unwritten
             self._server = KafkaServer(self.config, self._handle, unsupported_version_response)
+            listeners = self._listeners()
             try:
-                self.host, self.port = await self._server.start()
+                self.host, self.port = await self._server.start(listeners)
             except OSError as exc:
-                raise BrokerError(
-                    f"cannot listen on {self.config.host}:{self.config.port}: {exc}"
-                ) from exc
+                where = ", ".join(str(entry.listener) for entry in listeners)
+                raise BrokerError(f"cannot listen on {where}: {exc}") from exc
         except BaseException:
             with contextlib.suppress(Exception):  # report why start failed, not this
                 self.writer.close()
@@ -104,8 +104,29 @@ class Broker:
         self._timers.append(asyncio.create_task(self._enforce_retention_periodically()))
         if self.config.log_cleaner_enable:
             self._timers.append(asyncio.create_task(self._clean_periodically()))
-        log.info("broker serving on %s:%d (data in %s)", self.host, self.port, data_dir)
+        for entry in self.listeners:
+            log.info(
+                "%s listener on %s:%d (advertised as %s:%d)",
+                entry.listener.protocol,
+                entry.host,
+                entry.port,
+                *self._advertised(entry),
+            )
+        log.info("broker serving, data in %s", data_dir)
         return self.host, self.port
+
+    def _listeners(self) -> list[BoundListener]:
+        tls = self.config.tls
+        bound = []
+        for listener in self.config.effective_listeners():
+            context = None
+            if listener.tls:
+                assert tls is not None  # BrokerConfig checks
+                context = tls.server_context(
+                    require_client_cert=listener.protocol == "SSL" and tls.ca is not None
+                )
+            bound.append(BoundListener(listener, context))
+        return bound
 
     async def stop(self) -> None:
         """Stop accepting, finish requests in progress, flush and close everything."""
@@ -136,25 +157,48 @@ class Broker:
         return self._running
 
     @property
+    def listeners(self) -> list[BoundListener]:
+        """Every listener as bound (empty before ``start``)."""
+        return self._server.bound if self._server is not None else []
+
+    @property
     def bootstrap(self) -> str:
-        """``host:port`` for a client's ``bootstrap_servers``."""
-        host = self.advertised_host
+        """``host:port`` of the first listener, for a client's ``bootstrap_servers``."""
+        return self.bootstrap_for(self.listeners[0].listener.protocol if self.listeners else "")
+
+    def bootstrap_for(self, protocol: str) -> str:
+        """``host:port`` of the listener of ``protocol`` (``"SASL_SSL"``...)."""
+        host, port = self.endpoint(protocol)
         if ":" in host:
             host = f"[{host}]"  # an IPv6 address
-        return f"{host}:{self.advertised_port}"
+        return f"{host}:{port}"
+
+    def endpoint(self, protocol: str) -> tuple[str, int]:
+        """The (host, port) clients of the ``protocol`` listener are told to connect to:
+        Metadata, FindCoordinator and DescribeCluster answer with the listener the request
+        came in on, as Kafka does."""
+        for entry in self.listeners:
+            if entry.listener.protocol == protocol:
+                return self._advertised(entry)
+        if self.listeners:
+            return self._advertised(self.listeners[0])
+        return self.config.advertised_host or self.host, self.config.advertised_port or self.port
+
+    def _advertised(self, entry: BoundListener) -> tuple[str, int]:
+        listener = entry.listener
+        host = listener.advertised_host or entry.host
+        if not listener.advertised_host and host in ("", "0.0.0.0", "::"):
+            host = socket.getfqdn()
+        return host, listener.advertised_port or entry.port
 
     @property
     def advertised_host(self) -> str:
-        """The host clients are told to connect to (Metadata's broker list)."""
-        if self.config.advertised_host:
-            return self.config.advertised_host
-        if self.host in ("", "0.0.0.0", "::"):
-            return socket.getfqdn()
-        return self.host
+        """The host clients of the first listener are told to connect to."""
+        return self.endpoint("")[0]
 
     @property
     def advertised_port(self) -> int:
-        return self.config.advertised_port or self.port
+        return self.endpoint("")[1]
 
     @staticmethod
     def now_ms() -> int:

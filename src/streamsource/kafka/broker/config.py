@@ -17,6 +17,7 @@ from typing import Literal
 
 from streamsource.errors import BrokerError
 from streamsource.kafka.log.config import LogConfig
+from streamsource.kafka.security.listeners import Listener, TlsFiles, is_loopback
 
 FsyncPolicy = Literal["always", "interval"]
 
@@ -33,6 +34,12 @@ class BrokerConfig:
     port: int = 9092
     advertised_host: str | None = None  # what Metadata tells clients; default: host
     advertised_port: int | None = None  # default: the port actually bound
+    # every listener; empty: one PLAINTEXT listener on host:port (the shorthand above)
+    listeners: tuple[Listener, ...] = ()
+    tls: TlsFiles | None = None  # needed by SSL and SASL_SSL listeners
+    # a PLAINTEXT or SASL_PLAINTEXT listener reachable from other machines sends data (and
+    # PLAIN passwords) in the clear: refused unless asked for
+    allow_plaintext: bool = False
     data_dir: Path = DEFAULT_DATA_DIR
     node_id: int = 0
     default_partitions: int = 1
@@ -43,6 +50,9 @@ class BrokerConfig:
     fsync: FsyncPolicy = "interval"
     flush_interval_ms: int = 1000
     max_frame_bytes: int = 100 * 1024 * 1024  # Kafka's socket.request.max.bytes
+    # what a connection may send before it has authenticated (ApiVersions and SASL frames
+    # only; Kafka bounds these by sasl.server.max.receive.size)
+    max_unauthenticated_frame_bytes: int = 64 * 1024
     read_chunk_bytes: int = 256 * 1024  # one socket read; bounds what a connection buffers
     log_defaults: LogConfig = field(default_factory=LogConfig)  # per-topic configs override
     retention_check_interval_ms: int = 5 * 60 * 1000
@@ -89,6 +99,30 @@ class BrokerConfig:
             raise BrokerError("log_cleaner_backoff_ms must be positive")
         if self.log_cleaner_dedupe_buffer_bytes < 1024 * 1024:
             raise BrokerError("log_cleaner_dedupe_buffer_bytes must be at least 1 MiB")
+        object.__setattr__(self, "listeners", tuple(self.listeners))
+        self._check_listeners()
+
+    def effective_listeners(self) -> tuple[Listener, ...]:
+        """The listeners to open: ``listeners``, or the ``host``/``port`` shorthand."""
+        if self.listeners:
+            return self.listeners
+        return (
+            Listener("PLAINTEXT", self.host, self.port, self.advertised_host, self.advertised_port),
+        )
+
+    def _check_listeners(self) -> None:
+        seen: set[str] = set()
+        for listener in self.effective_listeners():
+            if listener.protocol in seen:
+                raise BrokerError(f"two {listener.protocol} listeners; one per protocol")
+            seen.add(listener.protocol)
+            if listener.tls and self.tls is None:
+                raise BrokerError(f"listener {listener} needs --tls-cert and --tls-key")
+            if not listener.tls and not self.allow_plaintext and not is_loopback(listener.host):
+                raise BrokerError(
+                    f"listener {listener} would send data in the clear to other machines; "
+                    "use an SSL or SASL_SSL listener, or pass --allow-plaintext"
+                )
 
     def topic_log_config(self, configs: Mapping[str, str | None]) -> LogConfig:
         """The log settings of a topic created with Kafka-named ``configs``.

@@ -27,6 +27,7 @@ from pathlib import Path
 from streamsource.errors import BrokerError
 
 _LISTENING = re.compile(r"listening on (\S+):(\d+), data in ")
+_LISTENER = re.compile(r"^listener (\w+) on (\S+):(\d+)$", re.MULTILINE)
 _POLL_S = 0.05
 
 
@@ -52,11 +53,17 @@ class BrokerProcess:
         self.port = port
         self.options = options
         self.proc: subprocess.Popen[bytes] | None = None
+        self.listeners: dict[str, tuple[str, int]] = {}  # protocol -> bound (host, port)
 
     @property
     def bootstrap(self) -> str:
         """``host:port`` for a client's ``bootstrap_servers``."""
         return f"{self.host}:{self.port}"
+
+    def bootstrap_for(self, protocol: str) -> str:
+        """``host:port`` of the listener of ``protocol`` (``listener=[...]`` option)."""
+        host, port = self.listeners[protocol]
+        return f"{host}:{port}"
 
     @property
     def alive(self) -> bool:
@@ -76,7 +83,10 @@ class BrokerProcess:
         ]  # fmt: skip
         for name, value in self.options.items():
             flag = name.replace("_", "-")
-            if value is True:
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    args += [f"--{flag}", str(item)]
+            elif value is True:
                 args.append(f"--{flag}")
             elif value is False:
                 args.append(f"--no-{flag}")
@@ -105,6 +115,9 @@ class BrokerProcess:
             found = _LISTENING.search(text)
             if found:
                 self.host, self.port = found.group(1), int(found.group(2))
+                self.listeners = {
+                    m.group(1): (m.group(2), int(m.group(3))) for m in _LISTENER.finditer(text)
+                }
                 return self
             if proc.poll() is not None:
                 raise BrokerError(f"the broker exited with {proc.returncode}:\n{text}")

@@ -5,6 +5,11 @@ does (clients pipeline, and rely on the order). Bad bytes cost the sender its co
 nothing else: a frame or decode error is logged and that one socket is closed. What a
 connection may buffer is bounded by one socket read plus one frame (``max_frame_bytes``),
 because the next read only happens once the frames already read have been answered.
+
+There is one asyncio server per listener (``BrokerConfig.effective_listeners``); TLS
+listeners get an ``ssl.SSLContext`` and asyncio does the handshake before ``_serve`` sees the
+connection. Until a connection has authenticated, its frames are bounded by
+``max_unauthenticated_frame_bytes``: an anonymous peer can make the broker buffer little.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from streamsource.kafka.broker.config import BrokerConfig
@@ -26,16 +33,49 @@ from streamsource.kafka.protocol import (
 )
 from streamsource.kafka.protocol.api import encode_response_chunks
 from streamsource.kafka.protocol.errors import FrameError, InvalidRequest, UnsupportedVersion
+from streamsource.kafka.security.listeners import ANONYMOUS, Listener, certificate_principal
 
 log = logging.getLogger(__name__)
+
+SSL_HANDSHAKE_TIMEOUT_S = 10.0  # a peer that never finishes the TLS handshake is dropped
+
+
+class Session:
+    """What a connection has proven about itself: its principal, and for a SASL listener
+    whether (and until when) it is authenticated. Mutable: SASL requests change it."""
+
+    __slots__ = ("authenticated", "expires_at_ms", "principal", "sasl")
+
+    def __init__(self, principal: str = ANONYMOUS, authenticated: bool = True) -> None:
+        self.principal = principal
+        self.authenticated = authenticated
+        self.expires_at_ms: int | None = None  # KIP-368 session lifetime, None: no limit
+        self.sasl: Any = None  # the SASL exchange in progress (``kafka.broker.sasl``)
 
 
 @dataclass(frozen=True)
 class ClientInfo:
-    """Who sent a request: what DescribeGroups reports as a member's host."""
+    """Who sent a request: what DescribeGroups reports as a member's host, the listener it
+    came in on, and its ``Session`` (principal, authentication)."""
 
     host: str
     port: int
+    listener: str = "PLAINTEXT"
+    session: Session = field(default_factory=Session, compare=False, repr=False)
+
+    @property
+    def principal(self) -> str:
+        return self.session.principal
+
+
+@dataclass(frozen=True)
+class BoundListener:
+    """A listener as opened: its settings, TLS context, and the address actually bound."""
+
+    listener: Listener
+    ssl_context: ssl.SSLContext | None
+    host: str = ""
+    port: int = 0
 
 
 # (client, header, decoded request) -> response message, or None for "send nothing" (acks=0)
@@ -66,30 +106,53 @@ class KafkaServer:
         self._config = config
         self._handle = handle
         self._unsupported = unsupported
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._stopping = False
         self.host = config.host
         self.port = config.port
+        self.bound: list[BoundListener] = []
 
-    async def start(self) -> tuple[str, int]:
-        """Bind and start accepting; returns the bound (host, port)."""
-        self._server = await asyncio.start_server(
-            self._accept,
-            self._config.host,
-            self._config.port,
-            reuse_address=True,
-            limit=self._config.read_chunk_bytes,
-        )
-        sockname = self._server.sockets[0].getsockname()
-        self.host, self.port = str(sockname[0]), int(sockname[1])
+    async def start(self, listeners: list[BoundListener]) -> tuple[str, int]:
+        """Bind every listener and start accepting; returns the first one's (host, port).
+
+        Raises ``OSError`` (naming nothing: the caller knows the listener) if one cannot
+        bind; those bound before it are closed again.
+        """
+        try:
+            for entry in listeners:
+                server = await asyncio.start_server(
+                    partial(self._accept, entry),
+                    entry.listener.host,
+                    entry.listener.port,
+                    reuse_address=True,
+                    limit=self._config.read_chunk_bytes,
+                    ssl=entry.ssl_context,
+                    ssl_handshake_timeout=(
+                        SSL_HANDSHAKE_TIMEOUT_S if entry.ssl_context is not None else None
+                    ),
+                )
+                self._servers.append(server)
+                sockname = server.sockets[0].getsockname()
+                self.bound.append(
+                    BoundListener(
+                        entry.listener, entry.ssl_context, str(sockname[0]), int(sockname[1])
+                    )
+                )
+        except BaseException:
+            for server in self._servers:
+                server.close()
+            self._servers = []
+            self.bound = []
+            raise
+        self.host, self.port = self.bound[0].host, self.bound[0].port
         return self.host, self.port
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop accepting; let requests in progress finish; close every connection."""
         self._stopping = True
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for conn in list(self._connections.values()):
             if conn.idle:
                 conn.task.cancel()
@@ -100,11 +163,13 @@ class KafkaServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-        if self._server is not None:
+        for server in self._servers:
             with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+                await server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, bound: BoundListener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         if self._stopping:
@@ -113,7 +178,7 @@ class KafkaServer:
         conn = _Connection(task)
         self._connections[task] = conn
         try:
-            await self._serve(conn, reader, writer)
+            await self._serve(conn, bound.listener, reader, writer)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -121,15 +186,24 @@ class KafkaServer:
             del self._connections[task]
 
     async def _serve(
-        self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        conn: _Connection,
+        listener: Listener,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
-        client = ClientInfo(str(peer[0]), int(peer[1]))
+        session = Session(authenticated=not listener.sasl)
+        if listener.protocol == "SSL":
+            session.principal = certificate_principal(writer.get_extra_info("peercert"))
+        client = ClientInfo(str(peer[0]), int(peer[1]), listener.protocol, session)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        decoder = FrameDecoder(self._config.max_frame_bytes)
+        full_frames = self._config.max_frame_bytes
+        small_frames = min(full_frames, self._config.max_unauthenticated_frame_bytes)
+        decoder = FrameDecoder(full_frames if session.authenticated else small_frames)
         chunk = self._config.read_chunk_bytes
         responses = ResponseQueue(writer)
         try:
@@ -147,6 +221,7 @@ class KafkaServer:
                     responses.put(response)
                     if responses.should_drain():
                         await responses.drain()
+                decoder.max_frame_size = full_frames if session.authenticated else small_frames
                 await responses.drain()
                 # between requests: stop() may cancel the read; deferred answers still go
                 # out from the finally clause below

@@ -59,14 +59,13 @@ async def handle_describe_cluster(
             cluster_id=broker.cluster_id,
         )
     node = broker.config.node_id
+    host, port = broker.endpoint(client.listener)
     return DescribeClusterResponse(
         endpoint_type=ENDPOINT_BROKERS,
         cluster_id=broker.cluster_id,
         controller_id=node,  # the one broker is its own controller
         brokers=[
-            DescribeClusterResponse.DescribeClusterBroker(
-                broker_id=node, host=broker.advertised_host, port=broker.advertised_port
-            )
+            DescribeClusterResponse.DescribeClusterBroker(broker_id=node, host=host, port=port)
         ],
         cluster_authorized_operations=(
             CLUSTER_AUTHORIZED_OPERATIONS

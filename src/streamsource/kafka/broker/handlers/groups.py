@@ -49,7 +49,8 @@ async def handle_find_coordinator(
     header: RequestHeader,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse:
-    node, host, port = broker.config.node_id, broker.advertised_host, broker.advertised_port
+    node = broker.config.node_id
+    host, port = broker.endpoint(client.listener)
     if header.api_version >= 4:
         return FindCoordinatorResponse(
             coordinators=[

@@ -76,8 +76,9 @@ async def handle_metadata(
                         error = exc.error_code
             wanted.append((name, topic, error))
     node = broker.config.node_id
+    host, port = broker.endpoint(client.listener)
     return MetadataResponse(
-        brokers=[_Broker(node_id=node, host=broker.advertised_host, port=broker.advertised_port)],
+        brokers=[_Broker(node_id=node, host=host, port=port)],
         cluster_id=broker.cluster_id,
         controller_id=node,
         topics=[_describe(name, topic, error, node) for name, topic, error in wanted],
