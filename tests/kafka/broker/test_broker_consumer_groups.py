@@ -110,7 +110,7 @@ def test_classic_and_consumer_groups_of_one_name_refuse_each_other(
 def test_offset_commits_need_the_member_epoch(broker: EmbeddedBroker) -> None:
     create_topic(broker, "t", 1)
 
-    def commit(epoch: int, member: str = "m") -> int:
+    def commit(epoch: int, member: str = "m", version: int = 8) -> int:
         request = OffsetCommitRequest(
             group_id="g",
             generation_id=epoch,
@@ -127,7 +127,7 @@ def test_offset_commits_need_the_member_epoch(broker: EmbeddedBroker) -> None:
             ],
         )
         with WireClient(broker.bootstrap) as client:
-            response = client.request(request, 8)
+            response = client.request(request, version)
         return int(response.topics[0].partitions[0].error_code)
 
     with WireClient(broker.bootstrap) as client:
@@ -135,6 +135,10 @@ def test_offset_commits_need_the_member_epoch(broker: EmbeddedBroker) -> None:
     assert commit(1) == ErrorCode.NONE
     assert commit(0) == ErrorCode.ILLEGAL_GENERATION  # STALE_MEMBER_EPOCH before v9
     assert commit(1, "stranger") == ErrorCode.UNKNOWN_MEMBER_ID
+    # v9 (KIP-848 clients): the member epoch's own error
+    assert commit(1, version=9) == ErrorCode.NONE
+    assert commit(0, version=9) == ErrorCode.STALE_MEMBER_EPOCH
+    assert commit(1, "stranger", version=9) == ErrorCode.UNKNOWN_MEMBER_ID
 
 
 def fetch_offset(client: WireClient, group: str) -> int:

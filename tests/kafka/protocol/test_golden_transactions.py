@@ -12,13 +12,21 @@ from typing import Any
 
 import pytest
 
-from streamsource.kafka.protocol import decode_request, encode_request
+from streamsource.kafka.protocol import (
+    RequestHeader,
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+)
 from streamsource.kafka.protocol.messages.producer_id import InitProducerIdRequest
 from streamsource.kafka.protocol.messages.transactions import (
     AddOffsetsToTxnRequest,
     AddPartitionsToTxnRequest,
     EndTxnRequest,
     TxnOffsetCommitRequest,
+    WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
 )
 
 # (client, frame without its size prefix)
@@ -75,3 +83,41 @@ def test_transaction_requests_of_real_clients(client: str, api_key: int, version
         (topic,) = message.topics
         assert (topic.name, topic.partitions[0].committed_offset) == ("gold", 1)
     assert encode_request(header, message)[4:] == frame
+
+
+# WriteTxnMarkers (27) as kafka-python 3.0.12's admin ``abort_transaction`` encodes it
+# (its own schema tables): abort, producer 7 epoch 3, partitions 0 and 2 of "gold",
+# coordinator epoch -1; v2 adds the int8 transaction version (0). The responses: partition
+# 0 written, partition 2 INVALID_PRODUCER_EPOCH (47), after correlation id 5 and the
+# flexible header's empty tag section.
+WRITE_TXN_MARKERS = {
+    1: "001b000100000005000c6b61666b612d707974686f6e000200000000000000070003000205676f6c6403000000000000000200ffffffff0000",
+    2: "001b000200000005000c6b61666b612d707974686f6e000200000000000000070003000205676f6c6403000000000000000200ffffffff000000",
+}  # fmt: skip
+WRITE_TXN_MARKERS_RESPONSE = "0000000500" + "0200000000000000070205676f6c64030000000000000000000002002f00000000"
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_write_txn_markers_of_kafka_python_admin(version: int) -> None:
+    frame = bytes.fromhex(WRITE_TXN_MARKERS[version])
+    header, message = decode_request(frame)
+    assert (header.api_key, header.api_version, header.client_id) == (27, version, "kafka-python")
+    assert isinstance(message, WriteTxnMarkersRequest)
+    (marker,) = message.markers
+    assert (marker.producer_id, marker.producer_epoch, marker.transaction_result) == (7, 3, False)
+    assert [(t.name, t.partition_indexes) for t in marker.topics] == [("gold", [0, 2])]
+    assert (marker.coordinator_epoch, marker.transaction_version) == (-1, 0)
+    assert encode_request(header, message)[4:] == frame
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_write_txn_markers_response_as_kafka_python_reads_it(version: int) -> None:
+    frame = bytes.fromhex(WRITE_TXN_MARKERS_RESPONSE)
+    correlation_id, message = decode_response(27, version, frame)
+    assert correlation_id == 5 and isinstance(message, WriteTxnMarkersResponse)
+    (result,) = message.markers
+    (topic,) = result.topics
+    assert (result.producer_id, topic.name) == (7, "gold")
+    assert [(p.partition_index, p.error_code) for p in topic.partitions] == [(0, 0), (2, 47)]
+    header = RequestHeader(27, version, 5, "kafka-python")
+    assert encode_response(header, message)[4:] == frame

@@ -156,6 +156,51 @@ class TransactionRuntime:
         if written and self._fsync_always:
             await self._flusher.flush(written)
 
+    async def write_requested_markers(
+        self,
+        producer_id: int,
+        producer_epoch: int,
+        commit: bool,
+        partitions: list[Partition],
+        stale: Callable[[Partition], bool],
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """WriteTxnMarkers: a marker in each partition unless ``stale`` (run on the log
+        writer thread, with the producer state it reads) says a newer epoch owns it there;
+        the error of each partition, answered once the markers are as durable as a
+        produce (fsynced with ``--fsync always``)."""
+
+        def append(now: int) -> tuple[dict[tuple[str, int], ErrorCode], list[Partition]]:
+            errors: dict[tuple[str, int], ErrorCode] = {}
+            written: list[Partition] = []
+            for partition in partitions:
+                key = (partition.topic, partition.index)
+                if partition.closed:
+                    errors[key] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif stale(partition):
+                    errors[key] = ErrorCode.INVALID_PRODUCER_EPOCH
+                else:
+                    try:
+                        partition.append_marker(
+                            producer_id, producer_epoch, commit=commit, now_ms=now
+                        )
+                    except LogError as exc:
+                        errors[key] = exc.error_code
+                        continue
+                    errors[key] = ErrorCode.NONE
+                    written.append(partition)
+            return errors, written
+
+        errors, written = await self._writer.run(partial(append, self._now_ms()))
+        for partition in written:
+            partition.wake_waiters()
+        if written and self._fsync_always:
+            try:
+                await self._flusher.flush(written)
+            except LogError as exc:
+                for partition in written:
+                    errors[(partition.topic, partition.index)] = exc.error_code
+        return errors
+
     def _append_markers(self, effect: WriteMarkers, now: int) -> list[Partition]:
         """On the log writer thread, after every produce queued before."""
         written: list[Partition] = []

@@ -86,6 +86,7 @@ class ApiKey(IntEnum):
     ADD_PARTITIONS_TO_TXN = 24
     ADD_OFFSETS_TO_TXN = 25
     END_TXN = 26
+    WRITE_TXN_MARKERS = 27
     TXN_OFFSET_COMMIT = 28
     DESCRIBE_CONFIGS = 32
     ALTER_CONFIGS = 33
@@ -131,6 +132,7 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
     (transactions.AddPartitionsToTxnRequest, transactions.AddPartitionsToTxnResponse),
     (transactions.AddOffsetsToTxnRequest, transactions.AddOffsetsToTxnResponse),
     (transactions.EndTxnRequest, transactions.EndTxnResponse),
+    (transactions.WriteTxnMarkersRequest, transactions.WriteTxnMarkersResponse),
     (transactions.TxnOffsetCommitRequest, transactions.TxnOffsetCommitResponse),
     (transactions.DescribeProducersRequest, transactions.DescribeProducersResponse),
     (transactions.DescribeTransactionsRequest, transactions.DescribeTransactionsResponse),

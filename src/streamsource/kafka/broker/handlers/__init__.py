@@ -47,6 +47,7 @@ from streamsource.kafka.broker.handlers.transactions import (
     handle_list_transactions,
     handle_txn_offset_commit,
 )
+from streamsource.kafka.broker.handlers.txn_markers import handle_write_txn_markers
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.api import ApiKey
 from streamsource.kafka.protocol.errors import ErrorCode
@@ -74,6 +75,7 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.ADD_PARTITIONS_TO_TXN: handle_add_partitions_to_txn,
     ApiKey.ADD_OFFSETS_TO_TXN: handle_add_offsets_to_txn,
     ApiKey.END_TXN: handle_end_txn,
+    ApiKey.WRITE_TXN_MARKERS: handle_write_txn_markers,
     ApiKey.TXN_OFFSET_COMMIT: handle_txn_offset_commit,
     ApiKey.DESCRIBE_CONFIGS: handle_describe_configs,
     ApiKey.ALTER_CONFIGS: handle_alter_configs,

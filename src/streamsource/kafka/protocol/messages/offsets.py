@@ -20,8 +20,12 @@ from streamsource.kafka.protocol.schema import (
 )
 
 
-class OffsetCommitRequest(Message, api_key=8, versions="0-8", flexible="8+"):
-    """OffsetCommit request, versions 0-8 (API key 8)."""
+class OffsetCommitRequest(Message, api_key=8, versions="0-9", flexible="8+"):
+    """OffsetCommit request, versions 0-9 (API key 8).
+
+    v9 has v8's layout; it is what consumers of a KIP-848 group send, ``generation_id``
+    then carrying the member epoch (Kafka's ``GenerationIdOrMemberEpoch``).
+    """
 
     class OffsetCommitRequestTopic(Struct):
         name: str = field(STRING)
@@ -42,8 +46,8 @@ class OffsetCommitRequest(Message, api_key=8, versions="0-8", flexible="8+"):
     topics: list[OffsetCommitRequest.OffsetCommitRequestTopic] = field(ARRAY)
 
 
-class OffsetCommitResponse(Message, api_key=8, versions="0-8", flexible="8+"):
-    """OffsetCommit response, versions 0-8 (API key 8)."""
+class OffsetCommitResponse(Message, api_key=8, versions="0-9", flexible="8+"):
+    """OffsetCommit response, versions 0-9 (API key 8; v9 may answer STALE_MEMBER_EPOCH)."""
 
     class OffsetCommitResponseTopic(Struct):
         name: str = field(STRING)

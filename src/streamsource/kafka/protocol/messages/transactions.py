@@ -1,8 +1,9 @@
 """The transaction APIs (KIP-98, KIP-664): what a transactional producer and admin tools send.
 
-AddPartitionsToTxn (24), AddOffsetsToTxn (25), EndTxn (26), TxnOffsetCommit (28),
-DescribeProducers (61), DescribeTransactions (65) and ListTransactions (66). InitProducerId (22), which opens a
-transactional producer, lives in ``producer_id``. AddPartitionsToTxn v4+ (KIP-890's
+AddPartitionsToTxn (24), AddOffsetsToTxn (25), EndTxn (26), WriteTxnMarkers (27),
+TxnOffsetCommit (28), DescribeProducers (61), DescribeTransactions (65) and
+ListTransactions (66). InitProducerId (22), which opens a transactional producer, lives in
+``producer_id``. AddPartitionsToTxn v4+ (KIP-890's
 broker-to-broker batching) is not declared: clients use v0-3.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from streamsource.kafka.protocol.schema import (
     ARRAY,
     BOOL,
+    INT8,
     INT16,
     INT32,
     INT64,
@@ -80,6 +82,46 @@ class EndTxnResponse(Message, api_key=26, versions="0-3", flexible="3+"):
 
     throttle_time_ms: int = field(INT32)
     error_code: int = field(INT16)
+
+
+class WriteTxnMarkersRequest(Message, api_key=27, versions="1-2", flexible="1+"):
+    """WriteTxnMarkers request, versions 1-2 (API key 27): what a transaction coordinator
+    sends partition leaders, and what admin tools send to abort a hanging transaction
+    (Kafka's ``Admin.abortTransaction``). v0 is not served (Kafka 4.0 removed it; every
+    tool of the last years sends v1); v2 adds the marker's transaction version (KIP-1228;
+    ignorable, 0 for the classic protocol)."""
+
+    class WritableTxnMarker(Struct):
+        producer_id: int = field(INT64)
+        producer_epoch: int = field(INT16)
+        transaction_result: bool = field(BOOL)  # true: commit, false: abort
+        topics: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = field(ARRAY)
+        coordinator_epoch: int = field(INT32)
+        transaction_version: int = field(INT8, "2+", default=0)
+
+    class WritableTxnMarkerTopic(Struct):
+        name: str = field(STRING)
+        partition_indexes: list[int] = field(Array(INT32))
+
+    markers: list[WriteTxnMarkersRequest.WritableTxnMarker] = field(ARRAY)
+
+
+class WriteTxnMarkersResponse(Message, api_key=27, versions="1-2", flexible="1+"):
+    """WriteTxnMarkers response, versions 1-2 (API key 27)."""
+
+    class WritableTxnMarkerResult(Struct):
+        producer_id: int = field(INT64)
+        topics: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = field(ARRAY)
+
+    class WritableTxnMarkerTopicResult(Struct):
+        name: str = field(STRING)
+        partitions: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = field(ARRAY)
+
+    class WritableTxnMarkerPartitionResult(Struct):
+        partition_index: int = field(INT32)
+        error_code: int = field(INT16)
+
+    markers: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = field(ARRAY)
 
 
 class TxnOffsetCommitRequest(Message, api_key=28, versions="0-3", flexible="3+"):
