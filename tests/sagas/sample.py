@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from streamsource.sagas import Saga, SagaCommand, Step
 
 
+class Cmd(msgspec.Struct, frozen=True):
+    """A stand-in command message: the state machine never looks inside."""
+
+    name: str
+    order: str
+
+
 def _cmd(service: str, name: str) -> Any:
-    return lambda data: SagaCommand(service, name, {"order": data["order"]})
+    return lambda data: SagaCommand(service, Cmd(name, data["order"]))
 
 
 class OrderSaga(Saga):

@@ -25,7 +25,7 @@ from streamsource.sagas.core import (
     transition,
 )
 
-from .sample import OrderSaga
+from .sample import Cmd, OrderSaga
 
 
 def started() -> tuple[SagaState, list[Effect]]:
@@ -42,7 +42,7 @@ def test_start_sends_the_first_action_with_its_timeout() -> None:
     state, effects = started()
     assert state.status == "running" and state.step == 0
     command = sent(effects)
-    assert command.command == SagaCommand("stock", "Reserve", {"order": "order-7"})
+    assert command.command == SagaCommand("stock", Cmd("Reserve", "order-7"))
     assert not command.compensation and command.attempt == 1
     (deadline,) = [e for e in effects if isinstance(e, ScheduleDeadline)]
     assert deadline.at == 105.0 and deadline.kind == "timeout"
@@ -53,11 +53,11 @@ def test_success_replies_walk_every_step_and_update_the_data() -> None:
     state, effects = started()
     state, effects = transition(OrderSaga, state, Reply(sent(effects).command_id, "success"), 101)
     assert any(isinstance(e, CancelDeadline) for e in effects)
-    assert sent(effects).command.name == "Charge"
+    assert sent(effects).command.message.name == "Charge"
     reply = Reply(sent(effects).command_id, "success", {"payment": "pay-1"})
     state, effects = transition(OrderSaga, state, reply, 102)
     assert state.data == {"order": "order-7", "payment": "pay-1"}
-    assert sent(effects).command.name == "Confirm"
+    assert sent(effects).command.message.name == "Confirm"
     assert not any(isinstance(e, ScheduleDeadline) for e in effects)  # confirm has no timeout
     state, effects = transition(OrderSaga, state, Reply(sent(effects).command_id, "success"), 103)
     assert state.status == "completed" and effects == [Completed()]
@@ -70,7 +70,7 @@ def test_a_refusal_compensates_the_steps_before_it_newest_first() -> None:
     refusal = Reply(sent(effects).command_id, "failure", reason="card declined")
     state, effects = transition(OrderSaga, state, refusal, 102)
     assert state.status == "compensating" and state.reason == "step 'charge' refused: card declined"
-    assert sent(effects).command.name == "Release"  # charge did nothing: not refunded
+    assert sent(effects).command.message.name == "Release"  # charge did nothing: not refunded
     assert sent(effects).compensation
     state, effects = transition(OrderSaga, state, Reply(sent(effects).command_id, "success"), 103)
     assert state.status == "compensated"
@@ -88,13 +88,13 @@ def test_a_fault_is_retried_after_a_backoff_then_counts_as_a_failure() -> None:
     assert retry.kind == "retry" and retry.at == 102 + OrderSaga.backoff.bound(0)
     state, effects = transition(OrderSaga, state, DeadlineFired(retry.deadline_id), 103)
     second = sent(effects)
-    assert second.command.name == "Charge" and second.attempt == 2
+    assert second.command.message.name == "Charge" and second.attempt == 2
     state, effects = transition(
         OrderSaga, state, Reply(second.command_id, "fault", reason="x"), 104
     )
     assert state.status == "compensating"  # attempts=2 used up
     assert state.reason == "step 'charge' faulted 2 times, last: x"
-    assert sent(effects).command.name == "Release"
+    assert sent(effects).command.message.name == "Release"
 
 
 def test_a_timeout_compensates_the_silent_step_too() -> None:
@@ -102,7 +102,7 @@ def test_a_timeout_compensates_the_silent_step_too() -> None:
     (deadline,) = [e for e in effects if isinstance(e, ScheduleDeadline)]
     state, effects = transition(OrderSaga, state, DeadlineFired(deadline.deadline_id), 105)
     assert state.status == "compensating" and state.step == 0
-    assert sent(effects).command.name == "Release"
+    assert sent(effects).command.message.name == "Release"
     assert "got no reply within 5s" in (state.reason or "")
 
 
@@ -115,7 +115,7 @@ def test_a_timeout_under_retry_sends_again_and_an_earlier_attempts_reply_counts(
     assert sent(effects).attempt == 2 and state.status == "running"
     late = Reply(first.command_id, "success", {"payment": "pay-9"})
     state, effects = transition(OrderSaga, state, late, 107)
-    assert state.data["payment"] == "pay-9" and sent(effects).command.name == "Confirm"
+    assert state.data["payment"] == "pay-9" and sent(effects).command.message.name == "Confirm"
 
 
 def test_stale_replies_and_cancelled_deadlines_are_recorded_and_ignored() -> None:
@@ -182,7 +182,7 @@ def test_aborting_a_running_saga_compensates_from_its_current_step() -> None:
     state, effects = started()
     state, effects = transition(OrderSaga, state, Reply(sent(effects).command_id, "success"), 101)
     state, effects = transition(OrderSaga, state, Abort("customer cancelled"), 102)
-    assert state.status == "compensating" and sent(effects).command.name == "Refund"
+    assert state.status == "compensating" and sent(effects).command.message.name == "Refund"
     assert any(isinstance(e, CancelDeadline) for e in effects)
 
 
@@ -195,11 +195,11 @@ def test_state_round_trips_through_json() -> None:
 
 def test_malformed_definitions_are_refused_with_the_reason() -> None:
     with pytest.raises(InvalidSagaInput, match="attempts must be at least 1"):
-        Step("x", lambda d: SagaCommand("s", "c"), attempts=0)
+        Step("x", lambda d: SagaCommand("s", Cmd("c", "o")), attempts=0)
     with pytest.raises(InvalidSagaInput, match="on_timeout must be"):
-        Step("x", lambda d: SagaCommand("s", "c"), on_timeout="wait")  # type: ignore[arg-type]
+        Step("x", lambda d: SagaCommand("s", Cmd("c", "o")), on_timeout="wait")  # type: ignore[arg-type]
     with pytest.raises(InvalidSagaInput, match="step names repeat"):
 
         class Twice(Saga):
             name = "twice"
-            steps = (Step("a", lambda d: SagaCommand("s", "c")),) * 2
+            steps = (Step("a", lambda d: SagaCommand("s", Cmd("c", "o"))),) * 2

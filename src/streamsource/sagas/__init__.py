@@ -2,10 +2,13 @@
 
 * ``definition``: how a saga is declared (``Saga``, ``Step``, ``SagaCommand``).
 * ``core``: the sans-I/O state machine, ``transition(saga, state, input, now)``.
+* ``tables``: saga state and deadline rows in the service's store database.
+* ``engine``: ``SagaEngine``, running sagas for a messaging ``Service``.
 """
 
 from streamsource.sagas.core import HistoryEntry, SagaState
 from streamsource.sagas.definition import Saga, SagaCommand, SagaData, Step
+from streamsource.sagas.engine import SagaEngine
 from streamsource.sagas.errors import (
     InvalidSagaInput,
     SagaAlreadyStarted,
@@ -22,6 +25,7 @@ __all__ = [
     "SagaCommand",
     "SagaConflict",
     "SagaData",
+    "SagaEngine",
     "SagaError",
     "SagaNotFound",
     "SagaState",

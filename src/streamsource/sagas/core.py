@@ -65,6 +65,7 @@ class SagaState(msgspec.Struct, frozen=True):
     deadline_kind: Literal["timeout", "retry"] | None = None
     seq: int = 0  # counter behind command and deadline ids
     reason: str | None = None  # why it compensates, or is stuck
+    correlation_id: str | None = None  # of the conversation that started it
     history: tuple[HistoryEntry, ...] = ()
 
     @property
@@ -158,9 +159,22 @@ Effect: TypeAlias = (
 )
 
 
-def new_state(saga: type[Saga], saga_id: str, key: str, data: Mapping[str, Any]) -> SagaState:
+def new_state(
+    saga: type[Saga],
+    saga_id: str,
+    key: str,
+    data: Mapping[str, Any],
+    correlation_id: str | None = None,
+) -> SagaState:
     """The state of a saga not yet started (feed it :class:`Start`)."""
-    return SagaState(saga_id=saga_id, name=saga.name, key=key, status="new", data=dict(data))
+    return SagaState(
+        saga_id=saga_id,
+        name=saga.name,
+        key=key,
+        status="new",
+        data=dict(data),
+        correlation_id=correlation_id,
+    )
 
 
 def transition(
@@ -239,7 +253,7 @@ class _Move:
         self.set(attempt=attempt, sent=(*self.state.sent, command_id))
         self.effects.append(SendCommand(command_id, step.name, self.compensating, attempt, command))
         what = "compensation sent" if self.compensating else "command sent"
-        self.note(what, f"{command.service}.{command.name} (attempt {attempt})")
+        self.note(what, f"{_name(command.message)} to {command.to} (attempt {attempt})")
         if step.timeout is not None:
             self.schedule("timeout", step.timeout)
         else:
@@ -386,3 +400,7 @@ class _Move:
         self.set(status="aborted", reason=reason)
         self.note("aborted", f"{reason}; left as it was, compensation not finished")
         self.effects.append(Aborted(reason))
+
+
+def _name(message: Any) -> str:
+    return type(message).__name__

@@ -6,10 +6,10 @@ what a success reply does to the saga's data.
     class CreateOrder(Saga):
         name = "create-order"
         steps = (
-            Step("reserve", action=lambda d: SagaCommand("inventory", "Reserve", {"order": d["id"]}),
-                 compensation=lambda d: SagaCommand("inventory", "Release", {"order": d["id"]}),
+            Step("reserve", action=lambda d: SagaCommand("inventory", Reserve(d["id"])),
+                 compensation=lambda d: SagaCommand("inventory", Release(d["id"])),
                  timeout=5.0, on_timeout="retry"),
-            Step("pay", action=lambda d: SagaCommand("payment", "Charge", {"order": d["id"]}),
+            Step("pay", action=lambda d: SagaCommand("payment", Charge(d["id"])),
                  on_reply=lambda d, reply: {**d, "payment": reply["payment_id"]}),
         )
 
@@ -24,7 +24,7 @@ compensates that step too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from streamsource.bridge.backoff import Backoff
@@ -36,11 +36,11 @@ SagaData = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class SagaCommand:
-    """A command a step sends: to ``service``, named ``name``, with a JSON-able ``payload``."""
+    """A command a step sends: ``message`` (a :class:`streamsource.messaging.Command`) to
+    the service named ``to``."""
 
-    service: str
-    name: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    to: str
+    message: Any
 
 
 TimeoutPolicy = Literal["retry", "compensate"]
