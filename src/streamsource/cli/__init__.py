@@ -22,6 +22,7 @@ _COMMANDS = {
     "projections": "streamsource.cli.projections",
     "broker": "streamsource.cli.broker",
     "relay": "streamsource.cli.relay",
+    "console": "streamsource.cli.console",
 }
 
 
