@@ -23,6 +23,7 @@ _COMMANDS = {
     "broker": "streamsource.cli.broker",
     "relay": "streamsource.cli.relay",
     "console": "streamsource.cli.console",
+    "sagas": "streamsource.cli.sagas",
 }
 
 
