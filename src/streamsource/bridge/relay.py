@@ -49,6 +49,7 @@ from streamsource.eventstore.events import category_of
 from streamsource.eventstore.recorder import ReadAllFilter, StoredRecord
 from streamsource.eventstore.store import EventStore
 from streamsource.extras import require
+from streamsource.observability import live, metrics
 
 log = logging.getLogger("streamsource.bridge.relay")
 client_log = logging.getLogger("streamsource.bridge.kafka")
@@ -146,6 +147,11 @@ class OutboxRelay(BackgroundLoop):
     def saved_checkpoint(self) -> int:
         """The checkpoint last written to the checkpoint store (-1 before the first run)."""
         return self._saved
+
+    def lag(self) -> int:
+        """Positions of the global log recorded and not yet acknowledged by Kafka (events
+        the mapping does not select count until the relay has read past them)."""
+        return max(0, self.store.head_position() - self._tracker.checkpoint)
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Relay until ``stop`` (or :meth:`stop`) is set; then flush and save the checkpoint.
@@ -288,12 +294,14 @@ class OutboxRelay(BackgroundLoop):
         self._next = start + 1
         self._failure = None
         self._producer = self._new_producer()
+        live.track("relay", self)
         log.info("relay %s starting after position %d", self.name, start)
 
     def _end(self) -> None:
         producer, self._producer = self._producer, None
         if producer is None:
             return
+        live.untrack("relay", self)
         left = producer.flush(self._flush_timeout)
         if left:
             log.warning("relay %s: %d events unacknowledged at stop", self.name, left)
@@ -336,16 +344,26 @@ class OutboxRelay(BackgroundLoop):
                     return False
                 continue
             except KafkaException as exc:  # refused at once (too large for the client...)
+                self._count(metrics.INSTRUMENTS, ok=False)
                 raise kafka_error(exc.args[0], f"producing position {record.position}") from None
             tracker.sent(record.position)
             return True
 
     def _on_delivery(self, tracker: AckTracker, position: int, err: Any, _msg: Any) -> None:
+        instruments = metrics.INSTRUMENTS
         if err is None:
             tracker.acked(position)
             self.published += 1
-        elif tracker is self._tracker and self._failure is None:
+            self._count(instruments, ok=True)
+            return
+        self._count(instruments, ok=False)
+        if tracker is self._tracker and self._failure is None:
             self._failure = kafka_error(err, f"delivering position {position}")
+
+    def _count(self, instruments: metrics.Instruments | None, *, ok: bool) -> None:
+        if instruments is not None:
+            metric = instruments.relay_published if ok else instruments.relay_send_errors
+            instruments.child(metric, self.name).inc()
 
     def _on_client_error(self, err: Any) -> None:
         # Broker down, connection refused...: the client retries by itself. Only a fatal

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from streamsource.cli.metrics_option import metrics_options, start_metrics
 from streamsource.errors import BrokerError
 from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
 from streamsource.kafka.security.listeners import Listener, TlsFiles
@@ -120,6 +121,7 @@ from streamsource.kafka.security.listeners import Listener, TlsFiles
     type=click.IntRange(1024 * 1024),
     help="Bytes of key -> offset map one cleaning pass may use; more keys take more passes.",
 )
+@metrics_options
 @click.option(
     "--log-level",
     default="INFO",
@@ -146,6 +148,8 @@ def command(
     allow_plaintext: bool,
     log_cleaner_backoff_ms: int,
     log_cleaner_dedupe_buffer_size: int,
+    metrics_port: int | None,
+    metrics_host: str,
     log_level: str,
 ) -> None:
     """Run a Kafka-compatible broker; serves until SIGINT/SIGTERM, then shuts down cleanly."""
@@ -180,6 +184,7 @@ def command(
         )
     except BrokerError as exc:
         raise click.UsageError(str(exc)) from exc
+    start_metrics(metrics_port, metrics_host)
     try:
         asyncio.run(_serve(config))
     except BrokerError as exc:

@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 import streamsource as ss
+from streamsource.cli.metrics_option import metrics_options, start_metrics
 from streamsource.cli.store import BadInput, reporting_errors
 from streamsource.eventstore.projections import (
     Projection,
@@ -92,10 +93,14 @@ def _runner(ctx: click.Context) -> tuple[ss.EventStore, ProjectionRunner]:
 
 @command.command()
 @click.option("--until-caught-up", is_flag=True, help="Stop when no event is waiting.")
+@metrics_options
 @click.pass_context
 @reporting_errors
-def run(ctx: click.Context, until_caught_up: bool) -> None:
+def run(
+    ctx: click.Context, until_caught_up: bool, metrics_port: int | None, metrics_host: str
+) -> None:
     """Feed the projections (until Ctrl-C / SIGTERM, or until caught up)."""
+    start_metrics(metrics_port, metrics_host)
     store, runner = _runner(ctx)
     with store, runner:
         if until_caught_up:

@@ -15,6 +15,7 @@ from types import FrameType
 import click
 
 import streamsource as ss
+from streamsource.cli.metrics_option import metrics_options, start_metrics
 
 
 def _parse_config(values: tuple[str, ...]) -> dict[str, str]:
@@ -63,6 +64,7 @@ def _parse_config(values: tuple[str, ...]) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="A librdkafka producer setting (repeatable), e.g. compression.type=lz4.",
 )
+@metrics_options
 @click.option(
     "--log-level",
     default="INFO",
@@ -78,6 +80,8 @@ def command(
     topic_prefix: str,
     name: str,
     producer_config: tuple[str, ...],
+    metrics_port: int | None,
+    metrics_host: str,
     log_level: str,
 ) -> None:
     """Publish recorded events to Kafka (idempotent producer, acks=all) until stopped."""
@@ -92,6 +96,7 @@ def command(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    start_metrics(metrics_port, metrics_host)
     try:
         mapping = TopicMapping.of(categories, types, topic=topic, topic_prefix=topic_prefix)
         with ss.open_store(store_url) as store:

@@ -8,6 +8,7 @@ the sync API; read methods return async iterators whose backend work starts at t
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -63,6 +64,7 @@ from streamsource.eventstore.validation import (
     check_expected_version,
     check_stream_name,
 )
+from streamsource.observability import metrics
 
 
 class AsyncEventStore(StoreBase[AsyncRecorder]):
@@ -85,6 +87,7 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         stream = check_stream_name(stream)
         expected = check_expected_version(expected_version, stream)
         records = encode_events(stream, events)
+        started = time.perf_counter()
         try:
             result = await recorder.append(stream, records, expected)
         except WrongExpectedVersion as conflict:
@@ -97,6 +100,9 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
                 result = await recorder.append(stream, records, base)
             except WrongExpectedVersion as again:
                 raise WrongExpectedVersion(stream, expected, again.actual) from None
+        instruments = metrics.INSTRUMENTS
+        if instruments is not None:
+            metrics.count_append(instruments, recorder.backend, len(records), started)
         appended.notify(recorder)  # wakes this process's subscribers of the store
         return result
 

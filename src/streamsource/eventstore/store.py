@@ -22,6 +22,7 @@ Semantics shared with :class:`~streamsource.eventstore.async_store.AsyncEventSto
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -79,6 +80,7 @@ from streamsource.eventstore.validation import (
     check_stream_name,
     check_version_matches,
 )
+from streamsource.observability import metrics
 
 
 def utc_now() -> datetime:
@@ -136,6 +138,7 @@ class EventStore(StoreBase[Recorder]):
         stream = check_stream_name(stream)
         expected = check_expected_version(expected_version, stream)
         records = encode_events(stream, events)
+        started = time.perf_counter()
         try:
             result = recorder.append(stream, records, expected)
         except WrongExpectedVersion as conflict:
@@ -148,6 +151,9 @@ class EventStore(StoreBase[Recorder]):
                 result = recorder.append(stream, records, base)
             except WrongExpectedVersion as again:
                 raise WrongExpectedVersion(stream, expected, again.actual) from None
+        instruments = metrics.INSTRUMENTS
+        if instruments is not None:
+            metrics.count_append(instruments, recorder.backend, len(records), started)
         appended.notify(recorder)  # wakes this process's subscribers of the store
         return result
 

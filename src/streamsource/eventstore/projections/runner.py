@@ -39,6 +39,7 @@ from streamsource.eventstore.projections.projector import (
 from streamsource.eventstore.store import EventStore
 from streamsource.eventstore.subscriptions.target import check_page_size, make_target
 from streamsource.eventstore.subscriptions.wakeups import wakeup_for
+from streamsource.observability import live, metrics
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -118,6 +119,7 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one feeding loop at a time over _conn
+        live.track("projections", self)
 
     # -- feeding --------------------------------------------------------------------------
 
@@ -154,11 +156,16 @@ class ProjectionRunner:
                 except ProjectionFailed as failed:
                     self.errors[name] = failed
                     self._projectors.pop(name, None)
+                    _count_error(name)
                 except StreamsourceError as exc:
                     self._projectors.pop(name, None)  # start again from its checkpoint
+                    _count_error(name)
                     if exc.retriable:
                         self._drop_connection()  # it may be the one that broke
                     raise
+            instruments = metrics.INSTRUMENTS
+            if instruments is not None and total:
+                instruments.projection_events.inc(total)
             return total
 
     def _drop_connection(self) -> None:
@@ -227,6 +234,7 @@ class ProjectionRunner:
 
     def close(self) -> None:
         """Stop and close the read-model connection."""
+        live.untrack("projections", self)
         self.stop()
         with self._lock:
             self._drop_connection()
@@ -317,3 +325,9 @@ class ProjectionRunner:
         except KeyError:
             known = ", ".join(sorted(self.projections)) or "none"
             raise ProgrammingError(f"no projection named {name!r} (known: {known})") from None
+
+
+def _count_error(projection: str) -> None:
+    instruments = metrics.INSTRUMENTS
+    if instruments is not None:
+        instruments.child(instruments.projection_errors, projection).inc()

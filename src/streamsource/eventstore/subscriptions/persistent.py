@@ -38,6 +38,7 @@ from streamsource.eventstore.subscriptions.group_tables import Entry, Group, ope
 from streamsource.eventstore.subscriptions.target import check_interval, check_page_size
 from streamsource.eventstore.subscriptions.wakeups import wakeup_for
 from streamsource.eventstore.validation import check_stream_name
+from streamsource.observability import live
 
 _PARKED_IDS = uuid.UUID("5d6d2d1e-8f0a-4c4b-9a53-7b1f6c0e2a91")
 MAX_ERROR_LENGTH = 4000
@@ -116,6 +117,7 @@ class PersistentSubscription:
         except BaseException:
             self._tables.close()
             raise
+        live.track("subscription", self)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -246,6 +248,20 @@ class PersistentSubscription:
             self._signal.notify()
         return len(parked)
 
+    def parked_count(self) -> int:
+        """Messages parked and not replayed yet."""
+        with self._using, self._tables.transaction(self.group):
+            group = self._tables.group(self.group)
+        last = self.store.recorder.stream_info(parked_stream(self.group)).version
+        if last is None:
+            return 0
+        replayed = -1 if group is None or group.replayed is None else group.replayed
+        return last - replayed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def in_flight(self) -> int:
         """Messages handed out and not acked yet (including ones waiting for a retry)."""
         with self._using, self._tables.transaction(self.group):
@@ -257,6 +273,7 @@ class PersistentSubscription:
         """Stop this consumer; its unacked messages are redelivered when their leases end."""
         if not self._closed:
             self._closed = True
+            live.untrack("subscription", self)
             self._signal.notify()
             with self._using:
                 self._tables.close()

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import socket
 import time
+from collections.abc import Awaitable
 from functools import partial
 from typing import Any
 
@@ -24,6 +25,7 @@ from streamsource.kafka.broker.handlers import HANDLERS, unsupported_version_res
 from streamsource.kafka.broker.identity import DataDirLock, load_or_create_cluster_id
 from streamsource.kafka.broker.log_writer import LogWriter
 from streamsource.kafka.broker.producers import ProducerRegistry
+from streamsource.kafka.broker.responses import Deferred
 from streamsource.kafka.broker.server import BoundListener, ClientInfo, KafkaServer
 from streamsource.kafka.broker.topics import TopicManager
 from streamsource.kafka.broker.transactions import TransactionRuntime
@@ -31,6 +33,7 @@ from streamsource.kafka.log.cleaner import clean_log
 from streamsource.kafka.log.errors import LogClosed
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.api import ApiKey
+from streamsource.observability import live, metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ class Broker:
                 entry.port,
                 *self._advertised(entry),
             )
+        live.track("broker", self)
         log.info("broker serving, data in %s", data_dir)
         return self.host, self.port
 
@@ -133,6 +137,7 @@ class Broker:
         if not self._running:
             return
         self._running = False
+        live.untrack("broker", self)
         for partition in self.topics.partitions():
             partition.wake_waiters()  # long-polling fetches answer now
         self.groups.release_waiting()  # and parked joins/syncs (NOT_COORDINATOR)
@@ -160,6 +165,11 @@ class Broker:
     def listeners(self) -> list[BoundListener]:
         """Every listener as bound (empty before ``start``)."""
         return self._server.bound if self._server is not None else []
+
+    @property
+    def connection_count(self) -> int:
+        """Open client connections."""
+        return 0 if self._server is None else self._server.connection_count
 
     @property
     def bootstrap(self) -> str:
@@ -213,9 +223,21 @@ class Broker:
             raise BrokerError(f"no handler for API key {header.api_key}")
         if self._trace:
             log.debug("%s:%d %s %r", client.host, client.port, header, request)
+        instruments = metrics.INSTRUMENTS
+        if instruments is None:
+            if header.api_key != ApiKey.PRODUCE:
+                await self.writer.settled(client)  # it sees this connection's earlier produces
+            return await handler(self, client, header, request)
+        started = time.perf_counter()
         if header.api_key != ApiKey.PRODUCE:
-            await self.writer.settled(client)  # it sees this connection's earlier produces
-        return await handler(self, client, header, request)
+            await self.writer.settled(client)
+        answer = await handler(self, client, header, request)
+        timer = instruments.child(instruments.broker_request_seconds, _api_name(header.api_key))
+        if isinstance(answer, Deferred):  # timed until the answer is ready (fsync, long poll)
+            answer = Deferred(_timed(answer.awaitable, timer, started))
+        else:
+            timer.observe(time.perf_counter() - started)
+        return answer
 
     def _open_storage(self) -> None:
         data_dir = self.config.data_dir
@@ -315,3 +337,17 @@ class Broker:
                 )
             rewritten += result.segments_rewritten
         return rewritten
+
+
+def _api_name(api_key: int) -> str:
+    try:
+        return ApiKey(api_key).name
+    except ValueError:
+        return str(api_key)
+
+
+async def _timed(awaitable: Awaitable[Any], timer: Any, started: float) -> Any:
+    try:
+        return await awaitable
+    finally:
+        timer.observe(time.perf_counter() - started)

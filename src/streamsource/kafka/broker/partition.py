@@ -15,6 +15,7 @@ from pathlib import Path
 from streamsource.kafka.log import AppendInfo, LogClosed, LogConfig, PartitionLog
 from streamsource.kafka.log.txn_index import TransactionIndex
 from streamsource.kafka.records.control import build_marker
+from streamsource.observability import metrics
 
 
 class Partition:
@@ -79,7 +80,15 @@ class Partition:
             # ever visible; should the append fail, the index holds back the LSO only
             # until the transaction ends
             self.txns.begin(transactional_producer, self.log.log_end_offset)
-        return self.log.append(batches, now_ms=now_ms, leader_epoch=0)
+        info = self.log.append(batches, now_ms=now_ms, leader_epoch=0)
+        instruments = metrics.INSTRUMENTS
+        if instruments is not None:
+            child = instruments.child
+            child(instruments.broker_produced_records, self.topic).inc(
+                info.last_offset - info.base_offset + 1
+            )
+            child(instruments.broker_produced_bytes, self.topic).inc(sum(map(len, batches)))
+        return info
 
     def append_marker(
         self, producer_id: int, producer_epoch: int, *, commit: bool, now_ms: int

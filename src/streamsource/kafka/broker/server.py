@@ -167,6 +167,11 @@ class KafkaServer:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
 
+    @property
+    def connection_count(self) -> int:
+        """Open client connections (the ``streamsource_broker_connections`` metric)."""
+        return len(self._connections)
+
     async def _accept(
         self, bound: BoundListener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
 from streamsource.errors import InterfaceError, StoreError
+from streamsource.observability import metrics
 
 from .faults import translate
 
@@ -174,6 +175,9 @@ class GroupCommitter:
             batch = self._pending[:MAX_BATCH]
             del self._pending[:MAX_BATCH]
         self._last_batch = len(batch)
+        instruments = metrics.INSTRUMENTS
+        if instruments is not None:
+            instruments.child(instruments.store_batch_size, "sqlite").observe(len(batch))
         try:
             self._run_batch(batch)
         finally:

@@ -28,6 +28,7 @@ from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.fetch import FetchRequest, FetchResponse
 from streamsource.kafka.records import RecordError, downconvert
 from streamsource.kafka.records.header import HEADER_SIZE, parse_header
+from streamsource.observability import metrics
 
 
 class FetchContext(HasConfig, HasTopics, Protocol):
@@ -140,10 +141,23 @@ def _read(
                 failed = True
                 continue
             result.records = data
+            if data and metrics.INSTRUMENTS is not None:
+                _count_fetch(
+                    metrics.INSTRUMENTS, fetch_topic.topic, data, wanted.fetch_offset, magic
+                )
             total += len(data)
             budget -= len(data)
         topics.append(_TopicData(topic=fetch_topic.topic, partitions=results))
     return FetchResponse(session_id=0, responses=topics), total, failed
+
+
+def _count_fetch(
+    instruments: metrics.Instruments, topic: str, data: bytes, offset: int, magic: int
+) -> None:
+    child = instruments.child
+    child(instruments.broker_fetched_bytes, topic).inc(len(data))
+    if magic == 2:  # legacy message sets are counted in bytes only
+        child(instruments.broker_fetched_records, topic).inc(max(0, _end_offset(data) - offset))
 
 
 def _skip_below(message_set: bytes, offset: int) -> bytes:
