@@ -11,7 +11,6 @@ import msgspec
 import pytest
 
 import streamsource as ss
-
 from streamsource.eventstore.database import ensure_tables
 from streamsource.sagas import SagaConflict
 from streamsource.sagas.core import Start, new_state, transition
