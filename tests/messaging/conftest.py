@@ -49,3 +49,19 @@ def open_store(store_url_factory: Callable[[], str]) -> Iterator[Callable[[], An
     yield make
     for store in opened:
         store.close()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Any]:
+    """A real embedded broker on an ephemeral port (topics of 3 partitions), stopped at the end."""
+    from streamsource.kafka import EmbeddedBroker
+
+    started = EmbeddedBroker(
+        data_dir=tmp_path / "broker",
+        port=0,
+        default_partitions=3,
+        group_initial_rebalance_delay_ms=0,  # no 3 s per group
+    )
+    started.start()
+    yield started
+    started.stop()

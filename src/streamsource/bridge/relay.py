@@ -33,7 +33,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -42,7 +42,7 @@ from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.checkpoints import CheckpointStore, MemoryCheckpoints
 from streamsource.bridge.errors import KafkaClientError, RelayStopped, kafka_error
 from streamsource.bridge.mapping import TopicMapping
-from streamsource.bridge.messages import message_for
+from streamsource.bridge.messages import OutgoingMessage, message_for
 from streamsource.bridge.tracker import AckTracker
 from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.eventstore.events import category_of
@@ -67,6 +67,9 @@ _REQUIRED_SETTINGS: Mapping[str, tuple[str, ...]] = {
     "acks": ("all", "-1"),
 }
 
+Router = Callable[[StoredRecord], "tuple[str, OutgoingMessage] | None"]
+"""Chooses the topic and builds the message of a selected event (None: skip it)."""
+
 MAX_PENDING = 200_000
 """Events read but not yet below the checkpoint (sent, or skipped behind a sent one) after
 which the relay stops reading: bounds its memory while the broker is away."""
@@ -77,7 +80,9 @@ class OutboxRelay(BackgroundLoop):
 
     ``mapping`` chooses events and topics; ``checkpoints`` keeps the relay's position under
     ``name`` (default: in memory; :func:`~streamsource.bridge.checkpoints.checkpoints_for`
-    gives the one beside a store URL). ``producer_config`` adds or overrides
+    gives the one beside a store URL). ``router`` replaces the mapping's topic and the
+    standard message for the events the mapping selects (the messaging transport routes
+    each outbox message to its channel). ``producer_config`` adds or overrides
     librdkafka settings. Run it with :meth:`run` (blocking), :meth:`start`/:meth:`stop`
     (a thread) or :meth:`run_async` (an asyncio task).
     """
@@ -98,6 +103,7 @@ class OutboxRelay(BackgroundLoop):
         checkpoint_interval: float = 0.05,
         flush_timeout: float = 10.0,
         backoff: Backoff | None = None,
+        router: Router | None = None,
     ) -> None:
         require("confluent_kafka", "kafka", "the outbox relay")  # the client the methods import
         if not 1 <= batch_size <= 100_000:
@@ -124,6 +130,7 @@ class OutboxRelay(BackgroundLoop):
         self._flush_timeout = flush_timeout
         self.backoff = backoff or Backoff()
         self._filter = _db_filter(self.mapping)
+        self._router = router
         super().__init__()
         self._saved = -1
         self._tracker = AckTracker(0)
@@ -330,8 +337,14 @@ class OutboxRelay(BackgroundLoop):
         if not self.mapping.selects(category, record.type):
             tracker.skipped(record.position)
             return True
-        message = message_for(record)
-        topic = self.mapping.topic_for(category)
+        if self._router is None:
+            message = message_for(record)
+            topic = self.mapping.topic_for(category)
+        elif (routed := self._router(record)) is not None:
+            topic, message = routed
+        else:
+            tracker.skipped(record.position)
+            return True
         callback = partial(self._on_delivery, tracker, record.position)
         while True:
             try:

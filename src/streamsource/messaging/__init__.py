@@ -51,6 +51,7 @@ from streamsource.messaging.errors import (
     TransientFault,
     UnknownDeadLetter,
 )
+from streamsource.messaging.kafka import KafkaTransport
 from streamsource.messaging.local import LocalTransport
 from streamsource.messaging.messages import (
     Command,
@@ -76,6 +77,7 @@ __all__ = [
     "HandlerConflict",
     "IntegrationEvent",
     "InvalidMessage",
+    "KafkaTransport",
     "LocalTransport",
     "Message",
     "MessageCodec",

@@ -1,0 +1,197 @@
+"""The Kafka transport: each service's outbox published by the bridge's relay, its inbound
+channels consumed by the bridge's inbox consumer, on ``streamsource broker`` or any Kafka.
+
+Per service:
+
+* an :class:`~streamsource.bridge.OutboxRelay` over the service's store, selecting its outbox
+  category (``messages.{service}``) and routing each message to the topic of its channel
+  (:func:`route`): key = the envelope's key, value = the message's JSON, headers = the
+  relay's event headers plus the envelope's (:func:`~streamsource.messaging.envelope.kafka_headers`).
+  Its checkpoint (``messages.{service}``) lives in the service's store; the broker
+  acknowledges before it moves, so a message is never marked sent before it is stored.
+* an :class:`~streamsource.bridge.InboxConsumer` in group ``{namespace}.{service}`` (or
+  ``group_prefix + service``) over the service's inbound channels. The consumer hands each
+  message to :meth:`Service.deliver <streamsource.messaging.Service.deliver>`, whose own
+  transaction checks and writes the inbox row (:class:`_DeliveringInbox`); Kafka offsets are
+  committed after a batch's transactions, so a crash redelivers and the inbox skips.
+
+Topics are created up front with the admin API (``partitions`` each, the cluster's default
+replication); existing ones are left as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from streamsource.bridge.backoff import Backoff
+from streamsource.bridge.checkpoints import checkpoints_for
+from streamsource.bridge.consumer import InboxConsumer
+from streamsource.bridge.errors import KafkaClientError, kafka_error
+from streamsource.bridge.mapping import TopicMapping
+from streamsource.bridge.messages import OutgoingMessage, message_for
+from streamsource.bridge.relay import OutboxRelay
+from streamsource.errors import InterfaceError
+from streamsource.eventstore.events import RecordedEvent
+from streamsource.eventstore.recorder import StoredRecord
+from streamsource.extras import require
+from streamsource.messaging.context import channel_of, outbox_category
+from streamsource.messaging.envelope import envelope_of_metadata, kafka_headers
+from streamsource.messaging.errors import InvalidMessage
+from streamsource.messaging.service import Service
+
+log = logging.getLogger("streamsource.messaging.kafka")
+
+
+def route(record: StoredRecord) -> tuple[str, OutgoingMessage]:
+    """The topic and Kafka message of one outbox record (see the module docstring)."""
+    topic = channel_of(record.stream)
+    base = message_for(record)
+    try:
+        envelope = envelope_of_metadata(str(record.id), record.type, record.metadata)
+    except InvalidMessage:  # a dead letter of a message that had no envelope: as it came
+        return topic, base
+    key = (envelope.key or envelope.correlation_id).encode()
+    return topic, OutgoingMessage(key, base.value, [*base.headers, *kafka_headers(envelope)])
+
+
+class _DeliveringInbox:
+    """The inbox consumer's view of a service: every message is applied, inbox row included,
+    by ``Service.deliver`` in a transaction of its own while the batch is claimed; nothing is
+    left for the consumer's handler. A store fault raised here reaches the consumer
+    unwrapped, so a retriable one is retried with backoff (the batch again, the inbox
+    skipping what was applied) instead of stopping it."""
+
+    events_per_transaction = None
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield None
+
+    def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[Any]:
+        for event in events:
+            self.service.deliver(event)
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def _never_called(event: RecordedEvent, tx: Any) -> None:
+    raise AssertionError("the messaging inbox applies every message while claiming it")
+
+
+class KafkaTransport:
+    """Runs the relay and the consumer of each service against the brokers at ``bootstrap``.
+
+    ``start()``/``stop()`` (or ``with``) run them in background threads; ``stop`` re-raises
+    the error that stopped one, if any.
+    """
+
+    def __init__(
+        self,
+        services: Sequence[Service],
+        bootstrap: str,
+        *,
+        partitions: int = 3,
+        group_prefix: str | None = None,
+        producer_config: Mapping[str, Any] | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        require("confluent_kafka", "kafka", "the Kafka messaging transport")
+        if not services:
+            raise InterfaceError("a transport needs at least one service")
+        self.services = list(services)
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self._admin_config = dict(producer_config or {})
+        self.relays: dict[str, OutboxRelay] = {}
+        self.consumers: dict[str, InboxConsumer] = {}
+        for service in services:
+            category = outbox_category(service.name)
+            self.relays[service.name] = OutboxRelay(
+                service.store,
+                bootstrap,
+                mapping=TopicMapping.of(categories=category),
+                checkpoints=checkpoints_for(service.store),
+                name=f"messages.{service.name}",
+                producer_config=producer_config,
+                backoff=backoff,
+                router=route,
+            )
+            channels = service.inbound_channels()
+            if channels:
+                namespace = service.channels.namespace
+                prefix = group_prefix if group_prefix is not None else (
+                    f"{namespace}." if namespace else ""
+                )  # fmt: skip
+                self.consumers[service.name] = InboxConsumer(
+                    bootstrap,
+                    prefix + service.name,
+                    channels,
+                    _never_called,
+                    _DeliveringInbox(service),
+                    name=service.consumer,
+                    consumer_config=consumer_config,
+                    batch_size=100,
+                    backoff=backoff,
+                )
+
+    def topics(self) -> list[str]:
+        """Every topic the services publish to or consume (known in advance)."""
+        names: set[str] = set()
+        for service in self.services:
+            names.update(service.inbound_channels())
+            names.add(service.channels.events(service.name))
+            names.add(service.channels.dead_letters(service.name))
+        return sorted(names)
+
+    def create_topics(self, timeout: float = 30.0) -> None:
+        """Create the topics that do not exist yet."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+        admin = AdminClient({**self._admin_config, "bootstrap.servers": self.bootstrap})
+        wanted = [NewTopic(t, num_partitions=self.partitions) for t in self.topics()]
+        for topic, future in admin.create_topics(wanted, request_timeout=timeout).items():
+            try:
+                future.result(timeout)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.name() != "TOPIC_ALREADY_EXISTS":
+                    raise kafka_error(error, f"creating topic {topic}") from None
+            except TimeoutError:
+                raise KafkaClientError(
+                    f"creating topic {topic}: no answer", retriable=True
+                ) from None
+
+    def start(self) -> KafkaTransport:
+        self.create_topics()
+        for relay in self.relays.values():
+            relay.start()
+        for consumer in self.consumers.values():
+            consumer.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every consumer, then every relay (each flushes and saves its checkpoint)."""
+        errors: list[BaseException] = []
+        for loop in [*self.consumers.values(), *self.relays.values()]:
+            try:
+                loop.stop()
+            except BaseException as exc:  # stop the others before raising
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> KafkaTransport:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,131 @@
+"""Section 2's proof: a handler process killed with SIGKILL mid-stream and restarted loses
+no message, applies none twice, and sends no outgoing message without its cause committed
+(checked by reading both stores and the topics)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deadline import Deadline, wait_until
+from messaging.shop import Charge, answers, orders_service
+from streamsource.messaging import KafkaTransport, outbox_stream
+
+TESTS = Path(__file__).resolve().parents[1]
+COMMANDS = 120
+
+
+@pytest.fixture
+def payments_process(tmp_path: Path) -> Iterator[Callable[[str, str], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(store_url: str, bootstrap: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"payments-{len(started)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, str(TESTS / "messaging" / "payments_process.py"), store_url,
+             bootstrap],
+            env={**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+
+
+def _whole_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every message of ``topic`` up to its current end (duplicates included)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader",
+                         "enable.auto.commit": False})  # fmt: skip
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in partitions}  # fmt: skip
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        messages: list[Any] = []
+        done = Deadline(60, f"the end of {topic}")
+        left = {p for p, end in ends.items() if end > 0}
+        while left:
+            done.check()
+            for message in consumer.consume(500, done.slice(0.5)):
+                offset = message.offset()
+                if message.error() is None and offset is not None:
+                    messages.append(message)
+                    if offset + 1 >= ends[message.partition()]:
+                        left.discard(message.partition())
+        return messages
+    finally:
+        consumer.close()
+
+
+def _debited(store_url: str) -> int:
+    import streamsource as ss
+
+    with ss.open_store(store_url) as store:
+        return sum(1 for e in store.read_all(types="Debited"))
+
+
+def test_kill_9_of_the_handler_process_loses_and_repeats_nothing(
+    store_url_factory: Callable[[], str],
+    open_store: Callable[[], Any],
+    broker: Any,
+    payments_process: Callable[[str, str], subprocess.Popen[bytes]],
+) -> None:
+    import streamsource as ss
+
+    payments_url = store_url_factory()
+    orders = orders_service(open_store())
+    with KafkaTransport([orders], broker.bootstrap) as transport:
+        transport.create_topics()
+        sent = {
+            orders.send(Charge(f"acc-{n % 12}", 1, "EUR"), to="payments").message_id
+            for n in range(COMMANDS)
+        }
+        first = payments_process(payments_url, broker.bootstrap)
+        wait_until(lambda: _debited(payments_url) >= COMMANDS // 3, 120, "a third applied")
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        applied_at_kill = _debited(payments_url)
+        assert applied_at_kill < COMMANDS  # killed mid-stream
+        payments_process(payments_url, broker.bootstrap)
+        wait_until(lambda: len(answers(orders.store)) >= COMMANDS, 180, "every reply")
+
+    # no message lost, none applied twice: one reply per command, one debit per command
+    replies = answers(orders.store)
+    assert collections.Counter(row[1] for row in replies) == dict.fromkeys(sent, 1)
+    assert {row[3] for row in replies} == {"Charged"}
+    with ss.open_store(payments_url) as payments:
+        debits = list(payments.read_all(types="Debited"))
+        assert sorted(e.causation_id or "" for e in debits) == sorted(sent)
+        for n in range(12):
+            assert len(list(payments.read_stream(f"account-acc-{n}"))) == COMMANDS // 12
+
+        # every outgoing message is in the outbox once, caused by a committed command...
+        published = list(payments.read_stream(outbox_stream("payments", "shop.payments.events")))
+        replied = list(payments.read_stream(outbox_stream("payments", "shop.orders.replies")))
+        for outgoing in (published, replied):
+            assert sorted(e.causation_id or "" for e in outgoing) == sorted(sent)
+
+    # ...and on its topic (the relay may repeat what it had not checkpointed, never invent)
+    on_topic = _whole_topic(broker.bootstrap, "shop.payments.events")
+    ids = {dict(m.headers())["message-id"].decode() for m in on_topic}
+    assert ids == {str(e.id) for e in published}
+    replies_on_topic = _whole_topic(broker.bootstrap, "shop.orders.replies")
+    assert {dict(m.headers())["message-id"].decode() for m in replies_on_topic} == {
+        str(e.id) for e in replied
+    }
