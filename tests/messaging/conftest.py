@@ -12,8 +12,7 @@ import pytest
 import streamsource as ss
 from conformance.backends import BACKEND_MARKS, BACKENDS
 
-# PostgreSQL joins once its transactions append to several streams (tx.append_many)
-MESSAGING_BACKENDS = ("sqlite",)
+MESSAGING_BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(

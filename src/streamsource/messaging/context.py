@@ -11,8 +11,8 @@ in the transaction that also records the incoming message in the inbox:
 3. the rows registered with :meth:`Context.write` (the saga engine's state, a scheduler's
    deadlines), then the inbox row.
 
-Appends come first and all together: PostgreSQL assigns global positions to a transaction's
-appends as its first write (``tx.append_many`` when the store has it).
+Appends come first and all together (one ``tx.append_many``): on every backend a
+transaction's appends are its first write.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from streamsource.errors import NotSupportedError
 from streamsource.eventstore.domain import core
 from streamsource.eventstore.domain.aggregate import Aggregate
 from streamsource.eventstore.domain.causation import Causation
@@ -59,19 +58,13 @@ Appends = list[tuple[str, list[NewEvent], ExpectedVersion]]
 
 
 def append_all(tx: UnitOfWork, appends: Appends) -> list[AppendResult]:
-    """Append to several streams in ``tx``: in one call where the store has it."""
+    """Append to several streams in ``tx`` in one call (the transaction's first write)."""
     if not appends:
         return []
-    many = getattr(tx, "append_many", None)
-    if many is not None and len(appends) > 1:
-        return list(many(appends))
-    limit = tx.dialect.appends_per_transaction
-    if limit is not None and len(appends) > limit:
-        raise NotSupportedError(
-            f"this store appends to {limit} stream(s) per transaction and the handler's"
-            f" effects need {len(appends)} (streams {', '.join(s for s, _, _ in appends)})"
-        )
-    return [tx.append(stream, events, expected) for stream, events, expected in appends]
+    if len(appends) == 1:
+        stream, events, expected = appends[0]
+        return [tx.append(stream, events, expected)]
+    return tx.append_many(appends)
 
 
 class Context:
