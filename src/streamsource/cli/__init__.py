@@ -24,6 +24,7 @@ _COMMANDS = {
     "relay": "streamsource.cli.relay",
     "console": "streamsource.cli.console",
     "sagas": "streamsource.cli.sagas",
+    "streams": "streamsource.cli.streams",
 }
 
 
