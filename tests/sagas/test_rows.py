@@ -44,9 +44,11 @@ def test_a_second_update_from_the_same_version_conflicts(open_store: Callable[..
     second = msgspec.structs.replace(seen.state, data={"by": "second"})
     with store.transaction() as tx:
         assert rows.save(tx, first, seen.version) == 2
-    with pytest.raises(SagaConflict, match="moved past version 1") as raised:
-        with store.transaction() as tx:
-            rows.save(tx, second, seen.version)
+    with (
+        pytest.raises(SagaConflict, match="moved past version 1") as raised,
+        store.transaction() as tx,
+    ):
+        rows.save(tx, second, seen.version)
     assert raised.value.retriable
     with store.transaction() as tx:
         now = rows.load(tx, "s-1")
