@@ -25,6 +25,7 @@ _COMMANDS = {
     "console": "streamsource.cli.console",
     "sagas": "streamsource.cli.sagas",
     "streams": "streamsource.cli.streams",
+    "messages": "streamsource.cli.messages",
 }
 
 
