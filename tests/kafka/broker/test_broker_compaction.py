@@ -5,12 +5,15 @@ and the cleaner compacting while a producer keeps appending."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from broker_wire import WireClient, batch_of, fetch_values, produce_request
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from streamsource.kafka import EmbeddedBroker
+from streamsource.kafka.log.cleaner.core import marker_type
 from streamsource.kafka.protocol import ErrorCode
 from streamsource.kafka.protocol.messages.configs import (
     AlterConfigsRequest,
@@ -137,3 +140,103 @@ def test_the_cleaner_compacts_while_a_producer_appends(
     assert pears == [b"p29"]
     apples = [v for v in values if v.startswith(b"a")]
     assert apples == sorted(apples, key=lambda v: int(v[1:])) and len(apples) < 40
+
+
+def _markers(broker: EmbeddedBroker, topic: str) -> list[tuple[int, int | None]]:
+    """(offset, type) of every transaction marker in the partition's log files (0 abort,
+    1 commit), as a log dump tool lists them."""
+    partition = broker.broker.topics.partition(topic, 0)
+    assert partition is not None
+    found = []
+    for header in partition.log.iter_batch_headers(0):
+        if header.is_control:
+            batch = partition.log.read(header.base_offset, header.size)
+            found.append((header.base_offset, marker_type(batch[: header.size])))
+    return found
+
+
+def test_the_cleaner_removes_aborted_records_then_their_abort_marker(
+    broker_factory: Callable[..., EmbeddedBroker],
+) -> None:
+    """Kafka's rule: an aborted transaction's records go in one cleaning; its marker is
+    stamped with a delete horizon in the next (the transaction index stops listing it) and
+    goes once the horizon has passed. The same producer's later, committed records stay
+    visible to read_committed consumers throughout."""
+    broker = broker_factory(log_cleaner_enable=False)  # cleaned when the test says so
+    topic = "orders"
+    _create(
+        broker.bootstrap,
+        topic,
+        {"cleanup.policy": "compact", "segment.bytes": "512", "delete.retention.ms": "0"},
+    )
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "orders-tx"})
+    producer.init_transactions(30)
+    expected: dict[bytes, bytes] = {}
+    for round_ in range(6):
+        producer.begin_transaction()
+        for k in range(4):
+            key, value = f"order-{k}".encode(), f"r{round_} {'x' * 40}".encode()
+            producer.produce(topic, key=key, value=value, partition=0)
+            if round_ != 1:
+                expected[key] = value
+        assert producer.flush(30) == 0
+        if round_ == 1:
+            producer.abort_transaction(30)
+        else:
+            producer.commit_transaction(30)
+    (abort,) = [offset for offset, kind in _markers(broker, topic) if kind == 0]
+    partition = broker.broker.topics.partition(topic, 0)
+    assert partition is not None
+    assert [a.last_offset for a in partition.txns.aborted] == [abort]
+
+    def committed() -> dict[bytes, bytes]:
+        return fetch_values_by_key(broker.bootstrap, topic)
+
+    assert committed() == expected
+    clean = lambda: broker.call(lambda b: b.clean_logs(force=True), 60)  # noqa: E731
+    clean()  # the aborted records go; their marker stays, still listed
+    assert (abort, 0) in _markers(broker, topic)
+    assert committed() == expected
+    clean()  # no record of it left: the index forgets it, the marker gets its horizon
+    assert partition.txns.aborted == []
+    assert committed() == expected
+    clean()  # the horizon (delete.retention.ms=0) has passed: the marker goes
+    assert abort not in [offset for offset, _ in _markers(broker, topic)]
+    assert committed() == expected  # later records of the producer are not skipped
+    # and after a restart, the index still does not list it
+    data_dir = broker.data_dir
+    broker.stop()
+    again = broker_factory(data_dir=data_dir, log_cleaner_enable=False)
+    restarted = again.broker.topics.partition(topic, 0)
+    assert restarted is not None and restarted.txns.aborted == []
+    assert fetch_values_by_key(again.bootstrap, topic) == expected
+
+
+def fetch_values_by_key(bootstrap: str, topic: str) -> dict[bytes, bytes]:
+    """The latest value per key a fresh read_committed consumer reads to the end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"check-{topic}",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    latest: dict[bytes, bytes] = {}
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            assert time.monotonic() < deadline, f"did not reach the end of {topic}"
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                assert error.code() == KafkaError._PARTITION_EOF, error
+                break
+            latest[msg.key() or b""] = msg.value() or b""
+    finally:
+        consumer.close()
+    return latest

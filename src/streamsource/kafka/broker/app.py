@@ -319,6 +319,7 @@ class Broker:
                     now_ms=self.now_ms(),
                     dedupe_buffer_bytes=self.config.log_cleaner_dedupe_buffer_bytes,
                     force=force,
+                    forget_aborted=partition.txns.forget_aborted,
                 )
             except LogClosed:  # deleted meanwhile
                 continue

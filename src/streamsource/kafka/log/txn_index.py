@@ -125,6 +125,27 @@ class TransactionIndex:
             self._write(_ABORT if aborted else _COMMIT, producer_id, first, marker_offset)
             self._end(producer_id, marker_offset, aborted)
 
+    def forget_aborted(self, ended: list[tuple[int, int]]) -> None:
+        """Stop listing the aborted transactions ``(producer id, marker offset)`` whose
+        records are all gone from the log (compaction): their markers may go next, and an
+        entry without its marker would make read_committed clients skip the producer's
+        later batches. Durable before it returns (the file is rewritten and synced)."""
+        gone = set(ended)
+        with self._lock:
+            kept = [a for a in self._aborted if (a.producer_id, a.last_offset) not in gone]
+            if len(kept) == len(self._aborted):
+                return
+            self._aborted = kept
+            self._last_offsets = [a.last_offset for a in kept]
+            try:
+                if self._file is not None:
+                    self._file.close()
+                    self._file = None  # reopened by the next write, should this fail
+                self._rewrite()
+                self._file = open(self.path, "ab")  # noqa: SIM115
+            except OSError as exc:
+                raise LogStorageError(self.path, "rewriting", exc) from exc
+
     def flush(self) -> None:
         if self._file is not None:
             try:

@@ -10,11 +10,13 @@ The rules are Kafka's (``LogCleaner``):
   cleaning that keeps a tombstone stamps the horizon, ``now + delete.retention.ms``, into
   the batch (KIP-534: attributes bit 6, the base timestamp field), so a consumer reading
   from the start has that long to see every delete, whatever the record timestamps say;
-* records of aborted transactions go; a commit marker (control batch) stays while its
-  transaction has records left, then is stamped with a horizon and goes after it, as a
-  tombstone does. Abort markers stay (small, one per aborted transaction): the
-  partition's transaction index keeps listing the aborted transaction to read_committed
-  consumers, which skip the producer's batches until they read its marker;
+* records of aborted transactions go; a marker (control batch) stays while its
+  transaction has records left in the log, then is stamped with a horizon and goes after
+  it, as a tombstone does. An abort marker whose transaction has no batch left is
+  reported (``Cleaner.dataless_aborts``) so that the partition's transaction index stops
+  listing that transaction *before* the marker can go: a read_committed client told of an
+  aborted transaction skips the producer's batches until it reads the abort marker, so an
+  entry whose marker is gone would hide the producer's later, committed records;
 * offsets never change: a rewritten batch keeps its base offset and its last offset delta
   (so its producer's sequence numbers stay right), and the last batch of each producer is
   kept, empty if need be, so producer state rebuilt from the log stays right.
@@ -131,6 +133,11 @@ class Transactions:
     def is_aborted(self, producer_id: int, offset: int) -> bool:
         return any(first <= offset < end for first, end in self.aborted.get(producer_id, ()))
 
+    def aborted_with_data(self, producer_id: int, marker_offset: int) -> bool:
+        """Whether the abort marker at ``marker_offset`` ends a transaction that still had
+        batches in the log when it was walked."""
+        return any(end == marker_offset for _, end in self.aborted.get(producer_id, ()))
+
 
 def marker_type(batch: bytes | bytearray | memoryview) -> int | None:
     """The control record type of a control batch (0 abort, 1 commit), None if unreadable."""
@@ -180,6 +187,9 @@ class Cleaner:
         self._now = now_ms
         self._horizon = now_ms + delete_retention_ms
         self._txn_kept: dict[int, bool] = {}  # producer -> its open transaction kept records
+        # (producer id, marker offset) of abort markers whose transaction has no batch left:
+        # the transaction index must forget them before the markers may go
+        self.dataless_aborts: list[tuple[int, int]] = []
         # the first delete horizon still ahead among the batches kept: when it passes, the
         # log is worth cleaning even without new data (its tombstones can go)
         self.earliest_horizon: int | None = None
@@ -202,11 +212,13 @@ class Cleaner:
         last_of_producer = pid >= 0 and self._txns.last_batch.get(pid) == header.base_offset
         if header.is_control:
             kept_records = self._txn_kept.pop(pid, False)
-            if kept_records or marker_type(batch) != MARKER_COMMIT:
-                # An abort marker stays: the partition's transaction index lists the aborted
-                # transaction, and a read_committed client that is told of one skips the
-                # producer's batches until it reads the marker.
-                return batch
+            kind = marker_type(batch)
+            if kept_records or kind is None:
+                return batch  # its transaction's records are still here (or it is unreadable)
+            if kind == MARKER_ABORT:
+                if self._txns.aborted_with_data(pid, header.base_offset):
+                    return batch  # its records go in this cleaning; the marker in a later one
+                self.dataless_aborts.append((pid, header.base_offset))
             if header.attributes & DELETE_HORIZON:
                 if header.base_timestamp <= self._now and not last_of_producer:
                     return None

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,12 +58,25 @@ class CleanResult:
     segments_rewritten: int = 0
     bytes_before: int = 0
     bytes_after: int = 0
+    # (producer id, marker offset) of aborted transactions found with no batch left
+    dataless_aborts: list[tuple[int, int]] = field(default_factory=list)
 
 
 def clean_log(
-    partition_log: PartitionLog, *, now_ms: int, dedupe_buffer_bytes: int, force: bool = False
+    partition_log: PartitionLog,
+    *,
+    now_ms: int,
+    dedupe_buffer_bytes: int,
+    force: bool = False,
+    forget_aborted: Callable[[list[tuple[int, int]]], None] | None = None,
 ) -> CleanResult:
     """Compact ``partition_log`` if its dirty ratio (or ``force``) says so.
+
+    ``forget_aborted`` gets the (producer id, marker offset) of aborted transactions with
+    no batch left, before the swap that may drop their markers (the partition's
+    transaction index must stop listing them first; called again for the same ones is
+    harmless). A crash between the two leaves the marker in place: the next cleaning
+    reports it again.
 
     Raises ``LogStorageError`` when the disk fails (the log is left as it was: a swap is
     all or nothing per segment) and ``InvalidLogConfig`` when one batch has more records
@@ -103,7 +116,15 @@ def clean_log(
         earliest: int | None = None
         while True:  # at least one pass: a passed horizon alone is worth one
             pass_end, earliest = _clean_pass(
-                partition_log, view, txns, first_dirty, end, dedupe_buffer_bytes, now_ms, result
+                partition_log,
+                view,
+                txns,
+                first_dirty,
+                end,
+                dedupe_buffer_bytes,
+                now_ms,
+                result,
+                forget_aborted,
             )
             write_start_offset(directory, pass_end, CHECKPOINT_FILE)
             first_dirty = pass_end
@@ -138,6 +159,7 @@ def _clean_pass(
     dedupe_buffer_bytes: int,
     now_ms: int,
     result: CleanResult,
+    forget_aborted: Callable[[list[tuple[int, int]]], None] | None,
 ) -> tuple[int, int | None]:
     """One pass; returns the offset its map covered up to (the next pass's dirty start)
     and the earliest delete horizon still ahead in what it kept."""
@@ -177,6 +199,10 @@ def _clean_pass(
             cleaned.append((segment, info.size, rewritten == 0))
             result.bytes_before += info.size
             result.bytes_after += rewritten
+    if cleaner.dataless_aborts:
+        if forget_aborted is not None:
+            forget_aborted(cleaner.dataless_aborts)
+        result.dataless_aborts += cleaner.dataless_aborts
     result.segments_rewritten += partition_log.swap_cleaned(cleaned, now_ms)
     result.passes += 1
     return pass_end, cleaner.earliest_horizon
