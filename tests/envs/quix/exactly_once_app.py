@@ -10,7 +10,6 @@ would shorten to recover faster after a crash: the group session (6 s) and the t
 timeout (10 s, after which the broker aborts what the dead app left open).
 """
 
-import json
 import sys
 import time
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,12 @@ def _offsets(admin: AdminClient, topic: str) -> tuple[int, int]:
     return found[0], found[1]
 
 
+def _committed_and_open(admin: AdminClient, topic: str, goal: int) -> bool:
+    """Whether ``goal`` offsets are committed and more records wait in an open transaction."""
+    end, stable = _offsets(admin, topic)
+    return stable >= goal and end > stable
+
+
 def test_quix_exactly_once_app_killed_mid_transaction_writes_each_result_once(
     broker_process: Callable[..., BrokerProcess], tmp_path: Path
 ) -> None:
@@ -71,9 +78,8 @@ def test_quix_exactly_once_app_killed_mid_transaction_writes_each_result_once(
         app = start()
         try:
             _, committed = _offsets(admin, output)
-            goal = committed + 100  # this run commits some output first
             wait_until(
-                lambda: (o := _offsets(admin, output))[1] >= goal and o[0] > o[1],
+                partial(_committed_and_open, admin, output, committed + 100),
                 180,
                 "the app committing output and writing more in an open transaction",
             )
