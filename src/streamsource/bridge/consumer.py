@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from streamsource.bridge.relay import client_log
 from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.extras import require
+from streamsource.observability import tracing
 
 log = logging.getLogger("streamsource.bridge.consumer")
 
@@ -100,6 +102,7 @@ class InboxConsumer(BackgroundLoop):
         self.skipped = 0  # redeliveries the inbox recognised
         self.assignments = 0  # partition assignments received (one per rebalance)
         self.commit_failures = 0  # batches applied whose offsets the broker did not confirm
+        self._trace_parents: dict[uuid.UUID, str] = {}  # event id -> its message's traceparent
 
     def open(self) -> None:
         """Create the Kafka consumer and subscribe (``run`` and ``poll`` do this themselves)."""
@@ -157,6 +160,10 @@ class InboxConsumer(BackgroundLoop):
                 raise InvalidBridgeMessage(f"{topic}[{partition}]@{offset}: {exc}") from None
             events.append(event)
             offsets[(topic, partition)] = offset + 1
+            if tracing.TRACER is not None:
+                parent = tracing.header_traceparent(message.headers())
+                if parent is not None:
+                    self._trace_parents[event.id] = parent
         # An inbox whose transactions may append only so often (StoreInbox on PostgreSQL)
         # takes the batch in slices; a failure leaves the slices before it applied, and the
         # redelivered batch skips them.
@@ -174,10 +181,22 @@ class InboxConsumer(BackgroundLoop):
             new = self.inbox.claim(tx, self.name, events)
             for event in new:
                 try:
-                    handler(event, tx)
+                    if tracing.TRACER is None:
+                        handler(event, tx)
+                    else:
+                        self._handle_traced(event, tx)
                 except Exception as exc:
                     raise handler_failed(self.name, event, exc) from exc
+        self._trace_parents.clear()
         return len(new)
+
+    def _handle_traced(self, event: RecordedEvent, tx: Any) -> None:
+        parent = self._trace_parents.get(event.id) or tracing.metadata_traceparent(event.metadata)
+        attributes = {"streamsource.consumer": self.name, "streamsource.stream": event.stream}
+        with tracing.span(
+            "streamsource.inbox.handle", parent=parent, kind="CONSUMER", attributes=attributes
+        ):
+            self.handler(event, tx)
 
     def _rewind(self, batch: list[Any]) -> None:
         """Move back to the first offset of ``batch`` in each partition (not applied)."""

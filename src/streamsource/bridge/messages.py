@@ -6,7 +6,8 @@ A message carries:
 * value: the event's data as JSON, exactly the bytes the store holds;
 * headers: ``event-id`` (UUID text), ``event-type``, ``stream``, ``version`` and ``position``
   (decimal), ``recorded-at`` (ISO 8601, UTC), ``metadata`` (JSON) and
-  ``content-type: application/json``.
+  ``content-type: application/json``; with tracing on, ``traceparent`` (W3C) of the
+  relay's publish span.
 
 Consumers in any language can read these; :func:`event_from_message` turns one back into a
 :class:`~streamsource.RecordedEvent` (its ``position`` is the one in the source store).
@@ -25,6 +26,7 @@ import msgspec
 from streamsource.bridge.errors import InvalidBridgeMessage
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.eventstore.recorder import StoredRecord
+from streamsource.observability import tracing
 
 EVENT_ID = "event-id"
 EVENT_TYPE = "event-type"
@@ -76,6 +78,16 @@ def message_for(record: StoredRecord) -> OutgoingMessage:
         (CONTENT_TYPE, JSON_CONTENT_TYPE),
     ]
     return OutgoingMessage(stream, record.data, headers)
+
+
+def traced(message: OutgoingMessage) -> OutgoingMessage:
+    """``message`` with the current span's ``traceparent`` header (tracing on)."""
+    traceparent = tracing.current_traceparent()
+    if traceparent is None:
+        return message
+    headers = [h for h in message.headers if h[0] != tracing.TRACEPARENT]
+    headers.append((tracing.TRACEPARENT, traceparent.encode()))
+    return OutgoingMessage(message.key, message.value, headers)
 
 
 def event_from_message(

@@ -42,14 +42,14 @@ from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.checkpoints import CheckpointStore, MemoryCheckpoints
 from streamsource.bridge.errors import KafkaClientError, RelayStopped, kafka_error
 from streamsource.bridge.mapping import TopicMapping
-from streamsource.bridge.messages import OutgoingMessage, message_for
+from streamsource.bridge.messages import OutgoingMessage, message_for, traced
 from streamsource.bridge.tracker import AckTracker
 from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.eventstore.events import category_of
 from streamsource.eventstore.recorder import ReadAllFilter, StoredRecord
 from streamsource.eventstore.store import EventStore
 from streamsource.extras import require
-from streamsource.observability import live, metrics
+from streamsource.observability import live, metrics, tracing
 
 log = logging.getLogger("streamsource.bridge.relay")
 client_log = logging.getLogger("streamsource.bridge.kafka")
@@ -331,7 +331,6 @@ class OutboxRelay(BackgroundLoop):
         record: StoredRecord,
         stop: threading.Event | None,
     ) -> bool:
-        from confluent_kafka import KafkaException
 
         category = category_of(record.stream)
         if not self.mapping.selects(category, record.type):
@@ -345,6 +344,31 @@ class OutboxRelay(BackgroundLoop):
         else:
             tracker.skipped(record.position)
             return True
+        if tracing.TRACER is not None:
+            parent = tracing.metadata_traceparent(record.metadata)
+            with tracing.span(
+                "streamsource.relay.publish",
+                parent=parent,
+                kind="PRODUCER",
+                attributes={
+                    "messaging.destination.name": topic,
+                    "streamsource.position": record.position,
+                },
+            ):
+                return self._send(producer, tracker, record, topic, traced(message), stop)
+        return self._send(producer, tracker, record, topic, message, stop)
+
+    def _send(
+        self,
+        producer: Any,
+        tracker: AckTracker,
+        record: StoredRecord,
+        topic: str,
+        message: OutgoingMessage,
+        stop: threading.Event | None,
+    ) -> bool:
+        from confluent_kafka import KafkaException
+
         callback = partial(self._on_delivery, tracker, record.position)
         while True:
             try:

@@ -64,7 +64,7 @@ from streamsource.eventstore.validation import (
     check_expected_version,
     check_stream_name,
 )
-from streamsource.observability import metrics
+from streamsource.observability import metrics, tracing
 
 
 class AsyncEventStore(StoreBase[AsyncRecorder]):
@@ -83,6 +83,21 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
         """Append ``events`` atomically; see :meth:`EventStore.append`."""
+        if tracing.TRACER is not None:
+            with tracing.span(
+                "streamsource.store.append", attributes={"streamsource.stream": stream}
+            ):
+                return await self._append(
+                    stream, tracing.with_traceparent(events), expected_version
+                )
+        return await self._append(stream, events, expected_version)
+
+    async def _append(
+        self,
+        stream: str,
+        events: Iterable[NewEvent] | NewEvent,
+        expected_version: ExpectedVersion,
+    ) -> AppendResult:
         recorder = self._open()
         stream = check_stream_name(stream)
         expected = check_expected_version(expected_version, stream)

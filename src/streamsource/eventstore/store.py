@@ -80,7 +80,7 @@ from streamsource.eventstore.validation import (
     check_stream_name,
     check_version_matches,
 )
-from streamsource.observability import metrics
+from streamsource.observability import metrics, tracing
 
 
 def utc_now() -> datetime:
@@ -134,6 +134,19 @@ class EventStore(StoreBase[Recorder]):
         Returns the version and global position of the last event written. Re-sending an
         append whose event ids were all written already returns the original result.
         """
+        if tracing.TRACER is not None:
+            with tracing.span(
+                "streamsource.store.append", attributes={"streamsource.stream": stream}
+            ):
+                return self._append(stream, tracing.with_traceparent(events), expected_version)
+        return self._append(stream, events, expected_version)
+
+    def _append(
+        self,
+        stream: str,
+        events: Iterable[NewEvent] | NewEvent,
+        expected_version: ExpectedVersion,
+    ) -> AppendResult:
         recorder = self._open()
         stream = check_stream_name(stream)
         expected = check_expected_version(expected_version, stream)

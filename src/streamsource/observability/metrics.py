@@ -29,7 +29,14 @@ from streamsource.extras import require
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["INSTRUMENTS", "Instruments", "enable_metrics", "metrics_text", "serve_metrics"]
+__all__ = [
+    "INSTRUMENTS",
+    "Instruments",
+    "disable_metrics",
+    "enable_metrics",
+    "metrics_text",
+    "serve_metrics",
+]
 
 # Appends of one event commit in tens of microseconds (memory, SQLite without fsync) to tens
 # of milliseconds (fsync on a slow disk, PostgreSQL over a network).
@@ -161,26 +168,32 @@ def count_append(instruments: Instruments, backend: str, events: int, started: f
     child(instruments.store_events, backend).inc(events)
 
 
+_made: Instruments | None = None
 _enabling = threading.Lock()
 
 
 def enable_metrics(registry: CollectorRegistry | None = None) -> Instruments:
-    """Start counting (once per process; later calls return the same instruments).
-
-    ``registry`` defaults to prometheus-client's global one, which its ``start_http_server``
-    and ``make_asgi_app`` serve.
-    """
-    global INSTRUMENTS
+    """Start counting. The instruments are made once per process (in ``registry``, by
+    default prometheus-client's global one, which its ``start_http_server`` and
+    ``make_asgi_app`` serve); later calls return them."""
+    global INSTRUMENTS, _made
     with _enabling:
-        if INSTRUMENTS is None:
+        if _made is None:
             pc = require("prometheus_client", "metrics", "Prometheus metrics")
             target = pc.REGISTRY if registry is None else registry
             from streamsource.observability.collectors import LiveObjects
 
-            instruments = Instruments(target)
+            made = Instruments(target)
             target.register(LiveObjects())
-            INSTRUMENTS = instruments
-        return INSTRUMENTS
+            _made = made
+        INSTRUMENTS = _made
+        return _made
+
+
+def disable_metrics() -> None:
+    """Stop counting (the hooks cost nothing again); the counts so far are kept."""
+    global INSTRUMENTS
+    INSTRUMENTS = None
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> tuple[Any, int]:

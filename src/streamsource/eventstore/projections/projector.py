@@ -9,6 +9,7 @@ projection (say two processes) serialise on the transaction and skip what the ot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from streamsource.errors import StoreError
@@ -24,6 +25,7 @@ from streamsource.eventstore.recorder import ReadAllFilter
 from streamsource.eventstore.store import EventStore
 from streamsource.eventstore.subscriptions.catchup import CatchUpSubscription
 from streamsource.eventstore.subscriptions.target import SYSTEM_PREFIX, make_target
+from streamsource.observability import tracing
 
 DEFAULT_BATCH_SIZE = 500
 """Events handled per transaction: large enough to amortise the commit, small enough to
@@ -117,7 +119,7 @@ class Projector:
             events = [e for e in batch if done is None or e.position > done] if batch else []
             if events:
                 context = ProjectionContext(conn, projection.tables, self.generation)
-                handle = projection.handle
+                handle = projection.handle if tracing.TRACER is None else _traced(projection)
                 for event in events:
                     try:
                         handle(event, context)
@@ -185,3 +187,18 @@ def lag_after(
     if oldest is None:
         return 0, 0.0
     return count, max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+
+
+def _traced(projection: Projection) -> Callable[[RecordedEvent, ProjectionContext], None]:
+    """``projection.handle`` in a span per event, child of the append that recorded it."""
+
+    def handle(event: RecordedEvent, context: ProjectionContext) -> None:
+        with tracing.span(
+            "streamsource.projection.handle",
+            parent=tracing.metadata_traceparent(event.metadata),
+            kind="CONSUMER",
+            attributes={"streamsource.projection": projection.name},
+        ):
+            projection.handle(event, context)
+
+    return handle

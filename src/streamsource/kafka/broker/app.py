@@ -33,7 +33,8 @@ from streamsource.kafka.log.cleaner import clean_log
 from streamsource.kafka.log.errors import LogClosed
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.api import ApiKey
-from streamsource.observability import live, metrics
+from streamsource.kafka.records import RecordError, iter_batch_records
+from streamsource.observability import live, metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -224,19 +225,44 @@ class Broker:
         if self._trace:
             log.debug("%s:%d %s %r", client.host, client.port, header, request)
         instruments = metrics.INSTRUMENTS
-        if instruments is None:
+        if instruments is None and tracing.TRACER is None:
             if header.api_key != ApiKey.PRODUCE:
                 await self.writer.settled(client)  # it sees this connection's earlier produces
             return await handler(self, client, header, request)
+        return await self._handle_observed(handler, client, header, request, instruments)
+
+    async def _handle_observed(
+        self,
+        handler: Any,
+        client: ClientInfo,
+        header: RequestHeader,
+        request: Any,
+        instruments: metrics.Instruments | None,
+    ) -> Any | None:
+        """``_handle`` timed (metrics) and in a span (tracing: produce and fetch), both
+        until the answer is ready, deferred ones (fsync, long poll) included."""
         started = time.perf_counter()
-        if header.api_key != ApiKey.PRODUCE:
-            await self.writer.settled(client)
-        answer = await handler(self, client, header, request)
-        timer = instruments.child(instruments.broker_request_seconds, _api_name(header.api_key))
-        if isinstance(answer, Deferred):  # timed until the answer is ready (fsync, long poll)
-            answer = Deferred(_timed(answer.awaitable, timer, started))
-        else:
-            timer.observe(time.perf_counter() - started)
+        span = None
+        if tracing.TRACER is not None and header.api_key in (ApiKey.PRODUCE, ApiKey.FETCH):
+            produce = header.api_key == ApiKey.PRODUCE
+            span = tracing.start_span(
+                "streamsource.broker.produce" if produce else "streamsource.broker.fetch",
+                parent=_produce_traceparent(request) if produce else None,
+                kind="SERVER",
+                attributes={"messaging.client_id": header.client_id or ""},
+            )
+        try:
+            if header.api_key != ApiKey.PRODUCE:
+                await self.writer.settled(client)
+            answer = await handler(self, client, header, request)
+        except BaseException:
+            _finish(instruments, header.api_key, started, span)
+            raise
+        if isinstance(answer, Deferred):
+            return Deferred(
+                _finished_later(answer.awaitable, instruments, header.api_key, started, span)
+            )
+        _finish(instruments, header.api_key, started, span)
         return answer
 
     def _open_storage(self) -> None:
@@ -347,8 +373,38 @@ def _api_name(api_key: int) -> str:
         return str(api_key)
 
 
-async def _timed(awaitable: Awaitable[Any], timer: Any, started: float) -> Any:
+def _finish(
+    instruments: metrics.Instruments | None, api_key: int, started: float, span: Any
+) -> None:
+    if instruments is not None:
+        timer = instruments.child(instruments.broker_request_seconds, _api_name(api_key))
+        timer.observe(time.perf_counter() - started)
+    if span is not None:
+        span.end()
+
+
+async def _finished_later(
+    awaitable: Awaitable[Any],
+    instruments: metrics.Instruments | None,
+    api_key: int,
+    started: float,
+    span: Any,
+) -> Any:
     try:
         return await awaitable
     finally:
-        timer.observe(time.perf_counter() - started)
+        _finish(instruments, api_key, started, span)
+
+
+def _produce_traceparent(request: Any) -> str | None:
+    """The traceparent header of a produce request's first record, if it has one (only
+    with tracing on: it decodes that record's batch)."""
+    for topic in request.topic_data:
+        for partition in topic.partition_data:
+            if partition.records:
+                try:
+                    first = next(iter_batch_records(partition.records), None)
+                except (RecordError, ValueError):
+                    return None  # the produce handler reports it
+                return None if first is None else tracing.header_traceparent(first.headers)
+    return None
