@@ -26,6 +26,7 @@ _COMMANDS = {
     "sagas": "streamsource.cli.sagas",
     "streams": "streamsource.cli.streams",
     "messages": "streamsource.cli.messages",
+    "mall": "streamsource.cli.mall",
 }
 
 

@@ -1,0 +1,30 @@
+"""``/api/sagas``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ..platform.http import Camel
+from .application import Sagas
+
+
+class SagaView(Camel):
+    id: str
+    name: str
+    step: str
+    direction: str
+    status: str
+    reason: str | None
+    history: list[dict[str, Any]]
+
+
+def router(sagas: Sagas) -> APIRouter:
+    api = APIRouter(prefix="/api/sagas", tags=["sagas"])
+
+    @api.get("/{id}", response_model=SagaView)
+    def get(id: str) -> SagaView:
+        return SagaView.model_validate(sagas.view(id))
+
+    return api

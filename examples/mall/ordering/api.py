@@ -1,0 +1,34 @@
+"""``/api/ordering``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ..platform.http import Camel
+from .application import Ordering, view
+
+
+class OrderView(Camel):
+    id: str
+    customer_id: str
+    payment_id: str
+    shopping_id: str | None
+    items: list[dict[str, Any]]
+    total: int
+    status: str
+
+
+def router(ordering: Ordering) -> APIRouter:
+    api = APIRouter(prefix="/api/ordering", tags=["ordering"])
+
+    @api.get("/{id}", response_model=OrderView)
+    def get(id: str) -> OrderView:
+        return OrderView.model_validate(view(ordering.load(id)))
+
+    @api.delete("/{id}", status_code=204)
+    def cancel(id: str) -> None:
+        ordering.cancel(id)
+
+    return api

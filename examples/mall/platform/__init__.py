@@ -1,0 +1,1 @@
+"""What every mall service shares: its store, its messages, its HTTP error shape."""

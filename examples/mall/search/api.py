@@ -1,0 +1,58 @@
+"""``/api/search`` (the original left both endpoints unimplemented)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from ..platform.http import Camel
+from .application import Filters, Search
+
+Id = Field(min_length=1, max_length=100)
+
+
+class SearchOrders(Camel):
+    customer_id: str | None = Field(default=None, min_length=1, max_length=100)
+    store_ids: list[str] | None = Field(default=None, max_length=100)
+    product_ids: list[str] | None = Field(default=None, max_length=100)
+    status: Literal["pending", "approved", "ready", "completed", "rejected", "cancelled"] | None = (
+        None
+    )
+    min_total: int | None = Field(default=None, ge=0)
+    max_total: int | None = Field(default=None, ge=0)
+    after: datetime | None = None
+    before: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class OrderView(Camel):
+    id: str
+    customer_id: str
+    payment_id: str
+    items: list[dict[str, Any]]
+    total: int
+    status: str
+    created_at: str
+    updated_at: str
+
+
+class Found(Camel):
+    orders: list[OrderView]
+
+
+def router(search: Search) -> APIRouter:
+    api = APIRouter(prefix="/api/search", tags=["search"])
+
+    @api.post("/orders", response_model=Found)
+    def orders(body: SearchOrders) -> Found:
+        found = search.orders(Filters(**body.model_dump()))
+        return Found(orders=[OrderView.model_validate(o) for o in found])
+
+    @api.get("/orders/{id}", response_model=OrderView)
+    def order(id: str) -> OrderView:
+        return OrderView.model_validate(search.order(id))
+
+    return api

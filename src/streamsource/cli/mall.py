@@ -1,0 +1,101 @@
+"""``streamsource mall``: the reference mall (``examples/mall``) as a server and a load driver.
+
+``serve`` runs the chosen services (all by default) in one process behind one HTTP port;
+several ``serve`` processes with different ``--services`` and one ``--data-dir`` (or one
+``--store postgresql://...``) make the mall a set of cooperating processes. ``load`` drives
+a running mall like shoppers and prints what it measured.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import socket
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import click
+
+import streamsource as ss
+from streamsource.extras import require
+
+
+class MallNotFound(ss.StreamsourceError):
+    """The mall's package is neither installed with streamsource nor next to its source."""
+
+
+def mall_module(name: str) -> ModuleType:
+    """``<mall package>.<name>``: the copy the wheel carries, else the repository's."""
+    require("fastapi", "web", "the mall")
+    require("uvicorn", "web", "the mall")
+    try:
+        return importlib.import_module(f"streamsource._examples.mall.{name}")
+    except ModuleNotFoundError as missing:
+        if not (missing.name or "").startswith("streamsource._examples"):
+            raise
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "examples" / "mall" / "app.py").is_file():
+        raise MallNotFound(f"the mall's package is not installed, nor under {root / 'examples'}")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"examples.mall.{name}")
+
+
+@click.group(name="mall")
+def command() -> None:
+    """The reference mall: Intelli-Mall's services on streamsource."""
+
+
+@command.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("mall-data"),
+    show_default=True,
+    help="Where each service keeps its SQLite store (<service>.db).",
+)
+@click.option(
+    "--store",
+    default=None,
+    help="postgresql://... : one database, a schema per service (default: SQLite files).",
+)
+@click.option(
+    "--services",
+    default=None,
+    help="Comma-separated services to run here (default: all of them).",
+)
+@click.option(
+    "--step-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a saga step waits for its reply before it is sent again or compensated.",
+)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    store: str | None,
+    services: str | None,
+    step_timeout: float,
+) -> None:
+    """Run the mall's services and their HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    try:
+        app_module = mall_module("app")
+        names = [s.strip() for s in services.split(",") if s.strip()] if services else None
+        kwargs = {} if names is None else {"services": names}
+        mall = app_module.Mall(data_dir, store=store, step_timeout=step_timeout, **kwargs)
+    except ss.StreamsourceError as error:
+        raise click.ClickException(str(error)) from None
+    import uvicorn
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    # our own socket, so that --port 0 can say which port it got
+    listener = socket.create_server((host, port))
+    bound = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(mall.app, log_level="warning"))
+    click.echo(f"mall: {', '.join(mall.names)} on http://{host}:{bound}", err=True)
+    server.run(sockets=[listener])

@@ -1,0 +1,215 @@
+"""The HTTP contract of the mall (issue 11, section 3) against a real ``mall serve`` process:
+camelCase JSON, string ids, 404 for unknown ids, 409 with ``{error, detail}`` for commands
+the state refuses, 422 for malformed input, never a 500; OpenAPI and docs served."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mall_process import MallProcess, json_of
+from shopping import Shopper
+
+pytestmark = pytest.mark.slow
+
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    data_dir: Path = tmp_path_factory.mktemp("mall")
+    with MallProcess.start(data_dir) as mall, mall.client() as client:
+        yield client
+
+
+def error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert set(body) == {"error", "detail"} and body["detail"], body
+    return str(body["error"])
+
+
+def test_openapi_and_docs(http: httpx.Client) -> None:
+    spec = json_of(http.get("/openapi.json"))
+    paths = set(spec["paths"])
+    assert {
+        "/api/customers",
+        "/api/customers/{id}/change-sms",
+        "/api/stores/participating",
+        "/api/stores/{store_id}/products",
+        "/api/stores/products/{id}/increasePrice",
+        "/api/payments/invoices/{id}/pay",
+        "/api/baskets/{id}/checkout",
+        "/api/ordering/{id}",
+        "/api/depot/shopping/{id}/assign",
+        "/api/notifications",
+        "/api/search/orders",
+        "/api/sagas/{id}",
+    } <= paths
+    body = spec["components"]["schemas"]["RegisterCustomer"]
+    assert set(body["properties"]) == {"name", "smsNumber"}
+    docs = http.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_customers(http: httpx.Client) -> None:
+    shop = Shopper(http)
+    id = shop.customer("Ada", "+1555")
+    assert isinstance(id, str)
+    assert json_of(http.get(f"/api/customers/{id}")) == {
+        "id": id,
+        "name": "Ada",
+        "smsNumber": "+1555",
+        "enabled": True,
+    }
+    json_of(http.put(f"/api/customers/{id}/change-sms", json={"smsNumber": "+1666"}), 204)
+    json_of(http.put(f"/api/customers/{id}/disable"), 204)
+    assert error(http.put(f"/api/customers/{id}/disable"), 409) == "conflict"
+    customer = json_of(http.get(f"/api/customers/{id}"))
+    assert (customer["smsNumber"], customer["enabled"]) == ("+1666", False)
+    json_of(http.put(f"/api/customers/{id}/enable"), 204)
+    assert error(http.get(f"/api/customers/{UNKNOWN}"), 404) == "not_found"
+    assert error(http.put(f"/api/customers/{UNKNOWN}/enable"), 404) == "not_found"
+    assert error(http.post("/api/customers", json={"name": "Ada"}), 422) == "invalid_request"
+
+
+def test_stores_and_products(http: httpx.Client) -> None:
+    shop = Shopper(http)
+    store, product = shop.store_with_product(price=500, name="Cup")
+    assert json_of(http.get(f"/api/stores/{store}")) == {
+        "id": store,
+        "name": "Corner",
+        "location": "Main St",
+        "participating": True,
+    }
+    assert store in [s["id"] for s in json_of(http.get("/api/stores/participating"))]
+    json_of(http.put(f"/api/stores/{store}/rebrand", json={"name": "Corner & Co"}), 204)
+    assert error(http.put(f"/api/stores/{store}/participating"), 409) == "conflict"
+    json_of(http.delete(f"/api/stores/{store}/participating"), 204)
+    assert store not in [s["id"] for s in json_of(http.get("/api/stores/participating"))]
+    assert store in [s["id"] for s in json_of(http.get("/api/stores"))]
+
+    json_of(http.put(f"/api/stores/products/{product}/decreasePrice", json={"price": 100}), 204)
+    json_of(
+        http.put(
+            f"/api/stores/products/{product}/rebrand", json={"name": "Big cup", "description": "d"}
+        ),
+        204,
+    )
+    assert json_of(http.get(f"/api/stores/{store}/products")) == [
+        {
+            "id": product,
+            "storeId": store,
+            "name": "Big cup",
+            "description": "d",
+            "sku": "SKU-Cup",
+            "price": 400,
+        }
+    ]
+    too_much = http.put(f"/api/stores/products/{product}/decreasePrice", json={"price": 400})
+    assert error(too_much, 409) == "conflict"
+    json_of(http.delete(f"/api/stores/products/{product}"), 204)
+    assert error(http.get(f"/api/stores/products/{product}"), 404) == "not_found"
+    assert error(http.delete(f"/api/stores/products/{product}"), 409) == "conflict"
+    assert error(http.get(f"/api/stores/{UNKNOWN}/products"), 404) == "not_found"
+    assert error(http.put(f"/api/stores/products/{UNKNOWN}/increasePrice", json={"price": 1}), 404)
+    new_product = {"name": "x", "sku": "y", "price": 1}
+    assert error(http.post(f"/api/stores/{UNKNOWN}/products", json=new_product), 404)
+    assert error(http.post(f"/api/stores/{store}/products", json={**new_product, "price": -5}), 422)
+    assert error(
+        http.post(f"/api/stores/{store}/products", json={**new_product, "price": 1.5}), 422
+    )
+
+
+def test_baskets(http: httpx.Client) -> None:
+    shop = Shopper(http)
+    customer = shop.customer()
+    store, product = shop.store_with_product(price=300)
+    basket = shop.basket(customer, product, quantity=3)
+    assert error(
+        http.put(f"/api/baskets/{basket}/removeItem", json={"productId": product, "quantity": 4}),
+        409,
+    )
+    json_of(
+        http.put(f"/api/baskets/{basket}/removeItem", json={"productId": product, "quantity": 1}),
+        204,
+    )
+    assert json_of(http.get(f"/api/baskets/{basket}")) == {
+        "id": basket,
+        "customerId": customer,
+        "items": [
+            {
+                "productId": product,
+                "storeId": store,
+                "productName": "Mug",
+                "price": 300,
+                "quantity": 2,
+            }
+        ],
+        "status": "open",
+    }
+    json_of(
+        http.put(f"/api/baskets/{basket}/removeItem", json={"productId": product, "quantity": 2}),
+        204,
+    )
+    # checkout of an empty basket is refused
+    assert (
+        error(http.put(f"/api/baskets/{basket}/checkout", json={"paymentId": "p"}), 409)
+        == "conflict"
+    )
+    assert error(
+        http.put(f"/api/baskets/{basket}/addItem", json={"productId": UNKNOWN, "quantity": 1}), 404
+    )
+    assert error(
+        http.put(f"/api/baskets/{basket}/addItem", json={"productId": product, "quantity": 0}), 422
+    )
+    json_of(http.delete(f"/api/baskets/{basket}"), 204)
+    assert json_of(http.get(f"/api/baskets/{basket}"))["status"] == "canceled"
+    assert error(http.delete(f"/api/baskets/{basket}"), 409) == "conflict"
+    assert error(http.get(f"/api/baskets/{UNKNOWN}"), 404) == "not_found"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/ordering/{}",
+        "/api/depot/shopping/{}",
+        "/api/payments/invoices/{}",
+        "/api/search/orders/{}",
+        "/api/sagas/{}",
+    ],
+)
+def test_unknown_ids_are_404(http: httpx.Client, path: str) -> None:
+    assert error(http.get(path.format(UNKNOWN)), 404) == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content"),
+    [
+        ("POST", "/api/customers", b"{not json"),
+        ("POST", "/api/customers", b"[]"),
+        ("POST", "/api/customers", b"null"),
+        ("POST", "/api/customers", b'{"name": "a", "smsNumber": "1", "extra": 1}'),
+        ("POST", "/api/customers", b'{"name": "' + b"a" * 10_000 + b'", "smsNumber": "1"}'),
+        ("POST", "/api/payments", b'{"customerId": "c", "amount": "ten"}'),
+        ("POST", "/api/baskets", b"{}"),
+        ("POST", "/api/search/orders", b'{"status": "shipped"}'),
+        ("POST", "/api/search/orders", b'{"after": "yesterday"}'),
+        ("POST", "/api/search/orders", b'{"limit": 100000}'),
+        ("PUT", "/api/depot/shopping/x/assign", b'{"botId": 7}'),
+        ("GET", "/api/notifications", b""),
+    ],
+)
+def test_malformed_input_is_422(http: httpx.Client, method: str, path: str, content: bytes) -> None:
+    headers = {"content-type": "application/json"}
+    assert (
+        error(http.request(method, path, content=content, headers=headers), 422)
+        == "invalid_request"
+    )
+
+
+def test_notifications_and_search_of_a_stranger_are_empty(http: httpx.Client) -> None:
+    assert json_of(http.get("/api/notifications", params={"customerId": UNKNOWN})) == []
+    assert json_of(http.post("/api/search/orders", json={"customerId": UNKNOWN})) == {"orders": []}

@@ -1,0 +1,145 @@
+"""The mall as three processes sharing a data directory (or one PostgreSQL database): the
+scenarios pass the same, and an order still completes after ``kill -9`` of a process in the
+middle of its flow, once that process restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import scenarios
+from mall_process import MallProcess, eventually, json_of
+from shopping import Shopper
+
+from pg_server import pg_store_url
+
+pytestmark = pytest.mark.slow
+
+# front: what shoppers and stores touch; orders: ordering and the saga with its readers;
+# depot alone, so that it can crash on its own
+SPLIT = {
+    "front": ("stores", "customers", "baskets", "payments"),
+    "orders": ("ordering", "cosec", "notifications", "search"),
+    "depot": ("depot",),
+}
+ROUTES = {
+    "/api/stores": "front",
+    "/api/customers": "front",
+    "/api/baskets": "front",
+    "/api/payments": "front",
+    "/api/ordering": "orders",
+    "/api/sagas": "orders",
+    "/api/notifications": "orders",
+    "/api/search": "orders",
+    "/api/depot": "depot",
+}
+
+
+class Split:
+    """Three ``mall serve`` processes, and an HTTP client that sends each path to its owner."""
+
+    def __init__(self, data_dir: Path, store: str | None) -> None:
+        self.data_dir = data_dir
+        self.store = store
+        self.processes: dict[str, MallProcess] = {}
+        self.clients: dict[str, httpx.Client] = {}
+        for part in SPLIT:
+            self.start(part)
+
+    def start(self, part: str) -> None:
+        mall = MallProcess.start(self.data_dir, store=self.store, services=SPLIT[part])
+        self.processes[part] = mall
+        self.clients[part] = mall.client()
+
+    def kill(self, part: str) -> None:
+        self.clients.pop(part).close()
+        self.processes.pop(part).kill()
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        with ExitStack() as stack:
+            for mall in self.processes.values():
+                stack.callback(mall.stop)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        part = next(owner for prefix, owner in ROUTES.items() if path.startswith(prefix))
+        return self.clients[part].request(method, path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def split(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Split]:
+    store = None
+    if request.param == "postgres":
+        store = pg_store_url(request.getfixturevalue("pg_server_url"))
+    mall = Split(tmp_path / "mall", store)
+    try:
+        yield mall
+    finally:
+        mall.close()
+
+
+def test_scenarios_across_three_processes(split: Split) -> None:
+    shop = Shopper(split)  # type: ignore[arg-type]
+    scenarios.happy_path(shop)
+    scenarios.disabled_customer(shop)
+    scenarios.payment_below_total(shop)
+    scenarios.cancel_before_ready(shop)
+    scenarios.price_change_in_basket(shop)
+
+
+def test_an_order_completes_after_kill_9_mid_flow(split: Split) -> None:
+    shop = Shopper(split)  # type: ignore[arg-type]
+    customer = shop.customer()
+    _, product = shop.store_with_product(price=700)
+    # the depot dies before the saga's CreateShoppingList reaches it ...
+    split.kill("depot")
+    basket = shop.basket(customer, product, quantity=1)
+    shop.checkout(basket, shop.payment(customer, 700))
+    saga = shop.saga_when(basket, "running")
+    assert shop.order_when(basket, "pending")["status"] == "pending"
+    # ... and the orders process dies right after checkout, wherever it was
+    split.kill("orders")
+    split.start("orders")
+    split.start("depot")
+    order = shop.order_when(basket, "approved")
+    assert saga["id"] == basket
+    # the depot dies again between approval and shopping; its list survives
+    split.kill("depot")
+    split.start("depot")
+    shop.ship(order["shoppingId"])
+    shop.order_when(basket, "ready")
+    shop.pay_invoice(basket)
+    shop.order_when(basket, "completed")
+    saga = shop.saga_when(basket, "completed")
+    # each command was sent and answered once: no duplicate from the restarts
+    sent = [h["command"] for h in saga["history"] if "direction" in h]
+    assert sent == [
+        "AuthorizeCustomer",
+        "CreateShoppingList",
+        "ConfirmPayment",
+        "InitiateShopping",
+        "ApproveOrder",
+    ]
+    kinds = ["order_created", "order_ready", "order_completed"]
+    eventually(lambda: [n["kind"] for n in shop.notifications(customer)] == kinds, "notifications")
+    eventually(
+        lambda: json_of(split.get(f"/api/search/orders/{basket}"))["status"] == "completed",
+        "the completed order in search",
+    )
