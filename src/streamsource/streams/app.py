@@ -307,7 +307,9 @@ class App:
                 raise _client_error(exc, "initialising transactions") from None
         for source in self._store_sources:
             assert self._positions is not None
-            self._restore_partitions([(source.name, 0)])
+            self._restore_partitions(
+                [(s, 0) for s, feeding in self._store_topics.items() if source.name in feeding]
+            )
             source.open(self._positions.get(source.name))
             self._partitions[(source.name, 0)] = _Partition(self, source.name, 0)
         if self._topics:

@@ -22,9 +22,13 @@ def create_topic(bootstrap: str, name: str, partitions: int, **config: str) -> N
 
 
 def produce(
-    bootstrap: str, topic: str, records: Sequence[tuple[str | None, Any, int | None]]
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[str | None, Any, int | None]],
+    partition: int = -1,
 ) -> None:
-    """``(key, JSON value, timestamp ms or None)`` records, in order per key."""
+    """``(key, JSON value, timestamp ms or None)`` records, in order per key (to
+    ``partition``; -1: the key's partition)."""
     producer = Producer(
         {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
     )
@@ -34,6 +38,7 @@ def produce(
             json.dumps(value).encode(),
             None if key is None else key.encode(),
             timestamp=0 if ts is None else ts,  # 0: now
+            partition=partition,
         )
         producer.poll(0)
     assert producer.flush(30) == 0
