@@ -18,8 +18,9 @@ Every row is measured in the same run, client and broker sharing this machine:
 
 Workloads: produce 100 B and 1 KiB values with ``linger.ms=5`` at acks=1 and acks=all,
 consume what was produced (one partition, from the start), idempotent and transactional
-produce (transactions of 100 and 1,000 messages, acks=all) and a read_committed consume of
-the transactional data (``--txn-only``: just these rows), and end-to-end latency
+produce (transactions of 100 and 1,000 messages, acks=all; and of one message, the
+client's fixed cost per transaction, which bounds the rate of small ones) and a
+read_committed consume of the transactional data (``--txn-only``: just these rows), and end-to-end latency
 (produce -> consume, ``linger.ms=0``) at a fixed 10,000 msg/s. Both brokers run at once;
 after a warm-up, each workload alternates between them ``--repeat`` times (default 2) and
 keeps each one's best, next to the broker's CPU use during that run: a broker well below
@@ -236,7 +237,9 @@ def produce_exactly_once(
 ) -> tuple[float, float]:
     """Idempotent (``per_txn=0``) or transactional produce, ``per_txn`` messages per
     transaction, acks=all; (msg/s, MB/s). The producer is set up before the clock starts."""
-    config: dict[str, object] = {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"}
+    # one message per transaction has nothing to batch: no linger, only the round trips
+    linger = 0 if per_txn == 1 else 5
+    config: dict[str, object] = {"bootstrap.servers": bootstrap, "linger.ms": linger, "acks": "all"}
     if per_txn:
         config["transactional.id"] = f"bench-{topic}-{time.monotonic_ns()}"
     else:
@@ -279,7 +282,7 @@ def run_transaction_workloads(
     """Idempotent produce beside transactional produce (issue 9), then a read_committed
     consume of the transactional data (commit markers in it, every 100th offset)."""
     print("  idempotent and transactional produce ...", flush=True)
-    for per_txn in (0, 100, 1000):
+    for per_txn in (0, 100, 1000, 1):
         topic = f"bench-txn-{per_txn}"
         for target in targets:
             create_topic(target.bootstrap, topic)
@@ -288,10 +291,15 @@ def run_transaction_workloads(
             if per_txn
             else ("produce 100 B, idempotent")
         )
+        # one message per transaction: the client's floor (see FLOOR_NOTE); as many
+        # transactions as the 100/txn row runs
+        n = count // 100 if per_txn == 1 else count
+        if per_txn == 1:
+            name = "transactions of 1 message (client floor)"
         measure(
             rows, name, "msg/s", targets,
-            lambda t, topic=topic, p=per_txn: produce_exactly_once(t.bootstrap, topic, count, 100, p),
-            repeat,
+            lambda t, topic=topic, p=per_txn, n=n: produce_exactly_once(t.bootstrap, topic, n, 100, p),
+            repeat, messages=n + 1,
         )  # fmt: skip
     total = (count + 1) * repeat
     measure(
@@ -824,6 +832,40 @@ def print_table(rows: list[Row], targets: list[str]) -> None:
     )
 
 
+FLOOR_NOTE = (
+    "A transaction costs the client AddPartitionsToTxn, Produce and EndTxn round trips and\n"
+    "librdkafka's own state changes, whatever it carries: a one-message transaction measures\n"
+    "that fixed cost (an empty one never reaches the broker: librdkafka commits it locally).\n"
+    "N messages per transaction can go no faster than N x that transaction rate, nor faster\n"
+    "than idempotent produce."
+)
+
+
+def print_transaction_bounds(rows: dict[str, Row], targets: list[str]) -> None:
+    """Transactional / idempotent per broker, beside the bound the client's floor sets."""
+    idempotent = rows.get("produce 100 B, idempotent")
+    floor = rows.get("transactions of 1 message (client floor)")
+    if idempotent is None:
+        return
+    print()
+    for target in targets:
+        if target not in idempotent.values:
+            continue
+        base = idempotent.values[target][0]
+        for per_txn in (100, 1000):
+            row = rows.get(f"produce 100 B, transactions of {per_txn:,}")
+            if row is None or target not in row.values:
+                continue
+            line = f"{target} transactional ({per_txn:,}/txn) / idempotent: "
+            line += f"{row.values[target][0] / base:.2f}x"
+            if floor is not None and target in floor.values:
+                bound = min(base, per_txn * floor.values[target][0])
+                line += f"; the client's floor allows at most {bound / base:.2f}x"
+            print(line)
+    if floor is not None:
+        print(FLOOR_NOTE)
+
+
 def print_storm(rows: list[Row], labels: list[str]) -> None:
     cell = 28
     head = f"{'commit storm':<48}" + "".join(f"{t:>{cell}}" for t in labels)
@@ -910,12 +952,7 @@ def main() -> None:
             ):
                 rows[name] = Row(name, "MB", {"streamsource": (*value, None)})
     print_table(list(rows.values()), targets)
-    idempotent = rows.get("produce 100 B, idempotent")
-    for per_txn in (100, 1000):
-        row = rows.get(f"produce 100 B, transactions of {per_txn:,}")
-        if idempotent and row and "streamsource" in row.values:
-            ratio = row.values["streamsource"][0] / idempotent.values["streamsource"][0]
-            print(f"streamsource transactional ({per_txn:,}/txn) / idempotent: {ratio:.2f}x")
+    print_transaction_bounds(rows, targets)
 
 
 if __name__ == "__main__":
