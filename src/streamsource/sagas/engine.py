@@ -94,6 +94,7 @@ class SagaEngine:
         self.rows = SagaRows(database.dialect)
         ensure_tables(database, *create_statements(database.dialect))
         self._wake = threading.Event()
+        self._next_look = 0.0  # when the deadline thread looks next (clock time)
         self._loop = _DeadlineLoop(self)
         for saga in sagas:
             service.handle_replies(self._on_reply, label=saga.name)
@@ -245,7 +246,8 @@ class SagaEngine:
     def _scheduler(self, effect: ScheduleDeadline, saga_id: str) -> Callable[[Any], None]:
         def schedule(tx: Any) -> None:
             self.rows.schedule_deadline(tx, self.owner, effect.deadline_id, saga_id, effect.at)
-            self._wake.set()
+            if effect.at < self._next_look:  # sooner than the thread would look: wake it
+                self._wake.set()
 
         return schedule
 
@@ -314,8 +316,9 @@ class SagaEngine:
             wait = self.poll_interval
             if upcoming is not None:
                 wait = max(0.0, min(wait, upcoming - self.clock()))
-            if self._wake.wait(wait):
-                continue
+            self._next_look = self.clock() + wait
+            self._wake.wait(wait)
+            self._next_look = 0.0
 
     def __enter__(self) -> SagaEngine:
         self._loop.start()
