@@ -4,6 +4,8 @@
 * ``core``: the sans-I/O state machine, ``transition(saga, state, input, now)``.
 * ``tables``: saga state and deadline rows in the service's store database.
 * ``engine``: ``SagaEngine``, running sagas for a messaging ``Service``.
+* ``process``: process managers (``ProcessManager``, ``reacts``, ``ProcessRunner``).
+* ``admin``: what operators do (list, show, resume, abort; ``streamsource sagas``).
 """
 
 from streamsource.sagas.core import HistoryEntry, SagaState
@@ -16,10 +18,14 @@ from streamsource.sagas.errors import (
     SagaError,
     SagaNotFound,
 )
+from streamsource.sagas.process import Process, ProcessManager, ProcessRunner, reacts
 
 __all__ = [
     "HistoryEntry",
     "InvalidSagaInput",
+    "Process",
+    "ProcessManager",
+    "ProcessRunner",
     "Saga",
     "SagaAlreadyStarted",
     "SagaCommand",
@@ -30,4 +36,5 @@ __all__ = [
     "SagaNotFound",
     "SagaState",
     "Step",
+    "reacts",
 ]
