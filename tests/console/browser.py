@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,32 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """What the page logged as errors (a test expecting one clears it)."""
+    return []
+
+
+def open_page(browser: Any, base_url: str, errors: list[str]) -> Any:
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return opened
+
+
+@pytest.fixture
+def page(browser: Any, console_url: str, page_errors: list[str]) -> Iterator[Any]:
+    opened = open_page(browser, console_url, page_errors)
+    yield opened
+    opened.context.close()
+    assert page_errors == [], f"the page logged errors: {page_errors}"

@@ -10,8 +10,11 @@ from examples.bank.app import Account
 
 import streamsource as ss
 from streamsource.cli.demo import STEPS, PlainTrail, run_steps
+from streamsource.eventstore.projections import ProjectionRunner
 
-from .console_process import console_process
+from .browser import browser, page, page_errors  # noqa: F401  (fixtures)
+from .console_app import projections
+from .console_process import console_process, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,7 @@ def fill(store: ss.EventStore) -> None:
         accounts.update("tt", command)  # one save each: four distinct recording times
     store.append("order-9", [ss.NewEvent("OrderPlaced", {"total": 42})])
     placed = next(store.read_stream("order-9"))
+    fill_admin(store)
     store.append(
         "invoice-9",
         [
@@ -52,10 +56,67 @@ def fill(store: ss.EventStore) -> None:
     )
 
 
+def fill_admin(store: ss.EventStore) -> None:
+    """A persistent subscription group with parked and in-flight messages, and projections
+    run once: the bank's balances caught up, order totals stopped by a poisoned order."""
+    store.append("order-8", [ss.NewEvent("OrderPoisoned", {"total": 1})])
+    with ss.PersistentSubscription(
+        store, "billing", category="paging", retry_delay=3600, batch_size=4
+    ) as sub:
+        messages = sub.fetch(4)
+        sub.nack(messages[0], ValueError("card declined"), park=True)
+        sub.nack(messages[1], "address unknown", park=True)
+        sub.ack(messages[2])
+        sub.nack(messages[3], "bank timed out")  # in flight, retried in an hour
+        assert sub.fetch(1)  # in flight, held by this consumer
+    with ProjectionRunner(store, projections) as runner, pytest.raises(ss.ProjectionFailed):
+        runner.run_until_caught_up()
+
+
 @pytest.fixture(scope="module")
 def console_url(demo_store: str) -> Iterator[str]:
+    args = ["--store", demo_store, "--aggregate", "examples.bank.app:Account"]
+    with console_process([*args, "--projections", "tests.console.console_app:projections"]) as url:
+        yield url
+
+
+PASSWORDS = {"ada": "admin-password-1", "vic": "viewer-password-1"}
+
+
+@pytest.fixture(scope="module")
+def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("users") / "users.json"
+    for name, role in (("ada", "admin"), ("vic", "viewer")):
+        result = run_cli(
+            [
+                "console",
+                "users",
+                "--file",
+                str(path),
+                "set",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            stdin=PASSWORDS[name] + "\n",
+        )
+        assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="module")
+def secured_url(demo_store: str, users_file: Path) -> Iterator[str]:
     with console_process(
-        ["--store", demo_store, "--aggregate", "examples.bank.app:Account"]
+        [
+            "--store",
+            demo_store,
+            "--auth",
+            str(users_file),
+            "--mask-values",
+            "--aggregate",
+            "examples.bank.app:Account",
+        ]
     ) as url:
         yield url
 

@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
 import streamsource as ss
 
-from .browser import TIMEOUT_MS, chromium
+from .browser import TIMEOUT_MS
 
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page_errors() -> list[str]:
-    """What the page logged as errors (a test expecting one clears it)."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Any, console_url: str, page_errors: list[str]) -> Iterator[Page]:
-    context = browser.new_context(base_url=console_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    opened = context.new_page()
-    errors = page_errors
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield opened
-    context.close()
-    assert errors == [], f"the page logged errors: {errors}"
 
 
 def test_streams_filter_stream_and_time_travel(page: Page, shots: Path) -> None:

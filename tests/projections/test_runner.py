@@ -92,6 +92,28 @@ def test_a_failing_handler_commits_nothing_of_its_batch(
     assert status.position == 8 and status.lag_events == 13
 
 
+def test_why_a_runner_stopped_is_seen_from_another_runner_until_one_feeds_it_again(
+    store: ss.EventStore,
+) -> None:
+    deposit_many(store, 3)
+    store.append("account-0", [ss.NewEvent("Deposited", {"amount": -1})])
+    with ProjectionRunner(store, [Ledger()]) as failing, pytest.raises(ProjectionFailed):
+        failing.run_until_caught_up()
+    # another process's view (a console): only the database tells it
+    (seen,) = ProjectionRunner(store, [Ledger()]).status()
+    assert seen.error is not None and "poisoned" in seen.error
+
+    class Forgiving(Ledger):
+        def handle(self, event: ss.RecordedEvent, db: ProjectionContext) -> None:
+            if event.data["amount"] > 0:
+                super().handle(event, db)
+
+    with ProjectionRunner(store, [Forgiving()]) as fixed:
+        fixed.run_until_caught_up()
+    (after,) = ProjectionRunner(store, [Ledger()]).status()
+    assert after.error is None and after.lag_events == 0
+
+
 def test_the_thread_follows_new_events(store: ss.EventStore, tmp_path: Path) -> None:
     with ProjectionRunner(store, [Ledger()], read_model=f"sqlite:///{tmp_path}/r.db") as runner:
         runner.start()

@@ -121,6 +121,12 @@ def command(
         aggregates=aggregates,
     )
     app = create_app(config)
+    if not is_loopback(host) and certfile is None:
+        click.echo(
+            f"warning: on {host} the session cookie is Secure: browsers send it over HTTPS only;"
+            " give --certfile/--keyfile or put a TLS proxy in front",
+            err=True,
+        )
     if store_url is not None:
         app.state.console.store.head_position()  # a wrong URL fails here, not on first page
     serve(app, host, port, certfile, keyfile)

@@ -94,16 +94,16 @@ def wants_html(request: Request) -> bool:
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page, or only its content block when htmx asks for a fragment."""
     console = console_of(request)
-    principal = principal_of(request)
+    principal: Principal | None = getattr(request.state, "principal", None)  # None: login
     context.update(
         principal=principal,
-        csrf=principal.csrf,
+        csrf="" if principal is None else principal.csrf,
         partial=request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-Boosted") != "true",
         has_store=console.config.store_url is not None,
         has_kafka=console.config.bootstrap is not None,
         auth=console.users is not None,
-        masked=console.masks(principal),
+        masked=principal is not None and console.masks(principal),
     )
     return templates.TemplateResponse(request, template, context, status_code=status)
 
@@ -163,8 +163,9 @@ def create_app(config: ConsoleConfig) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_response(request, exc.status_code, str(exc.detail))
 
-    from streamsource.console import routes_auth, routes_store
+    from streamsource.console import routes_admin, routes_auth, routes_store
 
     app.include_router(routes_auth.router)
     app.include_router(routes_store.router)
+    app.include_router(routes_admin.router)
     return app

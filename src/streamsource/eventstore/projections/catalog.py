@@ -33,7 +33,14 @@ CATALOG_TABLES = (
     " last_event_at BIGINT,"  # recorded_at of the last event handled, microseconds
     " updated_at BIGINT NOT NULL,"
     " PRIMARY KEY (name, generation))",
+    # why a runner stopped feeding a projection, for status readers in other processes
+    # (the console); cleared when a runner starts feeding it again
+    "CREATE TABLE IF NOT EXISTS ss_projection_errors ("
+    " name TEXT PRIMARY KEY,"
+    " error TEXT NOT NULL,"
+    " at BIGINT NOT NULL)",
 )
+MAX_ERROR_CHARS = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,25 @@ def write_checkpoint(
         " updated_at = ? WHERE name = ? AND generation = ?",
         (position, events, last_event_at, now_micros(), name, generation),
     )
+
+
+def record_error(conn: Connection, name: str, error: str) -> None:
+    """Keep why feeding ``name`` stopped (bounded), replacing an older reason."""
+    conn.execute(
+        "INSERT INTO ss_projection_errors (name, error, at) VALUES (?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET error = excluded.error, at = excluded.at",
+        (name, error[:MAX_ERROR_CHARS], now_micros()),
+    )
+
+
+def clear_error(conn: Connection, name: str) -> None:
+    conn.execute("DELETE FROM ss_projection_errors WHERE name = ?", (name,))
+
+
+def read_error(conn: Connection, name: str) -> str | None:
+    """The reason a runner last stopped feeding ``name``, if it did and none resumed since."""
+    row = conn.execute("SELECT error FROM ss_projection_errors WHERE name = ?", (name,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def create_generation(conn: Connection, projection: Projection, generation: int) -> None:

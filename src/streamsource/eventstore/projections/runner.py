@@ -135,6 +135,8 @@ class ProjectionRunner:
             conn = self._connection()
             projection = self.projections[name]
             generations = catalog.set_up(conn, projection)
+            with conn.transaction(name):
+                catalog.clear_error(conn, name)  # fed again: an older failure is history
             projector = Projector(
                 self.store, conn, projection, generations.current, batch_size=self.batch_size
             )
@@ -157,6 +159,7 @@ class ProjectionRunner:
                     self.errors[name] = failed
                     self._projectors.pop(name, None)
                     _count_error(name)
+                    self._keep_error(name, failed)
                 except StreamsourceError as exc:
                     self._projectors.pop(name, None)  # start again from its checkpoint
                     _count_error(name)
@@ -167,6 +170,15 @@ class ProjectionRunner:
             if instruments is not None and total:
                 instruments.projection_events.inc(total)
             return total
+
+    def _keep_error(self, name: str, failed: ProjectionFailed) -> None:
+        """Record the failure where status readers in other processes see it."""
+        conn = self._connection()
+        try:
+            with conn.transaction(name):
+                catalog.record_error(conn, name, str(failed))
+        except StreamsourceError:
+            pass  # the failure stays in self.errors; the database is the lesser report
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -291,7 +303,7 @@ class ProjectionRunner:
 
     def _status(self, conn: Connection, projection: Projection) -> ProjectionStatus:
         error = self.errors.get(projection.name)
-        message = None if error is None else str(error)
+        message = catalog.read_error(conn, projection.name) if error is None else str(error)
         target = make_target(None, projection.category, projection.types, projection.include_system)
         found = catalog.generations(conn, projection.name)
         checkpoint = (

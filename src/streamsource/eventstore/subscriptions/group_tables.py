@@ -49,6 +49,29 @@ class Entry:
     consumer: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class GroupOverview:
+    """A group as an operator sees it (the console)."""
+
+    name: str
+    category: str
+    checkpoint: int | None
+    replayed: int | None
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """An in-flight message as an operator sees it: who holds it, why it came back."""
+
+    position: int
+    attempts: int
+    replays: int
+    consumer: str | None
+    lease_until: int  # microseconds since the epoch
+    last_error: str | None
+
+
 class GroupTables(Protocol):
     """The operations on the two tables; all but ``transaction`` run inside one."""
 
@@ -80,6 +103,12 @@ class GroupTables(Protocol):
 
     def in_flight(self, name: str) -> int: ...
 
+    def in_flight_entries(self, name: str, limit: int) -> list[InFlight]: ...
+
+    def groups(self) -> list[GroupOverview]:
+        """Every group, by name (runs in a transaction of its own)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -101,6 +130,8 @@ class GroupStatements:
     remove: str
     next_expiry: str
     in_flight: str
+    in_flight_entries: str
+    groups: str
 
     @classmethod
     def of(cls, d: Dialect) -> GroupStatements:
@@ -134,6 +165,11 @@ class GroupStatements:
             remove=f"DELETE FROM ss_group_inflight WHERE name = {p} AND position = {p}",
             next_expiry=f"SELECT min(lease_until) FROM ss_group_inflight WHERE name = {p}",
             in_flight=f"SELECT count(*) FROM ss_group_inflight WHERE name = {p}",
+            in_flight_entries=f"SELECT {columns}, lease_until, last_error FROM ss_group_inflight"
+            f" WHERE name = {p} ORDER BY position LIMIT {p}",
+            groups="SELECT name, category, checkpoint, replayed,"
+            " (SELECT count(*) FROM ss_group_inflight i WHERE i.name = g.name)"
+            " FROM ss_groups g ORDER BY name",
         )
 
 
@@ -207,6 +243,13 @@ class SqlGroupTables:
 
     def in_flight(self, name: str) -> int:
         return int(self._all(self._sql.in_flight, (name,))[0][0])
+
+    def in_flight_entries(self, name: str, limit: int) -> list[InFlight]:
+        return [InFlight(*row) for row in self._all(self._sql.in_flight_entries, (name, limit))]
+
+    def groups(self) -> list[GroupOverview]:
+        with self._database.transaction() as tx:
+            return [GroupOverview(*row) for row in tx.execute(self._sql.groups, ())]
 
     def close(self) -> None:
         pass  # the store owns the database
@@ -288,6 +331,21 @@ class MemoryGroupTables:
 
     def in_flight(self, name: str) -> int:
         return len(self._state.inflight[name])
+
+    def in_flight_entries(self, name: str, limit: int) -> list[InFlight]:
+        rows = sorted(self._state.inflight[name].items())[:limit]
+        return [
+            InFlight(p, e.attempts, e.replays, e.consumer, until, None) for p, (e, until) in rows
+        ]
+
+    def groups(self) -> list[GroupOverview]:
+        with self._state.lock:
+            return [
+                GroupOverview(
+                    name, g.category, g.checkpoint, g.replayed, len(self._state.inflight[name])
+                )
+                for name, g in sorted(self._state.groups.items())
+            ]
 
     def close(self) -> None:
         pass
