@@ -34,12 +34,15 @@ The shape (stable names)::
   ``reply``, ``write`` rows after the appends, ``tx``).
 * :mod:`.local`: :class:`LocalTransport`, in-process and durable (outbox in the store, inbox
   tables); :mod:`.kafka`: :class:`KafkaTransport` (the bridge's relay and inbox consumer).
+* :mod:`.async_service`: the asyncio twins (:class:`AsyncService` with coroutine handlers,
+  :class:`AsyncContext`, :class:`AsyncLocalTransport`).
 * :mod:`.dead_letters`: list and replay parked messages (``streamsource messages
   dead-letters list|replay``).
 """
 
 from __future__ import annotations
 
+from streamsource.messaging.async_service import AsyncContext, AsyncLocalTransport, AsyncService
 from streamsource.messaging.context import Context, outbox_category, outbox_stream
 from streamsource.messaging.envelope import Channels, Envelope
 from streamsource.messaging.errors import (
@@ -68,6 +71,9 @@ from streamsource.messaging.service import Handler, Outcome, Service
 
 __all__ = [
     "AlreadyReplayed",
+    "AsyncContext",
+    "AsyncLocalTransport",
+    "AsyncService",
     "Channels",
     "Command",
     "Context",

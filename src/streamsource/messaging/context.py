@@ -32,7 +32,7 @@ from streamsource.messaging.errors import InvalidMessage
 from streamsource.messaging.messages import Kind, Reply, kind_of
 
 if TYPE_CHECKING:
-    from streamsource.messaging.service import Service
+    from streamsource.messaging.service import Service, ServiceBase
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -67,19 +67,14 @@ def append_all(tx: UnitOfWork, appends: Appends) -> list[AppendResult]:
     return tx.append_many(appends)
 
 
-class Context:
-    """One handler's transaction (see the module docstring).
-
-    ``envelope`` and ``message`` are the incoming message (None in
-    :meth:`Service.transaction <streamsource.messaging.Service.transaction>`); ``tx`` is the
-    store's transaction, for reads, and for writes on SQLite (register writes with
-    :meth:`write` to keep them portable to PostgreSQL).
-    """
+class ContextBase:
+    """What the sync :class:`Context` and the asyncio ``AsyncContext`` share: collecting
+    outgoing messages and row writes (no I/O)."""
 
     def __init__(
         self,
-        service: Service,
-        tx: UnitOfWork,
+        service: ServiceBase,
+        tx: Any,
         envelope: Envelope | None = None,
         message: Any = None,
         *,
@@ -94,17 +89,9 @@ class Context:
         self._traceparent = traceparent or (envelope.traceparent if envelope else None)
         self._aggregates: list[Aggregate] = []
         self._outgoing: dict[str, list[NewEvent]] = {}
-        self._writes: list[Callable[[UnitOfWork], Any]] = []
+        self._writes: list[Callable[[Any], Any]] = []
         self.sent: list[Envelope] = []
         self.replied = False
-
-    # -- aggregates ------------------------------------------------------------------------
-
-    def load(self, aggregate_type: type[A], id: str) -> A:
-        """Load an aggregate; its new events are saved when the handler returns."""
-        aggregate = Repository(self.service.store, aggregate_type).load(id)
-        self._aggregates.append(aggregate)
-        return aggregate
 
     def create(self, aggregate_type: type[A], id: str) -> A:
         """A new aggregate (its stream must not exist yet), saved when the handler returns."""
@@ -158,8 +145,9 @@ class Context:
             saga_name=incoming.saga_name,
         )
 
-    def write(self, fn: Callable[[UnitOfWork], Any]) -> None:
-        """Run ``fn(tx)`` after the appends, in this transaction (rows of your own)."""
+    def write(self, fn: Callable[[Any], Any]) -> None:
+        """Run ``fn(tx)`` after the appends, in this transaction (rows of your own; with
+        an AsyncContext, ``fn`` may be a coroutine function)."""
         self._writes.append(fn)
 
     # -- internals -------------------------------------------------------------------------
@@ -220,8 +208,8 @@ class Context:
         """Append an already encoded message to one of the service's outbox streams."""
         self._outgoing.setdefault(stream, []).append(record)
 
-    def flush(self) -> None:
-        """Write the collected effects into the transaction (appends first, then rows)."""
+    def _appends(self) -> tuple[Appends, list[Aggregate]]:
+        """The appends the effects need (aggregates first), and the aggregates they save."""
         causation = self.causation()
         appends: Appends = []
         saved: list[Aggregate] = []
@@ -232,6 +220,30 @@ class Context:
                 appends.append((aggregate.stream, events, core.expected_version(aggregate)))
                 saved.append(aggregate)
         appends.extend((stream, events, ANY) for stream, events in self._outgoing.items())
+        return appends, saved
+
+
+class Context(ContextBase):
+    """One handler's transaction (see the module docstring).
+
+    ``envelope`` and ``message`` are the incoming message (None in
+    :meth:`Service.transaction <streamsource.messaging.Service.transaction>`); ``tx`` is the
+    store's transaction, for reads, and for writes on SQLite (register writes with
+    :meth:`write` to keep them portable to PostgreSQL).
+    """
+
+    service: Service
+    tx: UnitOfWork
+
+    def load(self, aggregate_type: type[A], id: str) -> A:
+        """Load an aggregate; its new events are saved when the handler returns."""
+        aggregate = Repository(self.service.store, aggregate_type).load(id)
+        self._aggregates.append(aggregate)
+        return aggregate
+
+    def flush(self) -> None:
+        """Write the collected effects into the transaction (appends first, then rows)."""
+        appends, saved = self._appends()
         results = append_all(self.tx, appends)
         for aggregate, result in zip(saved, results, strict=False):
             aggregate._mark_saved(result.version)

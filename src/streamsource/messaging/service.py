@@ -24,19 +24,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.errors import InboxConflict
 from streamsource.bridge.inbox import TABLE as INBOX_TABLE
-from streamsource.bridge.inbox import StoreInbox
 from streamsource.errors import DomainError, ProgrammingError
-from streamsource.eventstore.database import require_database
+from streamsource.eventstore.database import ensure_tables, require_database
 from streamsource.eventstore.domain.typed_events import EventRegistry, default_registry
 from streamsource.eventstore.event_ids import new_event_id
 from streamsource.eventstore.events import NewEvent, RecordedEvent
 from streamsource.eventstore.store import EventStore
-from streamsource.messaging.context import Context, outbox_stream
+from streamsource.messaging.context import Context, ContextBase, outbox_stream
 from streamsource.messaging.envelope import DEAD_LETTER, Channels, Envelope, now
 from streamsource.messaging.errors import HandlerConflict, InvalidMessage
 from streamsource.messaging.messages import (
@@ -50,8 +49,10 @@ from streamsource.messaging.messages import (
 
 log = logging.getLogger("streamsource.messaging")
 
-Handler = Callable[[Context, Any], Any]
-"""``handler(ctx, message)``; a command handler may return its Reply."""
+Handler = Callable[[Any, Any], Any]
+"""``handler(ctx, message)`` (a :class:`Context`, or an ``AsyncContext`` for an
+``AsyncService``, whose handlers may be coroutine functions); a command handler may return
+its Reply."""
 
 H = TypeVar("H", bound=Handler)
 
@@ -69,19 +70,18 @@ def _check_service_name(name: str) -> str:
     return name
 
 
-class Service:
-    """A service named ``name`` whose state, outbox and inbox live in ``store``.
+Decision = Literal["refuse", "retry", "park"]
 
-    ``registry`` holds its message (and event) classes (default: the default registry);
-    ``channels`` names the topics (e.g. ``Channels("mall")``); ``codec`` replaces JSON
-    encoding through the registry. Retriable faults are tried ``max_attempts`` times in
-    all, waiting per ``backoff`` in between.
-    """
+
+class ServiceBase:
+    """What the sync :class:`Service` and the asyncio
+    :class:`~streamsource.messaging.async_service.AsyncService` share: the name, channels and
+    codec, the handler table, and the rules that decide what a failure leads to."""
 
     def __init__(
         self,
         name: str,
-        store: EventStore,
+        database: Any,
         *,
         registry: EventRegistry | None = None,
         channels: Channels | None = None,
@@ -90,7 +90,6 @@ class Service:
         backoff: Backoff | None = None,
     ) -> None:
         self.name = _check_service_name(name)
-        self.store = store
         self.channels = channels or Channels()
         self.codec: MessageCodec = codec or RegistryCodec(registry or default_registry)
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
@@ -98,8 +97,13 @@ class Service:
         self.max_attempts = max_attempts
         self.backoff = backoff or Backoff(base=0.05, cap=2.0)
         self.consumer = f"messages.{name}"
-        StoreInbox(store)  # creates the inbox table beside the store's events
-        d = require_database(store.recorder, "a service").dialect
+        d = database.dialect
+        self._inbox_ddl = (
+            f"CREATE TABLE IF NOT EXISTS {INBOX_TABLE} (consumer TEXT NOT NULL,"
+            f" event_id {d.uuid} NOT NULL, position {d.bigint} NOT NULL,"
+            f" received_at {d.timestamp} NOT NULL DEFAULT {d.now},"
+            f" PRIMARY KEY (consumer, event_id)){d.without_rowid}"
+        )  # the bridge's inbox table: the same rows as StoreInbox writes
         self._seen_sql = (
             f"SELECT 1 FROM {INBOX_TABLE} WHERE consumer = {d.placeholder}"
             f" AND event_id = {d.placeholder}"
@@ -113,9 +117,16 @@ class Service:
         self._reply_handlers: dict[str, Handler] = {}  # name, on any reply channel
         self._catch_all: dict[str, Handler] = {}  # channel
         self._channels: set[str] = set()
-        self._sleep: Callable[[float], None] = time.sleep
 
     # -- registration ----------------------------------------------------------------------
+
+    @overload
+    def handle(
+        self, message_type: type[Any], handler: None = None, *, source: str | None = None
+    ) -> Callable[[H], H]: ...
+
+    @overload
+    def handle(self, message_type: type[Any], handler: H, *, source: str | None = None) -> H: ...
 
     def handle(
         self, message_type: type[Any], handler: H | None = None, *, source: str | None = None
@@ -166,6 +177,130 @@ class Service:
         """The channels this service receives messages on (its Kafka subscriptions)."""
         return sorted(self._channels)
 
+    def wants(self, channel: str) -> bool:
+        """Whether this service receives messages on ``channel``."""
+        return channel in self._channels
+
+    def _handler_for(self, channel: str, envelope: Envelope) -> Handler | None:
+        handler = self._handlers.get((channel, envelope.name))
+        if handler is None and envelope.kind == "reply":
+            handler = self._reply_handlers.get(envelope.name) or self._catch_all.get(channel)
+        return handler
+
+    def _decide(self, envelope: Envelope, exc: Exception, attempt: int) -> Decision:
+        """What a handler's ``exc`` on try ``attempt`` (0 for the first) leads to."""
+        if isinstance(exc, DomainError):
+            return "refuse" if envelope.kind == "command" else "park"
+        if getattr(exc, "retriable", False) and attempt + 1 < self.max_attempts:
+            return "retry"
+        return "park"
+
+    def _unhandled(self, envelope: Envelope) -> Exception | None:
+        """The error to park a message with that no handler takes (None: ignore it)."""
+        if envelope.kind == "event":
+            return None  # an event type this service does not react to
+        return InvalidMessage(f"service {self.name} has no handler for {envelope.name}")
+
+    def _dead_letter(
+        self, event: RecordedEvent, exc: Exception, attempts: int
+    ) -> tuple[str, NewEvent]:
+        details = {
+            "message_id": str(event.id),
+            "service": self.name,
+            "error": _text(exc),
+            "error_type": type(exc).__qualname__,
+            "attempts": attempts,
+            "failed_at": now().isoformat(),
+        }
+        metadata = {**event.metadata, DEAD_LETTER: details}
+        stream = outbox_stream(self.name, self.channels.dead_letters(self.name))
+        return stream, NewEvent(event.type, event.data, metadata=metadata, id=new_event_id())
+
+    def _answer(self, ctx: ContextBase, envelope: Envelope, result: Any) -> None:
+        """Reply to a command whose handler did not: its returned Reply, or Success."""
+        if envelope.kind == "command" and envelope.reply_to and not ctx.replied:
+            ctx.reply(result if isinstance(result, Reply) else Success())
+
+    def _settle_in(
+        self,
+        ctx: ContextBase,
+        event: RecordedEvent,
+        envelope: Envelope | None,
+        exc: Exception,
+        attempts: int,
+        *,
+        refused: bool,
+    ) -> Outcome:
+        """Fill ``ctx`` with a refusal's Failure reply, or a dead letter (and a fault
+        Failure for a command)."""
+        answer = envelope is not None and envelope.kind == "command" and bool(envelope.reply_to)
+        if refused:
+            log.info("service %s: %s refused: %s", self.name, event.type, exc)
+            if answer:
+                ctx.reply(Failure(reason=_text(exc), refused=True))
+            return "refused"
+        self._log_park(event, exc, attempts)
+        if answer:
+            ctx.reply(Failure(reason=_text(exc), refused=False))
+        ctx.add_outgoing(*self._dead_letter(event, exc, attempts))
+        return "dead-lettered"
+
+    def _log_retry(self, envelope: Envelope, exc: Exception, delay: float) -> None:
+        log.info(
+            "service %s: %s %s failed (%s); retrying in %.2fs",
+            self.name, envelope.name, envelope.message_id, exc, delay,
+        )  # fmt: skip
+
+    def _log_park(self, event: RecordedEvent, exc: Exception, attempts: int) -> None:
+        log.warning(
+            "service %s: message %s (%s) dead-lettered after %d attempt(s): %r",
+            self.name, event.id, event.type, attempts, exc,
+        )  # fmt: skip
+
+    def _conflict(self, event: RecordedEvent) -> InboxConflict:
+        return InboxConflict(
+            f"service {self.name}: message {event.id} was applied by another member at"
+            " the same time; this transaction rolls back and is tried again"
+        )
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r})"
+
+
+class Service(ServiceBase):
+    """A service named ``name`` whose state, outbox and inbox live in ``store``.
+
+    ``registry`` holds its message (and event) classes (default: the default registry);
+    ``channels`` names the topics (e.g. ``Channels("mall")``); ``codec`` replaces JSON
+    encoding through the registry. Retriable faults are tried ``max_attempts`` times in
+    all, waiting per ``backoff`` in between.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        store: EventStore,
+        *,
+        registry: EventRegistry | None = None,
+        channels: Channels | None = None,
+        codec: MessageCodec | None = None,
+        max_attempts: int = 5,
+        backoff: Backoff | None = None,
+    ) -> None:
+        database = require_database(store.recorder, "a messaging service")
+        super().__init__(
+            name,
+            database,
+            registry=registry,
+            channels=channels,
+            codec=codec,
+            max_attempts=max_attempts,
+            backoff=backoff,
+        )
+        self.store = store
+        ensure_tables(database, self._inbox_ddl)
+        self._sleep: Callable[[float], None] = time.sleep
+
     # -- sending outside a handler ---------------------------------------------------------
 
     @contextmanager
@@ -191,49 +326,31 @@ class Service:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def wants(self, channel: str) -> bool:
-        """Whether this service receives messages on ``channel``."""
-        return channel in self._channels
-
     def deliver(self, event: RecordedEvent, channel: str | None = None) -> Outcome:
         """Apply one incoming message exactly once (see the module docstring)."""
         try:
             envelope = Envelope.of(event)
         except InvalidMessage as exc:
-            return self._park(event, None, exc, 1)
+            return self._settle(event, None, exc, 1, refused=False)
         handler = self._handler_for(channel or envelope.channel, envelope)
         if handler is None:
-            if envelope.kind == "event":
-                return "ignored"  # an event type this service does not react to
-            return self._park(
-                event, envelope, InvalidMessage(f"service {self.name} has no handler"), 1
-            )
+            missing = self._unhandled(envelope)
+            if missing is None:
+                return "ignored"
+            return self._settle(event, envelope, missing, 1, refused=False)
         attempt = 0
         while True:
             try:
                 return self._apply(event, envelope, handler)
-            except DomainError as exc:
-                if envelope.kind == "command":
-                    return self._refuse(event, envelope, exc)
-                return self._park(event, envelope, exc, attempt + 1)
             except Exception as exc:
-                retriable = bool(getattr(exc, "retriable", False))
-                if retriable and attempt + 1 < self.max_attempts:
-                    delay = self.backoff.delay(attempt)
-                    log.info(
-                        "service %s: %s %s failed (%s); retrying in %.2fs",
-                        self.name, envelope.name, envelope.message_id, exc, delay,
-                    )  # fmt: skip
-                    attempt += 1
-                    self._sleep(delay)
-                    continue
-                return self._park(event, envelope, exc, attempt + 1)
-
-    def _handler_for(self, channel: str, envelope: Envelope) -> Handler | None:
-        handler = self._handlers.get((channel, envelope.name))
-        if handler is None and envelope.kind == "reply":
-            handler = self._reply_handlers.get(envelope.name) or self._catch_all.get(channel)
-        return handler
+                decision = self._decide(envelope, exc, attempt)
+                if decision != "retry":
+                    refused = decision == "refuse"
+                    return self._settle(event, envelope, exc, attempt + 1, refused=refused)
+                delay = self.backoff.delay(attempt)
+                self._log_retry(envelope, exc, delay)
+                attempt += 1
+                self._sleep(delay)
 
     def _apply(self, event: RecordedEvent, envelope: Envelope, handler: Handler) -> Outcome:
         with self.store.transaction() as tx:
@@ -242,58 +359,29 @@ class Service:
             message = self.codec.decode(event.type, event.data, envelope.schema_version)
             ctx = Context(self, tx, envelope, message)
             result = handler(ctx, message)
-            if envelope.kind == "command" and envelope.reply_to and not ctx.replied:
-                ctx.reply(result if isinstance(result, Reply) else Success())
+            self._answer(ctx, envelope, result)
             ctx.flush()
             self._record(tx, event)
         return "handled"
 
-    def _refuse(self, event: RecordedEvent, envelope: Envelope, exc: Exception) -> Outcome:
-        """A business refusal: the handler's effects are gone; answer with a Failure."""
-        log.info("service %s: %s refused: %s", self.name, envelope.name, exc)
-        with self.store.transaction() as tx:
-            if self._seen(tx, event):
-                return "duplicate"
-            ctx = Context(self, tx, envelope)
-            if envelope.reply_to:
-                ctx.reply(Failure(reason=_text(exc), refused=True))
-            ctx.flush()
-            self._record(tx, event)
-        return "refused"
-
-    def _park(
-        self, event: RecordedEvent, envelope: Envelope | None, exc: Exception, attempts: int
+    def _settle(
+        self,
+        event: RecordedEvent,
+        envelope: Envelope | None,
+        exc: Exception,
+        attempts: int,
+        *,
+        refused: bool,
     ) -> Outcome:
-        """Dead-letter ``event`` with the error, answer a command with a fault Failure."""
-        log.warning(
-            "service %s: message %s (%s) dead-lettered after %d attempt(s): %r",
-            self.name, event.id, event.type, attempts, exc,
-        )  # fmt: skip
+        """The handler's effects are gone: answer a refusal, or park the message."""
         with self.store.transaction() as tx:
             if self._seen(tx, event):
                 return "duplicate"
             ctx = Context(self, tx, envelope)
-            if envelope is not None and envelope.kind == "command" and envelope.reply_to:
-                ctx.reply(Failure(reason=_text(exc), refused=False))
-            ctx.add_outgoing(*self._dead_letter(event, exc, attempts))
+            outcome = self._settle_in(ctx, event, envelope, exc, attempts, refused=refused)
             ctx.flush()
             self._record(tx, event)
-        return "dead-lettered"
-
-    def _dead_letter(
-        self, event: RecordedEvent, exc: Exception, attempts: int
-    ) -> tuple[str, NewEvent]:
-        details = {
-            "message_id": str(event.id),
-            "service": self.name,
-            "error": _text(exc),
-            "error_type": type(exc).__qualname__,
-            "attempts": attempts,
-            "failed_at": now().isoformat(),
-        }
-        metadata = {**event.metadata, DEAD_LETTER: details}
-        stream = outbox_stream(self.name, self.channels.dead_letters(self.name))
-        return stream, NewEvent(event.type, event.data, metadata=metadata, id=new_event_id())
+        return outcome
 
     def _seen(self, tx: Any, event: RecordedEvent) -> bool:
         return bool(tx.execute(self._seen_sql, (self.consumer, self._uuid(event.id))))
@@ -303,13 +391,7 @@ class Service:
             self._record_sql, (self.consumer, self._uuid(event.id), event.position)
         )
         if not inserted:
-            raise InboxConflict(
-                f"service {self.name}: message {event.id} was applied by another member at"
-                " the same time; this transaction rolls back and is tried again"
-            )
-
-    def __repr__(self) -> str:
-        return f"Service({self.name!r})"
+            raise self._conflict(event)
 
 
 def _text(exc: BaseException) -> str:
