@@ -4,10 +4,12 @@
 * ``core``: the sans-I/O state machine, ``transition(saga, state, input, now)``.
 * ``tables``: saga state and deadline rows in the service's store database.
 * ``engine``: ``SagaEngine``, running sagas for a messaging ``Service``.
+* ``async_engine``: ``AsyncSagaEngine``, the engine's operations for asyncio code.
 * ``process``: process managers (``ProcessManager``, ``reacts``, ``ProcessRunner``).
 * ``admin``: what operators do (list, show, resume, abort; ``streamsource sagas``).
 """
 
+from streamsource.sagas.async_engine import AsyncSagaEngine
 from streamsource.sagas.core import HistoryEntry, SagaState
 from streamsource.sagas.definition import Saga, SagaCommand, SagaData, Step
 from streamsource.sagas.engine import SagaEngine
@@ -21,6 +23,7 @@ from streamsource.sagas.errors import (
 from streamsource.sagas.process import Process, ProcessManager, ProcessRunner, reacts
 
 __all__ = [
+    "AsyncSagaEngine",
     "HistoryEntry",
     "InvalidSagaInput",
     "Process",
