@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 
 from streamsource.messaging import Context, LocalTransport, Refused, Service
-from streamsource.sagas import SagaAlreadyStarted, SagaEngine, SagaState
+from streamsource.sagas import (
+    InvalidSagaInput,
+    SagaAlreadyStarted,
+    SagaDataNotSerializable,
+    SagaEngine,
+    SagaState,
+)
 
 from .conftest import Clock
-from .mall import PlaceOrder, orders_service, payments_service, rows, stock_service
+from .mall import PlaceOrder, ReleaseStock, orders_service, payments_service, rows, stock_service
 
 
 @dataclass
@@ -165,3 +171,38 @@ def test_a_failing_compensation_parks_the_saga_as_stuck_until_resumed(
     m.transport.drain()
     assert m.state(saga_id).status == "compensated"
     assert rows(m.stock.store, "stock") == {"o-1": "released"}
+
+
+def test_bad_saga_input_is_refused_with_what_was_wrong_and_nothing_written(
+    open_store: Callable[..., Any], clock: Clock
+) -> None:
+    m = mall(open_store, clock)
+    with pytest.raises(SagaDataNotSerializable, match="its data is not JSON"):
+        m.engine.start(PlaceOrder, "o-1", {"order": "o-1", "when": object()})
+    with pytest.raises(SagaDataNotSerializable, match="more than 1048576"):
+        m.engine.start(PlaceOrder, "o-1", {"order": "o-1", "blob": "x" * 2_000_000})
+    with pytest.raises(InvalidSagaInput, match="a saga key is a string of 1-200 characters"):
+        m.engine.start(PlaceOrder, "", order())
+    assert m.engine.find(PlaceOrder, "o-1") is None
+    m.transport.drain()
+    assert rows(m.stock.store, "stock") == {}  # no command went out either
+    saga_id = m.engine.start(PlaceOrder, "o-1", order())  # the key is still free
+    m.transport.drain()
+    assert m.state(saga_id).status == "completed"
+
+
+def test_a_reply_naming_an_unknown_saga_is_parked_not_applied(
+    open_store: Callable[..., Any], clock: Clock
+) -> None:
+    m = mall(open_store, clock)
+    with m.orders.transaction() as ctx:  # a command of a saga that never was: its reply
+        ctx.send(ReleaseStock("o-x"), to="stock", reply_label="PlaceOrder", saga_id="nope")
+    m.transport.drain()
+    dead = [
+        e.metadata["dead_letter"]
+        for e in m.orders.store.read_category("messages.orders")
+        if "dead_letter" in e.metadata
+    ]
+    assert [(d["error_type"], d["error"]) for d in dead] == [
+        ("SagaNotFound", "no saga with id 'nope'")
+    ]

@@ -17,6 +17,7 @@ from streamsource.sagas.errors import (
     InvalidSagaInput,
     SagaAlreadyStarted,
     SagaConflict,
+    SagaDataNotSerializable,
     SagaError,
     SagaNotFound,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "SagaCommand",
     "SagaConflict",
     "SagaData",
+    "SagaDataNotSerializable",
     "SagaEngine",
     "SagaError",
     "SagaNotFound",

@@ -39,6 +39,7 @@ from streamsource.sagas.errors import InvalidSagaInput
 
 Status = Literal["new", "running", "compensating", "completed", "compensated", "stuck", "aborted"]
 FINISHED: frozenset[str] = frozenset({"completed", "compensated", "aborted"})
+MAX_HISTORY = 500  # entries kept: stray replies must not grow a saga's row without bound
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):
@@ -217,7 +218,10 @@ class _Move:
         index = self.state.step if step is None else step
         name = self.saga.steps[index].name if 0 <= index < len(self.saga.steps) else None
         entry = HistoryEntry(at=self.now, event=event, step=name, detail=detail)
-        self.set(history=(*self.state.history, entry))
+        history = (*self.state.history, entry)
+        if len(history) > MAX_HISTORY:  # keep how it started and the latest decisions
+            history = (history[0], *history[-(MAX_HISTORY - 1) :])
+        self.set(history=history)
 
     def next_id(self, prefix: str) -> str:
         self.set(seq=self.state.seq + 1)

@@ -55,7 +55,7 @@ from streamsource.sagas.errors import (
     SagaConflict,
     SagaNotFound,
 )
-from streamsource.sagas.tables import DeadlineTaken, SagaRows, create_statements
+from streamsource.sagas.tables import DeadlineTaken, SagaRows, create_statements, encode_state
 
 log = logging.getLogger("streamsource.sagas")
 
@@ -118,8 +118,11 @@ class SagaEngine:
         existing = self.rows.find(ctx.tx, saga.name, key)
         if existing is not None:
             raise SagaAlreadyStarted(saga.name, key, existing.state.saga_id)
+        if not isinstance(key, str) or not key or len(key) > 200:
+            raise InvalidSagaInput(f"a saga key is a string of 1-200 characters, not {key!r:.60}")
         correlation = ctx.causation().correlation_id
         state = new_state(saga, str(new_event_id()), key, data or {}, correlation)
+        encode_state(state)  # refuse data that is not JSON now, not when the row is written
         state, effects = transition(saga, state, Start(), self.clock())
         state, writes = self._carry_out(ctx, saga, state, effects)
 

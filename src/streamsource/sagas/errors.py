@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamsource.errors import IntegrityError, ProgrammingError, StreamsourceError
+from streamsource.errors import DataError, IntegrityError, ProgrammingError, StreamsourceError
 
 
 class SagaError(StreamsourceError):
@@ -41,3 +41,7 @@ class SagaConflict(SagaError, IntegrityError):
 class InvalidSagaInput(SagaError, ProgrammingError):
     """The input does not apply to the saga in its state (resume a running saga, abort a
     finished one) or the saga definition is malformed."""
+
+
+class SagaDataNotSerializable(SagaError, DataError):
+    """A saga's data (as started, or as a reply handler left it) is not JSON."""

@@ -33,7 +33,7 @@ import msgspec
 
 from streamsource.eventstore.database import Dialect
 from streamsource.sagas.core import SagaState
-from streamsource.sagas.errors import SagaConflict, SagaError
+from streamsource.sagas.errors import SagaConflict, SagaDataNotSerializable, SagaError
 
 SAGAS = "streamsource_sagas"
 DEADLINES = "streamsource_saga_deadlines"
@@ -121,10 +121,10 @@ class SagaRows:
         return self.decode(rows[0]) if rows else None
 
     def insert_params(self, owner: str, state: SagaState) -> tuple[Any, ...]:
-        return (state.saga_id, owner, state.name, state.key, state.status, 1, _json(state))
+        return (state.saga_id, owner, state.name, state.key, state.status, 1, encode_state(state))
 
     def update_params(self, state: SagaState, version: int) -> tuple[Any, ...]:
-        return (state.status, version + 1, _json(state), state.saga_id, version)
+        return (state.status, version + 1, encode_state(state), state.saga_id, version)
 
     def create(self, tx: Executes, owner: str, state: SagaState) -> bool:
         """Insert a new saga's row (version 1); False if its name and key are taken."""
@@ -186,8 +186,22 @@ class SagaRows:
         return None if not rows or rows[0][0] is None else int(rows[0][0]) / 1000
 
 
-def _json(state: SagaState) -> str:
-    return msgspec.json.encode(state).decode()
+MAX_STATE = 1024 * 1024  # bytes of one saga's JSON: data and history stay small
+
+
+def encode_state(state: SagaState) -> str:
+    try:
+        encoded = msgspec.json.encode(state)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise SagaDataNotSerializable(
+            f"saga {state.name} {state.saga_id}: its data is not JSON ({exc})"
+        ) from None
+    if len(encoded) > MAX_STATE:
+        raise SagaDataNotSerializable(
+            f"saga {state.name} {state.saga_id}: its state is {len(encoded)} bytes of JSON,"
+            f" more than {MAX_STATE}; keep large data in your own tables, ids in the saga"
+        )
+    return encoded.decode()
 
 
 def history_json(state: SagaState) -> str:
