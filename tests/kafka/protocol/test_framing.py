@@ -37,7 +37,7 @@ def test_frames_split_across_and_within_reads() -> None:
     stream = _frame(b"first") + _frame(b"") + _frame(b"x" * 1000)
     decoder = FrameDecoder(2000)
 
-    frames: list[bytes] = []
+    frames: list[bytes | bytearray] = []
     for i in range(0, len(stream), 7):
         frames += decoder.feed(stream[i : i + 7])
 
@@ -45,6 +45,20 @@ def test_frames_split_across_and_within_reads() -> None:
     assert decoder.buffered == 0
     assert decoder.feed(_frame(b"a") + _frame(b"b") + b"\x00\x00") == [b"a", b"b"]
     assert decoder.buffered == 2
+
+
+def test_every_split_of_a_stream_gives_the_same_frames() -> None:
+    """Reads of any size, frames ending inside a read or exactly where one ends (a frame
+    that fills the rest of the buffer is handed over without a copy): same frames."""
+    payloads = [bytes([i]) * size for i, size in enumerate((0, 1, 3, 300, 5, 1024, 2))]
+    stream = b"".join(_frame(p) for p in payloads)
+    for chunk in range(1, 70):
+        decoder = FrameDecoder(2000)
+        frames: list[bytes | bytearray] = []
+        for i in range(0, len(stream), chunk):
+            frames += decoder.feed(memoryview(stream)[i : i + chunk])
+        assert frames == payloads, chunk
+        assert decoder.buffered == 0
 
 
 def test_oversized_frame_is_refused_from_its_prefix_alone() -> None:

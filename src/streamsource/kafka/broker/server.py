@@ -250,7 +250,7 @@ class KafkaServer:
                     await writer.wait_closed()
 
     async def _answer(
-        self, client: ClientInfo, frame: bytes
+        self, client: ClientInfo, frame: bytes | bytearray
     ) -> list[Any] | asyncio.Future[list[Any]] | None:
         """The encoded response of one frame (chunks, or a future of them for a deferred
         answer), None for no response, or _CLOSE."""
