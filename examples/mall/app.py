@@ -28,19 +28,24 @@ SERVICES: dict[str, Service] = {
 }
 
 
+FOREIGN_POLL = 0.02  # seconds between reads of a store another process appends to
+
+
 class UnknownService(ss.StreamsourceError, ValueError):
     pass
 
 
 def store_url(service: str, data_dir: Path, store: str | None) -> str:
-    """The store of ``service``: a file under ``data_dir``, or a schema of ``store`` (named
-    ``mall_<service>``, or ``<schema>_<service>`` when the URL names a schema)."""
-    if store is None or store.startswith("sqlite"):
-        return f"sqlite:///{data_dir / f'{service}.db'}"
-    parts = urlsplit(store)
-    query = parse_qsl(parts.query)
-    prefix = next((v for k, v in query if k == "schema"), "mall")
-    query = [(k, v) for k, v in query if k != "schema"]
+    """The store of ``service``: a file under ``data_dir`` (``store`` may be ``sqlite://?...``
+    to give options), or a schema of a ``postgresql://`` store (named ``mall_<service>``, or
+    ``<schema>_<service>`` when the URL names a schema)."""
+    parts = urlsplit(store or "sqlite://")
+    if parts.scheme == "sqlite":  # options such as ?durability=normal apply to every file
+        options = f"?{parts.query}" if parts.query else ""
+        return f"sqlite:///{data_dir / f'{service}.db'}{options}"
+    given = parse_qsl(parts.query)
+    prefix = next((v for k, v in given if k == "schema"), "mall")
+    query = [(k, v) for k, v in given if k != "schema"]
     query.append(("schema", f"{prefix}_{service}"))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
@@ -88,13 +93,14 @@ class Mall:
             self.consumers.extend(wiring.consumers)
             self.background.extend(wiring.background)
 
-    def source_of(self, service: str) -> ss.EventStore:
+    def source_of(self, service: str) -> tuple[ss.EventStore, float | None]:
+        """``service``'s store; polled often when another process appends to it."""
         if service in self.own:
-            return self.own[service].store
+            return self.own[service].store, None
         if service not in self.sources:
             url = store_url(service, self.data_dir, self.store)
             self.sources[service] = ss.open_store(url)
-        return self.sources[service]
+        return self.sources[service], FOREIGN_POLL
 
     def start(self) -> None:
         for part in (*self.consumers, *self.background):

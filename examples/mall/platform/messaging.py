@@ -107,12 +107,18 @@ class Consumer:
     """
 
     def __init__(
-        self, name: str, own: ServiceStore, source: ss.EventStore, handle: Handler
+        self,
+        name: str,
+        own: ServiceStore,
+        source: ss.EventStore,
+        handle: Handler,
+        poll_interval: float | None = None,
     ) -> None:
         self.name = name
         self.own = own
         self.source = source
         self.handle = handle
+        self.poll_interval = poll_interval
         self.position = own.checkpoint(name)
         self._stop = threading.Event()
         self._moved = threading.Condition()
@@ -145,7 +151,9 @@ class Consumer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with ss.subscribe(self.source, after=self.position, poll_interval=0.05) as sub:
+                with ss.subscribe(
+                    self.source, after=self.position, poll_interval=self.poll_interval
+                ) as sub:
                     while not self._stop.is_set():
                         self._handle_batch(sub.next_batch(200, timeout=0.25))
             except Exception:

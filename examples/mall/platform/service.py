@@ -25,7 +25,9 @@ class Wiring:
     """What a service gets from the process it runs in."""
 
     own: ServiceStore
-    source_of: Callable[[str], ss.EventStore]  # another service's store, to follow its log
+    # another service's store, to follow its log, and how often to poll it (None: the store's
+    # default, for a store this process appends to and so wakes its subscribers)
+    source_of: Callable[[str], tuple[ss.EventStore, float | None]]
     step_timeout: float = 30.0  # seconds a saga step waits for its reply
     consumers: list[Consumer] = field(default_factory=list)
     background: list[Background] = field(default_factory=list)  # other threads to run
@@ -33,7 +35,8 @@ class Wiring:
     def follow(self, service: str, handle: Handler) -> Consumer:
         """Consume ``service``'s messages with ``handle`` (checkpoint named after both)."""
         name = f"{self.own.service}.from.{service}"
-        consumer = Consumer(name, self.own, self.source_of(service), handle)
+        source, poll_interval = self.source_of(service)
+        consumer = Consumer(name, self.own, source, handle, poll_interval)
         self.consumers.append(consumer)
         return consumer
 

@@ -99,3 +99,39 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(mall.app, log_level="warning"))
     click.echo(f"mall: {', '.join(mall.names)} on http://{host}:{bound}", err=True)
     server.run(sockets=[listener])
+
+
+@command.command(name="load")
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The mall.")
+@click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--duration", default=10.0, show_default=True, type=click.FloatRange(0.1, 86400))
+@click.option(
+    "--rate",
+    default=None,
+    type=click.FloatRange(0.01, 100_000),
+    help="Orders started per second, all shoppers together (default: as fast as they can).",
+)
+def load(url: str, clients: int, duration: float, rate: float | None) -> None:
+    """Drive a running mall like shoppers; print completed orders/s and checkout-to-approved
+    p50/p99."""
+    try:
+        load_module = mall_module("load")
+    except ss.StreamsourceError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        result = load_module.run_load(url, clients, duration, rate)
+    except (OSError, load_module.LoadError) as error:
+        raise click.ClickException(f"{url}: {error}") from None
+    click.echo(
+        f"orders: {result.started} started, {result.completed} completed, {result.failed} failed"
+        f" in {result.elapsed:.1f} s"
+    )
+    click.echo(f"completed orders/s: {result.completed_per_second:.1f}")
+    click.echo(
+        f"checkout to approved: p50 {result.percentile(50) * 1000:.0f} ms,"
+        f" p99 {result.percentile(99) * 1000:.0f} ms"
+    )
+    for failure in result.errors:
+        click.echo(f"  failed: {failure}", err=True)
+    if result.failed:
+        raise SystemExit(1)

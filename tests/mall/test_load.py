@@ -1,0 +1,36 @@
+"""``streamsource mall load`` against a running mall: shoppers complete orders, none fail, and
+it prints what it measured."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from mall_process import STREAMSOURCE, MallProcess
+
+pytestmark = pytest.mark.slow
+
+
+def test_load_completes_orders(tmp_path: Path) -> None:
+    with MallProcess.start(tmp_path / "mall") as mall:
+        args = ["mall", "load", "--url", mall.url, "--clients", "2", "--duration", "2"]
+        done = subprocess.run([*STREAMSOURCE, *args], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    counts = re.search(r"orders: (\d+) started, (\d+) completed, (\d+) failed", done.stdout)
+    assert counts is not None, done.stdout
+    started, completed, failed = map(int, counts.groups())
+    assert completed == started > 0 and failed == 0
+    assert re.search(r"checkout to approved: p50 \d+ ms, p99 \d+ ms", done.stdout)
+
+
+def test_load_names_an_unreachable_mall() -> None:
+    done = subprocess.run(
+        [*STREAMSOURCE, "mall", "load", "--url", "http://127.0.0.1:9", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: http://127.0.0.1:9:"), done.stderr
