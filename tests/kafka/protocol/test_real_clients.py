@@ -94,7 +94,7 @@ class RecordingServer:
                     if reply:
                         conn.sendall(reply)
 
-    def _answer(self, frame: bytes) -> bytes | None:
+    def _answer(self, frame: bytes | bytearray) -> bytes | None:
         api_versions = [
             ApiVersionsResponse.ApiVersion(api_key=key, min_version=low, max_version=high)
             for key, (low, high) in SUPPORTED_VERSIONS.items()
