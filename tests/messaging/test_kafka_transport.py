@@ -66,3 +66,30 @@ def test_a_parked_command_reaches_the_dead_letter_topic_and_is_answered(
     assert headers["message-name"] == b"Charge"
     assert b"ledger unreachable" in headers["metadata"]
     assert headers["channel"] == b"shop.payments.commands"
+
+
+def test_a_message_that_is_no_outbox_message_is_parked_not_fatal(
+    open_store: Callable[[], Any], broker: Any
+) -> None:
+    from confluent_kafka import Producer
+
+    from streamsource.messaging.dead_letters import dead_letters
+
+    orders, payments = orders_service(open_store()), payments_service(open_store())
+    with KafkaTransport([orders, payments], broker.bootstrap) as transport:
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce("shop.payments.commands", b"\xff not json", b"k",
+                         headers=[("event-id", b"nope")])  # fmt: skip
+        producer.produce("shop.payments.commands", b"{}", b"k")  # no headers at all
+        assert producer.flush(30) == 0
+        sent = orders.send(Charge("acc-1", 10, "EUR"), to="payments")
+        wait_until(lambda: answers(orders.store), 60, "the reply")
+        wait_until(lambda: len(list(dead_letters(payments.store))) == 2, 60, "two parked")
+        assert transport.consumers["payments"].failed is None  # still consuming
+
+    [(_, causation, _, name, _)] = answers(orders.store)
+    assert (causation, name) == (sent.message_id, "Charged")
+    letters = list(dead_letters(payments.store))
+    assert {letter.name for letter in letters} == {"streamsource.Unreadable"}
+    assert all("shop.payments.commands[" in letter.error for letter in letters)
+    assert {letter.record.data["value"] for letter in letters} == {"/yBub3QganNvbg==", "e30="}

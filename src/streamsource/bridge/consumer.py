@@ -56,7 +56,9 @@ class InboxConsumer(BackgroundLoop):
     group share it, so an event applied by one member is skipped by another after a
     rebalance. ``consumer_config`` adds or overrides librdkafka settings. A poll waits up to
     ``poll_timeout`` seconds for ``batch_size`` messages: together they bound the delay a
-    batch adds and the number of transactions per second.
+    batch adds and the number of transactions per second. A message that is not an event
+    stops the consumer, unless ``on_invalid(message, error)`` is given: it then sets the
+    message aside (a dead letter) and the batch goes on without it.
     """
 
     thread_kind = "inbox"
@@ -74,6 +76,7 @@ class InboxConsumer(BackgroundLoop):
         batch_size: int = 1000,
         poll_timeout: float = 0.05,
         backoff: Backoff | None = None,
+        on_invalid: Callable[[Any, InvalidBridgeMessage], None] | None = None,
     ) -> None:
         require("confluent_kafka", "kafka", "an inbox consumer")  # the client the methods import
         if not topics:
@@ -95,6 +98,7 @@ class InboxConsumer(BackgroundLoop):
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self.backoff = backoff or Backoff()
+        self.on_invalid = on_invalid
         self.retries = 0  # waits after a retriable fault
         self._consumer: Any = None
         super().__init__()
@@ -157,7 +161,12 @@ class InboxConsumer(BackgroundLoop):
             try:
                 event = event_from_message(message.key(), message.value(), message.headers())
             except InvalidBridgeMessage as exc:
-                raise InvalidBridgeMessage(f"{topic}[{partition}]@{offset}: {exc}") from None
+                error = InvalidBridgeMessage(f"{topic}[{partition}]@{offset}: {exc}")
+                if self.on_invalid is None:
+                    raise error from None
+                self.on_invalid(message, error)  # set aside: the batch goes on without it
+                offsets[(topic, partition)] = offset + 1
+                continue
             events.append(event)
             offsets[(topic, partition)] = offset + 1
             if tracing.TRACER is not None:

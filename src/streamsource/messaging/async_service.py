@@ -143,7 +143,8 @@ class AsyncService(ServiceBase):
         attempt = 0
         while True:
             try:
-                return await self._apply(event, envelope, handler)
+                with self._span(envelope):
+                    return await self._apply(event, envelope, handler)
             except Exception as exc:
                 decision = self._decide(envelope, exc, attempt)
                 if decision != "retry":

@@ -30,6 +30,7 @@ from streamsource.eventstore.unit_of_work import UnitOfWork
 from streamsource.messaging.envelope import Envelope, now
 from streamsource.messaging.errors import InvalidMessage
 from streamsource.messaging.messages import Kind, Reply, kind_of
+from streamsource.observability import tracing
 
 if TYPE_CHECKING:
     from streamsource.messaging.service import Service, ServiceBase
@@ -86,7 +87,13 @@ class ContextBase:
         self.envelope = envelope
         self.message = message
         self._correlation_id = correlation_id
-        self._traceparent = traceparent or (envelope.traceparent if envelope else None)
+        # the handler's span when tracing is on (a child of the incoming message's), else the
+        # incoming message's own: outgoing messages continue the trace
+        self._traceparent = (
+            traceparent
+            or tracing.current_traceparent()
+            or (envelope.traceparent if envelope else None)
+        )
         self._aggregates: list[Aggregate] = []
         self._outgoing: dict[str, list[NewEvent]] = {}
         self._writes: list[Callable[[Any], Any]] = []

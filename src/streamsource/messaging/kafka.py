@@ -21,7 +21,9 @@ replication); existing ones are left as they are.
 
 from __future__ import annotations
 
+import base64
 import logging
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.checkpoints import checkpoints_for
 from streamsource.bridge.consumer import InboxConsumer
-from streamsource.bridge.errors import KafkaClientError, kafka_error
+from streamsource.bridge.errors import InvalidBridgeMessage, KafkaClientError, kafka_error
 from streamsource.bridge.mapping import TopicMapping
 from streamsource.bridge.messages import OutgoingMessage, message_for
 from streamsource.bridge.relay import OutboxRelay
@@ -38,7 +40,7 @@ from streamsource.eventstore.events import RecordedEvent
 from streamsource.eventstore.recorder import StoredRecord
 from streamsource.extras import require
 from streamsource.messaging.context import channel_of, outbox_category
-from streamsource.messaging.envelope import envelope_of_metadata, kafka_headers
+from streamsource.messaging.envelope import envelope_of_metadata, kafka_headers, now
 from streamsource.messaging.errors import InvalidMessage
 from streamsource.messaging.service import Service
 
@@ -80,6 +82,32 @@ class _DeliveringInbox:
 
     def close(self) -> None:
         pass
+
+    def unreadable(self, message: Any, error: InvalidBridgeMessage) -> None:
+        """Park a Kafka message that is no outbox message (no event headers, bad JSON...):
+        as a dead letter whose id follows from its topic, partition and offset, so a
+        redelivery finds it in the inbox. The raw key and value are kept, cut to
+        ``MAX_KEPT`` bytes each."""
+        where = f"{message.topic()}/{message.partition()}/{message.offset()}"
+        raw = {
+            "topic": message.topic(),
+            "partition": message.partition(),
+            "offset": message.offset(),
+            "key": _kept(message.key()),
+            "value": _kept(message.value()),
+        }
+        event = RecordedEvent(uuid.uuid5(_UNREADABLE, where), "", 0, 0, UNREADABLE, raw, {}, now())
+        self.service.park(event, error)
+
+
+UNREADABLE = "streamsource.Unreadable"
+"""The type of a dead letter holding a Kafka message that was no outbox message."""
+MAX_KEPT = 64 * 1024
+_UNREADABLE = uuid.UUID("5d1b6c52-4a1f-4f7e-9a57-2f0f3b8e6a10")
+
+
+def _kept(raw: bytes | None) -> str | None:
+    return None if raw is None else base64.b64encode(raw[:MAX_KEPT]).decode()
 
 
 def _never_called(event: RecordedEvent, tx: Any) -> None:
@@ -131,16 +159,18 @@ class KafkaTransport:
                 prefix = group_prefix if group_prefix is not None else (
                     f"{namespace}." if namespace else ""
                 )  # fmt: skip
+                inbox = _DeliveringInbox(service)
                 self.consumers[service.name] = InboxConsumer(
                     bootstrap,
                     prefix + service.name,
                     channels,
                     _never_called,
-                    _DeliveringInbox(service),
+                    inbox,
                     name=service.consumer,
                     consumer_config=consumer_config,
                     batch_size=100,
                     backoff=backoff,
+                    on_invalid=inbox.unreadable,
                 )
 
     def topics(self) -> list[str]:

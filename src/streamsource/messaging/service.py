@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, TypeVar, overload
 
 from streamsource.bridge.backoff import Backoff
@@ -46,6 +46,7 @@ from streamsource.messaging.messages import (
     Success,
     kind_of,
 )
+from streamsource.observability import tracing
 
 log = logging.getLogger("streamsource.messaging")
 
@@ -216,6 +217,21 @@ class ServiceBase:
         stream = outbox_stream(self.name, self.channels.dead_letters(self.name))
         return stream, NewEvent(event.type, event.data, metadata=metadata, id=new_event_id())
 
+    def _span(self, envelope: Envelope) -> AbstractContextManager[Any]:
+        """The span of handling ``envelope`` (a child of its traceparent; nothing when
+        tracing is off)."""
+        return tracing.span(
+            "streamsource.messaging.handle",
+            parent=envelope.traceparent,
+            kind="CONSUMER",
+            attributes={
+                "messaging.destination.name": envelope.channel,
+                "messaging.message.id": envelope.message_id,
+                "streamsource.message.name": envelope.name,
+                "streamsource.service": self.name,
+            },
+        )
+
     def _answer(self, ctx: ContextBase, envelope: Envelope, result: Any) -> None:
         """Reply to a command whose handler did not: its returned Reply, or Success."""
         if envelope.kind == "command" and envelope.reply_to and not ctx.replied:
@@ -341,7 +357,8 @@ class Service(ServiceBase):
         attempt = 0
         while True:
             try:
-                return self._apply(event, envelope, handler)
+                with self._span(envelope):
+                    return self._apply(event, envelope, handler)
             except Exception as exc:
                 decision = self._decide(envelope, exc, attempt)
                 if decision != "retry":
@@ -351,6 +368,10 @@ class Service(ServiceBase):
                 self._log_retry(envelope, exc, delay)
                 attempt += 1
                 self._sleep(delay)
+
+    def park(self, event: RecordedEvent, error: Exception) -> Outcome:
+        """Park a message that cannot be handled at all (e.g. unreadable) with ``error``."""
+        return self._settle(event, None, error, 1, refused=False)
 
     def _apply(self, event: RecordedEvent, envelope: Envelope, handler: Handler) -> Outcome:
         with self.store.transaction() as tx:
