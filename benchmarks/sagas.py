@@ -16,6 +16,7 @@ throughput as a ratio of the baseline's. Targets (issue 10): ratio at least 0.5;
 250 ms at 200 sagas/s on SQLite.
 
     .venv/bin/python benchmarks/sagas.py [--count 300] [--rate 200] [--seconds 2] [--no-pg]
+        [--durability normal|full]
 """
 
 from __future__ import annotations
@@ -165,13 +166,15 @@ def run_sagas(make_store: Callable[[], ss.EventStore], count: int, rate: float |
     return Result(count, last - first, latencies)
 
 
-def stores(backend: str, root: Path, pg_url: str | None) -> Callable[[], ss.EventStore]:
+def stores(
+    backend: str, root: Path, pg_url: str | None, durability: str
+) -> Callable[[], ss.EventStore]:
     counter = iter(range(1_000_000))
 
     def make() -> ss.EventStore:
         n = next(counter)
         if backend == "sqlite":
-            return ss.open_store(f"sqlite:///{root}/{backend}-{n}.db")
+            return ss.open_store(f"sqlite:///{root}/{backend}-{n}.db?durability={durability}")
         from pg_server import pg_store_url
 
         assert pg_url is not None
@@ -203,13 +206,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="how long to run at --rate")
     parser.add_argument("--pg-url", default=None, help="a PostgreSQL server to use")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
+    parser.add_argument(
+        "--durability",
+        choices=("normal", "full"),
+        default="normal",
+        help="SQLite stores: normal (no fsync per commit, as benchmarks/messaging.py) or full",
+    )
     args = parser.parse_args()
     backends = ["sqlite"]
     pg_url, server = (None, None) if args.no_pg else start_postgres(args.pg_url)
     if pg_url is not None:
         backends.append("postgresql")
     paced = int(args.rate * args.seconds)
-    print(f"five-step sagas against {STEPS} round trips (10 messages) of bare messaging")
+    print(
+        f"five-step sagas against {STEPS} round trips (10 messages) of bare messaging"
+        f" (SQLite durability={args.durability}; PostgreSQL: the server's settings)"
+    )
     print(
         f"{'backend':<11}{'load':<11}{'run':<10}{'count':>6}{'per s':>9}"
         f"{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}"
@@ -217,7 +229,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as root:
             for backend in backends:
-                make = stores(backend, Path(root), pg_url)
+                make = stores(backend, Path(root), pg_url, args.durability)
                 for label, count, rate in (
                     ("flat out", args.count, None),
                     (f"{args.rate:g}/s", paced, args.rate),
