@@ -172,6 +172,15 @@ def _concurrency(ctx: DemoContext) -> None:
     example_app("concurrency").run_demo(ctx.store, ctx.out, ctx.run_id)
 
 
+def _mall(ctx: DemoContext) -> None:
+    if not (available("fastapi") and available("uvicorn")):
+        ctx.out.text("skipped: pip install 'streamsource[web]' (or '.[all]') to run the mall")
+        return
+    from streamsource.cli.mall import mall_module
+
+    mall_module("demo").run_demo(ctx.directory / f"mall-{ctx.run_id}", ctx.out)
+
+
 STEPS: list[DemoStep] = [
     DemoStep(
         "Bank account",
@@ -190,6 +199,13 @@ STEPS: list[DemoStep] = [
         "Two clerks load the same product version and save at once: exactly one append wins; "
         "the other gets WrongExpectedVersion and retries on the fresh state.",
         _concurrency,
+    ),
+    DemoStep(
+        "The reference mall",
+        "Intelli-Mall's nine services, each with its own store, talking through messages. An "
+        "order goes from basket to completed through the create-order saga; another, paid too "
+        "little, is rejected and the saga undoes its shopping list.",
+        _mall,
     ),
 ]
 """The demo's sections, in order; later sections append here."""
