@@ -1,21 +1,30 @@
-"""``streamsource broker``: run the Kafka-compatible broker until SIGINT/SIGTERM."""
+"""``streamsource broker``: run the Kafka-compatible broker until SIGINT/SIGTERM;
+``streamsource broker users ...``: manage its SASL/SCRAM users (also while it runs)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from streamsource.cli.metrics_option import metrics_options, start_metrics
-from streamsource.errors import BrokerError
+from streamsource.errors import BrokerError, CorruptStoreError
 from streamsource.kafka.broker.config import DEFAULT_DATA_DIR, BrokerConfig
 from streamsource.kafka.security.listeners import Listener, TlsFiles
+from streamsource.kafka.security.scram import ScramCredential
+from streamsource.kafka.storage import StorageError
+from streamsource.kafka.storage.security import Users, UserStore
+
+T = TypeVar("T")
 
 
-@click.command(name="broker")
+@click.group(name="broker", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -123,12 +132,28 @@ from streamsource.kafka.security.listeners import Listener, TlsFiles
 )
 @metrics_options
 @click.option(
+    "--sasl-mechanisms",
+    default="PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+    show_default=True,
+    help="SASL mechanisms SASL listeners offer (comma-separated).",
+)
+@click.option(
+    "--sasl-session-lifetime-ms",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="SASL clients must re-authenticate within this long (KIP-368; Kafka's "
+    "connections.max.reauth.ms); 0: never.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
 )
+@click.pass_context
 def command(
+    ctx: click.Context,
     host: str,
     port: int,
     data_dir: Path,
@@ -146,6 +171,8 @@ def command(
     tls_key: Path | None,
     tls_ca: Path | None,
     allow_plaintext: bool,
+    sasl_mechanisms: str,
+    sasl_session_lifetime_ms: int,
     log_cleaner_backoff_ms: int,
     log_cleaner_dedupe_buffer_size: int,
     metrics_port: int | None,
@@ -153,6 +180,8 @@ def command(
     log_level: str,
 ) -> None:
     """Run a Kafka-compatible broker; serves until SIGINT/SIGTERM, then shuts down cleanly."""
+    if ctx.invoked_subcommand is not None:
+        return  # `broker users ...`: the subcommand does the work
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         listeners = _listeners(listener_specs, advertised_specs)
@@ -181,6 +210,8 @@ def command(
             listeners=listeners,
             tls=tls,
             allow_plaintext=allow_plaintext,
+            sasl_mechanisms=tuple(m.strip().upper() for m in sasl_mechanisms.split(",") if m),
+            sasl_session_lifetime_ms=sasl_session_lifetime_ms,
         )
     except BrokerError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -223,3 +254,90 @@ def _listeners(specs: tuple[str, ...], advertised: tuple[str, ...]) -> tuple[Lis
             raise BrokerError(f"--advertised-listener {spec!r} names no --listener")
         listeners[protocol] = listeners[protocol].advertise(spec)
     return tuple(listeners.values())
+
+
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="The broker's data dir (its users are kept in users.json there).",
+)
+
+
+@command.group(name="users")
+def users() -> None:
+    """SASL/SCRAM users: salted, iterated keys only, never a password. A running broker
+    picks up changes at the next authentication."""
+
+
+@users.command(name="set")
+@click.argument("name")
+@click.option(
+    "--mechanism",
+    type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"]),
+    default="SCRAM-SHA-256",
+    show_default=True,
+)
+@click.option("--iterations", default=8192, show_default=True, type=click.IntRange(4096, 16384))
+@_data_dir_option
+def users_set(name: str, mechanism: str, iterations: int, data_dir: Path) -> None:
+    """Create NAME or change its password, read from stdin (one line)."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.UsageError("no password on stdin")
+    credential = ScramCredential.derive(mechanism, password, iterations=iterations)
+    _edit_users(data_dir, lambda u: u.setdefault(name, {}).__setitem__(mechanism, credential))
+    click.echo(f"user {name}: {mechanism} set")
+
+
+@users.command(name="list")
+@_data_dir_option
+def users_list(data_dir: Path) -> None:
+    """Each user and its mechanisms (never a key)."""
+    store = UserStore(data_dir)
+    for name, mechanisms in sorted(_load(store).items()):
+        described = ", ".join(
+            f"{m} ({c.iterations} iterations)" for m, c in sorted(mechanisms.items())
+        )
+        click.echo(f"{name}: {described}")
+
+
+@users.command(name="delete")
+@click.argument("name")
+@click.option(
+    "--mechanism",
+    type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"]),
+    default=None,
+    help="Delete only this credential (default: the user).",
+)
+@_data_dir_option
+def users_delete(name: str, mechanism: str | None, data_dir: Path) -> None:
+    """Delete NAME (or one of its credentials)."""
+
+    def delete(users: Users) -> bool:
+        if name not in users or (mechanism and mechanism not in users[name]):
+            return False
+        if mechanism:
+            del users[name][mechanism]
+        else:
+            del users[name]
+        return True
+
+    if not _edit_users(data_dir, delete):
+        raise click.ClickException(f"no user {name}" + (f" with {mechanism}" if mechanism else ""))
+    click.echo(f"user {name}: deleted" + (f" {mechanism}" if mechanism else ""))
+
+
+def _load(store: UserStore) -> Users:
+    try:
+        return store.reload_if_changed()
+    except CorruptStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _edit_users(data_dir: Path, change: Callable[[Users], T]) -> T:
+    try:
+        return UserStore(data_dir).edit(change)
+    except (CorruptStoreError, StorageError) as exc:
+        raise click.ClickException(str(exc)) from exc

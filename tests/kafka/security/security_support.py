@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 _OPENSSL_TIMEOUT_S = 60
+
+# the raw-socket client of the broker tests (``broker_wire``) lives there
+sys.path.insert(0, str(Path(__file__).parent.parent / "broker"))
+from broker_wire import WireClient  # noqa: E402
+
+__all__ = ["Pki", "WireClient", "make_pki"]
 
 
 def _openssl(*args: str, cwd: Path) -> None:

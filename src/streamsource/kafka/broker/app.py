@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from streamsource.errors import BrokerError
+from streamsource.kafka.broker.auth import AuthRuntime
 from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.flusher import GroupFlusher
 from streamsource.kafka.broker.groups_runtime import GroupRuntime
@@ -50,6 +51,7 @@ class Broker:
         self.writer = LogWriter()
         self.producers = ProducerRegistry(self.config.data_dir / "producers")
         self.groups = GroupRuntime(self.config)
+        self.auth = AuthRuntime(self.config)
         self.transactions = TransactionRuntime(
             topics=self.topics,
             groups=self.groups,
@@ -224,6 +226,7 @@ class Broker:
             raise BrokerError(f"no handler for API key {header.api_key}")
         if self._trace:
             log.debug("%s:%d %s %r", client.host, client.port, header, request)
+        self.auth.check(client, header, self.now_ms())  # closes a connection out of turn
         instruments = metrics.INSTRUMENTS
         if instruments is None and tracing.TRACER is None:
             if header.api_key != ApiKey.PRODUCE:
@@ -268,6 +271,7 @@ class Broker:
     def _open_storage(self) -> None:
         data_dir = self.config.data_dir
         self.cluster_id = load_or_create_cluster_id(data_dir)
+        self.auth.open()
         self.topics.open()
         self.producers.open()
         self.groups.open(data_dir / "groups")

@@ -40,6 +40,13 @@ class BrokerConfig:
     # a PLAINTEXT or SASL_PLAINTEXT listener reachable from other machines sends data (and
     # PLAIN passwords) in the clear: refused unless asked for
     allow_plaintext: bool = False
+    sasl_mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    # KIP-368 (Kafka's connections.max.reauth.ms): a SASL session must re-authenticate
+    # within this long or its connection is closed; 0: sessions do not expire
+    sasl_session_lifetime_ms: int = 0
+    # failed authentications one client address may make per minute before every further
+    # attempt from it fails unchecked, until the minute has passed
+    sasl_max_failures_per_minute: int = 10
     data_dir: Path = DEFAULT_DATA_DIR
     node_id: int = 0
     default_partitions: int = 1
@@ -100,6 +107,16 @@ class BrokerConfig:
         if self.log_cleaner_dedupe_buffer_bytes < 1024 * 1024:
             raise BrokerError("log_cleaner_dedupe_buffer_bytes must be at least 1 MiB")
         object.__setattr__(self, "listeners", tuple(self.listeners))
+        object.__setattr__(self, "sasl_mechanisms", tuple(self.sasl_mechanisms))
+        unknown = set(self.sasl_mechanisms) - {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+        if unknown or not self.sasl_mechanisms:
+            raise BrokerError(
+                f"SASL mechanisms are PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, not {sorted(unknown)}"
+            )
+        if self.sasl_session_lifetime_ms < 0:
+            raise BrokerError("sasl_session_lifetime_ms must not be negative")
+        if self.sasl_max_failures_per_minute < 1:
+            raise BrokerError("sasl_max_failures_per_minute must be at least 1")
         self._check_listeners()
 
     def effective_listeners(self) -> tuple[Listener, ...]:

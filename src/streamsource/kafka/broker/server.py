@@ -44,13 +44,14 @@ class Session:
     """What a connection has proven about itself: its principal, and for a SASL listener
     whether (and until when) it is authenticated. Mutable: SASL requests change it."""
 
-    __slots__ = ("authenticated", "expires_at_ms", "principal", "sasl")
+    __slots__ = ("authenticated", "close_after_response", "expires_at_ms", "principal", "sasl")
 
     def __init__(self, principal: str = ANONYMOUS, authenticated: bool = True) -> None:
         self.principal = principal
         self.authenticated = authenticated
         self.expires_at_ms: int | None = None  # KIP-368 session lifetime, None: no limit
-        self.sasl: Any = None  # the SASL exchange in progress (``kafka.broker.sasl``)
+        self.sasl: Any = None  # the SASL exchange in progress (``security.sasl``)
+        self.close_after_response = False  # a failed authentication ends the connection
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,8 @@ class KafkaServer:
                     if response is _CLOSE:
                         return
                     responses.put(response)
+                    if session.close_after_response:
+                        return  # the finally clause sends what is queued, then closes
                     if responses.should_drain():
                         await responses.drain()
                 decoder.max_frame_size = full_frames if session.authenticated else small_frames

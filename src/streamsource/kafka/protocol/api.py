@@ -37,6 +37,7 @@ from streamsource.kafka.protocol.messages import (
     partitions,
     produce,
     producer_id,
+    sasl,
     topics,
     transactions,
 )
@@ -78,6 +79,7 @@ class ApiKey(IntEnum):
     SYNC_GROUP = 14
     DESCRIBE_GROUPS = 15
     LIST_GROUPS = 16
+    SASL_HANDSHAKE = 17
     API_VERSIONS = 18
     CREATE_TOPICS = 19
     DELETE_TOPICS = 20
@@ -90,9 +92,12 @@ class ApiKey(IntEnum):
     TXN_OFFSET_COMMIT = 28
     DESCRIBE_CONFIGS = 32
     ALTER_CONFIGS = 33
+    SASL_AUTHENTICATE = 36
     CREATE_PARTITIONS = 37
     DELETE_GROUPS = 42
     INCREMENTAL_ALTER_CONFIGS = 44
+    DESCRIBE_USER_SCRAM_CREDENTIALS = 50
+    ALTER_USER_SCRAM_CREDENTIALS = 51
     DESCRIBE_CLUSTER = 60
     DESCRIBE_PRODUCERS = 61
     DESCRIBE_TRANSACTIONS = 65
@@ -145,6 +150,13 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
         consumer_groups.ConsumerGroupDescribeRequest,
         consumer_groups.ConsumerGroupDescribeResponse,
     ),
+    (sasl.SaslHandshakeRequest, sasl.SaslHandshakeResponse),
+    (sasl.SaslAuthenticateRequest, sasl.SaslAuthenticateResponse),
+    (
+        sasl.DescribeUserScramCredentialsRequest,
+        sasl.DescribeUserScramCredentialsResponse,
+    ),
+    (sasl.AlterUserScramCredentialsRequest, sasl.AlterUserScramCredentialsResponse),
 ]
 
 #: Request and response classes by API key.

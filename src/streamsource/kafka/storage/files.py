@@ -89,7 +89,7 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def replace_file(path: Path, data: bytes) -> None:
+def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves the old or the new version.
 
     Blocking (two fsyncs): call it from a worker thread when serving requests. Raises
@@ -97,7 +97,7 @@ def replace_file(path: Path, data: bytes) -> None:
     """
     tmp = path.with_name(path.name + ".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         try:
             write_all(fd, data)
             os.fsync(fd)
@@ -141,9 +141,10 @@ def read_record_file(path: Path, magic: bytes) -> bytes | None:
     return found[0]
 
 
-def write_json(path: Path, document: Any) -> None:
-    """Replace ``path`` with ``document`` as readable JSON (see ``replace_file``)."""
-    replace_file(path, json.dumps(document, indent=2, sort_keys=True).encode())
+def write_json(path: Path, document: Any, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``document`` as readable JSON (see ``replace_file``);
+    ``mode`` 0o600 for a file only the broker's user may read."""
+    replace_file(path, json.dumps(document, indent=2, sort_keys=True).encode(), mode)
 
 
 def read_json(path: Path) -> Any | None:
