@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from examples.bank.app import Account
 
@@ -119,6 +120,48 @@ def secured_url(demo_store: str, users_file: Path) -> Iterator[str]:
         ]
     ) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def kafka_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(store URL, bootstrap): every demo section run, its broker data served again by a
+    broker process, filled further by :mod:`kafka_fill`, with a live group member."""
+    from streamsource.cli.demo import all_steps
+    from streamsource.kafka.broker.process import BrokerProcess
+
+    from . import kafka_fill
+
+    directory = tmp_path_factory.mktemp("kafka-demo")
+    url = run_steps(directory, PlainTrail(), all_steps())
+    broker = BrokerProcess(
+        directory / "broker",
+        directory / "broker.log",
+        group_initial_rebalance_delay_ms=0,
+        partitions=2,
+    ).start()
+    try:
+        kafka_fill.fill(broker.bootstrap)
+        with kafka_fill.live_member(broker.bootstrap):
+            yield url, broker.bootstrap
+    finally:
+        if broker.alive:
+            broker.terminate()
+
+
+@pytest.fixture(scope="module")
+def kafka_console(kafka_demo: tuple[str, str], users_file: Path) -> Iterator[str]:
+    """A console over the Kafka demo, with users (ada: admin, vic: viewer) and masking."""
+    store, bootstrap = kafka_demo
+    args = ["--store", store, "--bootstrap", bootstrap, "--auth", str(users_file)]
+    with console_process([*args, "--mask-values"]) as url:
+        yield url
+
+
+def login(base_url: str, name: str, **client: object) -> tuple[httpx.Client, str]:
+    session = httpx.Client(base_url=base_url, timeout=10, **client)  # type: ignore[arg-type]
+    response = session.post("/api/login", json={"name": name, "password": PASSWORDS[name]})
+    assert response.status_code == 200, response.text
+    return session, response.json()["csrf_token"]
 
 
 @pytest.fixture

@@ -11,15 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import PASSWORDS
+from .conftest import PASSWORDS, login
 from .console_process import console_process, run_cli
-
-
-def login(base_url: str, name: str, **client: object) -> tuple[httpx.Client, str]:
-    session = httpx.Client(base_url=base_url, timeout=10, **client)  # type: ignore[arg-type]
-    response = session.post("/api/login", json={"name": name, "password": PASSWORDS[name]})
-    assert response.status_code == 200, response.text
-    return session, response.json()["csrf_token"]
 
 
 def test_the_users_file_holds_argon2_hashes_readable_by_its_owner_only(users_file: Path) -> None:

@@ -7,6 +7,7 @@ a 4xx/5xx answer with a reason, as HTML for a person and JSON for a script.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -159,13 +160,22 @@ def create_app(config: ConsoleConfig) -> FastAPI:
         )
         return _error_response(request, 422, reasons)
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # a bug, not bad input: logged with its traceback, answered with its name
+        logging.getLogger("streamsource.console").error(
+            "%s %s failed", request.method, request.url.path, exc_info=exc
+        )
+        return _error_response(request, 500, f"internal error: {type(exc).__name__}: {exc}")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_response(request, exc.status_code, str(exc.detail))
 
-    from streamsource.console import routes_admin, routes_auth, routes_store
+    from streamsource.console import routes_admin, routes_auth, routes_kafka, routes_store
 
     app.include_router(routes_auth.router)
     app.include_router(routes_store.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_kafka.router)
     return app
