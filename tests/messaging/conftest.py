@@ -52,15 +52,14 @@ def open_store(store_url_factory: Callable[[], str]) -> Iterator[Callable[[], An
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Any]:
-    """A real embedded broker on an ephemeral port (topics of 3 partitions), stopped at the end."""
-    from streamsource.kafka import EmbeddedBroker
+    """A real ``streamsource broker`` process on an ephemeral port (topics of 3 partitions),
+    killed at the end."""
+    from streamsource.kafka.broker.process import BrokerProcess
 
-    started = EmbeddedBroker(
-        data_dir=tmp_path / "broker",
-        port=0,
-        default_partitions=3,
+    with BrokerProcess(
+        tmp_path / "broker",
+        tmp_path / "broker.log",
+        partitions=3,
         group_initial_rebalance_delay_ms=0,  # no 3 s per group
-    )
-    started.start()
-    yield started
-    started.stop()
+    ) as started:
+        yield started

@@ -1,6 +1,7 @@
 """Section 2's proof: a handler process killed with SIGKILL mid-stream and restarted loses
 no message, applies none twice, and sends no outgoing message without its cause committed
-(checked by reading both stores and the topics)."""
+(checked by reading both stores, and the topics): with the Kafka transport (a real broker
+process) and with the in-process transport, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ COMMANDS = 120
 
 
 @pytest.fixture
-def payments_process(tmp_path: Path) -> Iterator[Callable[[str, str], subprocess.Popen[bytes]]]:
+def payments_process(
+    tmp_path: Path,
+) -> Iterator[Callable[[str, str, str], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(store_url: str, bootstrap: str) -> subprocess.Popen[bytes]:
+    def start(mode: str, store_url: str, other: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"payments-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, str(TESTS / "messaging" / "payments_process.py"), store_url,
-             bootstrap],
+            [sys.executable, str(TESTS / "messaging" / "payments_process.py"), mode,
+             store_url, other],
             env={**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -84,28 +87,68 @@ def test_kill_9_of_the_handler_process_loses_and_repeats_nothing(
     store_url_factory: Callable[[], str],
     open_store: Callable[[], Any],
     broker: Any,
-    payments_process: Callable[[str, str], subprocess.Popen[bytes]],
+    payments_process: Callable[[str, str, str], subprocess.Popen[bytes]],
 ) -> None:
-    import streamsource as ss
-
     payments_url = store_url_factory()
     orders = orders_service(open_store())
     with KafkaTransport([orders], broker.bootstrap) as transport:
         transport.create_topics()
-        sent = {
-            orders.send(Charge(f"acc-{n % 12}", 1, "EUR"), to="payments").message_id
-            for n in range(COMMANDS)
-        }
-        first = payments_process(payments_url, broker.bootstrap)
-        wait_until(lambda: _debited(payments_url) >= COMMANDS // 3, 120, "a third applied")
-        first.send_signal(signal.SIGKILL)
-        first.wait(30)
-        applied_at_kill = _debited(payments_url)
-        assert applied_at_kill < COMMANDS  # killed mid-stream
-        payments_process(payments_url, broker.bootstrap)
+        sent = _send(orders)
+        _kill_midway_and_restart(
+            lambda: payments_process("kafka", payments_url, broker.bootstrap), payments_url
+        )
         wait_until(lambda: len(answers(orders.store)) >= COMMANDS, 180, "every reply")
+    published, replied = _check_exactly_once(orders, payments_url, sent)
 
-    # no message lost, none applied twice: one reply per command, one debit per command
+    # every outgoing message is on its topic (the relay may repeat what it had not
+    # checkpointed after the kill, never invent one)
+    on_topic = _whole_topic(broker.bootstrap, "shop.payments.events")
+    ids = {dict(m.headers())["message-id"].decode() for m in on_topic}
+    assert ids == {str(e.id) for e in published}
+    replies_on_topic = _whole_topic(broker.bootstrap, "shop.orders.replies")
+    assert {dict(m.headers())["message-id"].decode() for m in replies_on_topic} == {
+        str(e.id) for e in replied
+    }
+
+
+def test_kill_9_of_the_in_process_transport_loses_and_repeats_nothing(
+    store_url_factory: Callable[[], str],
+    payments_process: Callable[[str, str, str], subprocess.Popen[bytes]],
+) -> None:
+    import streamsource as ss
+
+    payments_url, orders_url = store_url_factory(), store_url_factory()
+    with ss.open_store(orders_url) as orders_store:
+        orders = orders_service(orders_store)
+        sent = _send(orders)
+        _kill_midway_and_restart(
+            lambda: payments_process("local", payments_url, orders_url), payments_url
+        )
+        wait_until(lambda: len(answers(orders.store)) >= COMMANDS, 180, "every reply")
+        _check_exactly_once(orders, payments_url, sent)
+
+
+def _send(orders: Any) -> set[str]:
+    return {
+        orders.send(Charge(f"acc-{n % 12}", 1, "EUR"), to="payments").message_id
+        for n in range(COMMANDS)
+    }
+
+
+def _kill_midway_and_restart(start: Callable[[], subprocess.Popen[bytes]], url: str) -> None:
+    first = start()
+    wait_until(lambda: _debited(url) >= COMMANDS // 3, 120, "a third applied")
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    assert _debited(url) < COMMANDS  # killed mid-stream
+    start()
+
+
+def _check_exactly_once(orders: Any, payments_url: str, sent: set[str]) -> tuple[Any, Any]:
+    """One reply per command, one debit per command, one outgoing message per command and
+    kind, each caused by a committed command; the outbox events (published, replied)."""
+    import streamsource as ss
+
     replies = answers(orders.store)
     assert collections.Counter(row[1] for row in replies) == dict.fromkeys(sent, 1)
     assert {row[3] for row in replies} == {"Charged"}
@@ -114,18 +157,8 @@ def test_kill_9_of_the_handler_process_loses_and_repeats_nothing(
         assert sorted(e.causation_id or "" for e in debits) == sorted(sent)
         for n in range(12):
             assert len(list(payments.read_stream(f"account-acc-{n}"))) == COMMANDS // 12
-
-        # every outgoing message is in the outbox once, caused by a committed command...
         published = list(payments.read_stream(outbox_stream("payments", "shop.payments.events")))
         replied = list(payments.read_stream(outbox_stream("payments", "shop.orders.replies")))
         for outgoing in (published, replied):
             assert sorted(e.causation_id or "" for e in outgoing) == sorted(sent)
-
-    # ...and on its topic (the relay may repeat what it had not checkpointed, never invent)
-    on_topic = _whole_topic(broker.bootstrap, "shop.payments.events")
-    ids = {dict(m.headers())["message-id"].decode() for m in on_topic}
-    assert ids == {str(e.id) for e in published}
-    replies_on_topic = _whole_topic(broker.bootstrap, "shop.orders.replies")
-    assert {dict(m.headers())["message-id"].decode() for m in replies_on_topic} == {
-        str(e.id) for e in replied
-    }
+    return published, replied
