@@ -228,7 +228,7 @@ class App:
                     self._poll_store(source, 0 if self._consumer is not None else self.poll_timeout)
                 now = time.monotonic()
                 if now - last_checkpoint >= self.checkpoint_interval:
-                    self._checkpoint()
+                    self._checkpoint(wait=False)
                     last_checkpoint = now
                 if progress is not None and now - last_report >= progress_interval:
                     rate = (self.processed - reported) / (now - last_report)
@@ -332,8 +332,15 @@ class App:
     def _poll_kafka(self) -> None:
         from confluent_kafka import KafkaError, KafkaException
 
+        consumer = self._consumer
         try:
-            messages = self._consumer.consume(self.batch_size, self.poll_timeout)
+            # what is there now, up to a batch; if nothing, wait for one record and take
+            # what came with it (consume(n, timeout) would wait the whole timeout for n)
+            messages = consumer.consume(self.batch_size, 0)
+            if not messages:
+                first = consumer.poll(self.poll_timeout)
+                if first is not None:
+                    messages = [first, *consumer.consume(self.batch_size - 1, 0)]
         except KafkaException as exc:
             raise kafka_error(exc.args[0], f"app {self.group}") from None
         if not messages:
@@ -416,7 +423,9 @@ class App:
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, wait: bool = True) -> None:
+        """``wait=False`` (the periodic checkpoint, at least once) sends the offset commit
+        without waiting for the answer: a lost commit only replays records."""
         if self.exactly_once and not self._in_transaction:
             return
         files = list(self._files.values())
@@ -434,7 +443,7 @@ class App:
             for source in self._store_sources:
                 self._positions.save(source.name, source.checkpoint)
         if self._offsets and not self.exactly_once:
-            self._commit_offsets()
+            self._commit_offsets(wait)
         self._offsets.clear()
 
     def _commit_transaction(self) -> None:
@@ -466,11 +475,14 @@ class App:
         for context in self._partitions.values():
             context.node_state.clear()
 
-    def _commit_offsets(self) -> None:
+    def _commit_offsets(self, wait: bool) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._offsets.items()]
         try:
+            if not wait:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+                return
             answer = self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # a rebalance took a partition: its new owner replays
             log.info("app %s: offsets not committed (%s)", self.group, exc)

@@ -106,19 +106,25 @@ class FlatMap(Node):
 
 
 class Update(Node):
-    """Calls ``fn(value)`` for its side effect and passes records on unchanged."""
+    """Calls ``fn(value)`` (``fn(key, value)`` with ``with_key``) for its side effect and
+    passes records on unchanged."""
 
     label = "update"
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], with_key: bool = False) -> None:
         super().__init__()
         self.fn = fn
+        self.with_key = with_key
 
     def process(self, records: list[Record], ctx: Context) -> None:
         fn = self.fn
         try:
-            for record in records:
-                fn(record[1])
+            if self.with_key:
+                for record in records:
+                    fn(record[0], record[1])
+            else:
+                for record in records:
+                    fn(record[1])
         except Exception as exc:
             raise self.failed(exc) from exc
         self.push(records, ctx)

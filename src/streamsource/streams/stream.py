@@ -75,9 +75,10 @@ class Stream:
     def flat_map(self, fn: Callable[[Any], Iterable[Any]]) -> Stream:
         return self._then(FlatMap(fn))
 
-    def update(self, fn: Callable[[Any], Any]) -> Stream:
-        """Call ``fn(value)`` for its side effect; records pass on unchanged."""
-        return self._then(Update(fn))
+    def update(self, fn: Callable[..., Any], *, with_key: bool = False) -> Stream:
+        """Call ``fn(value)`` (``fn(key, value)`` with ``with_key``) for its side effect;
+        records pass on unchanged."""
+        return self._then(Update(fn, with_key))
 
     def key_by(self, fn: Callable[[Any], Any], *, repartition: bool = True, name: str | None = None,
                key: Any = str, value: Any = Any) -> Stream:  # fmt: skip
