@@ -14,7 +14,15 @@ from typing import Any
 
 from streamsource.eventstore.domain import EventRegistry
 from streamsource.eventstore.store import EventStore
-from streamsource.messaging import Channels, Command, Context, Refused, Reply, Service
+from streamsource.messaging import (
+    Channels,
+    Command,
+    Context,
+    IntegrationEvent,
+    Refused,
+    Reply,
+    Service,
+)
 from streamsource.sagas import Saga, SagaCommand, Step
 
 registry = EventRegistry()
@@ -145,3 +153,9 @@ def orders_service(store: EventStore) -> Service:
     service.handle(ConfirmOrder, confirm)
 
     return service
+
+
+@registry.event("OrderSubmitted")
+class OrderSubmitted(IntegrationEvent, frozen=True):
+    order: str
+    amount: int

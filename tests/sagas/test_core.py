@@ -203,3 +203,21 @@ def test_malformed_definitions_are_refused_with_the_reason() -> None:
         class Twice(Saga):
             name = "twice"
             steps = (Step("a", lambda d: SagaCommand("s", Cmd("c", "o"))),) * 2
+
+
+def test_a_late_success_reply_frees_a_saga_stuck_on_timeouts() -> None:
+    state, effects = started()
+    state, effects = transition(OrderSaga, state, Reply(sent(effects).command_id, "success"), 101)
+    refusal = Reply(sent(effects).command_id, "failure", reason="card declined")
+    state, effects = transition(OrderSaga, state, refusal, 102)
+    first_release = sent(effects).command_id
+    now = 102.0
+    while state.status != "stuck":  # no compensation reply comes: timeouts, retries, stuck
+        (deadline,) = [e for e in effects if isinstance(e, ScheduleDeadline)]
+        now = deadline.at
+        state, effects = transition(OrderSaga, state, DeadlineFired(deadline.deadline_id), now)
+    assert "no reply within 5s" in (state.reason or "")
+    state, effects = transition(OrderSaga, state, Reply(first_release, "success"), now + 30)
+    assert state.status == "compensated"
+    assert state.reason == "step 'charge' refused: card declined"  # the cause, not the timeouts
+    assert effects[-1] == Compensated("step 'charge' refused: card declined")

@@ -21,7 +21,17 @@ from streamsource.sagas import (
 )
 
 from .conftest import Clock
-from .mall import PlaceOrder, ReleaseStock, orders_service, payments_service, rows, stock_service
+from .mall import (
+    CHANNELS,
+    OrderSubmitted,
+    PlaceOrder,
+    ReleaseStock,
+    orders_service,
+    payments_service,
+    registry,
+    rows,
+    stock_service,
+)
 
 
 @dataclass
@@ -206,3 +216,31 @@ def test_a_reply_naming_an_unknown_saga_is_parked_not_applied(
     assert [(d["error_type"], d["error"]) for d in dead] == [
         ("SagaNotFound", "no saga with id 'nope'")
     ]
+
+
+def test_an_event_starts_a_saga_once_in_its_handlers_transaction(
+    open_store: Callable[..., Any], clock: Clock
+) -> None:
+    m = mall(open_store, clock)
+    storefront = Service("storefront", open_store(), registry=registry, channels=CHANNELS)
+
+    def submitted(ctx: Context, event: OrderSubmitted) -> None:
+        data = {"order": event.order, "amount": event.amount, "quantity": 1}
+        m.engine.start(PlaceOrder, event.order, data, ctx=ctx)
+
+    m.orders.handle(OrderSubmitted, submitted, source="storefront")
+    published = storefront.publish(OrderSubmitted("o-1", 20))
+    everyone = [storefront, m.orders, m.stock, m.payments]
+    LocalTransport(everyone).drain()
+    LocalTransport(everyone, name="again").drain()  # every message once more: inboxes skip
+    state = m.engine.find(PlaceOrder, "o-1")
+    assert state is not None and state.status == "completed"
+    assert state.correlation_id == published.correlation_id
+    commands = [
+        e
+        for e in m.orders.store.read_category("messages.orders")
+        if e.metadata["kind"] == "command"
+    ]
+    assert len(commands) == 3  # reserve, charge, confirm: each sent once
+    assert {e.correlation_id for e in commands} == {published.correlation_id}
+    assert rows(m.payments.store, "payments") == {"o-1": "charged"}

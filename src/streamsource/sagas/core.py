@@ -66,6 +66,7 @@ class SagaState(msgspec.Struct, frozen=True):
     deadline_kind: Literal["timeout", "retry"] | None = None
     seq: int = 0  # counter behind command and deadline ids
     reason: str | None = None  # why it compensates, or is stuck
+    cause: str | None = None  # why it compensates (kept while it is stuck)
     correlation_id: str | None = None  # of the conversation that started it
     history: tuple[HistoryEntry, ...] = ()
 
@@ -271,14 +272,15 @@ class _Move:
         """Undo steps ``index``, ``index - 1``, ... 0 (those with a compensation)."""
         self.cancel_deadline()
         if self.state.status != "compensating":
-            self.set(status="compensating", reason=reason)
+            self.set(status="compensating", reason=reason, cause=reason)
             self.note("compensating", reason, step=index)
         while index >= 0 and self.saga.steps[index].compensation is None:
             index -= 1
         if index < 0:
-            self.set(status="compensated", step=0, attempt=0, sent=())
-            self.note("compensated", self.state.reason or reason, step=-1)
-            self.effects.append(Compensated(self.state.reason or reason))
+            cause = self.state.cause or reason
+            self.set(status="compensated", step=0, attempt=0, sent=(), reason=cause)
+            self.note("compensated", cause, step=-1)
+            self.effects.append(Compensated(cause))
             return
         self.begin_step(index)
 
@@ -314,6 +316,16 @@ class _Move:
 
     def reply(self, reply: Reply) -> None:
         state = self.state
+        if (
+            state.status == "stuck"
+            and reply.outcome == "success"
+            and reply.command_id in state.sent
+        ):
+            # a compensation that timed out did act after all: carry on from there
+            self.set(status="compensating", reason=state.cause)
+            self.note("compensation done", "its reply came after the saga was parked")
+            self.compensate_from(state.step - 1, state.cause or "")
+            return
         if state.status not in ("running", "compensating") or reply.command_id not in state.sent:
             self.ignore(f"{reply.outcome} reply to {reply.command_id} (no longer awaited)")
             return
@@ -388,7 +400,7 @@ class _Move:
             raise InvalidSagaInput(
                 f"saga {self.state.saga_id} is {self.state.status}: only a stuck saga resumes"
             )
-        self.set(status="compensating")
+        self.set(status="compensating", reason=self.state.cause)
         self.note("resumed", "compensation starts again")
         self.begin_step(self.state.step)
 
