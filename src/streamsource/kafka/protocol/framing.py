@@ -76,5 +76,5 @@ class FrameDecoder:
         if source is self._buf:
             del self._buf[:pos]
         elif pos < end:
-            self._buf += source[pos:]
+            self._buf += memoryview(source)[pos:]
         return frames
