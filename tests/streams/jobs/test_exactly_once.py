@@ -17,7 +17,7 @@ import pytest
 from streams_support import Reader, create_topic, produce, read_all
 
 from deadline import Deadline
-from streamsource.streams import App, Tumbling
+from streamsource.streams import App, ProcessingFailed, Tumbling
 
 pytestmark = pytest.mark.slow
 
@@ -196,3 +196,44 @@ def test_rebalance_one_to_two_to_one_member(broker: Any, tmp_path: Path, run_app
     got = _results(bootstrap, "counts")
     assert len(got) == len(expected)
     assert {(k, s): n for k, s, n in got} == dict(expected)
+
+
+def test_a_failing_function_aborts_the_transaction(
+    broker: Any, tmp_path: Path, run_app: Any
+) -> None:
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, "events", 1)
+    _send(bootstrap, "events", _records(0, 100))
+
+    def build(fail_at: int | None, checkpoint_interval: float) -> App:
+        app = App(
+            bootstrap,
+            "failing",
+            state_dir=tmp_path,
+            processing_guarantee="exactly-once",
+            checkpoint_interval=checkpoint_interval,
+        )
+
+        def check(value: dict[str, int]) -> dict[str, int]:
+            if value["i"] == fail_at:
+                raise ValueError("bad record")
+            return value
+
+        app.stream(app.topic("events", value=dict)).map(check).count().to(
+            app.topic("counts", value=int)
+        )
+        return app
+
+    running = run_app(build(fail_at=BASE + 10 * 99, checkpoint_interval=60))  # one transaction
+    running.thread.join(60)
+    with pytest.raises(ProcessingFailed, match=r"map raised ValueError\('bad record'\)"):
+        running.stop()
+    assert read_all(bootstrap, "counts", committed=True) == []  # the batch's outputs aborted
+    running = run_app(build(fail_at=None, checkpoint_interval=0.2))
+    Reader(bootstrap, "counts", committed=True).until(lambda got: len(got) >= 100, "every count")
+    running.stop()
+    counts = read_all(bootstrap, "counts", committed=True)
+    assert len(counts) == 100  # from the start again, with state not counting the aborted batch
+    assert {k: v for k, v in counts} == {f"k{n}": 4 for n in range(30)} | {
+        f"k{n}": 3 for n in range(10, 30)
+    }
