@@ -146,6 +146,23 @@ T = TypeVar("T")
     "connections.max.reauth.ms); 0: never.",
 )
 @click.option(
+    "--authorizer",
+    is_flag=True,
+    help="Enforce ACLs (CreateAcls/DescribeAcls/DeleteAcls, kept in the data dir): a "
+    "resource no ACL names is then refused.",
+)
+@click.option(
+    "--super-users",
+    default="",
+    metavar="User:NAME[;User:NAME...]",
+    help="Principals the authorizer lets do anything (Kafka's super.users).",
+)
+@click.option(
+    "--allow-everyone-if-no-acl",
+    is_flag=True,
+    help="With --authorizer, allow a resource no ACL names (Kafka's allow.everyone.if.no.acl.found).",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -173,6 +190,9 @@ def command(
     allow_plaintext: bool,
     sasl_mechanisms: str,
     sasl_session_lifetime_ms: int,
+    authorizer: bool,
+    super_users: str,
+    allow_everyone_if_no_acl: bool,
     log_cleaner_backoff_ms: int,
     log_cleaner_dedupe_buffer_size: int,
     metrics_port: int | None,
@@ -212,6 +232,9 @@ def command(
             allow_plaintext=allow_plaintext,
             sasl_mechanisms=tuple(m.strip().upper() for m in sasl_mechanisms.split(",") if m),
             sasl_session_lifetime_ms=sasl_session_lifetime_ms,
+            authorizer=authorizer,
+            super_users=tuple(u.strip() for u in super_users.split(";") if u.strip()),
+            allow_everyone_if_no_acl=allow_everyone_if_no_acl,
         )
     except BrokerError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -19,6 +19,7 @@ from typing import Any
 
 from streamsource.errors import BrokerError
 from streamsource.kafka.broker.auth import AuthRuntime
+from streamsource.kafka.broker.authz import authorized
 from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.flusher import GroupFlusher
 from streamsource.kafka.broker.groups_runtime import GroupRuntime
@@ -227,6 +228,16 @@ class Broker:
         if self._trace:
             log.debug("%s:%d %s %r", client.host, client.port, header, request)
         self.auth.check(client, header, self.now_ms())  # closes a connection out of turn
+        if self.config.authorizer:
+            call = partial(self._run, handler, client, header)
+            return await authorized(
+                self.auth.authorizer, self.topics, client, header, request, call
+            )
+        return await self._run(handler, client, header, request)
+
+    async def _run(
+        self, handler: Any, client: ClientInfo, header: RequestHeader, request: Any
+    ) -> Any:
         instruments = metrics.INSTRUMENTS
         if instruments is None and tracing.TRACER is None:
             if header.api_key != ApiKey.PRODUCE:

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from streamsource.kafka.broker.config import BrokerConfig
+from streamsource.kafka.broker.log_writer import LogWriter
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.protocol.api import ApiKey
 from streamsource.kafka.protocol.errors import InvalidRequest
 from streamsource.kafka.protocol.header import RequestHeader
+from streamsource.kafka.security.acl import AclBinding, Authorizer
 from streamsource.kafka.security.sasl import FailureLimiter
 from streamsource.kafka.security.scram import ScramCredential
-from streamsource.kafka.storage.security import UserStore
+from streamsource.kafka.storage.security import AclStore, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +38,22 @@ class AuthRuntime:
         self.limiter = FailureLimiter(
             max_failures=config.sasl_max_failures_per_minute, window_ms=60_000
         )
+        self.acl_store = AclStore(config.data_dir)
+        self.authorizer = Authorizer(
+            super_users=config.super_users, allow_if_no_acl=config.allow_everyone_if_no_acl
+        )
 
     def open(self) -> None:
-        """Blocking: read the users file."""
+        """Blocking: read the users and ACL files."""
         self.users.reload_if_changed()
+        self.authorizer.replace(self.acl_store.load())
+
+    async def change_acls(
+        self, writer: LogWriter, change: Callable[[list[AclBinding]], Any]
+    ) -> None:
+        """Edit the ACLs on disk (on the writer thread), then put them in force."""
+        bindings, _ = await writer.run(lambda: self.acl_store.edit(change))
+        self.authorizer.replace(bindings)
 
     async def refresh(self) -> None:
         """Pick up users changed by ``streamsource broker users`` (a stat, in a thread)."""

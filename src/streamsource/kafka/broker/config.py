@@ -47,6 +47,11 @@ class BrokerConfig:
     # failed authentications one client address may make per minute before every further
     # attempt from it fails unchecked, until the minute has passed
     sasl_max_failures_per_minute: int = 10
+    # ACLs (Kafka's authorizer.class.name, super.users, allow.everyone.if.no.acl.found):
+    # with the authorizer on, a resource no ACL names is refused unless the last is set
+    authorizer: bool = False
+    super_users: tuple[str, ...] = ()
+    allow_everyone_if_no_acl: bool = False
     data_dir: Path = DEFAULT_DATA_DIR
     node_id: int = 0
     default_partitions: int = 1
@@ -108,6 +113,10 @@ class BrokerConfig:
             raise BrokerError("log_cleaner_dedupe_buffer_bytes must be at least 1 MiB")
         object.__setattr__(self, "listeners", tuple(self.listeners))
         object.__setattr__(self, "sasl_mechanisms", tuple(self.sasl_mechanisms))
+        object.__setattr__(self, "super_users", tuple(self.super_users))
+        for principal in self.super_users:
+            if ":" not in principal:
+                raise BrokerError(f"super user {principal!r} is not TYPE:NAME (User:admin)")
         unknown = set(self.sasl_mechanisms) - {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
         if unknown or not self.sasl_mechanisms:
             raise BrokerError(

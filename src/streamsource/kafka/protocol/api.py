@@ -23,6 +23,7 @@ from streamsource.kafka.protocol.header import (
     write_request_header,
 )
 from streamsource.kafka.protocol.messages import (
+    acls,
     api_versions,
     cluster,
     configs,
@@ -90,6 +91,9 @@ class ApiKey(IntEnum):
     END_TXN = 26
     WRITE_TXN_MARKERS = 27
     TXN_OFFSET_COMMIT = 28
+    DESCRIBE_ACLS = 29
+    CREATE_ACLS = 30
+    DELETE_ACLS = 31
     DESCRIBE_CONFIGS = 32
     ALTER_CONFIGS = 33
     SASL_AUTHENTICATE = 36
@@ -150,6 +154,9 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
         consumer_groups.ConsumerGroupDescribeRequest,
         consumer_groups.ConsumerGroupDescribeResponse,
     ),
+    (acls.DescribeAclsRequest, acls.DescribeAclsResponse),
+    (acls.CreateAclsRequest, acls.CreateAclsResponse),
+    (acls.DeleteAclsRequest, acls.DeleteAclsResponse),
     (sasl.SaslHandshakeRequest, sasl.SaslHandshakeResponse),
     (sasl.SaslAuthenticateRequest, sasl.SaslAuthenticateResponse),
     (

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from streamsource.errors import CorruptStoreError
+from streamsource.kafka.security.acl import AclBinding
 from streamsource.kafka.security.scram import HASHES, ScramCredential
 from streamsource.kafka.storage.files import StorageError, read_json, write_json
 
@@ -159,3 +160,36 @@ def _credential_document(credential: ScramCredential) -> dict[str, Any]:
         "stored_key": base64.b64encode(credential.stored_key).decode(),
         "server_key": base64.b64encode(credential.server_key).decode(),
     }
+
+
+class AclStore:
+    """The ACL bindings of a broker data dir (``acls.json``); ``edit`` under the lock."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.file = SecurityFile(data_dir, ACLS_FILE)
+
+    def load(self) -> list[AclBinding]:
+        return _parse_acls(self.file.read(), self.file.path)
+
+    def edit(self, change: Callable[[list[AclBinding]], T]) -> tuple[list[AclBinding], T]:
+        """``change(bindings)`` edits the list in place; it is written back atomically.
+        Returns the bindings as written and ``change``'s result."""
+
+        def on_document(document: dict[str, Any]) -> tuple[list[AclBinding], T]:
+            bindings = _parse_acls(document, self.file.path)
+            result = change(bindings)
+            bindings = list(dict.fromkeys(bindings))
+            document["version"] = 1
+            document["acls"] = [b.to_document() for b in bindings]
+            return bindings, result
+
+        return self.file.update(lambda: {"version": 1, "acls": []}, on_document)
+
+
+def _parse_acls(document: Any, path: Path) -> list[AclBinding]:
+    if document is None:
+        return []
+    try:
+        return [AclBinding.from_document(row) for row in document["acls"]]
+    except (KeyError, TypeError, ValueError) as exc:  # InvalidAcl is a ValueError
+        raise CorruptStoreError(f"{path} is not an ACL file: {exc!r}") from exc

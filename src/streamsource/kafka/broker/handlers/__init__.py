@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from streamsource.kafka.broker.handlers.acls import (
+    handle_create_acls,
+    handle_delete_acls,
+    handle_describe_acls,
+)
 from streamsource.kafka.broker.handlers.admin import handle_create_topics, handle_delete_topics
 from streamsource.kafka.broker.handlers.base import Handler
 from streamsource.kafka.broker.handlers.cluster import handle_describe_cluster
@@ -95,6 +100,9 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.LIST_TRANSACTIONS: handle_list_transactions,
     ApiKey.CONSUMER_GROUP_HEARTBEAT: handle_consumer_group_heartbeat,
     ApiKey.CONSUMER_GROUP_DESCRIBE: handle_consumer_group_describe,
+    ApiKey.DESCRIBE_ACLS: handle_describe_acls,
+    ApiKey.CREATE_ACLS: handle_create_acls,
+    ApiKey.DELETE_ACLS: handle_delete_acls,
     ApiKey.SASL_HANDSHAKE: handle_sasl_handshake,
     ApiKey.SASL_AUTHENTICATE: handle_sasl_authenticate,
     ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: handle_describe_user_scram_credentials,
