@@ -4,7 +4,9 @@ answer, faults retry then park."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -215,3 +217,23 @@ def test_a_domain_event_class_is_not_a_message(open_store: Callable[[], Any]) ->
 
 class _Busy(OperationalError):
     retriable = True
+
+
+def test_the_same_message_delivered_at_once_by_several_members_applies_once(
+    open_store: Callable[[], Any],
+) -> None:
+    orders, payments = _pair(open_store, backoff=FAST)
+    orders.send(Charge("acc-1", 10, "EUR"), to="payments")
+    [command] = orders.store.read_stream(outbox_stream("orders", "shop.payments.commands"))
+    start = threading.Barrier(6)
+
+    def member() -> str:
+        start.wait(30)
+        return payments.deliver(command)
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = sorted(pool.map(lambda _: member(), range(6)))
+    assert outcomes == ["duplicate"] * 5 + ["handled"]
+    assert [e.data for e in _account(payments, "acc-1")] == [{"amount": 10}]
+    replies = list(payments.store.read_stream(outbox_stream("payments", "shop.orders.replies")))
+    assert len(replies) == 1
