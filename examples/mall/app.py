@@ -15,10 +15,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from fastapi import FastAPI
 
 import streamsource as ss
+from streamsource.messaging import KafkaTransport, LocalTransport
+from streamsource.messaging import Service as MessageService
 
 from . import baskets, cosec, customers, depot, notifications, ordering, payments, search, stores
 from .platform.http import install_error_handlers
-from .platform.messaging import Consumer
+from .platform.messaging import CHANNELS, registry
 from .platform.service import Background, Service, Wiring
 from .platform.storage import ServiceStore
 
@@ -28,7 +30,10 @@ SERVICES: dict[str, Service] = {
 }
 
 
-FOREIGN_POLL = 0.02  # seconds between reads of a store another process appends to
+# A service process that dies leaves its partitions to a restarted one after this long
+# (librdkafka's default is 45 s; 6 s is the least a Kafka broker accepts by default).
+FAILOVER = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
+IDLE_WAIT = 0.02  # seconds the local transport rests when no outbox has anything new
 
 
 class UnknownService(ss.StreamsourceError, ValueError):
@@ -50,6 +55,21 @@ def store_url(service: str, data_dir: Path, store: str | None) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def senders_to(service: MessageService) -> list[str]:
+    """The services whose messages ``service`` receives: the sources of the events it
+    handles, cosec for commands (only the saga sends commands), the saga's participants for
+    replies (only cosec receives replies)."""
+    senders: set[str] = set()
+    for channel in service.inbound_channels():
+        if channel == CHANNELS.commands(service.name):
+            senders.add("cosec")
+        elif channel.startswith(CHANNELS.replies(service.name)):
+            senders.update(("ordering", "customers", "depot", "payments"))
+        else:
+            senders.update(s for s in SERVICES if channel == CHANNELS.events(s))
+    return sorted(senders)
+
+
 def check_services(names: Sequence[str]) -> list[str]:
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
@@ -60,7 +80,13 @@ def check_services(names: Sequence[str]) -> list[str]:
 
 
 class Mall:
-    """Services of the mall in this process (all by default), as one ASGI app."""
+    """Services of the mall in this process (all by default), as one ASGI app.
+
+    Messages travel through Kafka with ``bootstrap`` (our broker or any cluster), else
+    through the services' stores: a :class:`~streamsource.messaging.LocalTransport` reads
+    the outbox of every service, this process's and the others' (their stores are opened
+    here for it), and delivers to the services of this process.
+    """
 
     def __init__(
         self,
@@ -69,14 +95,14 @@ class Mall:
         store: str | None = None,
         services: Sequence[str] = tuple(SERVICES),
         step_timeout: float = 30.0,
+        bootstrap: str | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = store
         self.names = check_services(services)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.own: dict[str, ServiceStore] = {}
-        self.sources: dict[str, ss.EventStore] = {}
-        self.consumers: list[Consumer] = []
+        self.others: list[ss.EventStore] = []
         self.background: list[Background] = []
         self.app = FastAPI(
             title="streamsource mall",
@@ -88,31 +114,47 @@ class Mall:
             url = store_url(name, data_dir, store)
             self.own[name] = ServiceStore(name, url, SERVICES[name].tables)
         for name in self.names:
-            wiring = Wiring(self.own[name], self.source_of, step_timeout)
+            wiring = Wiring(self.own[name], step_timeout)
             self.app.include_router(SERVICES[name].build(wiring))
-            self.consumers.extend(wiring.consumers)
             self.background.extend(wiring.background)
+        mine = [own.messages for own in self.own.values()]
+        self.transports: list[Background] = []
+        if bootstrap is not None:
+            self.transports.append(KafkaTransport(mine, bootstrap, consumer_config=FAILOVER))
+        else:
+            # one transport per receiving service, reading only the outboxes of the services
+            # that send to it: deliveries to different services commit (and fsync) in
+            # parallel instead of one after another
+            for service in mine:
+                senders = [self._sender(name) for name in senders_to(service)]
+                if not senders:
+                    continue
+                self.transports.append(
+                    LocalTransport(
+                        [service, *senders], name=f"to.{service.name}", idle_wait=IDLE_WAIT
+                    )
+                )
 
-    def source_of(self, service: str) -> tuple[ss.EventStore, float | None]:
-        """``service``'s store; polled often when another process appends to it."""
-        if service in self.own:
-            return self.own[service].store, None
-        if service not in self.sources:
-            url = store_url(service, self.data_dir, self.store)
-            self.sources[service] = ss.open_store(url)
-        return self.sources[service], FOREIGN_POLL
+    def _sender(self, name: str) -> MessageService:
+        """Service ``name`` as a sender only (no handlers: it receives nothing here)."""
+        if name in self.own:
+            store = self.own[name].store
+        else:
+            store = ss.open_store(store_url(name, self.data_dir, self.store))
+            self.others.append(store)
+        return MessageService(name, store, registry=registry, channels=CHANNELS)
 
     def start(self) -> None:
-        for part in (*self.consumers, *self.background):
+        for part in (*self.transports, *self.background):
             part.start()
 
     def close(self) -> None:
-        for part in (*self.background, *self.consumers):
+        for part in (*self.background, *self.transports):
             part.stop()
         for own in self.own.values():
             own.close()
-        for source in self.sources.values():
-            source.close()
+        for other in self.others:
+            other.close()
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:

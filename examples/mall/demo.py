@@ -94,17 +94,14 @@ def _rejected_order(http: Http, out: Trail) -> None:
     http.ok("PUT", f"/api/baskets/{basket}/checkout", {"paymentId": payment_id}, 204)
     _until(lambda: _order_if(http, basket, "rejected"), "the rejection")
     saga = _until(lambda: _saga_if(http, basket, "compensated"), "the compensation")
-    rows: list[list[str]] = []
-    for entry in saga["history"]:  # a command sent, then its reply: one row
-        if "direction" in entry:
-            rows.append([entry["command"], entry["direction"], "(sent)", ""])
-        elif "outcome" in entry and rows:
-            rows[-1][2:] = [entry["outcome"], entry.get("reason") or ""]
-        elif entry["type"] == "CreateOrderSagaEnded":
-            rows.append(["(saga ended)", "", entry["status"], entry.get("reason") or ""])
+    rows = [
+        (entry["step"] or "", entry["event"], entry["detail"])
+        for entry in saga["history"]
+        if entry["event"] != "started"
+    ]
     out.table(
         f"Order {basket[:8]}: a payment of 10.00 for 12.00 of tea; the saga compensates",
-        ["step", "direction", "outcome", "reason"],
+        ["step", "what happened", "detail"],
         rows,
     )
 

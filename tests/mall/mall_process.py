@@ -42,6 +42,7 @@ class MallProcess:
         store: str | None = None,
         services: Sequence[str] | None = None,
         step_timeout: float | None = None,
+        bootstrap: str | None = None,
         port: int = 0,
     ) -> MallProcess:
         args = [*STREAMSOURCE, "mall", "serve", "--port", str(port), "--data-dir", str(data_dir)]
@@ -49,6 +50,8 @@ class MallProcess:
             args += ["--store", store]
         if services is not None:
             args += ["--services", ",".join(services)]
+        if bootstrap is not None:
+            args += ["--bootstrap", bootstrap]
         if step_timeout is not None:
             args += ["--step-timeout", str(step_timeout)]
         process = subprocess.Popen(

@@ -23,14 +23,19 @@ def test_the_mall_section_prints_both_orders(
         assert line in out
     assert out.count("order_completed") == 1
     compensation = out[out.index("the saga compensates") :]
-    rows = [line.split()[:3] for line in compensation.splitlines()[3:9]]
-    assert rows == [
-        ["AuthorizeCustomer", "forward", "success"],
-        ["CreateShoppingList", "forward", "success"],
-        ["ConfirmPayment", "forward", "failure"],
-        ["CancelShoppingList", "compensating", "success"],
-        ["RejectOrder", "compensating", "success"],
-        ["(saga", "ended)", "compensated"],
+    sent = [
+        line.split()[3]
+        for line in compensation.splitlines()
+        if " command sent " in line or " compensation sent " in line
     ]
+    assert sent == [
+        "CheckOrderPending",
+        "AuthorizeCustomer",
+        "CreateShoppingList",
+        "ConfirmPayment",
+        "CancelShoppingList",
+        "RejectOrder",
+    ]
+    assert "step refused" in compensation and "compensated" in compensation
     assert "below the order total 1200" in compensation
     assert sorted(p.name for p in tmp_path.glob("mall-*/*.db"))[:2] == ["baskets.db", "cosec.db"]

@@ -6,13 +6,12 @@ from fastapi import APIRouter
 
 from ..platform.service import Service, Wiring
 from . import api, handlers
-from .application import TABLES, Baskets
+from .application import TABLES, Baskets, Caches
 
 
 def build(wiring: Wiring) -> APIRouter:
-    baskets = Baskets(wiring.own)
-    baskets.catalogue = wiring.follow("stores", handlers.handle_stores_events)
-    return api.router(baskets)
+    handlers.register(wiring.own.messages, Caches(wiring.own))
+    return api.router(Baskets(wiring.own))
 
 
 SERVICE = Service("baskets", TABLES, build)

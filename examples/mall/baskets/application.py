@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 import streamsource as ss
+from streamsource.messaging import Context
 
 from ..platform.http import NotFound, new_id
-from ..platform.messaging import Consumer
-from ..platform.storage import ServiceStore, Unit
-from .domain import Basket, Item
+from ..platform.storage import ServiceStore
+from ..stores import messages as m
+from .domain import CHECKED_OUT, Basket, Item
+from .messages import BasketCheckedOut
 
 TABLES = (
     "CREATE TABLE IF NOT EXISTS basket_stores (id TEXT PRIMARY KEY, name TEXT)",
     "CREATE TABLE IF NOT EXISTS basket_products (id TEXT PRIMARY KEY, store_id TEXT,"
     " name TEXT, price BIGINT, removed BOOLEAN)",
 )
-CACHE_WAIT = 5.0  # seconds an unknown product may take to reach the cache from stores
+CACHE_WAIT = 3.0  # seconds an unknown product may take to reach the cache from stores
 
 
 class Baskets:
     def __init__(self, own: ServiceStore) -> None:
         self.own = own
         self.repository = ss.Repository(own.store, Basket)
-        self.catalogue: Consumer | None = None  # the consumer filling the caches
 
     def load(self, id: str) -> Basket:
         try:
@@ -33,20 +37,24 @@ class Baskets:
             raise NotFound(f"no basket {id}") from None
 
     def start(self, customer_id: str) -> str:
-        basket = self.repository.create(new_id())
-        basket.start(customer_id)
-        unit = Unit()
-        unit.save(basket)
-        self.own.commit(unit)
-        return basket.id
+        def run(ctx: Context) -> str:
+            basket = ctx.create(Basket, new_id())
+            basket.start(customer_id)
+            return basket.id
+
+        return self.own.run(run)
 
     def change(self, id: str, command: Callable[[Basket], None]) -> None:
-        def run() -> Unit:
-            basket = self.load(id)
+        def run(ctx: Context) -> None:
+            try:
+                basket = ctx.load(Basket, id)
+            except ss.AggregateNotFound:
+                raise NotFound(f"no basket {id}") from None
             command(basket)
-            unit = Unit()
-            unit.save(basket)
-            return unit
+            if basket.status == CHECKED_OUT and basket.pending_events:
+                items = [msgspec.to_builtins(i) for i in basket.items.values()]
+                checked_out = BasketCheckedOut(id, basket.customer_id, basket.payment_id, items)
+                ctx.publish(checked_out, key=id)
 
         self.own.run(run)
 
@@ -56,8 +64,9 @@ class Baskets:
         self.change(id, lambda b: b.add(Item(**product, quantity=quantity)))
 
     def _product(self, product_id: str) -> dict[str, Any]:
-        """The cached product, after waiting for the cache to catch up if it is unknown."""
-        for attempt in range(2):
+        """The cached product; one just added in stores may take a moment to arrive."""
+        deadline = time.monotonic() + CACHE_WAIT
+        while True:
             rows = self.own.query(
                 "SELECT p.id, p.store_id, p.name, coalesce(s.name, ''), p.price, p.removed"
                 " FROM basket_products p LEFT JOIN basket_stores s ON s.id = p.store_id"
@@ -73,32 +82,50 @@ class Baskets:
                     "storeName": store_name,
                     "price": int(price),
                 }
-            if attempt == 0 and not rows and self.catalogue is not None:
-                self.catalogue.wait_caught_up(CACHE_WAIT)
-        raise NotFound(f"no product {product_id}")
+            if rows or time.monotonic() > deadline:
+                raise NotFound(f"no product {product_id}")
+            time.sleep(0.02)
 
 
-def cache_unit(event: ss.RecordedEvent) -> Unit | None:
-    """The caches' share of a stores event (None for events they do not keep)."""
-    unit, data, id = Unit(), event.data, event.stream.partition("-")[2]
-    match event.type:
-        case "StoreCreated" | "StoreRebranded":
-            unit.execute(
-                "INSERT INTO basket_stores VALUES (?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-                (id, data["name"]),
-            )
-        case "ProductAdded":
-            unit.execute(
-                "INSERT INTO basket_products VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (id, data["storeId"], data["name"], data["price"], False),
-            )
-        case "ProductRebranded":
-            unit.execute("UPDATE basket_products SET name = ? WHERE id = ?", (data["name"], id))
-        case "ProductPriceIncreased" | "ProductPriceDecreased":
-            unit.execute("UPDATE basket_products SET price = ? WHERE id = ?", (data["price"], id))
-        case "ProductRemoved":
-            unit.execute("UPDATE basket_products SET removed = ? WHERE id = ?", (True, id))
-        case _:
-            return None
-    return unit
+class Caches:
+    """Baskets' copies of stores and products, from stores' integration events."""
+
+    def __init__(self, own: ServiceStore) -> None:
+        self.own = own
+
+    def store_created(self, ctx: Context, event: m.StoreCreated) -> None:
+        self._store(ctx, event.store_id, event.name)
+
+    def store_rebranded(self, ctx: Context, event: m.StoreRebranded) -> None:
+        self._store(ctx, event.store_id, event.name)
+
+    def _store(self, ctx: Context, id: str, name: str) -> None:
+        self.own.execute(
+            ctx,
+            "INSERT INTO basket_stores VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            (id, name),
+        )
+
+    def product_added(self, ctx: Context, event: m.ProductAdded) -> None:
+        self.own.execute(
+            ctx,
+            "INSERT INTO basket_products VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (event.product_id, event.store_id, event.name, event.price, False),
+        )
+
+    def product_rebranded(self, ctx: Context, event: m.ProductRebranded) -> None:
+        self.own.execute(
+            ctx, "UPDATE basket_products SET name = ? WHERE id = ?", (event.name, event.product_id)
+        )
+
+    def price_changed(self, ctx: Context, event: m.ProductPriceChanged) -> None:
+        self.own.execute(
+            ctx,
+            "UPDATE basket_products SET price = ? WHERE id = ?",
+            (event.price, event.product_id),
+        )
+
+    def product_removed(self, ctx: Context, event: m.ProductRemoved) -> None:
+        self.own.execute(
+            ctx, "UPDATE basket_products SET removed = ? WHERE id = ?", (True, event.product_id)
+        )

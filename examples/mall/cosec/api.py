@@ -14,9 +14,10 @@ class SagaView(Camel):
     id: str
     name: str
     step: str
-    direction: str
     status: str
+    engine_status: str
     reason: str | None
+    data: dict[str, Any]
     history: list[dict[str, Any]]
 
 

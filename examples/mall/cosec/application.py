@@ -1,138 +1,74 @@
-"""Running the create-order saga: start it on OrderCreated, feed it replies and timeouts.
-
-Deadlines live in ``saga_deadlines`` (one row per saga awaiting a reply), written in the
-same transaction as the saga's events, so they survive restarts; :class:`Timeouts` fires
-each at most once (the saga ignores a timeout for a command it no longer awaits).
-"""
+"""Running the create-order saga on the toolkit's engine, and how the API shows one."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-import streamsource as ss
+from streamsource.messaging import Context
+from streamsource.sagas import Saga, SagaAlreadyStarted, SagaEngine, SagaState
 
+from ..ordering.messages import OrderCreated
 from ..platform.http import NotFound
-from ..platform.storage import ServiceStore, Unit
-from .domain import NAME, STEPS, CreateOrderSaga
+from ..platform.storage import ServiceStore
+from .domain import create_order_saga
 
-TABLES = (
-    "CREATE TABLE IF NOT EXISTS saga_deadlines (saga_id TEXT PRIMARY KEY, command_id TEXT,"
-    " deadline DOUBLE PRECISION)",
-)
-log = logging.getLogger("streamsource.mall")
+# the issue's four statuses; the engine's finer ones map onto them
+STATUS = {
+    "new": "running",
+    "running": "running",
+    "compensating": "running",
+    "completed": "completed",
+    "compensated": "compensated",
+    "stuck": "stuck",
+    "aborted": "stuck",
+}
 
 
 class Sagas:
     def __init__(self, own: ServiceStore, step_timeout: float) -> None:
         self.own = own
-        self.step_timeout = step_timeout
-        self.repository = ss.Repository(own.store, CreateOrderSaga)
+        self.saga: type[Saga] = create_order_saga(step_timeout)
+        self.engine = SagaEngine(own.messages, [self.saga])
 
-    def load(self, id: str) -> CreateOrderSaga:
+    def start(self, ctx: Context, event: OrderCreated) -> None:
+        data = {
+            "orderId": event.order_id,
+            "customerId": event.customer_id,
+            "paymentId": event.payment_id,
+            "items": event.items,
+            "total": event.total,
+        }
         try:
-            return self.repository.load(id)
-        except ss.AggregateNotFound:
-            raise NotFound(f"no saga for order {id}") from None
+            self.engine.start(self.saga, key=event.order_id, data=data, ctx=ctx)
+        except SagaAlreadyStarted:
+            pass  # one saga per order, whatever comes again
 
-    def start(self, event: ss.RecordedEvent) -> Unit | None:
-        order_id = event.stream.partition("-")[2]
-        if self.repository.exists(order_id):  # one saga per order, even if OrderCreated comes again
-            return None
-        saga = self.repository.create(order_id)
-        d = event.data
-        saga.start(str(d["customerId"]), str(d["paymentId"]), list(d["items"]), int(d["total"]))
-        return self._unit(saga, event)
+    def view(self, order_id: str) -> dict[str, Any]:
+        state = self.engine.find(self.saga, order_id)
+        if state is None:
+            raise NotFound(f"no saga for order {order_id}")
+        return view(self.saga, state)
 
-    def advance(
-        self, id: str, step: Callable[[CreateOrderSaga], None], cause: ss.RecordedEvent | None
-    ) -> Unit | None:
-        saga = self.load(id)
-        step(saga)
-        return self._unit(saga, cause) if saga.pending_events else None
 
-    def _unit(self, saga: CreateOrderSaga, cause: ss.RecordedEvent | None) -> Unit:
-        unit = Unit(cause=cause)
-        unit.save(saga)
-        if saga.awaiting is None:
-            unit.execute("DELETE FROM saga_deadlines WHERE saga_id = ?", (saga.id,))
-        else:
-            unit.execute(
-                "INSERT INTO saga_deadlines VALUES (?, ?, ?) ON CONFLICT (saga_id) DO UPDATE"
-                " SET command_id = excluded.command_id, deadline = excluded.deadline",
-                (saga.id, saga.awaiting, time.time() + self.step_timeout),
-            )
-        return unit
-
-    def view(self, id: str) -> dict[str, Any]:
-        saga = self.load(id)
-        history = [
-            {"version": e.version, "type": e.type, "at": e.recorded_at.isoformat(), **_brief(e)}
-            for e in self.own.store.read_stream(saga.stream)
-        ]
-        return {
-            "id": saga.id,
-            "name": NAME,
-            "step": STEPS[saga.step].name,
-            "direction": saga.direction,
-            "status": saga.status,
-            "reason": saga.reason,
-            "history": history,
+def view(saga: type[Saga], state: SagaState) -> dict[str, Any]:
+    history = []
+    for entry in state.history:
+        line: dict[str, Any] = {
+            "at": entry.at,
+            "event": entry.event,
+            "step": entry.step,
+            "detail": entry.detail,
         }
-
-
-def _brief(event: ss.RecordedEvent) -> dict[str, Any]:
-    d = event.data
-    if "commandId" in d and "step" in d:
-        return {"command": event.type, "direction": d["direction"], "attempt": d["attempt"]}
-    if event.type == "CreateOrderSagaReplied":
-        return {
-            "command": d["command"],
-            "outcome": d["outcome"],
-            "reason": d["reason"],
-            "data": d["data"],
-        }
-    if event.type == "CreateOrderSagaStepTimedOut":
-        return {"command": d["command"], "outcome": "timeout"}
-    if event.type == "CreateOrderSagaEnded":
-        return {"status": d["status"], "reason": d["reason"]}
-    return {}
-
-
-class Timeouts:
-    """A thread firing due step deadlines (checked twice a second)."""
-
-    def __init__(self, sagas: Sagas, interval: float = 0.5) -> None:
-        self.sagas = sagas
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mall-cosec-timeouts", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.fire_due()
-            except Exception:
-                log.exception("cosec: firing step timeouts failed; trying again")
-
-    def fire_due(self) -> int:
-        due = self.sagas.own.query(
-            "SELECT saga_id FROM saga_deadlines WHERE deadline < ?", (time.time(),)
-        )
-        for (saga_id,) in due:
-            self.sagas.own.run(partial(self._timed_out, str(saga_id)))
-        return len(due)
-
-    def _timed_out(self, saga_id: str) -> Unit:
-        return self.sagas.advance(saga_id, CreateOrderSaga.on_timeout, None) or Unit()
+        if entry.event in ("command sent", "compensation sent"):
+            line["command"] = entry.detail.split(" ", 1)[0]
+        history.append(line)
+    return {
+        "id": state.key,
+        "name": state.name,
+        "step": saga.steps[state.step].name,
+        "status": STATUS[state.status],
+        "engineStatus": state.status,
+        "reason": state.reason,
+        "data": state.data,
+        "history": history,
+    }

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter
 
 from ..platform.service import Service, Wiring
 from . import api, handlers
 from .application import Customers
+from .messages import AuthorizeCustomer
 
 
 def build(wiring: Wiring) -> APIRouter:
-    customers = Customers(wiring.own)
-    wiring.follow("cosec", partial(handlers.handle_commands, customers))
-    return api.router(customers)
+    wiring.own.messages.handle(AuthorizeCustomer, handlers.authorize)
+    return api.router(Customers(wiring.own))
 
 
 SERVICE = Service("customers", (), build)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamsource as ss
+from streamsource.messaging import Context
 
 from ..platform.http import NotFound, new_id
-from ..platform.storage import ServiceStore, Unit
+from ..platform.storage import ServiceStore
 from .domain import Customer
 
 
@@ -23,19 +24,22 @@ class Customers:
             raise NotFound(f"no customer {id}") from None
 
     def register(self, name: str, sms_number: str) -> str:
-        customer = self.repository.create(new_id())
-        customer.register(name, sms_number)
-        unit = Unit()
-        unit.save(customer)
-        self.own.commit(unit)
-        return customer.id
+        def run(ctx: Context) -> str:
+            customer = ctx.create(Customer, new_id())
+            customer.register(name, sms_number)
+            return customer.id
+
+        return self.own.run(run)
 
     def change(self, id: str, command: Callable[[Customer], None]) -> None:
-        def run() -> Unit:
-            customer = self.load(id)
-            command(customer)
-            unit = Unit()
-            unit.save(customer)
-            return unit
+        def run(ctx: Context) -> None:
+            command(load(ctx, id))
 
         self.own.run(run)
+
+
+def load(ctx: Context, id: str) -> Customer:
+    try:
+        return ctx.load(Customer, id)
+    except ss.AggregateNotFound:
+        raise NotFound(f"no customer {id}") from None

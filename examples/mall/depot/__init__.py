@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter
 
 from ..platform.service import Service, Wiring
@@ -12,10 +10,8 @@ from .application import Depot
 
 
 def build(wiring: Wiring) -> APIRouter:
-    depot = Depot(wiring.own)
-    wiring.follow("cosec", partial(handlers.handle_commands, depot))
-    wiring.follow("ordering", partial(handlers.handle_orders, depot))
-    return api.router(depot)
+    handlers.register(wiring.own.messages)
+    return api.router(Depot(wiring.own))
 
 
 SERVICE = Service("depot", (), build)

@@ -7,13 +7,16 @@ import uuid
 from collections.abc import Callable
 
 import streamsource as ss
+from streamsource.messaging import Context
 
 from ..platform.http import NotFound
-from ..platform.storage import ServiceStore, Unit
-from .domain import ShoppingList
+from ..platform.storage import ServiceStore
+from .domain import COMPLETED, ShoppingList
+from .messages import ShoppingListCompleted
 
 # The list of an order has an id derived from the order's, so that a CreateShoppingList sent
-# again (a retried step) finds the list it made instead of making a second one.
+# again (a retried step) finds the list it made instead of making a second one, and so that
+# CancelShoppingList needs only the order id.
 LISTS = uuid.UUID("6f1d2c55-8d0e-4c55-9d07-5b0e6f3c2a11")
 
 
@@ -32,27 +35,21 @@ class Depot:
         except ss.AggregateNotFound:
             raise NotFound(f"no shopping list {id}") from None
 
-    def change(
-        self,
-        id: str,
-        command: Callable[[ShoppingList], None],
-        cause: ss.RecordedEvent | None = None,
-    ) -> Unit:
-        shopping = self.load(id)
-        command(shopping)
-        unit = Unit(cause=cause)
-        unit.save(shopping)
-        return unit
-
     def run(self, id: str, command: Callable[[ShoppingList], None]) -> None:
-        self.own.run(lambda: self.change(id, command))
+        self.own.run(lambda ctx: change(ctx, id, command))
 
-    def create(self, event: ss.RecordedEvent) -> tuple[Unit, str]:
-        order_id = str(event.data["orderId"])
-        id = shopping_id_of(order_id)
-        unit = Unit(cause=event)
-        if not self.repository.exists(id):
-            shopping = self.repository.create(id)
-            shopping.create(order_id, list(event.data["items"]))
-            unit.save(shopping)
-        return unit, id
+
+def change(ctx: Context, id: str, command: Callable[[ShoppingList], None]) -> ShoppingList:
+    try:
+        shopping = ctx.load(ShoppingList, id)
+    except ss.AggregateNotFound:
+        raise NotFound(f"no shopping list {id}") from None
+    before = shopping.status
+    command(shopping)
+    if shopping.status == COMPLETED != before:
+        ctx.publish(ShoppingListCompleted(id, shopping.order_id), key=shopping.order_id)
+    return shopping
+
+
+def exists(ctx: Context, id: str) -> bool:
+    return ctx.service.store.stream_version(ShoppingList.stream_name(id)) is not None

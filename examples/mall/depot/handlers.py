@@ -1,42 +1,41 @@
 """Depot's messages in: the saga's CreateShoppingList (reply: the list's id),
-CancelShoppingList and InitiateShopping (which makes the list available: the original never
-handled it); ordering's OrderCanceled. Out: ShoppingListCompleted readies the order."""
+CancelShoppingList and InitiateShopping; ordering's OrderCanceled."""
 
 from __future__ import annotations
 
-import streamsource as ss
+from streamsource.messaging import Context, Service
 
-from ..platform.messaging import command_of, reply_to
-from ..platform.storage import Unit
-from .application import Depot, shopping_id_of
-
-
-def handle_commands(depot: Depot, event: ss.RecordedEvent) -> Unit | None:
-    cmd = command_of(event, "depot")
-    if cmd is None:
-        return None
-    try:
-        if cmd.name == "CreateShoppingList":
-            unit, id = depot.create(event)
-            return reply_to(unit, cmd, data={"shoppingId": id})
-        shopping_id = str(event.data.get("shoppingId") or shopping_id_of(event.data["orderId"]))
-        if cmd.name == "CancelShoppingList":
-            if not depot.repository.exists(shopping_id):  # never made: nothing to undo
-                return reply_to(Unit(cause=event), cmd)
-            unit = depot.change(shopping_id, lambda s: s.cancel(), event)
-        elif cmd.name == "InitiateShopping":
-            unit = depot.change(shopping_id, lambda s: s.initiate(), event)
-        else:
-            return None
-    except ss.DomainError as refused:
-        return reply_to(Unit(cause=event), cmd, failure=str(refused))
-    return reply_to(unit, cmd)
+from ..ordering.messages import OrderCanceled
+from . import messages as m
+from .application import change, exists, shopping_id_of
+from .domain import ShoppingList
 
 
-def handle_orders(depot: Depot, event: ss.RecordedEvent) -> Unit | None:
-    if event.type != "OrderCanceled":
-        return None
-    shopping_id = shopping_id_of(event.stream.partition("-")[2])
-    if not depot.repository.exists(shopping_id):
-        return None
-    return depot.change(shopping_id, lambda s: s.cancel(), event)
+def create(ctx: Context, command: m.CreateShoppingList) -> m.ShoppingListCreated:
+    id = shopping_id_of(command.order_id)
+    if not exists(ctx, id):
+        ctx.create(ShoppingList, id).create(command.order_id, command.items)
+    return m.ShoppingListCreated(id)
+
+
+def cancel(ctx: Context, command: m.CancelShoppingList) -> None:
+    id = shopping_id_of(command.order_id)
+    if exists(ctx, id):  # never made: nothing to undo
+        change(ctx, id, lambda s: s.cancel())
+
+
+def initiate(ctx: Context, command: m.InitiateShopping) -> None:
+    change(ctx, command.shopping_id, lambda s: s.initiate())
+
+
+def order_canceled(ctx: Context, event: OrderCanceled) -> None:
+    id = shopping_id_of(event.order_id)
+    if exists(ctx, id):
+        change(ctx, id, lambda s: s.cancel())
+
+
+def register(service: Service) -> None:
+    service.handle(m.CreateShoppingList, create)
+    service.handle(m.CancelShoppingList, cancel)
+    service.handle(m.InitiateShopping, initiate)
+    service.handle(OrderCanceled, order_canceled, source="ordering")

@@ -10,8 +10,9 @@ from .application import TABLES, Notifications
 
 
 def build(wiring: Wiring) -> APIRouter:
-    wiring.follow("ordering", handlers.handle_orders)
-    return api.router(Notifications(wiring.own))
+    notifications = Notifications(wiring.own)
+    handlers.register(wiring.own.messages, notifications)
+    return api.router(notifications)
 
 
 SERVICE = Service("notifications", TABLES, build)

@@ -1,18 +1,19 @@
-"""The durable log of notifications sent, one row per order event (the event's id keeps a
-redelivered event from notifying twice)."""
+"""The durable log of notifications sent, one row per order event (the message id keeps a
+redelivered event from notifying twice, on top of the inbox)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-import streamsource as ss
+from streamsource.messaging import Context
 
-from ..platform.storage import ServiceStore, Unit
+from ..platform.storage import ServiceStore
 from .domain import NOTIFIED
 
 TABLES = (
-    "CREATE TABLE IF NOT EXISTS notifications (event_id TEXT PRIMARY KEY, customer_id TEXT,"
-    " order_id TEXT, kind TEXT, sent_at TEXT, position BIGINT)",
+    "CREATE TABLE IF NOT EXISTS notifications (message_id TEXT PRIMARY KEY, customer_id TEXT,"
+    " order_id TEXT, kind TEXT, sent_at TEXT, seq BIGINT)",
     "CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_id)",
 )
 
@@ -24,27 +25,26 @@ class Notifications:
     def sent_to(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
         rows = self.own.query(
             "SELECT customer_id, order_id, kind, sent_at FROM notifications"
-            " WHERE customer_id = ? ORDER BY position LIMIT ?",
+            " WHERE customer_id = ? ORDER BY seq LIMIT ?",
             (customer_id, limit),
         )
         keys = ("customerId", "orderId", "kind", "sentAt")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-
-def notify(event: ss.RecordedEvent) -> Unit | None:
-    kind = NOTIFIED.get(event.type)
-    if kind is None:
-        return None
-    unit = Unit()
-    unit.execute(
-        "INSERT INTO notifications VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-        (
-            str(event.id),
-            str(event.data["customerId"]),
-            event.stream.partition("-")[2],
-            kind,
-            event.recorded_at.isoformat(),
-            event.position,
-        ),
-    )
-    return unit
+    def notify(self, ctx: Context, event: Any) -> None:
+        envelope = ctx.envelope
+        assert envelope is not None
+        sent = datetime.now(UTC)
+        self.own.execute(
+            ctx,
+            "INSERT INTO notifications VALUES (?, ?, ?, ?, ?,"
+            " (SELECT coalesce(max(seq), 0) + 1 FROM notifications))"
+            " ON CONFLICT (message_id) DO NOTHING",
+            (
+                envelope.message_id,
+                event.customer_id,
+                event.order_id,
+                NOTIFIED[envelope.name],
+                sent.isoformat(),
+            ),
+        )

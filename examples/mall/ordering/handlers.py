@@ -1,60 +1,48 @@
-"""Ordering's messages in: BasketCheckedOut creates the order; the saga's RejectOrder and
-ApproveOrder; ShoppingListCompleted readies it; InvoicePaid completes it. Out: the order
-events (OrderCreated starts the saga; notifications, search and payments follow them)."""
+"""Ordering's messages in: BasketCheckedOut creates the order; the saga's CheckOrderPending,
+RejectOrder and ApproveOrder; ShoppingListCompleted readies it; InvoicePaid completes it.
+Out: the order's integration events (OrderCreated starts the saga; notifications, search,
+payments and depot follow them; the original never published OrderApproved/Rejected)."""
 
 from __future__ import annotations
 
-import streamsource as ss
+from streamsource.messaging import Context, Service
 
-from ..platform.messaging import command_of, reply_to
-from ..platform.storage import Unit
-from .application import Ordering
-
-
-def handle_baskets(ordering: Ordering, event: ss.RecordedEvent) -> Unit | None:
-    return ordering.create(event) if event.type == "BasketCheckedOut" else None
+from ..baskets.messages import BasketCheckedOut
+from ..depot.messages import ShoppingListCompleted
+from ..payments.messages import InvoicePaid
+from . import messages as m
+from .application import PAST_APPROVED, PAST_READY, change, check_pending, create, tolerate
 
 
-def handle_commands(ordering: Ordering, event: ss.RecordedEvent) -> Unit | None:
-    cmd = command_of(event, "ordering")
-    if cmd is None:
-        return None
-    order_id = str(event.data["orderId"])
-    try:
-        if cmd.name == "RejectOrder":
-            unit = ordering.change(order_id, lambda o: o.reject(), event)
-        elif cmd.name == "ApproveOrder":
-            shopping_id = str(event.data["shoppingId"])
-            unit = ordering.change(order_id, lambda o: o.approve(shopping_id), event)
-        else:
-            return None
-    except ss.DomainError as refused:
-        return reply_to(Unit(cause=event), cmd, failure=str(refused))
-    return reply_to(unit, cmd)
+def checked_out(ctx: Context, event: BasketCheckedOut) -> None:
+    create(ctx, event.basket_id, event.customer_id, event.payment_id, event.items)
 
 
-def handle_depot(ordering: Ordering, event: ss.RecordedEvent) -> Unit | None:
-    if event.type != "ShoppingListCompleted":
-        return None
-    return _tolerant(ordering, str(event.data["orderId"]), "ready", event)
+def check(ctx: Context, command: m.CheckOrderPending) -> None:
+    change(ctx, command.order_id, check_pending)
 
 
-def handle_payments(ordering: Ordering, event: ss.RecordedEvent) -> Unit | None:
-    if event.type != "InvoicePaid":
-        return None
-    invoice_id = event.stream.partition("-")[2]
-    return _tolerant(ordering, str(event.data["orderId"]), "complete", event, invoice_id)
+def reject(ctx: Context, command: m.RejectOrder) -> None:
+    change(ctx, command.order_id, lambda o: o.reject())
 
 
-def _tolerant(
-    ordering: Ordering, order_id: str, action: str, event: ss.RecordedEvent, *args: str
-) -> Unit | None:
-    """A state change caused by another service's fact; refused ones are logged as dead
-    letters by raising, except when the order already moved past it (redelivery)."""
-    try:
-        return ordering.change(order_id, lambda o: getattr(o, action)(*args), event)
-    except ss.DomainError:
-        order = ordering.load(order_id)
-        if order.status in ("ready", "completed"):
-            return None
-        raise
+def approve(ctx: Context, command: m.ApproveOrder) -> None:
+    shopping = command.shopping_id
+    change(ctx, command.order_id, tolerate(PAST_APPROVED, lambda o: o.approve(shopping)))
+
+
+def shopped(ctx: Context, event: ShoppingListCompleted) -> None:
+    change(ctx, event.order_id, tolerate(PAST_READY, lambda o: o.ready()))
+
+
+def paid(ctx: Context, event: InvoicePaid) -> None:
+    change(ctx, event.order_id, tolerate(("completed",), lambda o: o.complete(event.invoice_id)))
+
+
+def register(service: Service) -> None:
+    service.handle(BasketCheckedOut, checked_out, source="baskets")
+    service.handle(m.CheckOrderPending, check)
+    service.handle(m.RejectOrder, reject)
+    service.handle(m.ApproveOrder, approve)
+    service.handle(ShoppingListCompleted, shopped, source="depot")
+    service.handle(InvoicePaid, paid, source="payments")

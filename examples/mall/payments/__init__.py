@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter
 
 from ..platform.service import Service, Wiring
@@ -12,10 +10,8 @@ from .application import Payments
 
 
 def build(wiring: Wiring) -> APIRouter:
-    payments = Payments(wiring.own)
-    wiring.follow("cosec", partial(handlers.handle_commands, payments))
-    wiring.follow("ordering", partial(handlers.handle_orders, payments))
-    return api.router(payments)
+    handlers.register(wiring.own.messages)
+    return api.router(Payments(wiring.own))
 
 
 SERVICE = Service("payments", (), build)

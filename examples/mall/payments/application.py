@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 
 import streamsource as ss
+from streamsource.messaging import Context
 
 from ..platform.http import NotFound, new_id
-from ..platform.storage import ServiceStore, Unit
+from ..platform.storage import ServiceStore
 from .domain import Invoice, Payment
-
-A = TypeVar("A", bound=ss.Aggregate)
+from .messages import InvoicePaid
 
 
 class Payments:
     def __init__(self, own: ServiceStore) -> None:
         self.own = own
-        self.payments = ss.Repository(own.store, Payment)
         self.invoices = ss.Repository(own.store, Invoice)
 
     def authorize(self, customer_id: str, amount: int) -> str:
-        payment = self.payments.create(new_id())
-        payment.authorize(customer_id, amount)
-        unit = Unit()
-        unit.save(payment)
-        self.own.commit(unit)
-        return payment.id
+        def run(ctx: Context) -> str:
+            payment = ctx.create(Payment, new_id())
+            payment.authorize(customer_id, amount)
+            return payment.id
+
+        return self.own.run(run)
 
     def invoice(self, id: str) -> Invoice:
         try:
@@ -35,33 +33,20 @@ class Payments:
             raise NotFound(f"no invoice {id}") from None
 
     def pay(self, id: str) -> None:
-        def run() -> Unit:
-            invoice = self.invoice(id)
+        def run(ctx: Context) -> None:
+            invoice = load(ctx, Invoice, "invoice", id)
             invoice.pay()
-            unit = Unit()
-            unit.save(invoice)
-            return unit
+            ctx.publish(InvoicePaid(id, id, invoice.amount), key=id)
 
         self.own.run(run)
 
-    def confirm(self, event: ss.RecordedEvent) -> Unit:
-        data = event.data
-        try:
-            payment = self.payments.load(str(data["paymentId"]))
-        except ss.AggregateNotFound:
-            raise NotFound(f"no payment {data['paymentId']}") from None
-        payment.confirm(str(data["orderId"]), str(data["customerId"]), int(data["amount"]))
-        unit = Unit(cause=event)
-        unit.save(payment)
-        return unit
 
-    def on_invoice(
-        self, order_id: str, event: ss.RecordedEvent, command: Callable[[Invoice], None]
-    ) -> Unit | None:
-        invoice = self.invoices.load(order_id) if self.invoices.exists(order_id) else None
-        if invoice is None:
-            invoice = self.invoices.create(order_id)
-        command(invoice)
-        unit = Unit(cause=event)
-        unit.save(invoice)
-        return unit if unit.events else None
+def load(ctx: Context, kind: type[Payment] | type[Invoice], name: str, id: str) -> Any:
+    try:
+        return ctx.load(kind, id)
+    except ss.AggregateNotFound:
+        raise NotFound(f"no {name} {id}") from None
+
+
+def exists(ctx: Context, kind: type[ss.Aggregate], id: str) -> bool:
+    return ctx.service.store.stream_version(kind.stream_name(id)) is not None

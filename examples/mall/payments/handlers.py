@@ -1,37 +1,33 @@
-"""Payments' messages in: ConfirmPayment from the saga; OrderReadied creates the invoice
-(its id: the order's); OrderCanceled cancels an unpaid one. Out: InvoicePaid."""
+"""Payments' messages in: ConfirmPayment from the saga (refused when the authorized amount is
+below the order's total); OrderReadied creates the invoice (its id: the order's);
+OrderCanceled cancels an unpaid one."""
 
 from __future__ import annotations
 
-import streamsource as ss
+from streamsource.messaging import Context, Service
 
-from ..platform.messaging import command_of, reply_to
-from ..platform.storage import Unit
-from .application import Payments
-from .domain import Invoice
-
-
-def handle_commands(payments: Payments, event: ss.RecordedEvent) -> Unit | None:
-    cmd = command_of(event, "payments")
-    if cmd is None or cmd.name != "ConfirmPayment":
-        return None
-    try:
-        unit = payments.confirm(event)
-    except ss.DomainError as refused:
-        return reply_to(Unit(cause=event), cmd, failure=str(refused))
-    return reply_to(unit, cmd)
+from ..ordering.messages import OrderCanceled, OrderReadied
+from .application import exists, load
+from .domain import Invoice, Payment
+from .messages import ConfirmPayment
 
 
-def handle_orders(payments: Payments, event: ss.RecordedEvent) -> Unit | None:
-    order_id = event.stream.partition("-")[2]
-    if event.type == "OrderReadied":
-        payment_id, total = str(event.data["paymentId"]), int(event.data["total"])
+def confirm(ctx: Context, command: ConfirmPayment) -> None:
+    payment = load(ctx, Payment, "payment", command.payment_id)
+    payment.confirm(command.order_id, command.customer_id, command.amount)
 
-        def create(invoice: Invoice) -> None:
-            if invoice.version is None:  # a redelivered OrderReadied finds it made
-                invoice.create(payment_id, total)
 
-        return payments.on_invoice(order_id, event, create)
-    if event.type == "OrderCanceled" and payments.invoices.exists(order_id):
-        return payments.on_invoice(order_id, event, lambda i: i.cancel())
-    return None
+def readied(ctx: Context, event: OrderReadied) -> None:
+    if not exists(ctx, Invoice, event.order_id):  # else: the same fact again
+        ctx.create(Invoice, event.order_id).create(event.payment_id, event.total)
+
+
+def canceled(ctx: Context, event: OrderCanceled) -> None:
+    if exists(ctx, Invoice, event.order_id):
+        load(ctx, Invoice, "invoice", event.order_id).cancel()
+
+
+def register(service: Service) -> None:
+    service.handle(ConfirmPayment, confirm)
+    service.handle(OrderReadied, readied, source="ordering")
+    service.handle(OrderCanceled, canceled, source="ordering")

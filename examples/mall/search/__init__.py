@@ -10,7 +10,7 @@ from .application import TABLES, Search
 
 
 def build(wiring: Wiring) -> APIRouter:
-    wiring.follow("ordering", handlers.handle_orders)
+    handlers.register(wiring.own.messages, wiring.own)
     return api.router(Search(wiring.own))
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-import streamsource as ss
+from streamsource.messaging import Context
 
 from ..platform.http import NotFound
-from ..platform.storage import ServiceStore, Unit
+from ..platform.storage import ServiceStore
 from .domain import STATUS_OF
 
 TABLES = (
@@ -100,47 +100,49 @@ class Search:
 
 def utc(moment: datetime) -> str:
     """ISO text comparable with the stored times (UTC; a naive time is taken as UTC)."""
-    from datetime import UTC
-
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat()
 
 
-def index(event: ss.RecordedEvent) -> Unit | None:
-    status = STATUS_OF.get(event.type)
-    if status is None:
-        return None
-    unit = Unit()
-    id = event.stream.partition("-")[2]
-    at = utc(event.recorded_at)
-    if event.type == "OrderCreated":
-        items = list(event.data["items"])
-        unit.execute(
-            "INSERT INTO search_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            (
-                id,
-                event.data["customerId"],
-                event.data["paymentId"],
-                json.dumps(items),
-                int(event.data["total"]),
-                status,
-                at,
-                at,
-            ),
+def index(own: ServiceStore, ctx: Context, event: Any) -> None:
+    """Keep the orders read model up to date with one of ordering's events."""
+    envelope = ctx.envelope
+    assert envelope is not None
+    status = STATUS_OF[envelope.name]
+    id = event.order_id
+    at = utc(envelope.sent_at or datetime.now(UTC))
+    if envelope.name != "OrderCreated":
+        own.execute(
+            ctx,
+            "UPDATE search_orders SET status = ?, updated_at = ? WHERE id = ?",
+            (status, at, id),
         )
-        for store_id in sorted({str(i["storeId"]) for i in items}):
-            unit.execute(
-                "INSERT INTO search_order_stores VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (id, store_id),
-            )
-        for product_id in sorted({str(i["productId"]) for i in items}):
-            unit.execute(
-                "INSERT INTO search_order_products VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (id, product_id),
-            )
-    else:
-        unit.execute(
-            "UPDATE search_orders SET status = ?, updated_at = ? WHERE id = ?", (status, at, id)
+        return
+    items = list(event.items)
+    own.execute(
+        ctx,
+        "INSERT INTO search_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (
+            id,
+            event.customer_id,
+            event.payment_id,
+            json.dumps(items),
+            int(event.total),
+            status,
+            at,
+            at,
+        ),
+    )
+    for store_id in sorted({str(i["storeId"]) for i in items}):
+        own.execute(
+            ctx,
+            "INSERT INTO search_order_stores VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (id, store_id),
         )
-    return unit
+    for product_id in sorted({str(i["productId"]) for i in items}):
+        own.execute(
+            ctx,
+            "INSERT INTO search_order_products VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (id, product_id),
+        )

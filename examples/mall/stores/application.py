@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import streamsource as ss
+from streamsource.messaging import Context
 
 from ..platform.http import NotFound, new_id
-from ..platform.storage import ServiceStore, Unit
+from ..platform.storage import ServiceStore
+from . import messages
 from .domain import Product, Store
 
 A = TypeVar("A", bound=ss.Aggregate)
@@ -31,70 +33,86 @@ def product_row(row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+def _load(ctx: Context, kind: type[A], name: str, id: str) -> A:
+    try:
+        return ctx.load(kind, id)
+    except ss.AggregateNotFound:
+        raise NotFound(f"no {name} {id}") from None
+
+
 class Stores:
     def __init__(self, own: ServiceStore) -> None:
         self.own = own
-        self.stores = ss.Repository(own.store, Store)
-        self.products = ss.Repository(own.store, Product)
-
-    def _load(self, repository: ss.Repository[A], kind: str, id: str) -> A:
-        try:
-            return repository.load(id)
-        except ss.AggregateNotFound:
-            raise NotFound(f"no {kind} {id}") from None
 
     def create_store(self, name: str, location: str) -> str:
-        store = self.stores.create(new_id())
-        store.create(name, location)
-        unit = Unit()
-        unit.save(store)
-        unit.execute(
-            "INSERT INTO mall_stores VALUES (?, ?, ?, ?)", (store.id, name, location, False)
-        )
-        self.own.commit(unit)
-        return store.id
+        def run(ctx: Context) -> str:
+            store = ctx.create(Store, new_id())
+            store.create(name, location)
+            ctx.publish(messages.StoreCreated(store.id, name, location), key=store.id)
+            self.own.execute(
+                ctx,
+                "INSERT INTO mall_stores VALUES (?, ?, ?, ?)",
+                (store.id, name, location, False),
+            )
+            return store.id
+
+        return self.own.run(run)
 
     def change_store(self, id: str, command: Callable[[Store], None]) -> None:
-        def run() -> Unit:
-            store = self._load(self.stores, "store", id)
+        def run(ctx: Context) -> None:
+            store = _load(ctx, Store, "store", id)
+            before = (store.name, store.participating)
             command(store)
-            unit = Unit()
-            unit.save(store)
-            unit.execute(
+            if store.name != before[0]:
+                ctx.publish(messages.StoreRebranded(id, store.name), key=id)
+            if store.participating != before[1]:
+                ctx.publish(messages.StoreParticipationToggled(id, store.participating), key=id)
+            self.own.execute(
+                ctx,
                 "UPDATE mall_stores SET name = ?, participating = ? WHERE id = ?",
                 (store.name, store.participating, id),
             )
-            return unit
 
         self.own.run(run)
 
     def add_product(self, store_id: str, name: str, description: str, sku: str, price: int) -> str:
-        self._load(self.stores, "store", store_id)
-        product = self.products.create(new_id())
-        product.add(store_id, name, description, sku, price)
-        unit = Unit()
-        unit.save(product)
-        unit.execute(
-            "INSERT INTO catalogue VALUES (?, ?, ?, ?, ?, ?)",
-            (product.id, store_id, name, description, sku, price),
-        )
-        self.own.commit(unit)
-        return product.id
+        def run(ctx: Context) -> str:
+            _load(ctx, Store, "store", store_id)
+            product = ctx.create(Product, new_id())
+            product.add(store_id, name, description, sku, price)
+            ctx.publish(
+                messages.ProductAdded(product.id, store_id, name, description, sku, price),
+                key=product.id,
+            )
+            self.own.execute(
+                ctx,
+                "INSERT INTO catalogue VALUES (?, ?, ?, ?, ?, ?)",
+                (product.id, store_id, name, description, sku, price),
+            )
+            return product.id
+
+        return self.own.run(run)
 
     def change_product(self, id: str, command: Callable[[Product], None]) -> None:
-        def run() -> Unit:
-            product = self._load(self.products, "product", id)
+        def run(ctx: Context) -> None:
+            product = _load(ctx, Product, "product", id)
+            before = (product.name, product.description, product.price)
             command(product)
-            unit = Unit()
-            unit.save(product)
             if product.removed:
-                unit.execute("DELETE FROM catalogue WHERE id = ?", (id,))
-            else:
-                unit.execute(
-                    "UPDATE catalogue SET name = ?, description = ?, price = ? WHERE id = ?",
-                    (product.name, product.description, product.price, id),
+                ctx.publish(messages.ProductRemoved(id, product.store_id), key=id)
+                self.own.execute(ctx, "DELETE FROM catalogue WHERE id = ?", (id,))
+                return
+            if (product.name, product.description) != before[:2]:
+                ctx.publish(
+                    messages.ProductRebranded(id, product.name, product.description), key=id
                 )
-            return unit
+            if product.price != before[2]:
+                ctx.publish(messages.ProductPriceChanged(id, product.price), key=id)
+            self.own.execute(
+                ctx,
+                "UPDATE catalogue SET name = ?, description = ?, price = ? WHERE id = ?",
+                (product.name, product.description, product.price, id),
+            )
 
         self.own.run(run)
 

@@ -1,2 +1,2 @@
-"""Stores' messages: none in; its integration events (store and product events) go out
-through its log, where baskets, depot and search follow them."""
+"""Stores' messages: none in; out, its integration events (``stores.messages``, published by
+its commands in the same transaction as the change), which baskets' caches follow."""

@@ -68,6 +68,12 @@ def command() -> None:
     help="Comma-separated services to run here (default: all of them).",
 )
 @click.option(
+    "--bootstrap",
+    default=None,
+    help="HOST:PORT of a Kafka cluster (or streamsource broker) to carry the messages"
+    " (default: the services' stores).",
+)
+@click.option(
     "--step-timeout",
     default=30.0,
     show_default=True,
@@ -80,6 +86,7 @@ def serve(
     data_dir: Path,
     store: str | None,
     services: str | None,
+    bootstrap: str | None,
     step_timeout: float,
 ) -> None:
     """Run the mall's services and their HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
@@ -87,7 +94,9 @@ def serve(
         app_module = mall_module("app")
         names = [s.strip() for s in services.split(",") if s.strip()] if services else None
         kwargs = {} if names is None else {"services": names}
-        mall = app_module.Mall(data_dir, store=store, step_timeout=step_timeout, **kwargs)
+        mall = app_module.Mall(
+            data_dir, store=store, step_timeout=step_timeout, bootstrap=bootstrap, **kwargs
+        )
     except ss.StreamsourceError as error:
         raise click.ClickException(str(error)) from None
     import uvicorn
