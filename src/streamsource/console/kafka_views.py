@@ -168,7 +168,15 @@ class KafkaClients:
                     "enable.auto.offset.store": False,
                     "enable.partition.eof": True,
                     "auto.offset.reset": "earliest",
-                    "fetch.wait.max.ms": 100,
+                    # a page needs 50 messages, not librdkafka's default prefetch of
+                    # 100,000 (and 1 MiB per partition) decoded before the first is handed
+                    "fetch.wait.max.ms": 10,
+                    "fetch.error.backoff.ms": 20,
+                    "max.partition.fetch.bytes": 256 * 1024,
+                    "queued.min.messages": 1000,
+                    # past that threshold librdkafka waits 1 s before fetching again, which
+                    # a reassigned partition felt as a one-second page
+                    "fetch.queue.backoff.ms": 1,
                     "logger": _quiet(),
                 }
             )
@@ -351,7 +359,7 @@ def messages(
             while position < high and scanned < budget and len(shown) < limit:
                 if time.monotonic() > deadline:
                     break  # the page holds what came; next_offset goes on from there
-                batch = consumer.consume(min(500, budget - scanned), timeout=0.5)
+                batch = consumer.consume(min(500, budget - scanned), timeout=0.1)
                 for message in batch:
                     error = message.error()
                     if error is not None:
