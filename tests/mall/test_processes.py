@@ -45,10 +45,17 @@ ROUTES = {
 class Split:
     """Three ``mall serve`` processes, and an HTTP client that sends each path to its owner."""
 
-    def __init__(self, data_dir: Path, store: str | None, bootstrap: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        store: str | None,
+        bootstrap: str | None = None,
+        step_timeout: float | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.store = store
         self.bootstrap = bootstrap
+        self.step_timeout = step_timeout
         self.processes: dict[str, MallProcess] = {}
         self.clients: dict[str, httpx.Client] = {}
         for part in SPLIT:
@@ -56,7 +63,11 @@ class Split:
 
     def start(self, part: str) -> None:
         mall = MallProcess.start(
-            self.data_dir, store=self.store, services=SPLIT[part], bootstrap=self.bootstrap
+            self.data_dir,
+            store=self.store,
+            services=SPLIT[part],
+            bootstrap=self.bootstrap,
+            step_timeout=self.step_timeout,
         )
         self.processes[part] = mall
         self.clients[part] = mall.client()
@@ -165,3 +176,37 @@ def test_an_order_completes_after_kill_9_mid_flow(split: Split) -> None:
         lambda: json_of(split.get(f"/api/search/orders/{basket}"))["status"] == "completed",
         "the completed order in search",
     )
+
+
+def test_a_step_without_reply_times_out_and_the_saga_compensates(tmp_path: Path) -> None:
+    split = Split(tmp_path / "mall", None, step_timeout=1.0)
+    try:
+        shop = Shopper(split)  # type: ignore[arg-type]
+        customer = shop.customer()
+        _, product = shop.store_with_product(price=500)
+        split.kill("depot")  # CreateShoppingList gets no reply
+        basket = shop.basket(customer, product, quantity=1)
+        shop.checkout(basket, shop.payment(customer, 500))
+
+        def compensating() -> dict[str, Any] | None:
+            saga = json_of(split.get(f"/api/sagas/{basket}"))
+            sent = scenarios.sent_commands(saga)
+            return saga if "CancelShoppingList" in sent else None
+
+        saga = eventually(compensating, "the timed-out step compensated")
+        assert scenarios.sent_commands(saga)[:4] == [
+            "CheckOrderPending",
+            "AuthorizeCustomer",
+            "CreateShoppingList",  # no reply in 1 s: sent again
+            "CreateShoppingList",
+        ]
+        timeouts = [h for h in saga["history"] if h["event"] == "timed out"]
+        assert timeouts and timeouts[0]["step"] == "CreateShoppingList"
+        assert shop.order_when(basket, "pending")["status"] == "pending"
+        # the depot comes back: the late commands and the compensation reach it, the saga ends
+        split.start("depot")
+        shop.order_when(basket, "rejected", seconds=RECOVERY)
+        saga = shop.saga_when(basket, "compensated", seconds=RECOVERY)
+        assert scenarios.sent_commands(saga)[-1] == "RejectOrder"
+    finally:
+        split.close()
