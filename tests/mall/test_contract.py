@@ -213,3 +213,19 @@ def test_malformed_input_is_422(http: httpx.Client, method: str, path: str, cont
 def test_notifications_and_search_of_a_stranger_are_empty(http: httpx.Client) -> None:
     assert json_of(http.get("/api/notifications", params={"customerId": UNKNOWN})) == []
     assert json_of(http.post("/api/search/orders", json={"customerId": UNKNOWN})) == {"orders": []}
+
+
+def test_a_body_over_a_mebibyte_is_refused_with_413(http: httpx.Client) -> None:
+    big = b'{"name": "' + b"a" * (1 << 20) + b'", "smsNumber": "1"}'
+    headers = {"content-type": "application/json"}
+    assert error(http.post("/api/customers", content=big, headers=headers), 413) == "body_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no content-length: counted as it streams
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"a" * 65536
+        yield b'", "smsNumber": "1"}'
+
+    streamed = http.post("/api/customers", content=chunks(), headers=headers)
+    assert error(streamed, 413) == "body_too_large"
+    assert json_of(http.post("/api/customers", json={"name": "a", "smsNumber": "1"}), 201)

@@ -7,7 +7,9 @@ bad input never reaches a 500.
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,7 +47,66 @@ def _error(status: int, error: str, detail: object) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
+MAX_BODY = 1 << 20  # bytes of a request body: far above any command, far below a memory hog
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class LimitBody:
+    """ASGI middleware refusing a request body over ``MAX_BODY`` bytes with 413, whether it
+    says its length up front or streams it in chunks."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            await _too_large(send)
+            return
+        seen = 0
+        refused = False
+
+        async def counted() -> Any:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY and not refused:
+                    # answer now: the app turns any error while reading into its own 400
+                    refused = True
+                    await _too_large(send)
+                if refused:
+                    raise BodyTooLarge
+            return message
+
+        async def unless_refused(message: Any) -> None:
+            if not refused:  # the app's answer to the interrupted read is dropped
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_refused)
+        except BodyTooLarge:
+            pass
+
+
+async def _too_large(send: Any) -> None:
+    body = json.dumps(
+        {"error": "body_too_large", "detail": f"a request body is at most {MAX_BODY} bytes"}
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(LimitBody)
+
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         return _error(404, "not_found", str(exc))
