@@ -107,3 +107,17 @@ def test_unknown_sagas_and_missing_stores_are_one_line_errors(
     one_error(sagas_cli(url, "resume", "nope"), 1, "no saga with id 'nope'")
     one_error(sagas_cli(f"sqlite:///{tmp_path}/absent.db", "list"), 1, "no store at")
     assert sagas_cli(url, "list").stdout == ""
+
+
+def test_a_malformed_operator_request_is_dropped_and_the_engine_goes_on(
+    store_url_factory: Callable[[], str], open_store: Callable[..., Any], clock: Clock
+) -> None:
+    url = store_url_factory()
+    orders = orders_service(open_store(url))
+    engine = SagaEngine(orders, [PlaceOrder], clock=clock)
+    saga_id = engine.start(PlaceOrder, "o-1", {"order": "o-1", "amount": 5, "quantity": 1})
+    with orders.store.transaction() as tx:  # a row written by hand, or by a broken tool
+        engine.rows.schedule_deadline(tx, engine.owner, "bad", saga_id, 0.0, "{not json")
+    assert engine.fire_due() == 0
+    assert engine.load(saga_id).status == "running"
+    assert engine.next_due() == clock.now + 10  # only the reservation's timeout is left

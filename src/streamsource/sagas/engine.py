@@ -286,8 +286,7 @@ class SagaEngine:
         if request is None:
             event = DeadlineFired(deadline_id)
         else:
-            asked = json.loads(request)
-            event = Resume() if asked.get("op") == "resume" else Abort(str(asked.get("reason")))
+            event = _operator_request(request, saga_id)
         if self.rows.load(ctx.tx, saga_id) is None:
             ctx.write(claim)  # the saga is gone: just drop its deadline
             return
@@ -329,6 +328,22 @@ class SagaEngine:
 
     def __exit__(self, *exc_info: object) -> None:
         self._loop.stop()
+
+
+def _operator_request(request: str, saga_id: str) -> Input:
+    """The input an operator's request row asks for; InvalidSagaInput if it is malformed."""
+    try:
+        asked = json.loads(request)
+        op, reason = asked["op"], asked.get("reason") or "aborted by an operator"
+    except (ValueError, TypeError, KeyError):
+        raise InvalidSagaInput(
+            f"saga {saga_id}: unreadable operator request {request!r:.80}"
+        ) from None
+    if op == "resume":
+        return Resume()
+    if op == "abort":
+        return Abort(str(reason))
+    raise InvalidSagaInput(f"saga {saga_id}: unknown operator request {op!r:.40}")
 
 
 class _DeadlineLoop(BackgroundLoop):
