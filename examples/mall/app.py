@@ -1,8 +1,8 @@
-"""The mall in one process: the chosen services, their stores, routes and consumers.
+"""The mall in one process: the chosen services, their stores, routes and transports.
 
 Each service owns its store: ``DIR/<service>.db`` on SQLite, or the schema ``mall_<service>``
 of one PostgreSQL database. A service that runs in another process is still reachable as a
-message source: its store is opened here only to follow its log.
+message sender: its store is opened here only to read its outbox.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ IDLE_WAIT = 0.02  # seconds the local transport rests when no outbox has anythin
 
 
 class UnknownService(ss.StreamsourceError, ValueError):
-    pass
+    """A --services name the mall does not have."""
 
 
 def store_url(service: str, data_dir: Path, store: str | None) -> str:

@@ -34,3 +34,14 @@ def test_load_names_an_unreachable_mall() -> None:
     )
     assert done.returncode == 1
     assert done.stderr.startswith("error: http://127.0.0.1:9:"), done.stderr
+
+
+def test_serve_names_an_unknown_service(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*STREAMSOURCE, "mall", "serve", "--data-dir", str(tmp_path), "--services", "depot,shoes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: unknown service(s) shoes; the mall has stores,")

@@ -13,7 +13,7 @@ from streamsource.messaging import Context
 from ..platform.http import NotFound, Refused
 from ..platform.storage import ServiceStore
 from . import messages as m
-from .domain import APPROVED, CANCELLED, COMPLETED, PENDING, READY, REJECTED, Order
+from .domain import APPROVED, COMPLETED, PENDING, READY, Order
 
 
 class Ordering:
@@ -89,7 +89,6 @@ def tolerate(done: tuple[str, ...], action: Callable[[Order], None]) -> Callable
 
 PAST_READY = (READY, COMPLETED)
 PAST_APPROVED = (APPROVED, *PAST_READY)
-STOPPED = (REJECTED, CANCELLED)
 
 
 def view(order: Order) -> dict[str, Any]:
