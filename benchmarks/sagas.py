@@ -230,6 +230,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as root:
             for backend in backends:
                 make = stores(backend, Path(root), pg_url, args.durability)
+                run_baseline(make, 20, None)  # warm up (imports, connections, caches):
+                run_sagas(make, 20, None)  # otherwise the first row pays for them
                 for label, count, rate in (
                     ("flat out", args.count, None),
                     (f"{args.rate:g}/s", paced, args.rate),
