@@ -11,6 +11,9 @@ import pytest
 import streamsource as ss
 from deadline import wait_until
 
+# one worker runs the whole module: its tests share one console over one store
+pytestmark = pytest.mark.xdist_group("console-admin-api")
+
 
 @pytest.fixture
 def api(console_url: str) -> Iterator[httpx.Client]:

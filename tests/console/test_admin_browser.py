@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from .browser import TIMEOUT_MS, open_page
 from .conftest import PASSWORDS
+
+# one worker runs the whole module: its tests share one console over one store
+pytestmark = pytest.mark.xdist_group("console-admin-browser")
 
 expect.set_options(timeout=TIMEOUT_MS)
 

@@ -10,9 +10,13 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
+import pytest
 
 from .conftest import PASSWORDS, login
 from .console_process import console_process, run_cli
+
+# one worker runs the whole module: its tests share one console over one store
+pytestmark = pytest.mark.xdist_group("console-auth")
 
 
 def test_the_users_file_holds_argon2_hashes_readable_by_its_owner_only(users_file: Path) -> None:

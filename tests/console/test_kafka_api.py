@@ -14,6 +14,9 @@ from confluent_kafka import Producer
 from .conftest import login
 from .kafka_fill import BASE_MS, MESSAGES, ORDERS, PARTITIONS
 
+# one worker runs the whole module: its tests share one console over one store
+pytestmark = pytest.mark.xdist_group("console-kafka-api")
+
 PER_PARTITION = MESSAGES // PARTITIONS
 
 

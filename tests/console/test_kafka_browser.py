@@ -6,11 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from .browser import TIMEOUT_MS, open_page
 from .conftest import PASSWORDS
 from .kafka_fill import ORDERS, PARTITIONS
+
+# one worker runs the whole module: its tests share one console over one store
+pytestmark = pytest.mark.xdist_group("console-kafka-browser")
 
 expect.set_options(timeout=TIMEOUT_MS)
 

@@ -16,6 +16,9 @@ from deadline import Deadline
 from .conftest import BIG_STREAM_EVENTS, PAGED_STREAMS
 from .console_process import run_cli
 
+# one worker runs the whole module: its tests share one console over one store
+pytestmark = pytest.mark.xdist_group("console-store-api")
+
 
 @pytest.fixture
 def api(console_url: str) -> Iterator[httpx.Client]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 import streamsource as ss
 
 from .browser import TIMEOUT_MS
+
+# one worker runs the whole module: its tests share one console over one store
+pytestmark = pytest.mark.xdist_group("console-store-browser")
 
 expect.set_options(timeout=TIMEOUT_MS)
 

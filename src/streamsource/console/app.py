@@ -172,10 +172,17 @@ def create_app(config: ConsoleConfig) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_response(request, exc.status_code, str(exc.detail))
 
-    from streamsource.console import routes_admin, routes_auth, routes_kafka, routes_store
+    from streamsource.console import (
+        routes_admin,
+        routes_auth,
+        routes_kafka,
+        routes_sagas,
+        routes_store,
+    )
 
     app.include_router(routes_auth.router)
     app.include_router(routes_store.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_kafka.router)
+    app.include_router(routes_sagas.router)
     return app

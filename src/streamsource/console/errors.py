@@ -4,6 +4,7 @@ for bad input)."""
 from __future__ import annotations
 
 import streamsource as ss
+from streamsource.sagas.errors import InvalidSagaInput, SagaNotFound
 
 
 class ConsoleError(ss.StreamsourceError):
@@ -40,8 +41,10 @@ def status_of(error: ss.StreamsourceError) -> int:
         return error.status
     if isinstance(error, ss.StreamDeleted):
         return 410
-    if isinstance(error, ss.AggregateNotFound):
+    if isinstance(error, ss.AggregateNotFound | SagaNotFound):
         return 404
+    if isinstance(error, InvalidSagaInput):
+        return 409  # the operation does not fit the saga's status
     if isinstance(error, ss.ProgrammingError | ss.DataError):
         return 400  # bad names, versions, times: the request was wrong
     if isinstance(error, ss.MissingExtra):
