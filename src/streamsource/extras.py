@@ -13,6 +13,8 @@ the broker and the CLI. The package extras add the rest:
   API, the operator's console);
 * ``metrics``: prometheus-client, for ``/metrics`` endpoints;
 * ``tracing``: the OpenTelemetry API and SDK, for spans and ``traceparent`` propagation;
+* ``streams``: confluent-kafka and rocksdict, for stream-processing apps with RocksDB state
+  (``streamsource.streams``; SQLite state needs only ``kafka``);
 * ``all``: every one of them.
 
 A feature checks for its dependency once, where the user reaches it, and raises

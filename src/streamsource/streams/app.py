@@ -36,7 +36,7 @@ from streamsource.streams.dataflow import Node, Record
 from streamsource.streams.errors import BadRecord, DataflowError, StreamsError
 from streamsource.streams.kafka_io import DeliveryErrors, ensure_topics, restore
 from streamsource.streams.sources import SourcePositions, StoreSource
-from streamsource.streams.state import StoreFile
+from streamsource.streams.state import BACKENDS, StoreFile
 from streamsource.streams.stream import Stream, Table, Topic, make_topic
 
 log = logging.getLogger("streamsource.streams")
@@ -71,7 +71,8 @@ class App:
 
     ``bootstrap`` is any Kafka cluster's address; ``group`` the consumer group (and the
     prefix of internal topics). ``state_dir`` holds this member's stores (one directory per
-    member). ``consumer_config``/``producer_config`` add librdkafka settings.
+    member), in SQLite files or, with ``state_backend="rocksdict"`` (the ``streams`` extra),
+    RocksDB. ``consumer_config``/``producer_config`` add librdkafka settings.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class App:
         consumer_config: dict[str, Any] | None = None,
         producer_config: dict[str, Any] | None = None,
         restore_timeout: float = 300.0,
+        state_backend: str = "sqlite",
     ) -> None:
         if processing_guarantee not in GUARANTEES:
             raise DataflowError(
@@ -106,6 +108,9 @@ class App:
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
         self.restore_timeout = restore_timeout
+        if state_backend not in BACKENDS:
+            raise DataflowError(f"state_backend must be one of {BACKENDS}, got {state_backend!r}")
+        self.state_backend = state_backend
         digest = hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
         self.transactional_id = transactional_id or f"{group}-{digest}"
         self._client: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": log}
@@ -523,9 +528,8 @@ class App:
             )
 
     def _open_file(self, store: str, partition: int) -> StoreFile:
-        f = StoreFile(
-            self.state_dir / store / f"{partition}.sqlite", self._changelogs[store], partition
-        )
+        path = self.state_dir / store / f"{partition}.sqlite"
+        f = StoreFile(path, self._changelogs[store], partition, self.state_backend)
         self._files[(store, partition)] = f
         return f
 

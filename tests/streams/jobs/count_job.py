@@ -17,6 +17,7 @@ def make() -> App:
         processing_guarantee=env.get("GUARANTEE", "exactly-once"),
         checkpoint_interval=float(env.get("CHECKPOINT", "0.3")),
         batch_size=500,
+        state_backend=env.get("BACKEND", "sqlite"),
     )
     counts = app.stream(app.topic(env["TOPIC"], value=dict)).window(Tumbling(1)).count()
     counts.to(app.topic(env["OUT"], value=dict))

@@ -98,11 +98,14 @@ def members(tmp_path: Path) -> Any:
             member.kill()
 
 
-def test_kill_9_mid_run_then_restart(broker: Any, tmp_path: Path, members: Any) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "rocksdict"])
+def test_kill_9_mid_run_then_restart(
+    broker: Any, tmp_path: Path, members: Any, backend: str
+) -> None:
     bootstrap = broker.bootstrap
     create_topic(bootstrap, "events", PARTITIONS)
     env = {"BOOTSTRAP": bootstrap, "GROUP": "eos", "STATE": str(tmp_path / "state"),
-           "TOPIC": "events", "OUT": "counts", "CHECKPOINT": "3"}  # fmt: skip
+           "TOPIC": "events", "OUT": "counts", "CHECKPOINT": "3", "BACKEND": backend}  # fmt: skip
     records = _records(0, 30_000)
     member = members("first", **env)
     feeding = threading.Thread(target=_send, args=(bootstrap, "events", records[:20_000]))
@@ -140,11 +143,14 @@ def test_kill_9_mid_run_then_restart(broker: Any, tmp_path: Path, members: Any) 
     assert len(everything) > len(results) >= 1 and written_before_kill >= 1
 
 
-def test_restart_with_local_state_deleted(broker: Any, tmp_path: Path, members: Any) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "rocksdict"])
+def test_restart_with_local_state_deleted(
+    broker: Any, tmp_path: Path, members: Any, backend: str
+) -> None:
     bootstrap = broker.bootstrap
     create_topic(bootstrap, "events", PARTITIONS)
     env = {"BOOTSTRAP": bootstrap, "GROUP": "fresh", "STATE": str(tmp_path / "state"),
-           "TOPIC": "events", "OUT": "counts"}  # fmt: skip
+           "TOPIC": "events", "OUT": "counts", "BACKEND": backend}  # fmt: skip
     records = _records(0, 4_000)
     # windows of 1 s hold 100 records; the first half ends inside a window, so that window's
     # count comes back only from the changelog

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from streams_support import Reader, create_topic, produce, read_all
 
 from streamsource.streams import App, Hopping, Session, Sliding, Tumbling
@@ -40,9 +41,21 @@ def _events(keys: int, count: int, seed: int, disorder: int = 0) -> list[tuple[s
 
 
 def _run(
-    broker: Any, tmp_path: Path, run_app: Any, build: Callable[[App], None], out: str, count: int
+    broker: Any,
+    tmp_path: Path,
+    run_app: Any,
+    build: Callable[[App], None],
+    out: str,
+    count: int,
+    backend: str = "sqlite",
 ) -> list[Any]:
-    app = App(broker.bootstrap, f"g-{out}", state_dir=tmp_path, checkpoint_interval=0.2)
+    app = App(
+        broker.bootstrap,
+        f"g-{out}",
+        state_dir=tmp_path,
+        checkpoint_interval=0.2,
+        state_backend=backend,
+    )
     build(app)
     running = run_app(app)
     Reader(broker.bootstrap, out).until(lambda got: len(got) >= count, f"{count} results on {out}")
@@ -50,8 +63,9 @@ def _run(
     return [(k, v) for k, v in read_all(broker.bootstrap, out) if not str(k).startswith("end")]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "rocksdict"])
 def test_tumbling_count_and_sum_equal_an_independent_computation(
-    broker: Any, tmp_path: Path, run_app: Any
+    broker: Any, tmp_path: Path, run_app: Any, backend: str
 ) -> None:
     events = _events(keys=40, count=3000, seed=1, disorder=500)  # out of order within the grace
     _feed(broker.bootstrap, "payments", events)
@@ -69,7 +83,7 @@ def test_tumbling_count_and_sum_equal_an_independent_computation(
             app.topic("sums", value=dict)
         )
 
-    got = _run(broker, tmp_path, run_app, build, "counts", len(counts))
+    got = _run(broker, tmp_path, run_app, build, "counts", len(counts), backend)
     assert {(k, v["start"]): v["value"] for k, v in got} == dict(counts)
     assert len(got) == len(counts)  # each window emitted once, when it closed
     assert all(v["end"] - v["start"] == size for _k, v in got)
