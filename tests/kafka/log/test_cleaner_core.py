@@ -263,3 +263,56 @@ def test_planning_stops_before_the_active_segment_open_transactions_and_young_da
     assert needs_cleaning(segments, min_dirty_ratio=0.5, max_compaction_lag_ms=2**62, **ratio)
     assert not needs_cleaning(segments, min_dirty_ratio=0.6, max_compaction_lag_ms=2**62, **ratio)
     assert needs_cleaning(segments, min_dirty_ratio=0.6, max_compaction_lag_ms=5, **ratio)
+
+
+def test_an_abort_marker_is_reported_then_stamped_then_dropped() -> None:
+    """Producer 7 aborts a transaction (offsets 0-1, marker 2), then commits one (3, marker
+    4). First cleaning: the aborted records go, the marker stays (its records were there).
+    Next: no record of it is left, so it is reported (the transaction index must forget
+    it) and stamped with a horizon. After the horizon it goes."""
+
+    def txn_batch(offset: int, key: bytes) -> bytes:
+        return build_batch(
+            _records([(key, b"v")], NOW - 10), base_offset=offset, producer_id=7,
+            producer_epoch=0, transactional=True,
+        )  # fmt: skip
+
+    log = [
+        txn_batch(0, b"a"),
+        txn_batch(1, b"b"),
+        _marker(7, 2, commit=False),
+        txn_batch(3, b"c"),
+        _marker(7, 4, commit=True),
+    ]
+
+    def clean(batches: list[bytes], now: int) -> tuple[list[bytes], list[tuple[int, int]]]:
+        txns = Transactions()
+        offset_map = OffsetMap(100)
+        for batch in batches:
+            header = parse_header(batch)
+            txns.observe(header, marker_type(batch) if header.is_control else None)
+        for batch in batches:
+            map_batch(offset_map, batch, txns)
+        cleaner = Cleaner(offset_map, txns, now_ms=now, delete_retention_ms=RETENTION)
+        kept = [bytes(k) for b in batches if (k := cleaner.clean(b)) is not None]
+        return kept, cleaner.dataless_aborts
+
+    def markers(batches: list[bytes]) -> list[tuple[int, int | None, bool]]:
+        return [
+            (h.base_offset, marker_type(b), bool(h.attributes & DELETE_HORIZON))
+            for b in batches
+            if (h := parse_header(b)).is_control
+        ]
+
+    first, reported = clean(log, NOW)
+    assert reported == []
+    assert [parse_header(b).base_offset for b in first] == [2, 3, 4]
+    assert markers(first) == [(2, 0, False), (4, 1, False)]
+    second, reported = clean(first, NOW)
+    assert reported == [(7, 2)]
+    assert markers(second) == [(2, 0, True), (4, 1, False)]  # the commit marker is the
+    # producer's last batch, kept for its sequence state; its transaction kept a record
+    third, reported = clean(second, NOW + RETENTION + 1)
+    assert reported == [(7, 2)]
+    assert markers(third) == [(4, 1, False)]
+    assert _read(third) == {3: (b"c", b"v")}
