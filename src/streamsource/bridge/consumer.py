@@ -35,6 +35,7 @@ from streamsource.bridge.relay import client_log
 from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.extras import require
+from streamsource.kafka.client_security import ClientSecurity
 from streamsource.observability import tracing
 
 log = logging.getLogger("streamsource.bridge.consumer")
@@ -79,6 +80,8 @@ class InboxConsumer(BackgroundLoop):
         on_invalid: Callable[[Any, InvalidBridgeMessage], None] | None = None,
     ) -> None:
         require("confluent_kafka", "kafka", "an inbox consumer")  # the client the methods import
+        # a kafka:// URL carries its security settings (ClientSecurity): librdkafka's names
+        bootstrap, security = ClientSecurity.resolve(bootstrap, consumer_config)
         if not topics:
             raise InterfaceError("an inbox consumer needs at least one topic")
         if not 1 <= batch_size <= 100_000:
@@ -92,6 +95,7 @@ class InboxConsumer(BackgroundLoop):
             **CONSUMER_DEFAULTS,
             "logger": client_log,
             **(consumer_config or {}),
+            **security.librdkafka(),
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
         }

@@ -49,6 +49,7 @@ from streamsource.eventstore.events import category_of
 from streamsource.eventstore.recorder import ReadAllFilter, StoredRecord
 from streamsource.eventstore.store import EventStore
 from streamsource.extras import require
+from streamsource.kafka.client_security import ClientSecurity
 from streamsource.observability import live, metrics, tracing
 
 log = logging.getLogger("streamsource.bridge.relay")
@@ -106,6 +107,8 @@ class OutboxRelay(BackgroundLoop):
         router: Router | None = None,
     ) -> None:
         require("confluent_kafka", "kafka", "the outbox relay")  # the client the methods import
+        # a kafka:// URL carries its security settings (ClientSecurity): librdkafka's names
+        bootstrap, security = ClientSecurity.resolve(bootstrap, producer_config)
         if not 1 <= batch_size <= 100_000:
             raise InterfaceError("batch_size must be between 1 and 100,000")
         self.store = store
@@ -116,6 +119,7 @@ class OutboxRelay(BackgroundLoop):
             **PRODUCER_DEFAULTS,
             "logger": client_log,
             **(producer_config or {}),
+            **security.librdkafka(),
             "bootstrap.servers": bootstrap,
         }
         for key, required in _REQUIRED_SETTINGS.items():

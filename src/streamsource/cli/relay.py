@@ -11,11 +11,18 @@ import logging
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import click
 
 import streamsource as ss
+from streamsource.cli.kafka_security import (
+    kafka_security_options,
+    pop_security_options,
+    resolve,
+)
 from streamsource.cli.metrics_option import metrics_options, start_metrics
+from streamsource.kafka.client_security import redact_url
 
 
 def _parse_config(values: tuple[str, ...]) -> dict[str, str]:
@@ -41,7 +48,8 @@ def _parse_config(values: tuple[str, ...]) -> dict[str, str]:
     "--bootstrap",
     default="localhost:9092",
     show_default=True,
-    help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT...].",
+    help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT...], or a kafka://USER:PASSWORD@"
+    "HOST:PORT?security.protocol=SASL_SSL&sasl.mechanism=... URL.",
 )
 @click.option(
     "--category", "categories", multiple=True, help="Publish only this category (repeatable)."
@@ -64,6 +72,7 @@ def _parse_config(values: tuple[str, ...]) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="A librdkafka producer setting (repeatable), e.g. compression.type=lz4.",
 )
+@kafka_security_options
 @metrics_options
 @click.option(
     "--log-level",
@@ -83,12 +92,15 @@ def command(
     metrics_port: int | None,
     metrics_host: str,
     log_level: str,
+    **security_options: Any,
 ) -> None:
     """Publish recorded events to Kafka (idempotent producer, acks=all) until stopped."""
     from streamsource.bridge import OutboxRelay, TopicMapping, checkpoints_for
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = _parse_config(producer_config)
+    shown = redact_url(bootstrap)  # what is printed: never a password
+    config = {**_parse_config(producer_config), **pop_security_options(security_options)}
+    bootstrap, config = resolve(bootstrap, config)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -111,7 +123,7 @@ def command(
                     producer_config=config,
                 )
                 relay.open()  # loads the checkpoint, checks the client settings
-                click.echo(f"relaying {store_url} to {bootstrap} after position {relay.checkpoint}")
+                click.echo(f"relaying {store_url} to {shown} after position {relay.checkpoint}")
                 relay.run(stop)
                 click.echo(f"stopped; checkpoint {relay.saved_checkpoint}")
             finally:

@@ -134,6 +134,29 @@ class ClientSecurity:
             config.setdefault("security.protocol", "SASL_SSL")
         return hosts, cls.from_config(config)
 
+    @classmethod
+    def resolve(
+        cls,
+        bootstrap: str,
+        config: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> tuple[str, ClientSecurity]:
+        """``(bootstrap servers, settings)`` from what a component was given: a plain
+        ``host:port`` list or a ``kafka://`` URL, Kafka-named ``config``, and (when
+        ``environ`` is passed, as commands pass ``os.environ``) the environment. The URL's
+        settings win over ``config``, which wins over the environment."""
+        merged: dict[str, Any] = {}
+        if environ is not None:
+            for name in _NAMES:
+                value = environ.get(ENV_PREFIX + name.upper().replace(".", "_"))
+                if value:
+                    merged[name] = value
+        merged.update({k: v for k, v in (config or {}).items() if k in _NAMES})
+        if bootstrap.startswith("kafka://"):
+            bootstrap, from_url = cls.from_url(bootstrap)
+            merged.update(from_url.librdkafka())
+        return bootstrap, cls.from_config(merged)
+
     def merged_with_env(self, environ: Mapping[str, str] | None = None) -> ClientSecurity:
         """These settings, with the password (and key password) taken from the
         environment where not given: a secret need not appear on a command line."""
@@ -212,3 +235,15 @@ class ClientSecurity:
 def redact(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` with every secret replaced, for logs and error messages."""
     return {k: (_REDACTED if k in SECRET_KEYS else v) for k, v in config.items()}
+
+
+def redact_url(text: str) -> str:
+    """A bootstrap string or ``kafka://`` URL without its password (for logs, output)."""
+    if not text.startswith("kafka://"):
+        return text
+    parts = urlsplit(text)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if not at:
+        return text
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:{_REDACTED}@{hosts}").geturl()
