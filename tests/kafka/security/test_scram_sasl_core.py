@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,24 @@ def test_the_failure_limiter_blocks_an_address_for_its_window() -> None:
     limiter.failed("10.0.0.2", 40)
     limiter.failed("10.0.0.3", 50)  # a third address pushes out the oldest
     assert len(limiter._failures) == 2
+
+
+def test_a_session_past_its_lifetime_may_only_reauthenticate(tmp_path: Path) -> None:
+    from streamsource.kafka.broker.auth import AuthRuntime
+    from streamsource.kafka.broker.config import BrokerConfig
+    from streamsource.kafka.broker.server import ClientInfo, Session
+    from streamsource.kafka.protocol import RequestHeader
+    from streamsource.kafka.protocol.errors import InvalidRequest
+
+    runtime = AuthRuntime(BrokerConfig(data_dir=tmp_path))
+    session = Session(principal="User:alice", authenticated=True)
+    session.expires_at_ms = 10_000
+    client = ClientInfo("10.0.0.1", 5000, "SASL_SSL", session)
+    metadata = RequestHeader(3, 9, 1, "c")
+    runtime.check(client, metadata, now_ms=9_999)  # still valid
+    with pytest.raises(InvalidRequest, match="expired"):
+        runtime.check(client, metadata, now_ms=10_000)
+    runtime.check(client, RequestHeader(17, 1, 2, "c"), now_ms=10_000)  # SaslHandshake: fine
+    anonymous = ClientInfo("10.0.0.1", 5001, "SASL_SSL", Session(authenticated=False))
+    with pytest.raises(InvalidRequest, match="before SASL authentication"):
+        runtime.check(anonymous, metadata, now_ms=0)
