@@ -192,3 +192,17 @@ def test_several_appends_and_writes_in_any_order_where_the_backend_allows(store:
         tx.append("invoice-1", events("Issued"))
     assert [e.stream for e in store.read_all()] == ["order-1", "invoice-1"]
     assert _rows(store) == [("k", 1)]
+
+
+def test_a_committed_transaction_is_in_the_log_at_once(store: Any) -> None:
+    """Read-your-writes: the log a store reads right after its transaction committed holds
+    that transaction's appends, as after a plain append (a consumer draining what it just
+    sent, a transport delivering a reply it just recorded)."""
+    store = _sql_store(store)
+    if store is None:
+        return
+    for n in range(50):
+        with store.transaction() as tx:
+            [result] = tx.append_many([(f"order-{n}", events("Placed"), ss.NO_STREAM)])
+        assert [e.stream for e in store.read_all(after=result.position - 1)] == [f"order-{n}"]
+        assert store.head_position() == result.position

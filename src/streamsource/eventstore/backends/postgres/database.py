@@ -41,7 +41,8 @@ from .faults import DRIVER_ERRORS, NOT_FIRST_WRITE, translate
 
 class _State:
     """What both transaction kinds track: the first failure (it dooms them), whether events
-    were appended (then subscribers are woken after COMMIT)."""
+    were appended (then subscribers are woken after COMMIT) and the highest position
+    appended (the recorder's reads of the log wait for it to settle: read-your-writes)."""
 
     dialect = db.POSTGRESQL
 
@@ -50,6 +51,7 @@ class _State:
         self.where = where
         self.failure: BaseException | None = None
         self.appended = False
+        self.position = 0
 
     def _check(self) -> None:
         if self.failure is not None:
@@ -119,6 +121,7 @@ class PostgresTransaction(_State):
             error = self._refused(self._failed(exc), stream, expected, records)
             raise error from exc
         self.appended = True
+        self.position = max(self.position, position)
         return AppendResult(version=version, position=position)
 
     def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
@@ -131,7 +134,9 @@ class PostgresTransaction(_State):
         except Exception as exc:
             raise self._refused_many(self._failed(exc), appends) from exc
         self.appended = self.appended or any(records for _, records, _ in appends)
-        return q.batch_results(versions, positions)
+        results = q.batch_results(versions, positions)
+        self.position = max([self.position, *(r.position for r in results)])
+        return results
 
 
 class AsyncPostgresTransaction(_State):
@@ -167,6 +172,7 @@ class AsyncPostgresTransaction(_State):
             error = self._refused(self._failed(exc), stream, expected, records)
             raise error from exc
         self.appended = True
+        self.position = max(self.position, position)
         return AppendResult(version=version, position=position)
 
     async def append_many(self, appends: Sequence[Append]) -> list[AppendResult]:
@@ -180,7 +186,9 @@ class AsyncPostgresTransaction(_State):
         except Exception as exc:
             raise self._refused_many(self._failed(exc), appends) from exc
         self.appended = self.appended or any(records for _, records, _ in appends)
-        return q.batch_results(versions, positions)
+        results = q.batch_results(versions, positions)
+        self.position = max([self.position, *(r.position for r in results)])
+        return results
 
 
 def _doomed(tx: _State) -> InterfaceError:
@@ -199,7 +207,7 @@ class PostgresDatabase:
         pool: Any,
         where: str,
         fail: Callable[[Exception], Exception],
-        appended: Callable[[], None],
+        appended: Callable[[int], None],
         conninfo: str = "",
     ) -> None:
         self._pool = pool
@@ -237,7 +245,7 @@ class PostgresDatabase:
         finally:
             db.leave(self, token)
         if tx.appended:
-            self._appended()
+            self._appended(tx.position)
 
 
 class AsyncPostgresDatabase:
@@ -246,7 +254,11 @@ class AsyncPostgresDatabase:
     dialect = db.POSTGRESQL
 
     def __init__(
-        self, pool: Any, where: str, fail: Callable[[Exception], Any], appended: Callable[[], None]
+        self,
+        pool: Any,
+        where: str,
+        fail: Callable[[Exception], Any],
+        appended: Callable[[int], None],
     ) -> None:
         self._pool = pool
         self.where = where
@@ -275,7 +287,7 @@ class AsyncPostgresDatabase:
         finally:
             db.leave(self, token)
         if tx.appended:
-            self._appended()
+            self._appended(tx.position)
 
 
 def _end_quietly(conn: Any) -> None:

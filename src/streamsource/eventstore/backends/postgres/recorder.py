@@ -95,8 +95,10 @@ class PostgresRecorder:
     def closed(self) -> bool:
         return self._closed
 
-    def _appended(self) -> None:
+    def _appended(self, position: int) -> None:
+        """A transaction of the store's database appended up to ``position`` and committed."""
         self.appends += 1
+        self._own.wrote(position)
         self._notifier.appended()
 
     # -- plumbing ---------------------------------------------------------------------------
