@@ -142,13 +142,17 @@ def rich_requests() -> dict[int, Any]:
                                                                           mechanism=1)]),
         ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: sasl.DescribeUserScramCredentialsRequest(),
         ApiKey.DESCRIBE_CLUSTER: request_class(ApiKey.DESCRIBE_CLUSTER)(),
-        ApiKey.WRITE_TXN_MARKERS: request_class(ApiKey.WRITE_TXN_MARKERS)(),
+        ApiKey.WRITE_TXN_MARKERS: transactions.WriteTxnMarkersRequest(markers=[
+            transactions.WriteTxnMarkersRequest.WritableTxnMarker(
+                producer_id=1, producer_epoch=0, transaction_result=False, topics=[
+                    transactions.WriteTxnMarkersRequest.WritableTxnMarkerTopic(
+                        name=T, partition_indexes=[0])])]),
     }  # fmt: skip
 
 
 UNCHECKED = {ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE}
 # listings answer with less rather than an error; the rest must carry a refusal
-FILTERED = {ApiKey.LIST_GROUPS, ApiKey.LIST_TRANSACTIONS, ApiKey.WRITE_TXN_MARKERS}
+FILTERED = {ApiKey.LIST_GROUPS, ApiKey.LIST_TRANSACTIONS}
 
 
 def error_codes(value: Any) -> Iterator[int]:

@@ -99,20 +99,25 @@ def test_confluent_over_sasl_ssl(
     ]
 
 
-def test_kcat_scram_sha_512_over_sasl_ssl(sasl_broker: EmbeddedBroker, pki: Pki) -> None:
+@pytest.mark.parametrize(
+    ("user", "mechanism"), [("alice", "SCRAM-SHA-256"), ("bob", "SCRAM-SHA-512")]
+)
+def test_kcat_scram_over_sasl_ssl(
+    sasl_broker: EmbeddedBroker, pki: Pki, user: str, mechanism: str
+) -> None:
     bootstrap = sasl_broker.broker.bootstrap_for("SASL_SSL")
     settings = [
         arg
-        for k, v in sasl(pki, "bob", "SCRAM-SHA-512").librdkafka().items()
+        for k, v in sasl(pki, user, mechanism).librdkafka().items()
         for arg in ("-X", f"{k}={v}")
     ]
     produced = subprocess.run(
-        ["kcat", "-b", bootstrap, "-P", "-t", "kcat-sasl", *settings],
+        ["kcat", "-b", bootstrap, "-P", "-t", f"kcat-{mechanism}", *settings],
         input=b"one\ntwo\n", capture_output=True, timeout=CLIENT_TIMEOUT_S + 30,
     )  # fmt: skip
     assert produced.returncode == 0, produced.stderr.decode()
     consumed = subprocess.run(
-        ["kcat", "-b", bootstrap, "-C", "-t", "kcat-sasl", "-e", "-J", "-o", "beginning",
+        ["kcat", "-b", bootstrap, "-C", "-t", f"kcat-{mechanism}", "-e", "-J", "-o", "beginning",
          *settings],
         capture_output=True, timeout=CLIENT_TIMEOUT_S + 30,
     )  # fmt: skip
@@ -121,7 +126,10 @@ def test_kcat_scram_sha_512_over_sasl_ssl(sasl_broker: EmbeddedBroker, pki: Pki)
     assert [json.loads(line)["payload"] for line in lines] == ["one", "two"]
 
 
-@pytest.mark.parametrize(("user", "mechanism"), [("bob", "SCRAM-SHA-512"), ("alice", "PLAIN")])
+@pytest.mark.parametrize(
+    ("user", "mechanism"),
+    [("alice", "SCRAM-SHA-256"), ("bob", "SCRAM-SHA-512"), ("alice", "PLAIN")],
+)
 def test_kafka_python_over_sasl_ssl(
     sasl_broker: EmbeddedBroker, pki: Pki, user: str, mechanism: str
 ) -> None:
@@ -146,21 +154,27 @@ def test_kafka_python_over_sasl_ssl(
         consumer.close()
 
 
-def test_aiokafka_scram_sha_256_over_sasl_ssl(sasl_broker: EmbeddedBroker, pki: Pki) -> None:
+@pytest.mark.parametrize(
+    ("user", "mechanism"), [("alice", "SCRAM-SHA-256"), ("bob", "SCRAM-SHA-512")]
+)
+def test_aiokafka_scram_over_sasl_ssl(
+    sasl_broker: EmbeddedBroker, pki: Pki, user: str, mechanism: str
+) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     bootstrap = sasl_broker.broker.bootstrap_for("SASL_SSL")
-    settings = sasl(pki, "alice", "SCRAM-SHA-256").aiokafka()
+    settings = sasl(pki, user, mechanism).aiokafka()
+    topic = f"aio-{mechanism}"
 
     async def run() -> bytes | None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **settings)
         await asyncio.wait_for(producer.start(), CLIENT_TIMEOUT_S)
         try:
-            await asyncio.wait_for(producer.send_and_wait("aio-sasl", b"hi"), CLIENT_TIMEOUT_S)
+            await asyncio.wait_for(producer.send_and_wait(topic, b"hi"), CLIENT_TIMEOUT_S)
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(
-            "aio-sasl", bootstrap_servers=bootstrap, auto_offset_reset="earliest", **settings
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", **settings
         )
         await asyncio.wait_for(consumer.start(), CLIENT_TIMEOUT_S)
         try:

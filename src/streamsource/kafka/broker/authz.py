@@ -480,6 +480,33 @@ async def alter_scram(check: Check, header: RequestHeader, request: Any, call: C
     return response
 
 
+async def write_txn_markers(check: Check, header: RequestHeader, request: Any, call: Call) -> Any:
+    """Brokers send these to each other (CLUSTER_ACTION); refused per partition."""
+    if check.cluster(Op.CLUSTER_ACTION):
+        return await call(request)
+    response = empty_response(header)
+    marker_class = _element(type(response), "markers")
+    topic_class = _element(marker_class, "topics")
+    partition_class = _element(topic_class, "partitions")
+    response.markers = [
+        marker_class(
+            producer_id=m.producer_id,
+            topics=[
+                topic_class(
+                    name=t.name,
+                    partitions=[
+                        partition_class(partition_index=i, error_code=CLUSTER_DENIED)
+                        for i in t.partition_indexes
+                    ],
+                )
+                for t in m.topics
+            ],
+        )
+        for m in request.markers
+    ]
+    return response
+
+
 async def unchecked(check: Check, header: RequestHeader, request: Any, call: Call) -> Any:
     return await call(request)
 
@@ -515,7 +542,7 @@ RULES: dict[int, Rule] = {
     ApiKey.ADD_PARTITIONS_TO_TXN: add_partitions,
     ApiKey.ADD_OFFSETS_TO_TXN: whole(txn(Op.WRITE), group(Op.READ)),
     ApiKey.END_TXN: whole(txn(Op.WRITE)),
-    ApiKey.WRITE_TXN_MARKERS: whole(cluster(Op.CLUSTER_ACTION)),
+    ApiKey.WRITE_TXN_MARKERS: write_txn_markers,
     ApiKey.DESCRIBE_TRANSACTIONS: _described(
         "transaction_states", "transactional_id", RT.TRANSACTIONAL_ID, TXN_DENIED, "topics"
     ),
