@@ -121,3 +121,15 @@ def test_a_malformed_operator_request_is_dropped_and_the_engine_goes_on(
     assert engine.fire_due() == 0
     assert engine.load(saga_id).status == "running"
     assert engine.next_due() == clock.now + 10  # only the reservation's timeout is left
+
+
+def test_a_store_where_no_saga_ran_lists_nothing(store_url_factory: Callable[[], str]) -> None:
+    import streamsource as ss
+
+    url = store_url_factory()
+    with ss.open_store(url) as store:
+        store.append("account-1", [ss.NewEvent("Opened", {})])
+    listed = sagas_cli(url, "list")
+    assert (listed.exit_code, listed.stdout) == (0, "")
+    one_error(sagas_cli(url, "show", "s-1"), 1, "no saga with id 's-1'")
+    one_error(sagas_cli(url, "abort", "s-1"), 1, "no saga with id 's-1'")

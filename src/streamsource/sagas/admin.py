@@ -15,18 +15,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from streamsource.eventstore.database import Database, ensure_tables, require_database
+from streamsource.errors import ProgrammingError
+from streamsource.eventstore.database import Database, require_database
 from streamsource.eventstore.event_ids import new_event_id
 from streamsource.eventstore.store import EventStore
 from streamsource.sagas.core import FINISHED, SagaState
 from streamsource.sagas.errors import InvalidSagaInput, SagaNotFound
-from streamsource.sagas.tables import SagaRows, create_statements
+from streamsource.sagas.tables import SAGAS, SagaRows
 
 
 @contextmanager
-def _rows(store: EventStore) -> Iterator[tuple[SagaRows, Any]]:
+def _rows(store: EventStore) -> Iterator[tuple[SagaRows, Any] | None]:
+    """The saga rows and a transaction, or None when no service ran sagas in ``store``.
+
+    The tables are not created here: on PostgreSQL even ``CREATE INDEX IF NOT EXISTS`` takes
+    a lock that waits for, and then blocks, the running engine's writers.
+    """
     database: Database = require_database(store.recorder, "sagas")
-    ensure_tables(database, *create_statements(database.dialect))
+    try:
+        with database.transaction() as tx:
+            tx.execute(f"SELECT 1 FROM {SAGAS} WHERE 1 = 0")
+    except ProgrammingError:  # the table is missing: no saga ever ran here
+        yield None
+        return
     with database.transaction() as tx:
         yield SagaRows(database.dialect), tx
 
@@ -35,15 +46,18 @@ def list_sagas(
     store: EventStore, *, status: str | None = None, name: str | None = None, limit: int = 100
 ) -> list[SagaState]:
     """Sagas in ``store``, most recently changed first (optionally of one status or name)."""
-    with _rows(store) as (rows, tx):
+    with _rows(store) as found:
+        if found is None:
+            return []
+        rows, tx = found
         sql, params = rows.listing_query(status=status, name=name, limit=limit)
         return [rows.decode(row).state for row in tx.execute(sql, params)]
 
 
 def load_saga(store: EventStore, saga_id: str) -> SagaState:
     """One saga's state; SagaNotFound if there is none."""
-    with _rows(store) as (rows, tx):
-        row = rows.load(tx, saga_id)
+    with _rows(store) as found:
+        row = None if found is None else found[0].load(found[1], saga_id)
     if row is None:
         raise SagaNotFound(saga_id)
     return row.state
@@ -59,7 +73,10 @@ def request(
 ) -> SagaState:
     """Ask the saga's engine to resume or abort it (see the module docstring); the saga as
     it is now. InvalidSagaInput if the operation does not apply to it."""
-    with _rows(store) as (rows, tx):
+    with _rows(store) as found:
+        if found is None:
+            raise SagaNotFound(saga_id)
+        rows, tx = found
         row = rows.load(tx, saga_id)
         if row is None:
             raise SagaNotFound(saga_id)
