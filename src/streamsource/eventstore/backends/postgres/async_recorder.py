@@ -22,6 +22,7 @@ from streamsource.eventstore.recorder import (
     StreamInfo,
 )
 
+from . import groupcommit as gc
 from . import own_writes
 from . import queries as q
 from .database import AsyncPostgresDatabase
@@ -58,6 +59,8 @@ class AsyncPostgresRecorder:
         self._closed = False
         self._notifier = AsyncNotifier(settings.conninfo, settings.schema)
         self._own = OwnWrites()
+        self._queue = gc.Queue()  # used on the event loop only: no lock
+        self._last_batch = 0  # appends in the last batch sent (only leaders use it)
         self.appends = 0
         self.database = AsyncPostgresDatabase(pool, self.where, self._fail, self._appended)
         """The store's schema, for tables beside the events (see :mod:`.database`)."""
@@ -158,26 +161,106 @@ class AsyncPostgresRecorder:
     async def append(
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult:
-        """Append atomically after checking ``expected``; idempotent for a retried append."""
+        """Append atomically after checking ``expected``; idempotent for a retried append.
+
+        Concurrent appends (tasks) share round trips and commits (see :mod:`.groupcommit`)."""
         db.check_not_inside(self.database, "append")
         if not records:
             return q.empty_append(stream, expected, await self._fetch(q.STREAM_STATE, (stream,)))
-        try:
-            rows = await self._append_rows(*q.append_call(stream, expected, records))
-        except StoreError as exc:
-            refused = q.refusal(stream, expected, records, exc)
-            if refused is None:
+        self._check_open()
+        job = gc.Job(stream, records, expected)
+        if not self._queue.arrive(job):
+            job.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await job.waiter
+            except BaseException:  # cancelled while queued (or while being promoted)
+                successor = self._queue.withdraw(job)
+                if successor is not None:
+                    successor.waiter.set_result(None)  # it leads in our place
                 raise
-            if refused.maybe_retry:
-                original = await self._earlier_result(stream, records)
-                if original is not None:
-                    return original
-            raise refused.error from None
-        self.appends += 1
+        if job.outcome is None:  # we lead: at once, or promoted by the previous leader
+            await self._lead(job)
+        return await self._settle(job)
+
+    async def _lead(self, own: gc.Job) -> None:
+        if self._last_batch > 1:
+            await self._gather()
+        batch = self._queue.take(own)
+        self._last_batch = len(batch)
+        try:
+            if len(batch) == 1:
+                await self._send_one(own)
+            else:
+                await self._send_batch(batch)
+        except BaseException:
+            for job in batch:
+                if job.outcome is None:
+                    job.outcome = gc.ALONE
+            raise
+        finally:
+            successor = self._queue.finish(batch)
+            for job in batch:
+                if job.waiter is not None and not job.waiter.done():
+                    job.waiter.set_result(None)
+            while successor is not None and successor.waiter.done():
+                # its task was cancelled and has not withdrawn yet: pass it over
+                successor = self._queue.withdraw(successor)
+            if successor is not None:
+                successor.waiter.set_result(None)  # it leads the next batch
+
+    async def _gather(self) -> None:
+        """Let the tasks just woken by the last commit queue for this one (see the sync
+        recorder's ``_gather``): yield to the loop while that brings more of them."""
+        queue = self._queue
+        count = len(queue.pending)
+        deadline = time.monotonic() + gc.GATHER
+        stalls = 0
+        wanted = min(self._last_batch, gc.MAX_BATCH) - 1  # as many as the last commit had
+        while stalls < gc.GATHER_STALLS and count < wanted:
+            await asyncio.sleep(0)
+            now = len(queue.pending)
+            if now == count:
+                stalls += 1
+            else:
+                stalls, count = 0, now
+            if time.monotonic() >= deadline:
+                return
+
+    async def _send_one(self, job: gc.Job) -> None:
+        """Send one append by itself: its outcome is its result or the StoreError raised."""
+        try:
+            rows = await self._append_rows(*q.append_call(job.stream, job.expected, job.records))
+        except StoreError as exc:
+            job.outcome = exc
+            return
         version, position = rows[0]
-        self._own.wrote(position)
-        self._notifier.appended()
-        return AppendResult(version=version, position=position)
+        job.outcome = AppendResult(version=version, position=position)
+
+    async def _send_batch(self, batch: list[gc.Job]) -> None:
+        """Send several appends as one call; each gets its own outcome."""
+        try:
+            rows = await self._append_rows(*gc.batch_call(batch))
+        except StoreError:  # the call as a whole: each caller sends its append again alone
+            for job in batch:
+                job.outcome = gc.ALONE
+            return
+        gc.batch_outcomes(batch, rows[0])
+
+    async def _settle(self, job: gc.Job) -> AppendResult:
+        """The caller's result (see the sync recorder's ``_settle``)."""
+        if job.outcome is gc.ALONE:
+            await self._send_one(job)
+        decision = gc.decide(job)
+        if isinstance(decision, AppendResult):
+            self.appends += 1
+            self._own.wrote(decision.position)
+            self._notifier.appended()
+            return decision
+        if decision.maybe_retry:
+            original = await self._earlier_result(job.stream, job.records)
+            if original is not None:
+                return original
+        raise decision.error from None
 
     async def _earlier_result(
         self, stream: str, records: Sequence[EventRecord]
@@ -319,7 +402,10 @@ class AsyncPostgresRecorder:
         counts = await self._fetch(q.STATS, ())
         pool = self._pool.get_stats()
         head = await self.head_position()
-        return q.stats_of(self.settings, counts, head, self.appends, pool)
+        queue = self._queue
+        return q.stats_of(
+            self.settings, counts, head, self.appends, pool, queue.batches, queue.appends
+        )
 
     async def close(self) -> None:
         """Close every pooled connection. Idempotent."""

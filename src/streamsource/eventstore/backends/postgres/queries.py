@@ -191,8 +191,11 @@ def stats_of(
     head: int,
     appends: int,
     pool: Mapping[str, int],
+    batches: int = 0,
+    batched: int = 0,
 ) -> dict[str, int | str]:
-    """A recorder's ``stats()``: the rows of ``STATS``, its head, appends and pool figures."""
+    """A recorder's ``stats()``: the rows of ``STATS``, its head, appends and pool figures,
+    and its group commit's (``commits`` calls sent carrying ``writes`` appends)."""
     events, streams, snapshots = counts[0]
     return {
         "backend": "postgresql",
@@ -206,6 +209,8 @@ def stats_of(
         "appends": appends,
         "pool_size": settings.pool_size,
         "pool_connections": int(pool.get("pool_size", 0)),
+        "writes": batched,
+        "commits": batches,
     }
 
 
@@ -324,6 +329,19 @@ def refusal(
     if cause.sqlstate == UNIQUE_VIOLATION and cause.diag.constraint_name == EVENT_ID_CONSTRAINT:
         return Refusal(repeated_within(records), maybe_retry=True)
     return None
+
+
+def status_refusal(
+    stream: str, expected: ExpectedVersion, records: Sequence[Any], status: int, current: int | None
+) -> Refusal:
+    """The store's answer to an append that ``append_batch`` refused with ``status``."""
+    if status == DELETED:
+        return Refusal(StreamDeleted(stream), maybe_retry=False)
+    if status == WRONG_VERSION:
+        return Refusal(WrongExpectedVersion(stream, expected, current), maybe_retry=True)
+    if status == ID_IS_STORED:
+        return Refusal(repeated_within(records), maybe_retry=True)
+    raise AssertionError(f"append_batch returned an unknown status {status}")
 
 
 def wrong_version(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import args_row
@@ -23,6 +24,7 @@ from streamsource.eventstore.recorder import (
 )
 
 from . import direct, own_writes
+from . import groupcommit as gc
 from . import queries as q
 from .database import PostgresDatabase
 from .faults import (
@@ -39,6 +41,7 @@ from .schema import check_current, migrate
 from .settings import Settings
 
 _RECORD_ROW = args_row(StoredRecord)
+T = TypeVar("T")
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -82,6 +85,9 @@ class PostgresRecorder:
             raise
         self._closed = False
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._last_batch = 0  # appends in the last batch sent (only leaders use it)
+        self._queue = gc.Queue()
         self._notifier = Notifier(settings.conninfo, settings.schema)
         self._own = OwnWrites()
         self.appends = 0
@@ -134,7 +140,7 @@ class PostgresRecorder:
         except DRIVER_ERRORS as exc:
             raise self._fail(exc) from exc
 
-    def _append_on(self, call: Callable[[Conn], tuple[int, int]]) -> tuple[int, int]:
+    def _append_on(self, call: Callable[[Conn], T]) -> T:
         """Run the append ``call`` on a pooled connection: one round trip, and no position
         lock left behind on the connection if it failed half-way."""
         self._check_open()
@@ -171,21 +177,96 @@ class PostgresRecorder:
     def append(
         self, stream: str, records: Sequence[EventRecord], expected: ExpectedVersion
     ) -> AppendResult:
-        """Append atomically after checking ``expected``; idempotent for a retried append."""
+        """Append atomically after checking ``expected``; idempotent for a retried append.
+
+        Concurrent appends share round trips and commits (see :mod:`.groupcommit`)."""
         db.check_not_inside(self.database, "append")
         if not records:
             return q.empty_append(stream, expected, self._fetch(q.STREAM_STATE, (stream,)))
-        code = q.expected_code(expected)
+        self._check_open()
+        job = gc.Job(stream, records, expected)
+        with self._queue_lock:
+            lead = self._queue.arrive(job)
+            if not lead:
+                job.waiter = _thread.allocate_lock()
+                job.waiter.acquire()
+        if not lead:
+            try:
+                job.waiter.acquire()
+            except BaseException:  # e.g. KeyboardInterrupt while queued
+                self._abandon(job)
+                raise
+            lead = job.outcome is None  # promoted by the previous leader
+        if lead:
+            self._lead(job)
+        return self._settle(job)
+
+    def _abandon(self, job: gc.Job) -> None:
+        with self._queue_lock:
+            successor = self._queue.withdraw(job)
+        if successor is not None:
+            successor.waiter.release()  # it leads in our place
+
+    def _lead(self, own: gc.Job) -> None:
+        if self._last_batch > 1:
+            self._gather()
+        with self._queue_lock:
+            batch = self._queue.take(own)
+        self._last_batch = len(batch)
+        try:
+            if len(batch) == 1:
+                self._send_one(own)
+            else:
+                self._send_batch(batch)
+        except BaseException:
+            for job in batch:
+                if job.outcome is None:
+                    job.outcome = gc.ALONE
+            raise
+        finally:
+            with self._queue_lock:
+                successor = self._queue.finish(batch)
+            for job in batch:
+                if job.waiter is not None and job is not own:
+                    job.waiter.release()
+            if successor is not None:
+                successor.waiter.release()  # it leads the next batch
+
+    def _gather(self) -> None:
+        """Let the writers just woken by the last commit queue for this one (as many as it had).
+
+        They need the GIL to get here, which the leader holds: yield it while that brings
+        more of them (at most a few tries without a newcomer, and GATHER seconds)."""
+        queue = self._queue
+        count = len(queue.pending)
+        deadline = time.monotonic() + gc.GATHER
+        stalls = 0
+        wanted = min(self._last_batch, gc.MAX_BATCH) - 1  # as many as the last commit had
+        while stalls < gc.GATHER_STALLS and count < wanted:
+            time.sleep(0)
+            now = len(queue.pending)
+            if now == count:
+                stalls += 1
+            else:
+                stalls, count = 0, now
+            if time.monotonic() >= deadline:
+                return
+
+    def _send_one(self, job: gc.Job) -> None:
+        """Send one append by itself: its outcome is its result or the StoreError raised."""
+        records = job.records
+        code = q.expected_code(job.expected)
         call: Callable[[Conn], tuple[int, int]]
         if len(records) == 1:  # the common case, on libpq directly (see .direct)
             record = records[0]
+            stream = job.stream
 
             def call(conn: Conn) -> tuple[int, int]:
                 return direct.append_event(
                     conn, stream, code, record.id.bytes, record.type, record.data, record.metadata
                 )
         else:
-            sql, params = q.append_call(stream, expected, records)
+            sql, params = q.append_call(job.stream, job.expected, records)
 
             def call(conn: Conn) -> tuple[int, int]:
                 version, position = conn.execute(sql, params, binary=True).fetchall()[0]
@@ -194,18 +275,41 @@ class PostgresRecorder:
         try:
             version, position = self._append_on(call)
         except StoreError as exc:
-            refused = q.refusal(stream, expected, records, exc)
-            if refused is None:
-                raise
-            if refused.maybe_retry:
-                original = self._earlier_result(stream, records)
-                if original is not None:
-                    return original
-            raise refused.error from None
-        self.appends += 1
-        self._own.wrote(position)
-        self._notifier.appended()
-        return AppendResult(version=version, position=position)
+            job.outcome = exc
+            return
+        job.outcome = AppendResult(version=version, position=position)
+
+    def _send_batch(self, batch: list[gc.Job]) -> None:
+        """Send several appends as one call; each gets its own outcome."""
+        sql, params = gc.batch_call(batch)
+
+        def call(conn: Conn) -> Any:
+            return conn.execute(sql, params, binary=True).fetchone()
+
+        try:
+            row = self._append_on(call)
+        except StoreError:  # the call as a whole: each caller sends its append again alone
+            for job in batch:
+                job.outcome = gc.ALONE
+            return
+        gc.batch_outcomes(batch, row)
+
+    def _settle(self, job: gc.Job) -> AppendResult:
+        """The caller's result from its job's outcome: refusals as the one-append path has
+        them (an identical earlier append is a success), faults raised."""
+        if job.outcome is gc.ALONE:
+            self._send_one(job)
+        decision = gc.decide(job)
+        if isinstance(decision, AppendResult):
+            self.appends += 1
+            self._own.wrote(decision.position)
+            self._notifier.appended()
+            return decision
+        if decision.maybe_retry:
+            original = self._earlier_result(job.stream, job.records)
+            if original is not None:
+                return original
+        raise decision.error from None
 
     def _earlier_result(self, stream: str, records: Sequence[EventRecord]) -> AppendResult | None:
         rows = self._fetch(q.STORED_IDS, ([r.id for r in records],))
@@ -344,7 +448,10 @@ class PostgresRecorder:
         counts = self._fetch(q.STATS, ())
         pool = self._pool.get_stats()
         head = self.head_position()
-        return q.stats_of(self.settings, counts, head, self.appends, pool)
+        queue = self._queue
+        return q.stats_of(
+            self.settings, counts, head, self.appends, pool, queue.batches, queue.appends
+        )
 
     def close(self) -> None:
         """Close every pooled connection. Idempotent."""

@@ -56,6 +56,7 @@ DECLARE
     known     boolean;
     at        timestamptz;
     stored    uuid;
+    stored_ids uuid[];
     tx        xid8;
     pos       bigint;
 BEGIN
@@ -83,6 +84,10 @@ BEGIN
     LOOP
         PERFORM pg_advisory_xact_lock(lock_key);
     END LOOP;
+    -- The ids stored already, in one join for the whole batch (a join on the unique index;
+    -- "id = ANY(array)" per append got a cached generic plan that scanned the table).
+    SELECT coalesce(array_agg(e.id), '{}') INTO stored_ids
+      FROM unnest(p_ids) AS u(id) JOIN events AS e ON e.id = u.id;
     FOR k IN 1 .. m LOOP
         v_stream := p_streams[k];
         n := p_counts[k];
@@ -127,8 +132,11 @@ BEGIN
             CONTINUE;
         END IF;
         IF n > 0 THEN
-            SELECT id INTO stored FROM events
-             WHERE id = ANY(p_ids[starts[k] : starts[k] + n - 1]) LIMIT 1;
+            stored := NULL;
+            IF cardinality(stored_ids) > 0 THEN
+                SELECT u.id INTO stored FROM unnest(p_ids[starts[k] : starts[k] + n - 1]) AS u(id)
+                 WHERE u.id = ANY(stored_ids) LIMIT 1;
+            END IF;
             IF stored IS NOT NULL THEN
                 IF p_atomic THEN
                     RAISE EXCEPTION 'event id % is stored already', stored
