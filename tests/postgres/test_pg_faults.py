@@ -60,7 +60,7 @@ def _wait_until_appending(server: PgServer) -> None:
         def appending() -> bool:
             row = watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity"
-                " WHERE state = 'active' AND query LIKE '%%append_events%%' AND pid <> pg_backend_pid()"
+                " WHERE state = 'active' AND query LIKE '%%append_%%' AND pid <> pg_backend_pid()"
             ).fetchone()
             return bool(row and row[0])
 
@@ -109,13 +109,12 @@ def test_server_stopping_mid_append_leaves_all_or_nothing(
 
 
 def test_an_exhausted_pool_waits_then_fails_clearly(server: PgServer, url: str) -> None:
-    with ss.open_store(url, pool_size=1, pool_timeout=0.5) as store:
+    with ss.open_store(url, pool_size=2, pool_timeout=0.5) as store:
         store.append("hot-1", [ss.NewEvent("A", {})])
         schema = store.stats()["schema"]
         results: list[object] = []
         with psycopg.connect(server.url) as holder:
-            # hold the stream's lock: the pooled connection ends up waiting behind it (the
-            # second append queues behind the first in the store's group commit)
+            # hold the stream's lock: both pooled connections end up waiting behind it
             holder.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s || '.' || %s, 0))",
                 (schema, "hot-1"),
@@ -127,7 +126,7 @@ def test_an_exhausted_pool_waits_then_fails_clearly(server: PgServer, url: str) 
             writers = [threading.Thread(target=append, args=(n,)) for n in range(2)]
             for writer in writers:
                 writer.start()
-            _wait_for_lock_waiters(server, 1)
+            _wait_for_lock_waiters(server, 2)
             with pytest.raises(PoolExhausted) as caught:
                 store.head_position()
             assert isinstance(caught.value, ss.OperationalError)

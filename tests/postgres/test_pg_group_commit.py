@@ -1,9 +1,9 @@
 """Group commit on PostgreSQL: concurrent appends of one store share one call and one commit,
 and every guarantee of a lone append holds for each of them.
 
-The deterministic tests hold a stream's lock from a connection of their own, so the first
-append (the leader) waits in the server while the others queue behind it; releasing the
-lock sends the queued appends as one batch. That they shared a transaction is visible in
+The deterministic tests hold the store's position lock from a connection of their own, so
+the first append (the leader) waits in the server while the others queue behind it;
+releasing the lock sends the queued appends as one batch. That they shared a transaction is visible in
 the database itself: their events carry one ``tx_id``.
 """
 
@@ -126,6 +126,21 @@ class StreamLock:
         self._conn.close()
 
 
+class PositionLock:
+    """The store's position lock (rule 1 of the backend's docs), held from a connection of
+    the test's own: an append in flight waits for it after its stream checks, so the appends
+    made meanwhile queue behind it."""
+
+    def __init__(self, server_url: str, schema: str) -> None:
+        self._conn = psycopg.connect(server_url, autocommit=True)
+        self._key = (1397977699, schema)
+        self._conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", self._key)
+
+    def release(self) -> None:
+        self._conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", self._key)
+        self._conn.close()
+
+
 def _schema(store: Any) -> str:
     return str(store.stats()["schema"])
 
@@ -133,6 +148,26 @@ def _schema(store: Any) -> str:
 def _wait_queued(recorder: Any, count: int) -> None:
     # the recorder's queue (private): how the test knows the followers are waiting
     wait_until(lambda: len(recorder._queue.pending) >= count, 30, f"{count} queued appends")
+
+
+def _wait_leading(recorder: Any, server_url: str) -> None:
+    """Until a leader's call waits in the server for a lock the test holds (before that it
+    may still take appends made meanwhile into its batch)."""
+    wait_until(lambda: recorder._queue.leading == 1, 30, "a leader")
+    with psycopg.connect(server_url, autocommit=True) as watcher:
+
+        def blocked() -> bool:
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            ).fetchone()
+            return bool(row and row[0])
+
+        wait_until(blocked, 30, "the leader to wait for the lock")
+
+
+def _wait_outcome(outcome: list[Any]) -> None:
+    wait_until(lambda: bool(outcome), 30, "an outcome")
 
 
 def _transactions(server_url: str, schema: str, streams: list[str]) -> int:
@@ -187,9 +222,9 @@ def test_queued_appends_share_one_transaction_each_with_its_own_outcome(
         reused = uuid.uuid4()
         store.append("owner-1", [ss.NewEvent("Owned", {}, id=reused)])
 
-        lock = StreamLock(pg_server_url, schema, "hot-1")
+        lock = PositionLock(pg_server_url, schema)
         leader = threads(lambda: store.append("hot-1", _events(1)))
-        wait_until(lambda: store.recorder._queue.leading == 1, 30, "a leader")
+        _wait_leading(store.recorder, pg_server_url)
         outcomes = {
             "fine": threads(lambda: store.append("fine-1", _events(2), ss.NO_STREAM)),
             "stale": threads(lambda: store.append("versioned-1", _events(1), 0)),
@@ -203,7 +238,7 @@ def test_queued_appends_share_one_transaction_each_with_its_own_outcome(
         _wait_queued(store.recorder, len(outcomes))
         lock.release()
         for outcome in [leader, *outcomes.values()]:
-            wait_until(lambda o=outcome: o, 30, "an outcome")
+            _wait_outcome(outcome)
 
         assert leader[0].version == 0
         (fine,) = outcomes["fine"]
@@ -233,11 +268,60 @@ def test_queued_appends_share_one_transaction_each_with_its_own_outcome(
         log = list(store.read_all())
         assert [e.position for e in log] == sorted({e.position for e in log})
         for stream in ("fine-1", "versioned-1"):
-            assert [e.version for e in log if e.stream == stream] == list(
-                range(store.stream_version(stream) + 1)
-            )
+            last = store.stream_version(stream)
+            assert last is not None
+            assert [e.version for e in log if e.stream == stream] == list(range(last + 1))
         # and the store goes on: a lone append after the batch
         assert store.append("fine-1", _events(1), 1).version == 2
+
+
+@pytest.mark.parametrize("events", [1, 3])
+def test_a_stream_held_by_a_transaction_holds_up_only_its_own_appends(
+    pg_server_url: str, url: str, threads: Any, events: int
+) -> None:
+    """Another transaction holds stream hot-1 (as a store.transaction() that appended to it
+    and is still writing its rows): an append to hot-1 waits for it, on its own; the appends
+    to other streams, before and after it in the queue, go on."""
+    with ss.open_store(url) as store:
+        schema = _schema(store)
+        store.append("hot-1", _events(1))
+        lock = StreamLock(pg_server_url, schema, "hot-1")
+        try:
+            waiting = threads(lambda: store.append("hot-1", _events(events), 0))
+            others = [
+                threads(lambda n=n: store.append(f"cold-{n}", _events(events))) for n in range(6)
+            ]
+            for outcome in others:
+                _wait_outcome(outcome)
+                assert outcome[0].version == events - 1
+            assert waiting == []  # still waiting for the transaction
+        finally:
+            lock.release()
+        _wait_outcome(waiting)
+        assert waiting[0].version == events
+        assert [e.version for e in store.read_stream("hot-1")] == list(range(events + 1))
+
+        # the same inside a batch: hot-1's append is queued with others behind a leader
+        hold_stream = StreamLock(pg_server_url, schema, "hot-1")
+        hold_positions = PositionLock(pg_server_url, schema)
+        try:
+            leader = threads(lambda: store.append("lead-1", _events(events)))
+            _wait_leading(store.recorder, pg_server_url)
+            waiting = threads(lambda: store.append("hot-1", _events(events), events))
+            _wait_queued(store.recorder, 1)
+            others = [
+                threads(lambda n=n: store.append(f"cold-{n}", _events(events))) for n in range(4)
+            ]
+            _wait_queued(store.recorder, 5)
+            hold_positions.release()
+            for outcome in [leader, *others]:
+                _wait_outcome(outcome)
+            assert [o[0].version for o in others] == [2 * events - 1] * 4
+            assert waiting == []
+        finally:
+            hold_stream.release()
+        _wait_outcome(waiting)
+        assert waiting[0].version == 2 * events
 
 
 def test_a_batch_that_fails_as_a_whole_sends_each_append_again_alone(
@@ -256,14 +340,14 @@ def test_a_batch_that_fails_as_a_whole_sends_each_append_again_alone(
                 "SELECT append_event('other-1', -1, %s, 'Taken', '{}'::bytea, '{}'::bytea)",
                 (taken,),
             )  # inserted, not committed
-            lock = StreamLock(pg_server_url, schema, "hot-1")
+            lock = PositionLock(pg_server_url, schema)
             leader = threads(lambda: store.append("hot-1", _events(1)))
-            wait_until(lambda: store.recorder._queue.leading == 1, 30, "a leader")
+            _wait_leading(store.recorder, pg_server_url)
             clash = threads(lambda: store.append("mine-1", [ss.NewEvent("Mine", {}, id=taken)]))
             bystander = threads(lambda: store.append("bystander-1", _events(1)))
             _wait_queued(store.recorder, 2)
             lock.release()
-            wait_until(lambda: leader, 30, "the leader's outcome")
+            _wait_outcome(leader)
 
             def batch_waits_for_the_other_transaction() -> bool:
                 with psycopg.connect(pg_server_url, autocommit=True) as watcher:
@@ -277,7 +361,8 @@ def test_a_batch_that_fails_as_a_whole_sends_each_append_again_alone(
             other.commit()
         finally:
             other.close()
-        wait_until(lambda: clash and bystander, 30, "both outcomes")
+        _wait_outcome(clash)
+        _wait_outcome(bystander)
         assert isinstance(clash[0], ss.DuplicateEventId)
         assert "other-1" in str(clash[0])
         assert bystander[0].version == 0
@@ -329,14 +414,11 @@ def test_asyncio_tasks_share_a_batch_and_a_cancelled_queued_task_writes_nothing(
 ) -> None:
     async def scenario() -> None:
         async with await ss.open_async_store(url) as store:
-            recorder = store.recorder
+            recorder: Any = store.recorder
             schema = str((await store.stats())["schema"])
-            lock = await asyncio.to_thread(StreamLock, pg_server_url, schema, "hot-1")
+            lock = await asyncio.to_thread(PositionLock, pg_server_url, schema)
             leader = asyncio.create_task(store.append("hot-1", _events(1)))
-            deadline = Deadline(30, "a leader")
-            while recorder._queue.leading == 0:
-                deadline.check()
-                await asyncio.sleep(0.01)
+            await asyncio.to_thread(_wait_leading, recorder, pg_server_url)
             followers = [
                 asyncio.create_task(store.append(f"task-{n}", _events(1), ss.NO_STREAM))
                 for n in range(8)

@@ -189,7 +189,7 @@ class AsyncPostgresRecorder:
         self._last_batch = len(batch)
         try:
             if len(batch) == 1:
-                await self._send_one(own)
+                await self._try_one(own)
             else:
                 await self._send_batch(batch)
         except BaseException:
@@ -226,6 +226,23 @@ class AsyncPostgresRecorder:
             if time.monotonic() >= deadline:
                 return
 
+    async def _try_one(self, job: gc.Job) -> None:
+        """A leader's lone append (see the sync recorder's ``_try_one``)."""
+        if len(job.records) > 1:
+            await self._send_batch([job])
+            return
+        (record,) = job.records
+        code = q.expected_code(job.expected)
+        params = (job.stream, code, record.id, record.type, record.data, record.metadata)
+        try:
+            rows = await self._append_rows(q.TRY_APPEND_ONE, params)
+        except StoreError as exc:
+            job.outcome = exc
+            return
+        version, position = rows[0]
+        busy = version is None
+        job.outcome = gc.ALONE if busy else AppendResult(version=version, position=position)
+
     async def _send_one(self, job: gc.Job) -> None:
         """Send one append by itself: its outcome is its result or the StoreError raised."""
         try:
@@ -240,9 +257,8 @@ class AsyncPostgresRecorder:
         """Send several appends as one call; each gets its own outcome."""
         try:
             rows = await self._append_rows(*gc.batch_call(batch))
-        except StoreError:  # the call as a whole: each caller sends its append again alone
-            for job in batch:
-                job.outcome = gc.ALONE
+        except StoreError as exc:
+            gc.batch_failed(batch, exc)
             return
         gc.batch_outcomes(batch, rows[0])
 

@@ -26,12 +26,16 @@ from psycopg.errors import error_from_result
 
 STATEMENT = b"streamsource_append_event"
 _SQL = b"SELECT last_version, last_position FROM append_event($1, $2, $3, $4, $5, $6)"
+TRY_STATEMENT = b"streamsource_try_append_event"
+_TRY_SQL = b"SELECT last_version, last_position FROM try_append_event($1, $2, $3, $4, $5, $6)"
 # text, int8, uuid, text, bytea, bytea (pg_type oids)
 _TYPES = [25, 20, 2950, 25, 17, 17]
 _FORMATS = [0, 1, 1, 0, 1, 1]  # text for the two texts, binary for the rest
 _BINARY = 1
 
-_prepared: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+_prepared: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[bytes]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def append_event(
@@ -42,19 +46,25 @@ def append_event(
     event_type: str,
     data: bytes,
     metadata: bytes,
-) -> tuple[int, int]:
+    *,
+    wait: bool = True,
+) -> tuple[int, int] | None:
     """Call ``append_event`` on ``conn`` (idle, autocommit); its last version and position.
 
-    Raises what psycopg would: the server's error as its ``psycopg.errors`` class, or
-    :class:`psycopg.OperationalError` when the connection broke.
+    ``wait=False`` calls ``try_append_event`` instead, which returns None (having done
+    nothing) when another transaction holds the stream. Raises what psycopg would: the
+    server's error as its ``psycopg.errors`` class, or :class:`psycopg.OperationalError`
+    when the connection broke.
     """
     pgconn = conn.pgconn
     encoding = conn.info.encoding
-    if conn not in _prepared:
-        _check(conn, pgconn.prepare(STATEMENT, _SQL, _TYPES), pq.ExecStatus.COMMAND_OK)
-        _prepared.add(conn)
+    statement, sql = (STATEMENT, _SQL) if wait else (TRY_STATEMENT, _TRY_SQL)
+    prepared = _prepared.setdefault(conn, set())
+    if statement not in prepared:
+        _check(conn, pgconn.prepare(statement, sql, _TYPES), pq.ExecStatus.COMMAND_OK)
+        prepared.add(statement)
     result = pgconn.exec_prepared(
-        STATEMENT,
+        statement,
         [
             stream.encode(encoding),
             expected.to_bytes(8, "big", signed=True),
@@ -69,7 +79,8 @@ def append_event(
     _check(conn, result, pq.ExecStatus.TUPLES_OK)
     version = result.get_value(0, 0)
     position = result.get_value(0, 1)
-    assert version is not None and position is not None
+    if version is None or position is None:
+        return None  # try_append_event: the stream is busy
     return int.from_bytes(version, "big", signed=True), int.from_bytes(position, "big", signed=True)
 
 
@@ -77,7 +88,7 @@ def _check(conn: psycopg.Connection[Any], result: pq.abc.PGresult, wanted: pq.Ex
     if result.status == wanted:
         return
     if conn.pgconn.status == pq.ConnStatus.BAD:  # as psycopg reports a lost connection
-        _prepared.discard(conn)
+        _prepared.pop(conn, None)
         message = conn.pgconn.get_error_message(conn.info.encoding) or "connection lost"
         raise psycopg.OperationalError(f"consuming input failed: {message}")
     raise error_from_result(result, encoding=conn.info.encoding)

@@ -17,10 +17,17 @@ calls are in flight per store.
 A batch never fails one append for another's sake: ``append_batch`` checks every append
 before writing anything and returns a status per append, so a wrong expected version, a
 tombstone or an id stored before refuses only its own append (its caller then does what
-the one-append path does: look for an identical earlier append, else raise). Appends that
-name the same event id go to different batches. If the batch call fails as a whole (the
-connection broke, a concurrent writer took an id first), every append of it is sent again
-on its own by its own caller: appends are idempotent, so one that did commit finds itself.
+the one-append path does: look for an identical earlier append, else raise). Nor does it
+wait for any one stream: a leader only *tries* the stream locks (``append_batch`` in its
+non-atomic mode, ``try_append_event`` for a lone one-event append), and an append whose
+stream another transaction holds (say a ``store.transaction()`` that appended to it and is
+still writing its rows) is sent again by its own caller, outside the queue, so that only
+it waits: appends to different streams never wait for each other's transactions. Appends that
+name the same event id go to different batches. If the batch call fails as a whole, a
+fault of the server or the connection is every append's outcome (the batch committed
+entirely or not at all; appends are idempotent, so a retry of one that did commit finds
+it); anything else (a concurrent writer took an id first) has each caller send its append
+again on its own, so only the culprit fails.
 
 This module holds the queue and the hand-over, without I/O: :class:`Queue` is driven by
 the sync recorder under a lock and by the asyncio recorder on its event loop.
@@ -32,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streamsource.errors import OperationalError, StoreError
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import EventRecord
 
@@ -180,8 +188,21 @@ def batch_outcomes(
         if status == q.APPENDED:
             assert version is not None
             job.outcome = AppendResult(version=version, position=position)
+        elif status == q.BUSY:
+            job.outcome = ALONE
         else:
             job.outcome = Refused(status, version)
+
+
+def batch_failed(batch: Sequence[Job], error: StoreError) -> None:
+    """The batch call failed as a whole with ``error``. A fault of the server or the
+    connection (an OperationalError: the batch committed entirely or not at all) is every
+    append's outcome, as for a lone append: each caller may retry (appends are idempotent).
+    Anything else may be one append's doing (a concurrent writer took one of its ids): each
+    caller sends its append again alone, and only that one fails."""
+    alone = len(batch) > 1 and not isinstance(error, OperationalError)
+    for job in batch:
+        job.outcome = ALONE if alone else error
 
 
 def batch_call(batch: Sequence[Job]) -> tuple[str, tuple[Any, ...]]:

@@ -46,7 +46,9 @@ APPEND_BATCH = (
     " %b::int[], %b::uuid[], %b::text[], %b::bytea[], %b::bytea[], %b)"
 )
 # append_batch's statuses (non-atomic mode)
-APPENDED, WRONG_VERSION, DELETED, ID_IS_STORED = 0, 1, 2, 3
+APPENDED, WRONG_VERSION, DELETED, ID_IS_STORED, BUSY = 0, 1, 2, 3, 4
+# append_event that returns NULLs instead of waiting for a stream another transaction holds
+TRY_APPEND_ONE = "SELECT last_version, last_position FROM try_append_event(%b, %b, %b, %b, %b, %b)"
 HARD_DELETE = "SELECT hard_delete_stream(%s, %s)"
 SET_METADATA = (
     "INSERT INTO streams AS s (name, metadata) VALUES (%s, %s)"

@@ -215,7 +215,7 @@ class PostgresRecorder:
         self._last_batch = len(batch)
         try:
             if len(batch) == 1:
-                self._send_one(own)
+                self._try_one(own)
             else:
                 self._send_batch(batch)
         except BaseException:
@@ -252,8 +252,37 @@ class PostgresRecorder:
             if time.monotonic() >= deadline:
                 return
 
+    def _try_one(self, job: gc.Job) -> None:
+        """A leader's lone append: sent unless another transaction holds its stream (then
+        its outcome is ALONE: its caller sends it, outside the queue, and waits)."""
+        if len(job.records) > 1:
+            self._send_batch([job])
+            return
+        record = job.records[0]
+        stream, code = job.stream, q.expected_code(job.expected)
+
+        def call(conn: Conn) -> tuple[int, int] | None:
+            return direct.append_event(
+                conn,
+                stream,
+                code,
+                record.id.bytes,
+                record.type,
+                record.data,
+                record.metadata,
+                wait=False,
+            )
+
+        try:
+            done = self._append_on(call)
+        except StoreError as exc:
+            job.outcome = exc
+            return
+        job.outcome = gc.ALONE if done is None else AppendResult(*done)
+
     def _send_one(self, job: gc.Job) -> None:
-        """Send one append by itself: its outcome is its result or the StoreError raised."""
+        """Send one append by itself, waiting for its stream if another transaction holds
+        it: its outcome is its result or the StoreError raised."""
         records = job.records
         code = q.expected_code(job.expected)
         call: Callable[[Conn], tuple[int, int]]
@@ -262,9 +291,11 @@ class PostgresRecorder:
             stream = job.stream
 
             def call(conn: Conn) -> tuple[int, int]:
-                return direct.append_event(
+                done = direct.append_event(
                     conn, stream, code, record.id.bytes, record.type, record.data, record.metadata
                 )
+                assert done is not None  # it waits for the stream
+                return done
         else:
             sql, params = q.append_call(job.stream, job.expected, records)
 
@@ -288,9 +319,8 @@ class PostgresRecorder:
 
         try:
             row = self._append_on(call)
-        except StoreError:  # the call as a whole: each caller sends its append again alone
-            for job in batch:
-                job.outcome = gc.ALONE
+        except StoreError as exc:
+            gc.batch_failed(batch, exc)
             return
         gc.batch_outcomes(batch, row)
 

@@ -1,4 +1,5 @@
--- streamsource event store, schema version 3: several appends in one call.
+-- streamsource event store, schema version 3: several appends in one call, and appends that
+-- do not wait for a stream held by another transaction (for the recorders' group commit).
 -- Runs inside the store's schema in one transaction, under the migration advisory lock.
 --
 -- append_batch appends to several streams (or several times to one), each append with its
@@ -18,7 +19,9 @@
 --   names one id twice.
 -- p_atomic false (the recorders' group commit): each append gets a status and the others
 --   go on: 0 appended, 1 wrong expected version, 2 tombstoned, 3 an id is stored already
---   (the client looks for an identical earlier append: an idempotent retry).
+--   (the client looks for an identical earlier append: an idempotent retry), 4 its stream's
+--   lock is held by another transaction (the client sends that append on its own: a batch
+--   never waits for one stream, which would hold up the appends to every other stream).
 --   versions[k]: status 0 the append's last version (the current one for an empty append,
 --   NULL for none); status 1 the current version (NULL: no stream). positions[k]: status 0
 --   the last position of the append's events (0 for an empty append).
@@ -57,6 +60,7 @@ DECLARE
     at        timestamptz;
     stored    uuid;
     stored_ids uuid[];
+    busy      bigint[] := '{}';  -- stream locks held by other transactions
     tx        xid8;
     pos       bigint;
 BEGIN
@@ -76,13 +80,17 @@ BEGIN
     statuses := array_fill(0, ARRAY[m]);
     versions := array_fill(NULL::bigint, ARRAY[m]);
     positions := array_fill(0::bigint, ARRAY[m]);
-    -- The stream locks of append_events, in key order: two batches sharing streams wait for
-    -- each other instead of deadlocking.
+    -- The stream locks of append_events, in key order: two atomic batches sharing streams
+    -- wait for each other instead of deadlocking. A group commit's batch waits for none.
     FOR lock_key IN
         SELECT DISTINCT hashtextextended(current_schema() || '.' || s, 0)
           FROM unnest(p_streams) AS s ORDER BY 1
     LOOP
-        PERFORM pg_advisory_xact_lock(lock_key);
+        IF p_atomic THEN
+            PERFORM pg_advisory_xact_lock(lock_key);
+        ELSIF NOT pg_try_advisory_xact_lock(lock_key) THEN
+            busy := busy || lock_key;
+        END IF;
     END LOOP;
     -- The ids stored already, in one join for the whole batch (a join on the unique index;
     -- "id = ANY(array)" per append got a cached generic plan that scanned the table).
@@ -93,6 +101,11 @@ BEGIN
         n := p_counts[k];
         starts[k] := next_at;
         next_at := next_at + n;
+        IF cardinality(busy) > 0
+           AND hashtextextended(current_schema() || '.' || v_stream, 0) = ANY(busy) THEN
+            statuses[k] := 4;
+            CONTINUE;
+        END IF;
         -- the stream as an earlier append of this batch left it, else as stored
         j := k - 1;
         WHILE j >= 1 AND NOT (p_streams[j] = v_stream AND statuses[j] = 0) LOOP
@@ -186,5 +199,66 @@ BEGIN
     IF cardinality(new_names) > 0 THEN
         INSERT INTO streams (name) SELECT unnest(new_names) ON CONFLICT (name) DO NOTHING;
     END IF;
+END
+$$;
+
+-- append_event for a group commit's lone append: the same, except that when the stream's
+-- lock is held by another transaction it does nothing and returns NULLs (the client then
+-- sends the append by append_event, outside the group commit, so that only this append
+-- waits for that transaction).
+CREATE FUNCTION try_append_event(
+    p_stream text,
+    p_expected bigint,
+    p_id uuid,
+    p_type text,
+    p_data bytea,
+    p_metadata bytea,
+    OUT last_version bigint,
+    OUT last_position bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+    tx        xid8;
+    first_pos bigint;
+    current   bigint;
+    deleted   boolean;
+    known     boolean;
+    at        timestamptz;
+BEGIN
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+        RAISE EXCEPTION 'try_append_event must be the first write of its transaction'
+            USING ERRCODE = 'SS003';
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtextextended(current_schema() || '.' || p_stream, 0))
+    THEN
+        RETURN;  -- busy: NULL, NULL
+    END IF;
+    PERFORM pg_advisory_lock(1397977699, hashtext(current_schema()));
+    tx := pg_current_xact_id();
+    first_pos := nextval('events_position_seq');
+    PERFORM pg_advisory_unlock(1397977699, hashtext(current_schema()));
+    SELECT s.name IS NOT NULL, coalesce(s.hard_deleted, false), e.version, e.recorded_at
+      INTO known, deleted, current, at
+      FROM (SELECT 1) AS one
+      LEFT JOIN streams AS s ON s.name = p_stream
+      LEFT JOIN LATERAL (
+          SELECT version, recorded_at FROM events
+           WHERE stream = p_stream ORDER BY version DESC LIMIT 1
+      ) AS e ON true;
+    IF deleted THEN
+        RAISE EXCEPTION 'stream % is deleted', p_stream USING ERRCODE = 'SS002';
+    END IF;
+    IF NOT expected_version_matches(p_expected, current) THEN
+        RAISE EXCEPTION 'wrong expected version for stream %', p_stream
+            USING ERRCODE = 'SS001', DETAIL = coalesce(current::text, '');
+    END IF;
+    at := greatest(clock_timestamp(), at);
+    INSERT INTO events (position, stream, version, id, type, data, metadata, recorded_at, tx_id)
+    VALUES (first_pos, p_stream, coalesce(current, -1) + 1, p_id, p_type,
+            p_data, p_metadata, at, tx);
+    IF NOT known THEN
+        INSERT INTO streams (name) VALUES (p_stream) ON CONFLICT (name) DO NOTHING;
+    END IF;
+    last_version := coalesce(current, -1) + 1;
+    last_position := first_pos;
 END
 $$;
