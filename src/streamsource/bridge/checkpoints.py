@@ -9,18 +9,25 @@ for the file's lock, and it is as durable as the store's own commits (``durabili
 survives a power loss, so the relay never skips an event it did not deliver).
 ``benchmarks/subscriptions.py --only-beside`` prints what such saves cost the application's
 appends, beside a separate file and a second connection (see
-:mod:`streamsource.eventstore.backends.sqlite.database`). Checkpoints kept by older versions
-in ``PATH-relay`` are not read: a relay upgraded in place starts from 0 once (consumers skip
-the repeats through their inbox), or copy the row over.
+:mod:`streamsource.eventstore.backends.sqlite.database`).
+
+Older versions kept a SQLite store's checkpoints in a file of their own, ``PATH-relay``. The
+first checkpoint store opened on such a store imports its rows (per relay, the higher of
+the two positions: a checkpoint only moves forward), commits, then removes the file; a
+crash in between imports the same rows again. A file it cannot read stops it with an error
+naming the file and what to do, the file left in place.
 
 A store without a SQL database (``memory://``) keeps checkpoints in memory (demos, tests).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 from typing import Protocol
 
+from streamsource.errors import OperationalError
 from streamsource.eventstore.database import Database, ensure_tables
 from streamsource.eventstore.store import EventStore
 
@@ -73,6 +80,8 @@ class DatabaseCheckpoints:
         )
         self._load = f"SELECT position FROM {TABLE} WHERE name = {d.placeholder}"
         self._save = d.upsert(TABLE, ("name", "position"), ("name",)) + f", updated_at = {d.now}"
+        if d.name == "sqlite":
+            import_legacy_file(database)
 
     def load(self, name: str) -> int:
         with self._database.transaction() as tx:
@@ -93,3 +102,41 @@ def checkpoints_for(store: EventStore) -> CheckpointStore:
     if database is None:
         return MemoryCheckpoints()
     return DatabaseCheckpoints(database)
+
+
+LEGACY_SUFFIX = "-relay"
+"""The file beside a SQLite store ``PATH`` where older versions kept its checkpoints."""
+
+_IMPORT = (
+    f"INSERT INTO {TABLE} (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE"
+    " SET position = max(position, excluded.position)"
+)
+
+
+def import_legacy_file(database: Database) -> list[tuple[str, int]]:
+    """Move the checkpoints of ``PATH-relay`` (older versions) into the SQLite store's table
+    and remove the file; the rows imported (none if there was no file)."""
+    legacy = Path(database.where + LEGACY_SUFFIX)
+    if not legacy.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(legacy, isolation_level=None)
+        try:
+            rows = [
+                (str(name), int(position))
+                for name, position in conn.execute(f"SELECT name, position FROM {TABLE}")
+            ]
+        finally:
+            conn.close()
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        raise OperationalError(
+            f"{legacy}: relay checkpoints kept by an older streamsource cannot be read ({exc});"
+            f" checkpoints now live in the store's table {TABLE}: copy each relay's position"
+            " there (or let the relays start from 0, their consumers skipping the repeats),"
+            " then delete the file"
+        ) from exc
+    with database.transaction() as tx:
+        tx.executemany(_IMPORT, rows)
+    for path in (legacy, Path(f"{legacy}-wal"), Path(f"{legacy}-shm")):
+        path.unlink(missing_ok=True)
+    return rows
