@@ -119,7 +119,7 @@ def run_producer(bootstrap: str, topic: str, total: int, rate: float, batch: int
         stream = f"account-{(sent // batch) % STREAMS}".encode()
         value = json.dumps({"amount": 1, "t": now}).encode()
         for n in range(count):
-            headers = [
+            headers: list[tuple[str, str | bytes | None]] = [
                 ("event-id", str(uuid.uuid4()).encode()),
                 ("event-type", b"Deposited"),
                 ("stream", stream),
@@ -234,7 +234,7 @@ def baseline_run(
         for message in consumer.consume(1000, 0.05):  # the InboxConsumer's defaults
             if message.error() is None:
                 now = time.time()
-                sent = json.loads(message.value())["t"]
+                sent = json.loads(message.value() or b"{}")["t"]
                 delays.append(now - sent)
                 first[0] = min(first[0], sent)
                 last[0] = now

@@ -74,7 +74,9 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -113,7 +115,7 @@ class Target:
 
 @contextmanager
 def streamsource_broker(
-    workdir: Path, name: str = "data", source: Path | None = None, **options: object
+    workdir: Path, name: str = "data", source: Path | None = None, **options: Any
 ) -> Iterator[BrokerProcess]:
     """A ``streamsource broker`` process; ``source``: a ``src`` directory to run instead of
     the installed package (an older revision, for a before/after row)."""
@@ -304,7 +306,7 @@ def run_transaction_workloads(
             name = "transactions of 1 message (client floor)"
         measure(
             rows, name, "msg/s", targets,
-            lambda t, topic=topic, p=per_txn, n=n: produce_exactly_once(t.bootstrap, topic, n, 100, p),
+            partial(produce_exactly_once_on, topic=topic, count=n, size=100, per_txn=per_txn),
             repeat, messages=n + 1,
         )  # fmt: skip
     total = (count + 1) * repeat
@@ -349,6 +351,27 @@ def consume(
     return count / elapsed, count * size / elapsed / 1e6
 
 
+# The figures as measure() runs them, on each target in turn (bound with functools.partial).
+def produce_on(
+    target: Target, *, topic: str, count: int, size: int, acks: str
+) -> tuple[float, float]:
+    return produce(target.bootstrap, topic, count, size, acks)
+
+
+def produce_exactly_once_on(
+    target: Target, *, topic: str, count: int, size: int, per_txn: int
+) -> tuple[float, float]:
+    return produce_exactly_once(target.bootstrap, topic, count, size, per_txn)
+
+
+def consume_on(
+    target: Target, *, topic: str, total: int, size: int, backoff_ms: int | None = None
+) -> tuple[float, float]:
+    if backoff_ms is None:
+        return consume(target.bootstrap, topic, total, size)
+    return consume(target.bootstrap, topic, total, size, **{"fetch.queue.backoff.ms": backoff_ms})
+
+
 def latency(bootstrap: str, topic: str, seconds: float) -> tuple[float, float]:
     """End-to-end latency at a fixed ``LATENCY_RATE`` msg/s; (p50 ms, p99 ms)."""
     consumer = Consumer(
@@ -358,7 +381,7 @@ def latency(bootstrap: str, topic: str, seconds: float) -> tuple[float, float]:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": 1})
     marker: list[int] = []
     producer.produce(
-        topic, b"0" * 100, partition=0, on_delivery=lambda _e, m: marker.append(m.offset())
+        topic, b"0" * 100, partition=0, on_delivery=lambda _e, m: marker.append(m.offset() or 0)
     )
     producer.flush(30)
     consumer.assign([TopicPartition(topic, 0, marker[0] + 1)])  # only what is sent below
@@ -370,7 +393,7 @@ def latency(bootstrap: str, topic: str, seconds: float) -> tuple[float, float]:
         while len(delays) < total and not done.is_set():
             msg = consumer.poll(0.1)  # one at a time: a batch call would wait to fill up
             if msg is not None and msg.error() is None:
-                sent_ns = int(msg.value()[:20])
+                sent_ns = int((msg.value() or b"0")[:20])
                 delays.append((time.perf_counter_ns() - sent_ns) / 1e6)
 
     reader = threading.Thread(target=read)
@@ -550,7 +573,7 @@ def probe_latency(bootstrap: str, topic: str, seconds: float) -> tuple[float, fl
         sent = time.perf_counter_ns()
         producer.produce(
             topic, b"p" * 100, partition=0,
-            on_delivery=lambda e, m, sent=sent: acked(e, m, sent),
+            on_delivery=partial(acked, sent=sent),
         )  # fmt: skip
         producer.poll(0)
     producer.flush(60)
@@ -722,7 +745,7 @@ def run_client_workloads(
                 create_topic(target.bootstrap, topic)
             measure(
                 rows, f"produce {size} B, acks={acks}", "msg/s", targets,
-                lambda t, topic=topic, n=n, s=size, a=acks: produce(t.bootstrap, topic, n, s, a),
+                partial(produce_on, topic=topic, count=n, size=size, acks=acks),
                 repeat, messages=n + 1000,
             )  # fmt: skip
             if acks != "1":
@@ -730,15 +753,13 @@ def run_client_workloads(
             total = (n + 1000) * repeat  # what the topic now holds, read from the start
             measure(
                 rows, f"consume {size} B", "msg/s", targets,
-                lambda t, topic=topic, total=total, s=size: consume(t.bootstrap, topic, total, s),
+                partial(consume_on, topic=topic, total=total, size=size),
                 repeat, messages=total,
             )  # fmt: skip
             if size == 100:  # librdkafka pauses fetching for 1 s once its queue is full
                 measure(
                     rows, "consume 100 B, fetch.queue.backoff.ms=0", "msg/s", targets,
-                    lambda t, topic=topic, total=total: consume(
-                        t.bootstrap, topic, total, 100, **{"fetch.queue.backoff.ms": 0}
-                    ),
+                    partial(consume_on, topic=topic, total=total, size=100, backoff_ms=0),
                     repeat, messages=total,
                 )  # fmt: skip
     if cpu_only:
@@ -822,12 +843,11 @@ def print_table(rows: list[Row], targets: list[str]) -> None:
         print(f"\n{'broker CPU s per million messages':<40}", end="")
         print("".join(f"{t:>14}" for t in ("streamsource", "tansu")) + f"{'vs tansu':>10}")
         for row in cpu_rows:
-            ours, theirs = row.cpu_per_million.get("streamsource"), row.cpu_per_million.get("tansu")
+            mine = row.cpu_per_million.get("streamsource")
+            other = row.cpu_per_million.get("tansu")
             line = f"{row.name:<40}"
-            line += "".join(
-                f"{v:>14.2f}" if v is not None else f"{'-':>14}" for v in (ours, theirs)
-            )
-            line += f"{ours / theirs:>9.2f}x" if ours and theirs else f"{'-':>10}"
+            line += "".join(f"{v:>14.2f}" if v is not None else f"{'-':>14}" for v in (mine, other))
+            line += f"{mine / other:>9.2f}x" if mine and other else f"{'-':>10}"
             print(line)
     print(
         "\nmsg/s rows: best of the repeats, with the broker's CPU use during it (100% = one"

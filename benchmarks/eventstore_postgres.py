@@ -445,7 +445,7 @@ def run(quick: bool = False, pg_url: str | None = None) -> None:
     with server_url(pg_url) as url:
         with psycopg.connect(url) as conn:
             version = conn.execute("SHOW server_version").fetchone()
-            settings = dict(
+            settings: dict[str, str] = dict(
                 conn.execute(
                     "SELECT name, setting FROM pg_settings"
                     " WHERE name IN ('fsync', 'synchronous_commit', 'wal_sync_method')"

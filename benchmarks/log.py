@@ -49,7 +49,9 @@ def records_per_batch(batch: bytes) -> int:
     return int.from_bytes(batch[57:61], "big")
 
 
-def bench_raw(directory: Path, batch: bytes, per_append: int, appends: int, read_bytes: int):
+def bench_raw(
+    directory: Path, batch: bytes, per_append: int, appends: int, read_bytes: int
+) -> tuple[float, float]:
     path = directory / "raw.bin"
     chunk = batch * per_append
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -70,7 +72,9 @@ def bench_raw(directory: Path, batch: bytes, per_append: int, appends: int, read
     return write_s, read_s
 
 
-def bench_log(directory: Path, batch: bytes, per_append: int, appends: int, read_bytes: int):
+def bench_log(
+    directory: Path, batch: bytes, per_append: int, appends: int, read_bytes: int
+) -> tuple[float, float]:
     config = LogConfig(segment_bytes=64 * 1024 * 1024)
     log = PartitionLog.open(directory / "p0", config, now_ms=NOW)
     try:

@@ -49,7 +49,7 @@ from streamsource.messaging import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from broker import tansu_binary, tansu_broker
+from broker import tansu_binary, tansu_broker  # type: ignore[import-not-found]
 
 registry = ss.EventRegistry()
 
@@ -168,8 +168,8 @@ def main() -> None:
     baseline = rows[0][1]
     print(f"\n{args.count} command/reply round trips, SQLite stores (durability=normal)")
     print(f"{'transport':<22}{'round trips/s':>15}{'vs local':>10}  check")
-    for name, rate, check in rows:
-        print(f"{name:<22}{rate:>15,.0f}{rate / baseline:>10.2f}  {check}")
+    for name, per_second, check in rows:
+        print(f"{name:<22}{per_second:>15,.0f}{per_second / baseline:>10.2f}  {check}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import importlib
 import io
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from streamsource.kafka.protocol import (
@@ -155,20 +156,20 @@ def main() -> None:
             frame = encode_request(
                 RequestHeader(0, version, 1, "bench"), produce_request(partitions)
             )[4:]
-            ours = ops_per_second(lambda frame=frame: decode_request(frame))
+            ours = ops_per_second(partial(decode_request, frame))
             reader = kio_produce_reader(version)
-            theirs = ops_per_second(lambda r=reader, f=frame: r(f)) if reader else None
+            theirs = ops_per_second(partial(reader, frame)) if reader else None
             rows.append((f"Produce v{version} decode, {partitions} x 1 KiB", ours, theirs))
     for version in (12, 11, 2):
         for partitions in (1, 10, 100):
             header = RequestHeader(1, version, 1, "bench")
             response = fetch_response(partitions)
-            ours = ops_per_second(lambda h=header, r=response: encode_response(h, r))
+            ours = ops_per_second(partial(encode_response, header, response))
             writer = kio_fetch_writer(version, partitions)
             theirs = ops_per_second(writer) if writer else None
             rows.append((f"Fetch v{version} encode, {partitions} x 1 KiB", ours, theirs))
             if partitions == 100:
-                chunks = ops_per_second(lambda h=header, r=response: encode_response_chunks(h, r))
+                chunks = ops_per_second(partial(encode_response_chunks, header, response))
                 rows.append((f"Fetch v{version} encode to chunks, 100 x 1 KiB", chunks, theirs))
 
     print(f"{'workload':<44} {'streamsource op/s':>18} {'kio op/s':>12} {'ratio':>8}")

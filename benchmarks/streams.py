@@ -210,7 +210,7 @@ def latency(
         while not done.is_set():
             for m in consumer.consume(1000, 0.1):
                 if m.error() is None:
-                    sent = json.loads(m.value())["sent"]
+                    sent = json.loads(m.value() or b'{"sent": null}')["sent"]
                     if sent is not None:
                         delays.append(time.time() - sent)
 

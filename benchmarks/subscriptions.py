@@ -216,12 +216,12 @@ def beside_the_store_rows(directory: Path, seconds: float) -> list[Row]:
     def run(round_: int, saver: str) -> tuple[float, float, int]:
         path = directory / f"beside-{saver}-{round_}.db"
         with ss.open_store(f"sqlite:///{path}") as store:
-            save: Callable[[int], None] | None = None
+            save: Callable[[int], object] | None = None
             if saver == "store":
                 checkpoints = checkpoints_for(store)
                 save = lambda n: checkpoints.save("bench", n)  # noqa: E731
             elif saver in ("sidecar", "second connection"):
-                target = path if saver == "second connection" else Path(f"{path}-relay")
+                target = path if saver == "second connection" else Path(f"{path}-sidecar")
                 db = sqlite3.connect(
                     target, timeout=30, isolation_level=None, check_same_thread=False
                 )
