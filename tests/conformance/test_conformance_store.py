@@ -62,6 +62,17 @@ def test_list_streams(store: Any) -> None:
     assert (listed["gone-1"].version, listed["gone-1"].hard_deleted) == (0, True)
 
 
+def test_list_streams_pages_by_name(store: Any) -> None:
+    for name in ("b-2", "a-1", "c-3", "b-1"):
+        store.append(name, events("A"))
+    assert [s.stream for s in store.list_streams()] == ["a-1", "b-1", "b-2", "c-3"]
+    assert [s.stream for s in store.list_streams(after="b-1")] == ["b-2", "c-3"]
+    assert [s.stream for s in store.list_streams(after="b")] == ["b-1", "b-2", "c-3"]
+    assert list(store.list_streams(after="c-3")) == []
+    with pytest.raises(ss.InvalidStreamName):
+        list(store.list_streams(after=""))
+
+
 def test_head_position(store: Any) -> None:
     assert store.head_position() == 0
     first = store.append("s-1", events("A"))

@@ -247,3 +247,39 @@ def test_sync_and_asyncio_consumers_of_one_group_share_the_work(
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads)
     assert sorted(handled[0] + handled[1]) == list(range(120))  # each exactly once
+
+
+def check_operator_overview(store: ss.EventStore) -> None:
+    """What an operator's console reads of the groups: each group's row with its in-flight
+    count, and the in-flight messages with their attempts, holder and last error."""
+    from streamsource.eventstore.subscriptions.group_tables import open_group_tables
+
+    orders(store, 6)
+    with PersistentSubscription(store, "billing", category="order", retry_delay=3600) as sub:
+        first, second, third = sub.fetch(3)
+        sub.ack(first)
+        sub.nack(second, "bank timed out")
+        with PersistentSubscription(store, "audit", category="order", consumer="auditor") as other:
+            assert other.fetch(1)
+        tables = open_group_tables(store.recorder)
+        try:
+            overview = {g.name: g for g in tables.groups()}
+            with tables.transaction("billing"):
+                entries = tables.in_flight_entries("billing", 10)
+        finally:
+            tables.close()
+    assert [(g.name, g.category, g.in_flight) for g in overview.values()] == [
+        ("audit", "order", 1),
+        ("billing", "order", 2),
+    ]
+    assert overview["billing"].checkpoint == third.event.position
+    assert [(e.position, e.attempts, e.consumer) for e in entries] == [
+        (second.event.position, 1, None),
+        (third.event.position, 1, sub.consumer),
+    ]
+    if store.recorder.database is not None:  # the memory tables keep no error text
+        assert [e.last_error for e in entries] == ["bank timed out", None]
+
+
+def test_operators_see_every_group_and_its_in_flight_messages(store: ss.EventStore) -> None:
+    check_operator_overview(store)

@@ -194,3 +194,9 @@ def test_consumers_starting_at_once_on_a_new_schema_all_get_the_group_tables(
                 await store.close()
 
     assert asyncio.run(start_consumers()) == 8
+
+
+def test_operators_see_every_group_and_its_in_flight_messages(store: ss.EventStore) -> None:
+    from .test_persistent import check_operator_overview
+
+    check_operator_overview(store)

@@ -116,10 +116,8 @@ def streams_page(
     needle = (search or "").casefold()
     scanned = 0
     last_seen = after
-    for summary in store.list_streams():
+    for summary in store.list_streams(after=after):
         name = summary.stream
-        if after is not None and name <= after:
-            continue
         if scanned == SCAN_BUDGET:
             return StreamsPage(rows, category, search, None, scanned_to=last_seen)
         scanned += 1

@@ -322,9 +322,10 @@ class AsyncEventStore(StoreBase[AsyncRecorder]):
         stream = check_stream_name(stream)
         return metadata_of(stream, await recorder.stream_info(stream))
 
-    async def list_streams(self) -> AsyncIterator[StreamSummary]:
-        """Every stream that has events or was tombstoned."""
-        async for info in self._open().list_streams():
+    async def list_streams(self, *, after: str | None = None) -> AsyncIterator[StreamSummary]:
+        """Every stream that has events or was tombstoned, in name order, after ``after``."""
+        start = "" if after is None else check_stream_name(after, "after")
+        async for info in self._open().list_streams(start):
             if (summary := summary_of(info)) is not None:
                 yield summary
 

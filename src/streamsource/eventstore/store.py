@@ -367,9 +367,12 @@ class EventStore(StoreBase[Recorder]):
         stream = check_stream_name(stream)
         return metadata_of(stream, self._info(stream))
 
-    def list_streams(self) -> Generator[StreamSummary, None, None]:
-        """Every stream that has events or was tombstoned."""
-        return _summaries(self._open().list_streams())
+    def list_streams(self, *, after: str | None = None) -> Generator[StreamSummary, None, None]:
+        """Every stream that has events or was tombstoned, in name order; ``after`` starts
+        after that name (keyset paging: pass the last name of the previous page)."""
+        recorder = self._open()
+        start = "" if after is None else check_stream_name(after, "after")
+        return _summaries(recorder.list_streams(start))
 
     def head_position(self) -> int:
         """The global position of the newest event, 0 when the store is empty."""

@@ -314,10 +314,14 @@ class MemoryRecorder:
         version = len(state.events) - 1 if state.first < len(state.events) else None
         return StreamInfo(stream, version, state.hard_deleted, state.metadata)
 
-    def list_streams(self) -> Iterator[StreamInfo]:
+    def list_streams(self, after: str = "") -> Iterator[StreamInfo]:
         with self._lock:
             self._check_open()
-            infos = [self._info(name, state) for name, state in self._streams.items()]
+            infos = [
+                self._info(name, state)
+                for name, state in sorted(self._streams.items())
+                if name > after
+            ]
         return iter(infos)
 
     def head_position(self) -> int:

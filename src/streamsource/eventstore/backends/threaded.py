@@ -294,8 +294,8 @@ class ThreadedAsyncRecorder:
     async def hard_delete(self, stream: str, expected: ExpectedVersion) -> None:
         await self._run(self._recorder.hard_delete, stream, expected)
 
-    def list_streams(self) -> AsyncIterator[StreamInfo]:
-        return self._paged(self._recorder.list_streams)
+    def list_streams(self, after: str = "") -> AsyncIterator[StreamInfo]:
+        return self._paged(lambda: self._recorder.list_streams(after))
 
     async def head_position(self) -> int:
         return await self._run(self._recorder.head_position)

@@ -385,13 +385,12 @@ class AsyncPostgresRecorder:
         """The stream's last version, tombstone and metadata."""
         return q.stream_info(stream, await self._fetch(q.STREAM_INFO, (stream,)))
 
-    def list_streams(self) -> AsyncIterator[StreamInfo]:
+    def list_streams(self, after: str = "") -> AsyncIterator[StreamInfo]:
         """Every stream that has events, metadata or a tombstone, in name order."""
         self._check_open()
-        return self._list_streams()
+        return self._list_streams(after)
 
-    async def _list_streams(self) -> AsyncIterator[StreamInfo]:
-        after = ""
+    async def _list_streams(self, after: str) -> AsyncIterator[StreamInfo]:
         while True:
             rows = await self._fetch(q.LIST_STREAMS, (after, q.PAGE_SIZE))
             for row in rows:

@@ -447,13 +447,12 @@ class PostgresRecorder:
         """The stream's last version, tombstone and metadata."""
         return q.stream_info(stream, self._fetch(q.STREAM_INFO, (stream,)))
 
-    def list_streams(self) -> Iterator[StreamInfo]:
+    def list_streams(self, after: str = "") -> Iterator[StreamInfo]:
         """Every stream that has events, metadata or a tombstone, in name order."""
         self._check_open()
-        return self._list_streams()
+        return self._list_streams(after)
 
-    def _list_streams(self) -> Iterator[StreamInfo]:
-        after = ""
+    def _list_streams(self, after: str) -> Iterator[StreamInfo]:
         while True:
             rows = self._fetch(q.LIST_STREAMS, (after, q.PAGE_SIZE))
             for row in rows:

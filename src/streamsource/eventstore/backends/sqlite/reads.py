@@ -194,9 +194,9 @@ def stream_info(query: Query, stream: str) -> StreamInfo:
     return StreamInfo(stream=stream, version=version, hard_deleted=bool(deleted), metadata=metadata)
 
 
-def list_streams(query: Query) -> Iterator[StreamInfo]:
-    """Every known stream, by name, page by page."""
-    after = ""  # stream names are never empty, so "" sorts before all of them
+def list_streams(query: Query, after: str = "") -> Iterator[StreamInfo]:
+    """Every known stream named after ``after``, by name, page by page (stream names are
+    never empty, so "" sorts before all of them)."""
     while True:
         rows = query(
             "SELECT name, (SELECT max(version) FROM events WHERE stream = name),"

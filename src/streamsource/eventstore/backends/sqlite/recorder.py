@@ -180,10 +180,10 @@ class SqliteRecorder:
         """The stream's last version, tombstone and metadata."""
         return reads.stream_info(self._query, stream)
 
-    def list_streams(self) -> Iterator[StreamInfo]:
+    def list_streams(self, after: str = "") -> Iterator[StreamInfo]:
         """Every stream that has events, metadata or a tombstone, in name order."""
         self._check_open()
-        return reads.list_streams(self._query)
+        return reads.list_streams(self._query, after)
 
     def head_position(self) -> int:
         """The last committed global position, 0 when the store is empty."""
