@@ -17,6 +17,7 @@ from fastapi import FastAPI
 import streamsource as ss
 from streamsource.messaging import KafkaTransport, LocalTransport
 from streamsource.messaging import Service as MessageService
+from streamsource.observability.web import add_metrics_route
 
 from . import baskets, cosec, customers, depot, notifications, ordering, payments, search, stores
 from .platform.http import install_error_handlers
@@ -110,6 +111,7 @@ class Mall:
             lifespan=self._lifespan,
         )
         install_error_handlers(self.app)
+        add_metrics_route(self.app)
         for name in self.names:
             url = store_url(name, data_dir, store)
             self.own[name] = ServiceStore(name, url, SERVICES[name].tables)

@@ -229,3 +229,20 @@ def test_a_body_over_a_mebibyte_is_refused_with_413(http: httpx.Client) -> None:
     streamed = http.post("/api/customers", content=chunks(), headers=headers)
     assert error(streamed, 413) == "body_too_large"
     assert json_of(http.post("/api/customers", json={"name": "a", "smsNumber": "1"}), 201)
+
+
+def test_metrics_count_the_services_appends(http: httpx.Client) -> None:
+    def appends(text: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith('streamsource_store_appends_total{backend="sqlite"}')
+        )
+
+    before = appends(http.get("/metrics").text)
+    assert http.post("/api/customers", json={"name": "Ada", "smsNumber": "555"}).status_code == 201
+    answer = http.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert appends(answer.text) > before  # the customer's registration was an append
+    assert "/metrics" not in http.get("/openapi.json").json()["paths"]

@@ -110,11 +110,18 @@ def test_store_appends_are_counted_and_timed_per_backend(tmp_path: Path) -> None
             store.append(
                 f"account-{i}", [ss.NewEvent("Opened", {"n": i}), ss.NewEvent("Funded", {})]
             )
+        with store.transaction() as tx:  # two appends committed together: one latency
+            tx.append_many(
+                [
+                    ("order-1", [ss.NewEvent("Placed", {})], ss.ANY),
+                    ("order-2", [ss.NewEvent("Placed", {}), ss.NewEvent("Paid", {})], ss.ANY),
+                ]
+            )
     after = metrics_text().decode()
     for name, grew in (
-        ("streamsource_store_appends_total", 4),
-        ("streamsource_store_appended_events_total", 8),
-        ("streamsource_store_append_duration_seconds_count", 4),
+        ("streamsource_store_appends_total", 6),
+        ("streamsource_store_appended_events_total", 11),
+        ("streamsource_store_append_duration_seconds_count", 5),
     ):
         assert value(after, name, backend="sqlite") - value(before, name, backend="sqlite") == grew
     assert value(after, "streamsource_store_group_commit_batch_size_count", backend="sqlite") > (

@@ -32,6 +32,7 @@ tombstone, an event id stored before) names its stream and leaves nothing writte
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -50,6 +51,7 @@ from streamsource.eventstore.database import (
 )
 from streamsource.eventstore.events import ANY, AppendResult, ExpectedVersion, NewEvent
 from streamsource.eventstore.validation import check_expected_version, check_stream_name
+from streamsource.observability import metrics
 
 Appends = Iterable[tuple[str, Iterable[NewEvent] | NewEvent, ExpectedVersion]]
 """What ``append_many`` takes: ``(stream, events, expected_version)`` per append."""
@@ -84,12 +86,36 @@ def encode_appends(appends: Appends) -> list[Append]:
     return encoded
 
 
+class _Counts:
+    """What a transaction appended, for the store's metrics once it commits."""
+
+    __slots__ = ("appends", "events", "started")
+
+    def __init__(self) -> None:
+        self.appends = self.events = 0
+        self.started = 0.0
+
+    def starting(self) -> None:
+        if not self.started:
+            self.started = time.perf_counter()
+
+    def add(self, appends: int, events: int) -> None:
+        self.appends += appends
+        self.events += events
+
+    def committed(self, backend: str) -> None:
+        instruments = metrics.INSTRUMENTS
+        if instruments is not None and self.appends:
+            metrics.count_append(instruments, backend, self.events, self.started, self.appends)
+
+
 class UnitOfWork:
     """A transaction of an :class:`~streamsource.EventStore` (see the module docstring)."""
 
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
         self.appended = False
+        self.counts = _Counts()
 
     @property
     def dialect(self) -> Dialect:
@@ -109,16 +135,22 @@ class UnitOfWork:
         """Append ``events`` to ``stream`` in this transaction if its version matches."""
         stream = check_stream_name(stream)
         expected = check_expected_version(expected_version, stream)
-        result = self.tx.append(stream, encode_events(stream, events), expected)
+        records = encode_events(stream, events)
+        self.counts.starting()
+        result = self.tx.append(stream, records, expected)
         self.appended = True
+        self.counts.add(1, len(records))
         return result
 
     def append_many(self, appends: Appends) -> list[AppendResult]:
         """Append to several streams in this transaction, each ``(stream, events,
         expected_version)`` checked in order (an earlier append of the same stream counts);
         the results in the same order. One refusal fails the transaction."""
-        results = self.tx.append_many(encode_appends(appends))
+        encoded = encode_appends(appends)
+        self.counts.starting()
+        results = self.tx.append_many(encoded)
         self.appended = True
+        self.counts.add(len(encoded), sum(len(records) for _, records, _ in encoded))
         return results
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -135,6 +167,7 @@ class AsyncUnitOfWork:
     def __init__(self, tx: AsyncTransaction) -> None:
         self.tx = tx
         self.appended = False
+        self.counts = _Counts()
 
     @property
     def dialect(self) -> Dialect:
@@ -152,13 +185,19 @@ class AsyncUnitOfWork:
     ) -> AppendResult:
         stream = check_stream_name(stream)
         expected = check_expected_version(expected_version, stream)
-        result = await self.tx.append(stream, encode_events(stream, events), expected)
+        records = encode_events(stream, events)
+        self.counts.starting()
+        result = await self.tx.append(stream, records, expected)
         self.appended = True
+        self.counts.add(1, len(records))
         return result
 
     async def append_many(self, appends: Appends) -> list[AppendResult]:
-        results = await self.tx.append_many(encode_appends(appends))
+        encoded = encode_appends(appends)
+        self.counts.starting()
+        results = await self.tx.append_many(encoded)
         self.appended = True
+        self.counts.add(len(encoded), sum(len(records) for _, records, _ in encoded))
         return results
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -177,6 +216,7 @@ def unit_of_work(recorder: Any) -> Iterator[UnitOfWork]:
         yield work
     if work.appended:
         appended.notify(recorder)
+        work.counts.committed(recorder.backend)
 
 
 @asynccontextmanager
@@ -188,3 +228,4 @@ async def async_unit_of_work(recorder: Any) -> AsyncIterator[AsyncUnitOfWork]:
         yield work
     if work.appended:
         appended.notify(recorder)
+        work.counts.committed(recorder.backend)

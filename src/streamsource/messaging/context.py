@@ -89,6 +89,7 @@ class ContextBase:
         self._correlation_id = correlation_id
         # the handler's span when tracing is on (a child of the incoming message's), else the
         # incoming message's own: outgoing messages continue the trace
+        self._explicit_traceparent = traceparent
         self._traceparent = (
             traceparent
             or tracing.current_traceparent()
@@ -202,7 +203,10 @@ class ContextBase:
             saga_id=saga_id,
             saga_name=saga_name,
             sent_at=now(),
-            traceparent=self._traceparent,
+            # the span current now (a saga step's, within the handler's) if tracing is on
+            traceparent=self._explicit_traceparent
+            or tracing.current_traceparent()
+            or self._traceparent,
             key=key or correlation,
             schema_version=version,
         )

@@ -160,11 +160,14 @@ class Instruments:
 INSTRUMENTS: Instruments | None = None
 
 
-def count_append(instruments: Instruments, backend: str, events: int, started: float) -> None:
-    """One committed append of ``events`` events that began at ``perf_counter() == started``."""
+def count_append(
+    instruments: Instruments, backend: str, events: int, started: float, appends: int = 1
+) -> None:
+    """``appends`` appends of ``events`` events in all, committed together, the first of
+    which was called at ``perf_counter() == started``."""
     child = instruments.child
     child(instruments.store_append_seconds, backend).observe(time.perf_counter() - started)
-    child(instruments.store_appends, backend).inc()
+    child(instruments.store_appends, backend).inc(appends)
     child(instruments.store_events, backend).inc(events)
 
 

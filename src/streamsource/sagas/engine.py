@@ -33,6 +33,7 @@ from streamsource.errors import StreamsourceError
 from streamsource.eventstore.database import ensure_tables, require_database
 from streamsource.eventstore.event_ids import new_event_id
 from streamsource.messaging import Context, Failure, Service
+from streamsource.observability import tracing
 from streamsource.sagas.core import (
     Abort,
     CancelDeadline,
@@ -123,8 +124,7 @@ class SagaEngine:
         correlation = ctx.causation().correlation_id
         state = new_state(saga, str(new_event_id()), key, data or {}, correlation)
         encode_state(state)  # refuse data that is not JSON now, not when the row is written
-        state, effects = transition(saga, state, Start(), self.clock())
-        state, writes = self._carry_out(ctx, saga, state, effects)
+        state, writes = self._step(ctx, saga, state, Start())
 
         def create(tx: Any) -> None:
             if not self.rows.create(tx, self.owner, state):
@@ -192,8 +192,7 @@ class SagaEngine:
         if row is None:
             raise SagaNotFound(saga_id)
         saga = self._definition(row.state.name)
-        state, effects = transition(saga, row.state, event, self.clock())
-        state, writes = self._carry_out(ctx, saga, state, effects)
+        state, writes = self._step(ctx, saga, row.state, event)
 
         def save(tx: Any) -> None:
             if before is not None:
@@ -212,6 +211,24 @@ class SagaEngine:
                 f" (it runs {sorted(self._sagas)})"
             )
         return saga
+
+    def _step(
+        self, ctx: Context, saga: type[Saga], state: SagaState, event: Input
+    ) -> tuple[SagaState, Callable[[Any], None]]:
+        """One transition and its effects, in a span (tracing on) within the handling of
+        the message that caused it: the commands it sends carry the span's traceparent."""
+        with tracing.span(
+            "streamsource.saga.step",
+            attributes={
+                "streamsource.saga": saga.name,
+                "streamsource.saga_id": state.saga_id,
+                "streamsource.saga_input": type(event).__name__,
+            },
+        ) as span:
+            new, effects = transition(saga, state, event, self.clock())
+            if span is not None:
+                span.set_attribute("streamsource.saga_status", new.status)
+            return self._carry_out(ctx, saga, new, effects)
 
     def _carry_out(
         self, ctx: Context, saga: type[Saga], state: SagaState, effects: list[Effect]
