@@ -14,9 +14,15 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from streamsource.cli.kafka_security import (
+    kafka_security_options,
+    pop_security_options,
+    resolve,
+)
 from streamsource.cli.store import BadInput, reporting_errors
 from streamsource.eventstore.backends import scheme_of
 from streamsource.eventstore.backends.sqlite import parse_url
@@ -80,10 +86,12 @@ from streamsource.extras import require
     default=None,
     help="The certificate's private key (PEM).",
 )
+@kafka_security_options
 @click.pass_context
 @reporting_errors
 def command(
     ctx: click.Context,
+    /,
     store_url: str | None,
     bootstrap: str | None,
     host: str,
@@ -94,8 +102,12 @@ def command(
     aggregates: tuple[str, ...],
     certfile: str | None,
     keyfile: str | None,
+    **security_options: Any,
 ) -> None:
-    """Serve the web console over an event store and/or a Kafka cluster."""
+    """Serve the web console over an event store and/or a Kafka cluster.
+
+    ``--bootstrap`` takes ``HOST:PORT`` or ``kafka://user:password@host:port?...``; the
+    Kafka client security options (or ``STREAMSOURCE_KAFKA_*``) secure its connection."""
     if ctx.invoked_subcommand is not None:
         return
     require("fastapi", "web", "the console")
@@ -112,9 +124,13 @@ def command(
         path, _ = parse_url(store_url)
         if not os.path.exists(path):
             raise BadInput(f"no store at {path}")
+    kafka_config: dict[str, str] = {}
+    if bootstrap is not None:
+        bootstrap, kafka_config = resolve(bootstrap, pop_security_options(security_options))
     config = ConsoleConfig(
         store_url=store_url,
         bootstrap=bootstrap,
+        kafka_config=kafka_config,
         users_file=users_file,
         mask_values=mask_values,
         projections=projections,

@@ -31,6 +31,7 @@ from streamsource.console.auth import (
 )
 from streamsource.console.config import ConsoleConfig
 from streamsource.console.errors import ConsoleError, Unavailable, status_of
+from streamsource.observability.web import add_metrics_route
 
 HERE = Path(__file__).parent
 
@@ -133,6 +134,7 @@ def create_app(config: ConsoleConfig) -> FastAPI:
         redoc_url=None,
     )
     app.state.console = console
+    add_metrics_route(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.middleware("http")

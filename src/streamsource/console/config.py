@@ -13,6 +13,9 @@ class ConsoleConfig:
     """The event store (None: no store pages)."""
     bootstrap: str | None = None
     """A Kafka cluster's bootstrap address (None: no Kafka pages)."""
+    kafka_config: dict[str, str] = field(default_factory=dict)
+    """librdkafka settings for the console's clients: ``security.protocol``, ``sasl.*``,
+    ``ssl.*`` (from ``ClientSecurity``); never printed."""
     users_file: Path | None = None
     """The ``--auth`` users file; None: no login, everyone on loopback is an admin."""
     mask_values: bool = False

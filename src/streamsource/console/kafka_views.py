@@ -146,6 +146,7 @@ class KafkaClients:
     """One AdminClient and one browsing Consumer per console, shared by requests."""
 
     bootstrap: str
+    settings: dict[str, str] = field(default_factory=dict)  # security.protocol, sasl.*, ssl.*
     _admin: Any = None
     _consumer: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -153,7 +154,7 @@ class KafkaClients:
     def admin(self) -> Any:
         if self._admin is None:
             self._admin = _kafka().admin.AdminClient(
-                {"bootstrap.servers": self.bootstrap, "logger": _quiet()}
+                {**self.settings, "bootstrap.servers": self.bootstrap, "logger": _quiet()}
             )
         return self._admin
 
@@ -162,6 +163,7 @@ class KafkaClients:
         if self._consumer is None:
             self._consumer = _kafka().Consumer(
                 {
+                    **self.settings,
                     "bootstrap.servers": self.bootstrap,
                     "group.id": "streamsource-console-browser",  # never joined nor committed
                     "enable.auto.commit": False,

@@ -32,7 +32,9 @@ def clients(request: Request) -> kv.KafkaClients:
         raise Unavailable("no Kafka cluster: start the console with --bootstrap HOST:PORT")
     found = console.extensions.get("kafka")
     if found is None:
-        found = console.extensions["kafka"] = kv.KafkaClients(bootstrap)
+        found = console.extensions["kafka"] = kv.KafkaClients(
+            bootstrap, dict(console.config.kafka_config)
+        )
     assert isinstance(found, kv.KafkaClients)
     return found
 

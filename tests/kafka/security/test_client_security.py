@@ -135,3 +135,48 @@ def test_relay_command_and_inbox_consumer_over_sasl_ssl(
         relay = OutboxRelay(store, kafka_url, mapping=TopicMapping(topic="bank-2"))
         with relay:
             assert relay.wait_for(store.head_position())
+
+
+@pytest.mark.interop
+def test_console_browses_a_sasl_ssl_cluster(secured: EmbeddedBroker, pki: Pki) -> None:
+    import httpx
+    from confluent_kafka import Producer
+
+    host_port = secured.broker.bootstrap_for("SASL_SSL")
+    settings = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "app",
+        "sasl.password": SECRET,
+        "ssl.ca.location": str(pki.ca_cert),
+    }
+    producer = Producer({**settings, "bootstrap.servers": host_port})
+    for n in range(3):
+        producer.produce("ledger", f"entry-{n}".encode())
+    assert producer.flush(CLIENT_TIMEOUT_S) == 0
+    console = subprocess.Popen(
+        [sys.executable, "-m", "streamsource", "console", "--port", "0",
+         "--bootstrap", host_port, "--security-protocol", "SASL_SSL",
+         "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "app",
+         "--ssl-ca-location", str(pki.ca_cert)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "STREAMSOURCE_KAFKA_SASL_PASSWORD": SECRET},
+    )  # fmt: skip
+    try:
+        assert console.stdout is not None
+        line = console.stdout.readline()  # "console at URL", or "" if it exited
+        assert line.startswith("console at "), line
+        base = line.split()[-1].rstrip("/")
+        deadline = Deadline(CLIENT_TIMEOUT_S * 2, "the ledger topic in the console")
+        while True:
+            deadline.check()
+            topics = {
+                t["name"]: t for t in httpx.get(f"{base}/api/kafka/topics", timeout=30).json()
+            }
+            if "ledger" in topics and topics["ledger"]["messages"] == 3:
+                break
+        assert httpx.get(f"{base}/metrics", timeout=30).status_code == 200
+    finally:
+        console.terminate()
+        out, err = console.communicate(timeout=30)
+    assert SECRET not in out and SECRET not in err
