@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,8 +73,11 @@ class Projections:
         self._lock = threading.Lock()
 
     def rows(self) -> list[ProjectionRow]:
+        # copies taken before the status is read: a copy that says finished was finished
+        # (the new generation switched in) before the status below was read, so the row
+        # never shows a finished rebuild beside the old generation
         with self._lock:
-            rebuilds = dict(self._rebuilds)
+            rebuilds = {name: replace(run) for name, run in self._rebuilds.items()}
         return [
             ProjectionRow(
                 name=s.name,

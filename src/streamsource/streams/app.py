@@ -32,6 +32,7 @@ from typing import Any
 
 from streamsource.bridge.errors import kafka_error
 from streamsource.extras import require
+from streamsource.kafka.client_security import ClientSecurity
 from streamsource.streams.dataflow import Node, Record
 from streamsource.streams.errors import BadRecord, DataflowError, StreamsError
 from streamsource.streams.kafka_io import DeliveryErrors, ensure_topics, restore
@@ -69,7 +70,8 @@ class _Partition:
 class App:
     """A stream-processing app: declare topics and streams, then :meth:`run`.
 
-    ``bootstrap`` is any Kafka cluster's address; ``group`` the consumer group (and the
+    ``bootstrap`` is any Kafka cluster's address (``host:port,...``, or a
+    ``kafka://user:password@host:port?sasl.mechanism=...`` URL for a secured one); ``group`` the consumer group (and the
     prefix of internal topics). ``state_dir`` holds this member's stores (one directory per
     member), in SQLite files or, with ``state_backend="rocksdict"`` (the ``streams`` extra),
     RocksDB. ``consumer_config``/``producer_config`` add librdkafka settings.
@@ -113,7 +115,14 @@ class App:
         self.state_backend = state_backend
         digest = hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
         self.transactional_id = transactional_id or f"{group}-{digest}"
-        self._client: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": log}
+        # a kafka:// URL, or security.protocol/sasl.*/ssl.* among the consumer settings,
+        # secures every client of the app: consumer, producer, admin, changelog restore
+        servers, security = ClientSecurity.resolve(bootstrap, consumer_config)
+        self._client: dict[str, Any] = {
+            **security.librdkafka(),
+            "bootstrap.servers": servers,
+            "logger": log,
+        }
         self._consumer_config = {
             **self._client,
             "group.id": group,

@@ -4,6 +4,7 @@ printing the password."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -180,3 +181,67 @@ def test_console_browses_a_sasl_ssl_cluster(secured: EmbeddedBroker, pki: Pki) -
         console.terminate()
         out, err = console.communicate(timeout=30)
     assert SECRET not in out and SECRET not in err
+
+
+@pytest.mark.interop
+def test_a_stream_app_runs_against_a_sasl_ssl_cluster(
+    secured: EmbeddedBroker, pki: Pki, tmp_path: Path
+) -> None:
+    import threading
+
+    from confluent_kafka import Consumer, Producer
+
+    from streamsource.streams import App
+
+    host_port = secured.broker.bootstrap_for("SASL_SSL")
+    settings = {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "app",
+        "sasl.password": SECRET,
+        "ssl.ca.location": str(pki.ca_cert),
+    }
+    producer = Producer({**settings, "bootstrap.servers": host_port})
+    for n in range(20):
+        producer.produce("deposits", key=f"acc-{n % 4}".encode(), value=b'{"amount": %d}' % n)
+    assert producer.flush(CLIENT_TIMEOUT_S) == 0
+
+    kafka_url = (
+        f"kafka://app:{SECRET}@{host_port}?sasl.mechanism=SCRAM-SHA-512"
+        f"&ssl.ca.location={pki.ca_cert}"
+    )
+    app = App(kafka_url, "doubler", state_dir=tmp_path / "state", checkpoint_interval=0.2)
+    app.stream(app.topic("deposits", value=dict)).map(lambda d: {"amount": d["amount"] * 2}).to(
+        app.topic("doubled", value=dict)
+    )
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            app.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    consumer = Consumer(
+        {**settings, "bootstrap.servers": host_port, "group.id": "check",
+         "auto.offset.reset": "earliest"}
+    )  # fmt: skip
+    got: list[bytes] = []
+    try:
+        consumer.subscribe(["doubled"])
+        deadline = Deadline(CLIENT_TIMEOUT_S * 2, "20 doubled deposits")
+        while len(got) < 20:
+            deadline.check()
+            assert not failure, failure
+            for message in consumer.consume(20, deadline.slice(0.5)):
+                value = message.value()
+                if not message.error() and value is not None:
+                    got.append(value)
+    finally:
+        consumer.close()
+        app.stop()
+        thread.join(60)
+    assert not thread.is_alive() and not failure
+    assert sorted(json.loads(v)["amount"] for v in got) == [2 * n for n in range(20)]
