@@ -43,6 +43,7 @@ from streamsource.errors import (
     InterfaceError,
     NotSupportedError,
     ProgrammingError,
+    StreamsourceError,
 )
 from streamsource.eventstore.events import AppendResult, ExpectedVersion
 from streamsource.eventstore.recorder import AsyncRecorder, EventRecord, Recorder
@@ -227,7 +228,14 @@ def require_database(recorder: Recorder | AsyncRecorder, purpose: str) -> Any:
     return database
 
 
-_CREATE_RACE = (IntegrityError, ProgrammingError)
+_CREATE_ATTEMPTS = 3
+
+
+def _create_race(exc: StreamsourceError) -> bool:
+    """A failure another creator caused: its table or type already there, or a deadlock
+    between two processes creating the same tables and indexes (retriable), which
+    PostgreSQL ends by aborting one of them."""
+    return isinstance(exc, IntegrityError | ProgrammingError) or exc.retriable
 
 
 def ensure_tables(database: Database, *statements: str) -> None:
@@ -236,30 +244,31 @@ def ensure_tables(database: Database, *statements: str) -> None:
     PostgreSQL lets two concurrent creators of the same table both pass the "if not exists"
     check and fails the second on a catalog unique index (an ``IntegrityError``) or with
     "type ... already exists" (a ``ProgrammingError``); by then the first has committed, so
-    running the statements once more finds the table. A real mistake fails again and is
-    raised.
+    running the statements once more finds the table. Two creators can also deadlock on
+    each other's catalog locks (indexes created beside the tables); PostgreSQL aborts one,
+    which runs again. A real mistake fails every time and is raised.
     """
-    for attempt in (1, 2):
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
         try:
             with database.transaction() as tx:
                 for statement in statements:
                     tx.execute(statement)
             return
-        except _CREATE_RACE:
-            if attempt == 2:
+        except StreamsourceError as exc:
+            if attempt == _CREATE_ATTEMPTS or not _create_race(exc):
                 raise
 
 
 async def ensure_tables_async(database: AsyncDatabase, *statements: str) -> None:
     """:func:`ensure_tables` through an asyncio database."""
-    for attempt in (1, 2):
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
         try:
             async with database.transaction() as tx:
                 for statement in statements:
                     await tx.execute(statement)
             return
-        except _CREATE_RACE:
-            if attempt == 2:
+        except StreamsourceError as exc:
+            if attempt == _CREATE_ATTEMPTS or not _create_race(exc):
                 raise
 
 
