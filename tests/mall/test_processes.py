@@ -189,19 +189,21 @@ def test_a_step_without_reply_times_out_and_the_saga_compensates(tmp_path: Path)
         shop.checkout(basket, shop.payment(customer, 500))
 
         def compensating() -> dict[str, Any] | None:
-            saga = json_of(split.get(f"/api/sagas/{basket}"))
-            sent = scenarios.sent_commands(saga)
-            return saga if "CancelShoppingList" in sent else None
+            answer = split.get(f"/api/sagas/{basket}")
+            if answer.status_code == 404:
+                return None  # cosec has not heard of the checkout yet
+            saga = json_of(answer)
+            return saga if "CancelShoppingList" in scenarios.sent_commands(saga) else None
 
         saga = eventually(compensating, "the timed-out step compensated")
-        assert scenarios.sent_commands(saga)[:4] == [
-            "CheckOrderPending",
-            "AuthorizeCustomer",
-            "CreateShoppingList",  # no reply in 1 s: sent again
-            "CreateShoppingList",
-        ]
-        timeouts = [h for h in saga["history"] if h["event"] == "timed out"]
-        assert timeouts and timeouts[0]["step"] == "CreateShoppingList"
+        sent = scenarios.sent_commands(saga)
+        # every step has the 1 s timeout, so on a loaded machine an earlier step may be sent
+        # twice too; what must hold: CreateShoppingList, after authorization, went out again
+        assert sent[0] == "CheckOrderPending" and "AuthorizeCustomer" in sent
+        creates = [i for i, command in enumerate(sent) if command == "CreateShoppingList"]
+        assert len(creates) >= 2 and creates[0] > sent.index("AuthorizeCustomer")
+        timeouts = [h["step"] for h in saga["history"] if h["event"] == "timed out"]
+        assert "CreateShoppingList" in timeouts
         assert shop.order_when(basket, "pending")["status"] == "pending"
         # the depot comes back: the late commands and the compensation reach it, the saga ends
         split.start("depot")
