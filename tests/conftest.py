@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,22 @@ def pg_server_url() -> Iterator[str]:
 def pg_url(pg_server_url: str) -> str:
     """A ``postgresql://`` store URL of its own (a fresh schema) for one test."""
     return pg_store_url(pg_server_url)
+
+
+@pytest.fixture
+def exporter() -> Iterator[Any]:
+    """Tracing on for one test, its spans kept by OpenTelemetry's in-memory exporter (the
+    SDK's own); tracing off again afterwards."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from streamsource.observability import tracing
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.enable_tracing(provider)
+    yield memory
+    tracing.disable_tracing()
+    provider.shutdown()

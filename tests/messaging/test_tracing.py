@@ -3,30 +3,15 @@ the messages the handler sends carry its traceparent (OpenTelemetry's in-memory 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from messaging.shop import Charge, orders_service, payments_service
 from streamsource.messaging import LocalTransport, outbox_stream
-from streamsource.observability import tracing
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.enable_tracing(provider)
-    yield memory
-    tracing.disable_tracing()
-    provider.shutdown()
 
 
 def test_handling_continues_the_senders_trace(

@@ -3,12 +3,9 @@ one trace from the start of a saga through each participant's handling and every
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from streamsource.observability import tracing
@@ -16,17 +13,6 @@ from streamsource.observability import tracing
 from .conftest import Clock
 from .mall import PlaceOrder
 from .test_engine import mall, order
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.enable_tracing(provider)
-    yield memory
-    tracing.disable_tracing()
-    provider.shutdown()
 
 
 def test_saga_steps_are_spans_of_one_trace(
