@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,7 +167,10 @@ def test_console_browses_a_sasl_ssl_cluster(secured: EmbeddedBroker, pki: Pki) -
     )  # fmt: skip
     try:
         assert console.stdout is not None
-        line = console.stdout.readline()  # "console at URL", or "" if it exited
+        first: queue.Queue[str] = queue.Queue()  # a reader thread: the wait has a bound
+        reader = threading.Thread(target=lambda: first.put(console.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        line = first.get(timeout=CLIENT_TIMEOUT_S * 2)  # "console at URL", or "" if it exited
         assert line.startswith("console at "), line
         base = line.split()[-1].rstrip("/")
         deadline = Deadline(CLIENT_TIMEOUT_S * 2, "the ledger topic in the console")
