@@ -6,8 +6,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from pg_server import PgServer, ServerUnavailable, external_url, pg_store_url
+
+# The suite shares 2 cores with other jobs: Hypothesis's wall-clock checks (a per-example
+# deadline, "too slow" data generation) would fail properties for the machine's load, not for
+# the code. Properties still run their full number of examples.
+settings.register_profile(
+    "shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,9 @@ def command(
                     producer_config=config,
                 )
                 relay.open()  # loads the checkpoint, checks the client settings
-                click.echo(f"relaying {store_url} to {shown} after position {relay.checkpoint}")
+                click.echo(
+                    f"relaying {redact_url(store_url)} to {shown} after position {relay.checkpoint}"
+                )
                 relay.run(stop)
                 click.echo(f"stopped; checkpoint {relay.saved_checkpoint}")
             finally:

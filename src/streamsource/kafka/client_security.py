@@ -238,12 +238,13 @@ def redact(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def redact_url(text: str) -> str:
-    """A bootstrap string or ``kafka://`` URL without its password (for logs, output)."""
-    if not text.startswith("kafka://"):
+    """A bootstrap string, ``kafka://`` or store URL (``postgresql://``) without its
+    password, for logs and output; a URL without a password comes back unchanged."""
+    if "://" not in text:
         return text
     parts = urlsplit(text)
     userinfo, at, hosts = parts.netloc.rpartition("@")
-    if not at:
+    if not at or ":" not in userinfo:
         return text
     user = userinfo.partition(":")[0]
     return parts._replace(netloc=f"{user}:{_REDACTED}@{hosts}").geturl()

@@ -65,6 +65,11 @@ def test_secrets_never_show() -> None:
     assert SECRET not in security.describe()
     assert SECRET not in str(redact(security.librdkafka()))
     assert redact_url(f"kafka://app:{SECRET}@h:9094?x=1") == "kafka://app:[redacted]@h:9094?x=1"
+    # store URLs too: `streamsource relay` prints the one it reads
+    store = f"postgresql://ledger:{SECRET}@db:5432/bank?sslmode=require"
+    assert redact_url(store) == "postgresql://ledger:[redacted]@db:5432/bank?sslmode=require"
+    assert redact_url("postgresql://ledger@db/bank") == "postgresql://ledger@db/bank"
+    assert redact_url("sqlite:///var/lib/bank.db") == "sqlite:///var/lib/bank.db"
     with pytest.raises(InterfaceError) as missing:
         ClientSecurity("SASL_SSL", "SCRAM-SHA-256", "app")
     assert "sasl.password" in str(missing.value)
