@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+import streamsource as ss
+from conformance.backends import BACKEND_MARKS, BACKENDS
 from pg_server import PgServer, ServerUnavailable, external_url, pg_store_url
 
 # The suite shares 2 cores with other jobs: Hypothesis's wall-clock checks (a per-example
@@ -65,3 +68,43 @@ def exporter() -> Iterator[Any]:
     yield memory
     tracing.disable_tracing()
     provider.shutdown()
+
+
+# Messaging and sagas run on the backends that keep what they commit across a process.
+DURABLE_BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(backend, marks=BACKEND_MARKS.get(backend, [])) for backend in DURABLE_BACKENDS
+    ]
+)
+def store_url_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], str]]:
+    """``make() -> url`` of a new empty store of this test's backend (SQLite files, the test
+    PostgreSQL server)."""
+    counter = iter(range(1_000_000))
+
+    def make() -> str:
+        directory = tmp_path / f"store{next(counter)}"
+        directory.mkdir()
+        return BACKENDS[request.param](directory, request)
+
+    yield make
+
+
+@pytest.fixture
+def open_store(store_url_factory: Callable[[], str]) -> Iterator[Callable[..., Any]]:
+    """``open_store(url=None) -> EventStore``: a new empty store (or ``url``), closed at
+    the end."""
+    opened: list[ss.EventStore] = []
+
+    def make(url: str | None = None) -> ss.EventStore:
+        store = ss.open_store(url or store_url_factory())
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()

@@ -1,53 +1,13 @@
-"""Fixtures of the messaging tests: stores of each backend (SQLite files, the test
-PostgreSQL server), a new empty one per call."""
+"""Fixtures of the messaging tests: a broker process. Stores of each backend come from
+``store_url_factory`` and ``open_store`` in ``tests/conftest.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-import streamsource as ss
-from conformance.backends import BACKEND_MARKS, BACKENDS
-
-MESSAGING_BACKENDS = ("sqlite", "postgresql")
-
-
-@pytest.fixture(
-    params=[
-        pytest.param(backend, marks=BACKEND_MARKS.get(backend, []))
-        for backend in MESSAGING_BACKENDS
-    ]
-)
-def store_url_factory(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[], str]]:
-    """``make() -> url`` of a new empty store of this test's backend."""
-    counter = iter(range(1_000_000))
-
-    def make() -> str:
-        directory = tmp_path / f"store{next(counter)}"
-        directory.mkdir()
-        return BACKENDS[request.param](directory, request)
-
-    yield make
-
-
-@pytest.fixture
-def open_store(store_url_factory: Callable[[], str]) -> Iterator[Callable[[], Any]]:
-    """``open_store() -> EventStore``: a new empty store, closed at the end."""
-    opened: list[ss.EventStore] = []
-
-    def make() -> ss.EventStore:
-        store = ss.open_store(store_url_factory())
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        store.close()
 
 
 @pytest.fixture
