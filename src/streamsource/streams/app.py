@@ -130,6 +130,10 @@ class App:
             "auto.offset.reset": auto_offset_reset,
             "isolation.level": "read_committed" if self.exactly_once else "read_uncommitted",
             "fetch.wait.max.ms": 50,
+            # once a partition's prefetch queue passes queued.min.messages, librdkafka 2.x
+            # waits this long before fetching it again (default 1 s): a fast app drains the
+            # queue in a fraction of that and then sits idle (measured: half the run time)
+            "fetch.queue.backoff.ms": 10,
             **(consumer_config or {}),
         }
         self._producer_config = {
