@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -210,6 +211,48 @@ def test_parked_messages_and_projection_lag_are_levels(tmp_path: Path) -> None:
                 value(text, "streamsource_projection_lag_events", projection="invoice_count") == 0
             )
             assert value(text, "streamsource_projection_failed", projection="invoice_count") == 0
+
+
+async def test_asyncio_subscriptions_report_parked_and_in_flight(tmp_path: Path) -> None:
+    """An asyncio consumer group's counts, scraped over HTTP while its loop runs."""
+    server, port = serve_metrics(0)
+
+    def scrape() -> str:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+
+    def counts(text: str) -> tuple[float, float]:
+        return (
+            value(text, "streamsource_subscription_parked_messages", group="async-mailer"),
+            value(text, "streamsource_subscription_in_flight_messages", group="async-mailer"),
+        )
+
+    try:
+        async with await ss.open_async_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            for i in range(3):
+                await store.append(f"invoice-{i}", ss.NewEvent("Issued", {"n": i}))
+            sub = ss.AsyncPersistentSubscription(store, "async-mailer", category="invoice")
+            async with sub:
+                first, second, third = await sub.fetch(3, timeout=5)
+                await sub.ack(first)
+                await sub.nack(second, "smtp refused", park=True)
+                assert counts(await asyncio.to_thread(scrape)) == (1, 1)  # third unacked
+
+                await sub.ack(third)
+                assert await sub.replay_parked() == 1
+                assert counts(await asyncio.to_thread(scrape)) == (0, 1)  # the replayed one
+
+                # on the loop's own thread the counts cannot be awaited: left out, no hang
+                text = metrics_text().decode()
+                assert "streamsource_subscription_parked_messages" in text
+                assert counts(text) == (0, 0)
+            assert sub.closed
+            gone = (
+                "streamsource_subscription_parked_messages",
+                frozenset({("group", "async-mailer")}),
+            )
+            assert gone not in samples(await asyncio.to_thread(scrape))  # a closed one is not
+    finally:
+        server.shutdown()
 
 
 def test_metrics_endpoint_serves_the_exposition(tmp_path: Path) -> None:

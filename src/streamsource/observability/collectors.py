@@ -140,7 +140,7 @@ def _subscriptions(subscriptions: list[Any]) -> Iterator[GaugeMetricFamily]:
             continue  # consumers of one group share its counts
         seen.add(subscription.group)
         try:
-            parked_now, flying = subscription.parked_count(), subscription.in_flight()
+            parked_now, flying = subscription.levels()  # sync and asyncio subscriptions
         except Exception as exc:
             log.debug("group %s: counts not read: %s", subscription.group, exc)
             continue

@@ -11,11 +11,17 @@ semantics (competing consumers, leases, ack/nack, parking, replay) with coroutin
 
 It keeps its state in the same tables as the sync class, so sync and asyncio consumers of
 one group share the work. The group is created (or checked) at the first call.
+
+Metrics (parked and in-flight counts) are levels read when Prometheus scrapes, on a thread
+of their own: the scrape runs the reads on the subscription's event loop and waits for
+them, which is why a scrape from that loop's own thread leaves the group out (it would
+wait for itself).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -39,6 +45,10 @@ from streamsource.eventstore.subscriptions.persistent import (
     parked_stream,
 )
 from streamsource.eventstore.subscriptions.wakeups import wakeup_for
+from streamsource.observability import live
+
+SCRAPE_TIMEOUT = 5.0
+"""Seconds a metrics scrape waits for the counts from the subscription's loop."""
 
 
 class AsyncPersistentSubscription:
@@ -76,6 +86,7 @@ class AsyncPersistentSubscription:
         self._tables: AsyncGroupTables | None = None
         self._opening = asyncio.Lock()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _ready(self) -> AsyncGroupTables:
         if self._closed:
@@ -90,6 +101,8 @@ class AsyncPersistentSubscription:
                     else:
                         check_group_category(self.group, found, self.category)
                 self._tables = tables
+                self._loop = asyncio.get_running_loop()
+                live.track("subscription", self)
         return self._tables
 
     # -- receiving ------------------------------------------------------------------------
@@ -243,12 +256,56 @@ class AsyncPersistentSubscription:
         async with tables.transaction(self.group):
             return await tables.in_flight(self.group)
 
+    async def parked_count(self) -> int:
+        """Messages parked and not replayed yet."""
+        tables = await self._ready()
+        async with tables.transaction(self.group):
+            group = await tables.group(self.group)
+        last = (await self.store.recorder.stream_info(parked_stream(self.group))).version
+        if last is None:
+            return 0
+        replayed = -1 if group is None or group.replayed is None else group.replayed
+        return last - replayed
+
+    # -- metrics --------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def levels(self) -> tuple[int, int]:
+        """(parked, in flight), for a metrics scrape on another thread than the loop's.
+
+        Raises ``InterfaceError`` when called on the subscription's own loop (waiting there
+        would block the reads it waits for) or while that loop is not running, ``TimeoutError``
+        after ``SCRAPE_TIMEOUT`` s.
+        """
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            raise InterfaceError(f"the event loop of group {self.group!r} is not running")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise InterfaceError("asyncio subscription counts cannot be read on their own loop")
+        future = asyncio.run_coroutine_threadsafe(self._levels(), loop)
+        try:
+            return future.result(SCRAPE_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"group {self.group!r}: counts not read in time") from None
+
+    async def _levels(self) -> tuple[int, int]:
+        return await self.parked_count(), await self.in_flight()
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def close(self) -> None:
         """Stop this consumer; its unacked messages are redelivered when their leases end."""
         if not self._closed:
             self._closed = True
+            live.untrack("subscription", self)
             self._signal.notify()  # ends a fetch waiting in this process
 
     async def __aenter__(self) -> AsyncPersistentSubscription:

@@ -267,6 +267,10 @@ class PersistentSubscription:
         with self._using, self._tables.transaction(self.group):
             return self._tables.in_flight(self.group)
 
+    def levels(self) -> tuple[int, int]:
+        """(parked, in flight): what a metrics scrape reads."""
+        return self.parked_count(), self.in_flight()
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
