@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import streamsource as ss
-from deadline import wait_until
+from deadline import Deadline, wait_until
 from streamsource.bridge import OutboxRelay, SqliteInbox, TopicMapping
 from streamsource.bridge.consumer import InboxConsumer
 from streamsource.kafka import EmbeddedBroker
@@ -130,6 +130,52 @@ def test_one_trace_from_the_http_request_to_the_consumer(
     assert parent_of("streamsource.broker.produce") == publish.context.span_id
     assert parent_of("streamsource.inbox.handle") == publish.context.span_id
     assert parent_of("streamsource.projection.handle") == append.context.span_id
+
+
+async def test_the_asyncio_inbox_consumer_handles_each_event_in_a_span(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    """AsyncInboxConsumer: the sync consumer's span, child of the message's traceparent."""
+    broker = EmbeddedBroker(data_dir=tmp_path / "broker", port=0, default_partitions=1)
+    broker.start()
+    handled: list[ss.RecordedEvent] = []
+
+    async def ship(event: ss.RecordedEvent, tx: Any) -> None:
+        await tx.execute("INSERT INTO shipments (stream) VALUES (?)", (event.stream,))
+        handled.append(event)
+
+    try:
+        with ss.open_store(f"sqlite:///{tmp_path / 'shop.db'}") as store:
+            with tracing.span("POST /orders", kind="SERVER"):
+                store.append("order-8", ss.NewEvent("OrderPlaced", {"total": 42}))
+            recorded = next(iter(store.read_stream("order-8")))
+            with OutboxRelay(
+                store, broker.bootstrap, mapping=TopicMapping.of((), ()), name="t"
+            ) as relay:
+                assert relay.wait_for(recorded.position, timeout=30)
+        async with await ss.open_async_store(f"sqlite:///{tmp_path / 'ship.db'}") as shipping:
+            async with shipping.recorder.database.transaction() as tx:
+                await tx.execute("CREATE TABLE shipments (stream TEXT)")
+            inbox = ss.AsyncStoreInbox(shipping)
+            async with ss.AsyncInboxConsumer(
+                broker.bootstrap, "shipping", ["order"], ship, inbox
+            ) as consumer:
+                deadline = Deadline(30, "the asyncio consumer's event")
+                while not handled:
+                    deadline.check()
+                    await consumer.poll(deadline.slice(0.2))
+    finally:
+        broker.stop()
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    request, publish = spans["POST /orders"], spans["streamsource.relay.publish"]
+    handle = spans["streamsource.inbox.handle"]
+    assert handle.context.trace_id == request.context.trace_id
+    assert handle.parent is not None and handle.parent.span_id == publish.context.span_id
+    assert handle.attributes is not None
+    assert handle.attributes["streamsource.consumer"] == "shipping"
+    assert handle.attributes["streamsource.stream"] == "order-8"
+    assert [e.stream for e in handled] == ["order-8"]
 
 
 def test_with_tracing_off_nothing_is_added(tmp_path: Path) -> None:

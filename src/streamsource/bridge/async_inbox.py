@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from streamsource.bridge.consumer import InboxConsumer, handler_failed
+from streamsource.bridge.consumer import InboxConsumer, handle_span, handler_failed
 from streamsource.bridge.errors import (
     ConsumerStopped,
     HandlerFailed,
@@ -37,6 +38,7 @@ from streamsource.errors import IntegrityError, StreamsourceError
 from streamsource.eventstore.async_store import AsyncEventStore
 from streamsource.eventstore.database import AsyncDatabase, AsyncTransaction, require_database
 from streamsource.eventstore.events import RecordedEvent
+from streamsource.observability import tracing
 
 log = logging.getLogger("streamsource.bridge.consumer")
 
@@ -146,8 +148,11 @@ class _LoopMember(InboxConsumer):
         self._owner = owner
 
     def _apply_events(self, events: list[RecordedEvent]) -> int:
-        work = self._owner.apply(events)
-        return asyncio.run_coroutine_threadsafe(work, self._owner.loop).result()
+        work = self._owner._apply_traced(events, self._trace_parents)
+        try:
+            return asyncio.run_coroutine_threadsafe(work, self._owner.loop).result()
+        finally:
+            self._trace_parents.clear()
 
 
 def _not_called(event: RecordedEvent, tx: Any) -> None:
@@ -217,11 +222,23 @@ class AsyncInboxConsumer:
 
     async def apply(self, events: list[RecordedEvent]) -> int:
         """Claim ``events`` and handle the new ones in one transaction; how many were new."""
+        return await self._apply_traced(events, {})
+
+    async def _apply_traced(
+        self, events: list[RecordedEvent], parents: Mapping[uuid.UUID, str]
+    ) -> int:
+        """``apply``, each handler call in a ``streamsource.inbox.handle`` span (tracing on)
+        whose parent is the event's message's ``traceparent`` in ``parents`` by event id,
+        else its metadata's (as the sync consumer does)."""
         async with self.inbox.transaction() as tx:
             new = await self.inbox.claim(tx, self.name, events)
             for event in new:
                 try:
-                    await self.handler(event, tx)
+                    if tracing.TRACER is None:
+                        await self.handler(event, tx)
+                    else:
+                        with handle_span(self.name, event, parents):
+                            await self.handler(event, tx)
                 except Exception as exc:
                     raise handler_failed(self.name, event, exc) from exc
         return len(new)

@@ -18,6 +18,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from streamsource.bridge.background import BackgroundLoop
@@ -204,11 +205,7 @@ class InboxConsumer(BackgroundLoop):
         return len(new)
 
     def _handle_traced(self, event: RecordedEvent, tx: Any) -> None:
-        parent = self._trace_parents.get(event.id) or tracing.metadata_traceparent(event.metadata)
-        attributes = {"streamsource.consumer": self.name, "streamsource.stream": event.stream}
-        with tracing.span(
-            "streamsource.inbox.handle", parent=parent, kind="CONSUMER", attributes=attributes
-        ):
+        with handle_span(self.name, event, self._trace_parents):
             self.handler(event, tx)
 
     def _rewind(self, batch: list[Any]) -> None:
@@ -305,6 +302,18 @@ class InboxConsumer(BackgroundLoop):
         if refused:  # the broker answered, but not for every partition
             self.commit_failures += 1
             log.info("consumer %s: offsets not committed for %s", self.name, ", ".join(refused))
+
+
+def handle_span(
+    consumer: str, event: RecordedEvent, parents: Mapping[uuid.UUID, str]
+) -> AbstractContextManager[Any]:
+    """The ``streamsource.inbox.handle`` span of one event: the child of its Kafka message's
+    ``traceparent`` header (in ``parents`` by event id), else of its metadata's."""
+    parent = parents.get(event.id) or tracing.metadata_traceparent(event.metadata)
+    attributes = {"streamsource.consumer": consumer, "streamsource.stream": event.stream}
+    return tracing.span(
+        "streamsource.inbox.handle", parent=parent, kind="CONSUMER", attributes=attributes
+    )
 
 
 def handler_failed(consumer: str, event: RecordedEvent, exc: Exception) -> HandlerFailed:
