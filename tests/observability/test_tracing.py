@@ -154,7 +154,9 @@ async def test_the_asyncio_inbox_consumer_handles_each_event_in_a_span(
             ) as relay:
                 assert relay.wait_for(recorded.position, timeout=30)
         async with await ss.open_async_store(f"sqlite:///{tmp_path / 'ship.db'}") as shipping:
-            async with shipping.recorder.database.transaction() as tx:
+            database = shipping.recorder.database
+            assert database is not None
+            async with database.transaction() as tx:
                 await tx.execute("CREATE TABLE shipments (stream TEXT)")
             inbox = ss.AsyncStoreInbox(shipping)
             async with ss.AsyncInboxConsumer(
