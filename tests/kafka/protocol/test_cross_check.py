@@ -145,8 +145,13 @@ _KAFKA_PYTHON_MODULES = [
 
 
 # kafka-python's legacy schemas that are wrong, checked against kio (Kafka's JSON):
-# DescribeAcls v2 "enables flexible versions" in a comment but reuses v1's schema
-_KAFKA_PYTHON_WRONG = {"DescribeAclsRequest_v2", "DescribeAclsResponse_v2"}
+# DescribeAcls v2 "enables flexible versions" in a comment but reuses v1's schema;
+# DescribeLogDirs v0 declares a topic's partitions as one int32 instead of an array of them
+_KAFKA_PYTHON_WRONG = {
+    "DescribeAclsRequest_v2",
+    "DescribeAclsResponse_v2",
+    "DescribeLogDirsRequest_v0",
+}
 
 
 def _kafka_python_cases() -> list[tuple[type[Message], int, Any]]:
@@ -190,8 +195,32 @@ def test_kafka_python_reads_what_we_write(cls: type[Message], version: int, thei
     assert data.tell() == len(out)
 
 
+# Versions whose bytes Kafka's JSON defines as another version's, with no reference of their
+# own: (API key, version, request?) -> the version they equal. DescribeLogDirs request v0
+# ("Version 1 is the same as version 0"): kio starts at v1, kafka-python's v0 is wrong.
+_SAME_BYTES_AS = {(35, 0, True): 1}
+
+
+@pytest.mark.parametrize(("key", "twin"), list(_SAME_BYTES_AS.items()))
+def test_versions_without_a_reference_encode_as_their_twin(
+    key: tuple[int, int, bool], twin: int
+) -> None:
+    api_key, version, is_request = key
+    cls = (REQUESTS if is_request else RESPONSES)[api_key]
+    message = populated(cls, version)
+    ours, theirs = bytearray(), bytearray()
+    codec(cls, version, version in cls.FLEXIBLE)[1](message, ours, None)
+    codec(cls, twin, twin in cls.FLEXIBLE)[1](message, theirs, None)
+    assert ours == theirs
+
+
 def test_every_version_has_an_independent_reference() -> None:
     covered = {(c.API_KEY, v, c in REQUESTS.values()) for c, v, _ in CASES + OLD_CASES}
+    covered |= {
+        (api_key, version, is_request)
+        for (api_key, version, is_request), twin in _SAME_BYTES_AS.items()
+        if (api_key, twin, is_request) in covered
+    }
     for api_key, (low, high) in SUPPORTED_VERSIONS.items():
         for version in range(low, high + 1):
             assert (api_key, version, True) in covered

@@ -554,6 +554,7 @@ RULES: dict[int, Rule] = {
     ApiKey.ALTER_CONFIGS: configs(Op.ALTER_CONFIGS, "responses"),
     ApiKey.INCREMENTAL_ALTER_CONFIGS: configs(Op.ALTER_CONFIGS, "responses"),
     ApiKey.DESCRIBE_CLUSTER: whole(cluster(Op.DESCRIBE)),
+    ApiKey.DESCRIBE_LOG_DIRS: whole(cluster(Op.DESCRIBE)),
     ApiKey.DESCRIBE_ACLS: whole(cluster(Op.DESCRIBE)),
     ApiKey.CREATE_ACLS: create_or_delete_acls,
     ApiKey.DELETE_ACLS: create_or_delete_acls,

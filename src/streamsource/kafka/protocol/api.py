@@ -33,6 +33,7 @@ from streamsource.kafka.protocol.messages import (
     find_coordinator,
     groups,
     list_offsets,
+    log_dirs,
     metadata,
     offsets,
     partitions,
@@ -96,6 +97,7 @@ class ApiKey(IntEnum):
     DELETE_ACLS = 31
     DESCRIBE_CONFIGS = 32
     ALTER_CONFIGS = 33
+    DESCRIBE_LOG_DIRS = 35
     SASL_AUTHENTICATE = 36
     CREATE_PARTITIONS = 37
     DELETE_GROUPS = 42
@@ -135,6 +137,7 @@ _PAIRS: list[tuple[type[Message], type[Message]]] = [
         configs.IncrementalAlterConfigsResponse,
     ),
     (partitions.DeleteRecordsRequest, partitions.DeleteRecordsResponse),
+    (log_dirs.DescribeLogDirsRequest, log_dirs.DescribeLogDirsResponse),
     (partitions.CreatePartitionsRequest, partitions.CreatePartitionsResponse),
     (delete_groups.DeleteGroupsRequest, delete_groups.DeleteGroupsResponse),
     (cluster.DescribeClusterRequest, cluster.DescribeClusterResponse),

@@ -31,6 +31,7 @@ from streamsource.kafka.broker.handlers.groups import (
     handle_sync_group,
 )
 from streamsource.kafka.broker.handlers.list_offsets import handle_list_offsets
+from streamsource.kafka.broker.handlers.log_dirs import handle_describe_log_dirs
 from streamsource.kafka.broker.handlers.metadata import (
     advertised_versions,
     handle_api_versions,
@@ -95,6 +96,7 @@ HANDLERS: dict[int, Handler] = {
     ApiKey.CREATE_PARTITIONS: handle_create_partitions,
     ApiKey.DELETE_GROUPS: handle_delete_groups,
     ApiKey.DESCRIBE_CLUSTER: handle_describe_cluster,
+    ApiKey.DESCRIBE_LOG_DIRS: handle_describe_log_dirs,
     ApiKey.DESCRIBE_PRODUCERS: handle_describe_producers,
     ApiKey.DESCRIBE_TRANSACTIONS: handle_describe_transactions,
     ApiKey.LIST_TRANSACTIONS: handle_list_transactions,
