@@ -1,6 +1,6 @@
 """Stream processing: streamsource.streams against Quix Streams, on the same broker, in one run.
 
-    .venv/bin/python benchmarks/streams.py [--records N] [--quick] [--rate R] [--no-quix]
+    .venv/bin/python benchmarks/streams.py [--records N] [--rounds R] [--quick] [--rate R] [--no-quix]
 
 Quix Streams runs in its own pinned environment (``.cache/envs/quix``, built by
 ``scripts/test``; it pins confluent-kafka below our lock's version). Both engines run as
@@ -15,11 +15,13 @@ of 1,000 accounts on 2 partitions, 20 records per millisecond of event time:
 * (c) (b) with ``processing_guarantee="exactly-once"``;
 * ours only: (b) with ``state_backend="rocksdict"`` (Quix keeps its state in RocksDB too).
 
-Each worker counts the records it has processed in an ``update`` at the head of the job
-(the same call in both engines) and reports the wall time and its process CPU time
-(every thread: the client's included) from its first record until the app returned after
-the N-th (last outputs delivered, last checkpoint made). Rows give
-records/s and CPU seconds per million records; ratios are ours / Quix's.
+Every (job, engine) cell runs ``--rounds`` times (default 3), the rounds interleaved so
+that load from elsewhere on the machine, which comes and goes, falls on every cell; a
+cell's figure is the median of its runs. Each worker counts the records it has processed
+in an ``update`` at the head of the job (the same call in both engines) and reports the
+wall time and its process CPU time (every thread: the client's included) from its first
+record until the app returned after the N-th (last outputs delivered, last checkpoint
+made). Rows give records/s and CPU seconds per million records; ratios are ours / Quix's.
 
 Latency: each job again on fresh topics while a producer sends ``--rate`` records/s for
 ``--latency-seconds`` (1,000 keys), and a consumer of the output (``read_committed``, as a
@@ -336,7 +338,10 @@ def _delays(job: str, arrivals: list[tuple[float, str, dict[str, Any]]],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=300_000)
-    parser.add_argument("--quick", action="store_true", help="50,000 records, 3 s of latency")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput runs per cell")
+    parser.add_argument(
+        "--quick", action="store_true", help="50,000 records, 1 round, 3 s of latency"
+    )
     parser.add_argument("--rate", type=int, default=2_000, help="records/s for the latency row")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--no-quix", action="store_true")
@@ -349,7 +354,7 @@ def main() -> None:
         )
         return
     if args.quick:
-        args.records, args.latency_seconds = 50_000, 3.0
+        args.records, args.rounds, args.latency_seconds = 50_000, 1, 3.0
     engines = ["ours"] + ([] if args.no_quix or not QUIX_PYTHON.exists() else ["quix"])
     if "quix" not in engines:
         print(f"Quix Streams is not installed at {QUIX_PYTHON} (scripts/test builds it): ours only")
@@ -365,12 +370,17 @@ def main() -> None:
             bootstrap = broker.bootstrap
             _create(bootstrap, "input")
             _produce(bootstrap, "input", args.records)
-            rows: dict[tuple[str, str], dict[str, float]] = {}
-            for job in ("a", "b", "c", "d"):
-                for engine in engines if job != "d" else ["ours"]:
-                    rows[(job, engine)] = throughput(
-                        engine, job, bootstrap, "input", args.records, work
-                    )
+            runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+            for _round in range(args.rounds):  # interleaved: load that comes and goes hits all
+                for job in ("a", "b", "c", "d"):
+                    for engine in engines if job != "d" else ["ours"]:
+                        runs.setdefault((job, engine), []).append(
+                            throughput(engine, job, bootstrap, "input", args.records, work)
+                        )
+            rows = {
+                cell: {m: statistics.median(r[m] for r in results) for m in ("rate", "cpu")}
+                for cell, results in runs.items()
+            }
             latencies = {
                 (job, engine): latency(
                     engine, job, bootstrap, args.rate, args.latency_seconds, work
@@ -391,7 +401,10 @@ def _print(rows: dict[tuple[str, str], dict[str, float]],
         "c": "(c) (b) exactly-once",
         "d": "(b) RocksDB state",
     }
-    print(f"\n{args.records:,} records, 1,000 keys, 2 partitions; ratios are ours / Quix Streams'")
+    print(
+        f"\n{args.records:,} records, 1,000 keys, 2 partitions; each cell the median of"
+        f" {args.rounds} interleaved run(s); ratios are ours / Quix Streams'"
+    )
     head = f"{'job':<22}{'ours rec/s':>12}{'quix rec/s':>12}{'ratio':>8}{'ours CPU s/M':>14}{'quix CPU s/M':>14}{'ratio':>8}"
     print(head)
     print("-" * len(head))
