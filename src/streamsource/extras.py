@@ -10,7 +10,8 @@ the broker and the CLI. The package extras add the rest:
   libraries to);
 * ``cli``: rich, for the demo's panels and tables in a terminal (plain text without it);
 * ``web``: FastAPI on uvicorn, Jinja2 and argon2, for the HTTP apps (the reference mall's
-  API, the operator's console);
+  API, the operator's console), and kafka-python for the console's topic sizes
+  (DescribeLogDirs, which confluent-kafka cannot send);
 * ``metrics``: prometheus-client, for ``/metrics`` endpoints;
 * ``tracing``: the OpenTelemetry API and SDK, for spans and ``traceparent`` propagation;
 * ``streams``: confluent-kafka and rocksdict, for stream-processing apps with RocksDB state

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
+from kafka import KafkaAdminClient
+
 from .conftest import login
 from .kafka_fill import BASE_MS, MESSAGES, ORDERS, PARTITIONS
 
@@ -53,6 +55,39 @@ def test_topic_partitions_watermarks_and_configs(admin: httpx.Client) -> None:
     assert topic["configs"]["cleanup.policy"] == "delete"
     missing = admin.get("/api/kafka/topic", params={"name": "no-such-topic"})
     assert missing.status_code == 404 and "no-such-topic" in missing.json()["error"]
+
+
+def test_topic_sizes_are_the_brokers_bytes(
+    admin: httpx.Client, kafka_demo: tuple[str, str]
+) -> None:
+    """What the console shows is what the broker answers to another client (kafka-python)."""
+    client = KafkaAdminClient(bootstrap_servers=kafka_demo[1])
+    try:
+        (answer,) = client.describe_log_dirs()
+    finally:
+        client.close()
+    on_broker = {
+        (t["name"], p["partition_index"]): p["partition_size"]
+        for log_dir in answer["log_dirs"]
+        for t in log_dir["topics"]
+        for p in t["partitions"]
+    }
+    by_partition = [on_broker[(ORDERS, p)] for p in range(PARTITIONS)]
+    topics = {t["name"]: t for t in admin.get("/api/kafka/topics").json()}
+    assert topics[ORDERS]["size_bytes"] == sum(by_partition)
+    assert topics[ORDERS]["size_bytes"] > MESSAGES * 60  # each record's key, JSON value, headers
+    assert topics["blobs"]["size_bytes"] == on_broker[("blobs", 0)] > 0
+    topic = admin.get("/api/kafka/topic", params={"name": ORDERS}).json()
+    assert [p["size_bytes"] for p in topic["partitions"]] == by_partition
+    assert topic["size_bytes"] == sum(by_partition)
+
+
+def test_sizes_read_as_a_person_reads_them() -> None:
+    from streamsource.console.kafka_views import human_bytes
+
+    assert [human_bytes(n) for n in (None, 0, 1023, 1536, 5 * 2**20, 3 * 2**40, 2**50)] == [
+        "unknown", "0 B", "1023 B", "1.5 KiB", "5.0 MiB", "3.0 TiB", "1024.0 TiB"
+    ]  # fmt: skip
 
 
 def test_browsing_pages_by_offset(admin: httpx.Client) -> None:

@@ -3,6 +3,7 @@ in Chromium, against a broker process that served the demo."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,15 @@ def test_topics_messages_and_search(
     page = log_in(browser, kafka_console, page_errors, "ada")
     expect(page.locator("#topics")).to_contain_text("my-topic")
     expect(page.locator("#topics tr", has_text="bank.account")).to_be_visible()
+    # the size in bytes, readable, with the exact count on hover
+    orders_size = page.locator("#topics tr", has_text=ORDERS).locator("td.size")
+    expect(orders_size).to_have_text(re.compile(r"^\d+\.\d KiB$"))
+    expect(orders_size).to_have_attribute("title", re.compile(r"^\d+ bytes$"))
     page.screenshot(path=shots / "topics.png", full_page=True)
     page.get_by_role("link", name=ORDERS).click()
     expect(page.locator("#partitions tbody tr")).to_have_count(PARTITIONS)
+    expect(page.locator("#partitions td.size")).to_have_text([re.compile(r"^\d+\.\d KiB$")] * 3)
+    expect(page.locator("#topic-size")).to_have_text(re.compile(r"^\d+\.\d KiB$"))
     expect(page.locator("#configs")).to_contain_text("cleanup.policy")
     page.screenshot(path=shots / "topic.png", full_page=True)
 

@@ -1,6 +1,7 @@
 """What the console shows of a Kafka cluster, read through confluent-kafka (AdminClient and
 an assign-only Consumer that never commits), so it works against any Kafka, not only
-streamsource's broker.
+streamsource's broker; partition sizes in bytes come from DescribeLogDirs (:mod:`.log_dirs`,
+through kafka-python, which can send it).
 
 The message browser reads from a partition and offset (or the first offset at a time) and
 pages by offset; a search scans a bounded number of messages per request and returns the
@@ -25,7 +26,9 @@ from streamsource.console.errors import (
     NotFound,
     Unavailable,
 )
+from streamsource.console.log_dirs import LogDirs, Sizes
 from streamsource.console.store_views import MASKED
+from streamsource.kafka.client_security import ClientSecurity
 
 T = TypeVar("T")
 
@@ -111,6 +114,18 @@ def _text(raw: bytes | None) -> str:
     return "" if raw is None else raw.decode("utf-8", "replace")
 
 
+def human_bytes(size: int | None) -> str:
+    """``1536`` -> ``1.5 KiB``; None (the cluster does not say) -> ``unknown``."""
+    if size is None:
+        return "unknown"
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    value, unit = float(size), 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024
+        unit += 1
+    return f"{size} B" if unit == 0 else f"{value:.1f} {units[unit]}"
+
+
 # -- topics -------------------------------------------------------------------------------
 
 
@@ -123,6 +138,8 @@ class PartitionRow:
     high: int
     messages: int
     """high - low: what a consumer from the start can read (before compaction gaps)."""
+    size_bytes: int | None
+    """Bytes of the leader's copy on disk (DescribeLogDirs); None: the cluster does not say."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,8 @@ class TopicRow:
     partitions: int
     messages: int
     internal: bool
+    size_bytes: int | None
+    """Bytes of one copy of every partition (the leaders'); None: unknown."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +158,7 @@ class TopicDetail:
     partitions: list[PartitionRow]
     configs: dict[str, str | None]
     messages: int
+    size_bytes: int | None
 
 
 @dataclass
@@ -150,6 +170,10 @@ class KafkaClients:
     _admin: Any = None
     _consumer: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        security = ClientSecurity.from_config(self.settings)
+        self._log_dirs = LogDirs(self.bootstrap, security, TIMEOUT_S)  # connects when asked
 
     def admin(self) -> Any:
         if self._admin is None:
@@ -188,11 +212,16 @@ class KafkaClients:
     def lock(self) -> threading.Lock:
         return self._lock
 
+    def sizes(self, wanted: dict[str, list[int]]) -> Sizes | None:
+        """Bytes of each copy of the ``wanted`` partitions, per broker (None: unknown)."""
+        return self._log_dirs.sizes(wanted)
+
     def close(self) -> None:
         with self._lock:
             if self._consumer is not None:
                 self._consumer.close()
                 self._consumer = None
+        self._log_dirs.close()
 
 
 def _quiet() -> Any:
@@ -222,20 +251,36 @@ def _watermarks(clients: KafkaClients, topic: str, partition: int) -> tuple[int,
     return int(low), int(high)
 
 
+def _leader_copy(sizes: Sizes | None, topic: str, partition: Any) -> int | None:
+    """Bytes of the leader's copy of ``partition`` (confluent-kafka's PartitionMetadata)."""
+    if sizes is None:
+        return None
+    return sizes.get((topic, partition.id), {}).get(partition.leader)
+
+
+def _total(sizes: list[int | None]) -> int | None:
+    return None if None in sizes else sum(s for s in sizes if s is not None)
+
+
 def topics(clients: KafkaClients, *, search: str | None = None) -> list[TopicRow]:
     metadata = _metadata(clients)
-    rows = []
+    shown: dict[str, list[int]] = {}
     for name in sorted(metadata.topics):
         if search and search.casefold() not in name.casefold():
             continue
         described = metadata.topics[name]
-        if described.error is not None:
-            continue
+        if described.error is None:
+            shown[name] = sorted(described.partitions)[:MAX_PARTITIONS_SHOWN]
+    sizes = clients.sizes(shown)
+    rows = []
+    for name, numbers in shown.items():
+        described = metadata.topics[name]
         total = 0
-        for partition in list(described.partitions)[:MAX_PARTITIONS_SHOWN]:
+        for partition in numbers:
             low, high = _watermarks(clients, name, partition)
             total += high - low
-        rows.append(TopicRow(name, len(described.partitions), total, name.startswith("__")))
+        size = _total([_leader_copy(sizes, name, described.partitions[n]) for n in numbers])
+        rows.append(TopicRow(name, len(described.partitions), total, name.startswith("__"), size))
     return rows
 
 
@@ -244,17 +289,28 @@ def topic_detail(clients: KafkaClients, name: str) -> TopicDetail:
     described = metadata.topics.get(name)
     if described is None or described.error is not None:
         raise NotFound(f"no topic {name!r}")
+    numbers = sorted(described.partitions)[:MAX_PARTITIONS_SHOWN]
+    sizes = clients.sizes({name: numbers})
     partitions = []
-    for number in sorted(described.partitions)[:MAX_PARTITIONS_SHOWN]:
+    for number in numbers:
         p = described.partitions[number]
         low, high = _watermarks(clients, name, number)
-        partitions.append(PartitionRow(number, p.leader, list(p.replicas), low, high, high - low))
+        size = _leader_copy(sizes, name, p)
+        partitions.append(
+            PartitionRow(number, p.leader, list(p.replicas), low, high, high - low, size)
+        )
     kafka = _kafka()
     resource = kafka.admin.ConfigResource(kafka.admin.ResourceType.TOPIC, name)
     futures = clients.admin().describe_configs([resource], request_timeout=TIMEOUT_S)
     entries = _translated(f"configs of {name}", lambda: futures[resource].result(TIMEOUT_S))
     configs = {key: entry.value for key, entry in sorted(entries.items())}
-    return TopicDetail(name, partitions, configs, sum(p.messages for p in partitions))
+    return TopicDetail(
+        name,
+        partitions,
+        configs,
+        sum(p.messages for p in partitions),
+        _total([p.size_bytes for p in partitions]),
+    )
 
 
 # -- the message browser ------------------------------------------------------------------

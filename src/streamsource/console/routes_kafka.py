@@ -10,12 +10,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from streamsource.console import kafka_views as kv
-from streamsource.console.app import console_of, principal_of, render
+from streamsource.console.app import console_of, principal_of, render, templates
 from streamsource.console.auth import require_admin
 from streamsource.console.errors import Unavailable
 from streamsource.console.routes_store import parse_time
 
 router = APIRouter()
+templates.env.filters["bytes"] = kv.human_bytes
 
 TopicName = Annotated[str, Query(min_length=1, max_length=249)]
 GroupId = Annotated[str, Query(min_length=1, max_length=1000)]
@@ -45,7 +46,9 @@ def _mask(request: Request) -> bool:
 
 @router.get("/api/kafka/topics", tags=["kafka"])
 def api_topics(request: Request, search: Text = None) -> list[kv.TopicRow]:
-    """Topics with their partition count and messages (high - low watermark, summed)."""
+    """Topics with their partition count, messages (high - low watermark, summed) and size
+    in bytes (the leader's copy of each partition, from DescribeLogDirs; null when the
+    cluster does not answer it)."""
     return kv.topics(clients(request), search=search)
 
 
@@ -56,7 +59,8 @@ def topics(request: Request, search: Text = None) -> HTMLResponse:
 
 @router.get("/api/kafka/topic", tags=["kafka"])
 def api_topic(request: Request, name: TopicName) -> kv.TopicDetail:
-    """A topic's partitions (leader, replicas, watermarks) and configs."""
+    """A topic's partitions (leader, replicas, watermarks, bytes of the leader's copy;
+    null when unknown) and configs."""
     return kv.topic_detail(clients(request), name)
 
 

@@ -186,6 +186,8 @@ def test_console_browses_a_sasl_ssl_cluster(secured: EmbeddedBroker, pki: Pki) -
             }
             if "ledger" in topics and topics["ledger"]["messages"] == 3:
                 break
+        # its size came from DescribeLogDirs over the same SASL_SSL (SCRAM-SHA-512) settings
+        assert topics["ledger"]["size_bytes"] > len(b"entry-0") * 3
         assert httpx.get(f"{base}/metrics", timeout=30).status_code == 200
     finally:
         console.terminate()
