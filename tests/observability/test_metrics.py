@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,38 @@ async def test_asyncio_subscriptions_report_parked_and_in_flight(tmp_path: Path)
             assert gone not in samples(await asyncio.to_thread(scrape))  # a closed one is not
     finally:
         server.shutdown()
+
+
+@pytest.mark.postgres
+def test_postgresql_group_commits_report_their_batch_sizes(pg_url: str) -> None:
+    """Every append of a PostgreSQL store goes in some batch: the sizes add up to them."""
+    enable_metrics()
+    sizes = "streamsource_store_group_commit_batch_size"
+
+    def batches() -> tuple[float, float]:
+        text = metrics_text().decode()
+        return (
+            value(text, f"{sizes}_count", backend="postgresql"),
+            value(text, f"{sizes}_sum", backend="postgresql"),
+        )
+
+    count_before, sum_before = batches()
+    writers, each = 4, 10
+    with ss.open_store(pg_url) as store:
+
+        def write(n: int) -> None:
+            for i in range(each):
+                store.append(f"ledger-{n}", ss.NewEvent("Posted", {"i": i}))
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert store.head_position() is not None
+    count_after, sum_after = batches()
+    assert sum_after - sum_before == writers * each  # each append in exactly one batch
+    assert 1 <= count_after - count_before <= writers * each
 
 
 def test_metrics_endpoint_serves_the_exposition(tmp_path: Path) -> None:

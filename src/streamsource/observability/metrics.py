@@ -171,6 +171,13 @@ def count_append(
     child(instruments.store_events, backend).inc(events)
 
 
+def count_batch(backend: str, appends: int) -> None:
+    """One group commit of ``appends`` appends (metrics on)."""
+    instruments = INSTRUMENTS
+    if instruments is not None:
+        instruments.child(instruments.store_batch_size, backend).observe(appends)
+
+
 _made: Instruments | None = None
 _enabling = threading.Lock()
 

@@ -21,6 +21,7 @@ from streamsource.eventstore.recorder import (
     StoredRecord,
     StreamInfo,
 )
+from streamsource.observability import metrics
 
 from . import groupcommit as gc
 from . import own_writes
@@ -187,6 +188,7 @@ class AsyncPostgresRecorder:
             await self._gather()
         batch = self._queue.take(own)
         self._last_batch = len(batch)
+        metrics.count_batch(self.backend, len(batch))
         try:
             if len(batch) == 1:
                 await self._try_one(own)

@@ -22,6 +22,7 @@ from streamsource.eventstore.recorder import (
     StoredRecord,
     StreamInfo,
 )
+from streamsource.observability import metrics
 
 from . import direct, own_writes
 from . import groupcommit as gc
@@ -213,6 +214,7 @@ class PostgresRecorder:
         with self._queue_lock:
             batch = self._queue.take(own)
         self._last_batch = len(batch)
+        metrics.count_batch(self.backend, len(batch))
         try:
             if len(batch) == 1:
                 self._try_one(own)
