@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 from contextlib import closing
@@ -171,3 +172,23 @@ def test_a_public_address_is_served_with_auth(demo_store: str, users_file: Path)
         port = url.rsplit(":", 1)[1]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             assert client.get("/api/streams").status_code == 401
+
+
+def test_prometheus_scrapes_a_console_with_auth_on_its_metrics_port(
+    demo_store: str, users_file: Path
+) -> None:
+    """/metrics on the console's own port wants a login; --metrics-port serves Prometheus."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    args = ["--store", demo_store, "--auth", str(users_file), "--metrics-port", str(metrics_port)]
+    with console_process(args) as url:
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        behind_login = httpx.get(f"{url}/metrics", timeout=10)
+        client, _csrf = login(url, "vic")
+        with closing(client):
+            logged_in = client.get("/metrics")
+    assert scraped.status_code == 200
+    assert "streamsource_store_appends_total" in scraped.text
+    assert behind_login.status_code == 303 and "/login" in behind_login.headers["location"]
+    assert logged_in.status_code == 200

@@ -23,6 +23,7 @@ from streamsource.cli.kafka_security import (
     pop_security_options,
     resolve,
 )
+from streamsource.cli.metrics_option import metrics_options, start_metrics
 from streamsource.cli.store import BadInput, reporting_errors
 from streamsource.eventstore.backends import scheme_of
 from streamsource.eventstore.backends.sqlite import parse_url
@@ -87,6 +88,7 @@ from streamsource.extras import require
     help="The certificate's private key (PEM).",
 )
 @kafka_security_options
+@metrics_options
 @click.pass_context
 @reporting_errors
 def command(
@@ -102,12 +104,16 @@ def command(
     aggregates: tuple[str, ...],
     certfile: str | None,
     keyfile: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
     **security_options: Any,
 ) -> None:
     """Serve the web console over an event store and/or a Kafka cluster.
 
     ``--bootstrap`` takes ``HOST:PORT`` or ``kafka://user:password@host:port?...``; the
-    Kafka client security options (or ``STREAMSOURCE_KAFKA_*``) secure its connection."""
+    Kafka client security options (or ``STREAMSOURCE_KAFKA_*``) secure its connection.
+    The console's own ``/metrics`` needs a login with ``--auth``; ``--metrics-port`` serves
+    them where Prometheus can scrape, as the other commands do."""
     if ctx.invoked_subcommand is not None:
         return
     require("fastapi", "web", "the console")
@@ -145,6 +151,7 @@ def command(
         )
     if store_url is not None:
         app.state.console.store.head_position()  # a wrong URL fails here, not on first page
+    start_metrics(metrics_port, metrics_host)
     serve(app, host, port, certfile, keyfile)
 
 

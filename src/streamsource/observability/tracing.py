@@ -13,7 +13,7 @@ a child of what it received::
 
 Nothing here costs anything until :func:`enable_tracing` is called: every hook reads one
 module global, :data:`TRACER`, and does nothing while it is None (measured in
-``benchmarks/tracing.py``). The OpenTelemetry API is imported only on enabling.
+``benchmarks/observability.py``). The OpenTelemetry API is imported only on enabling.
 """
 
 from __future__ import annotations
