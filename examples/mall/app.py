@@ -34,7 +34,11 @@ SERVICES: dict[str, Service] = {
 # A service process that dies leaves its partitions to a restarted one after this long
 # (librdkafka's default is 45 s; 6 s is the least a Kafka broker accepts by default).
 FAILOVER = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
-IDLE_WAIT = 0.02  # seconds the local transport rests when no outbox has anything new
+# Seconds a local transport rests when no outbox has anything new. An append in this process
+# wakes it at once; appends of other processes (services run elsewhere on the same SQLite
+# files) only show at its next look.
+IDLE_WAIT = 1.0  # every sender runs here: a safety net only
+FOREIGN_IDLE_WAIT = 0.02  # some sender runs in another process
 
 
 class UnknownService(ss.StreamsourceError, ValueError):
@@ -128,13 +132,14 @@ class Mall:
             # that send to it: deliveries to different services commit (and fsync) in
             # parallel instead of one after another
             for service in mine:
-                senders = [self._sender(name) for name in senders_to(service)]
-                if not senders:
+                names = senders_to(service)
+                if not names:
                     continue
+                senders = [self._sender(name) for name in names]
+                foreign = any(name not in self.own for name in names)
+                wait = FOREIGN_IDLE_WAIT if foreign else IDLE_WAIT
                 self.transports.append(
-                    LocalTransport(
-                        [service, *senders], name=f"to.{service.name}", idle_wait=IDLE_WAIT
-                    )
+                    LocalTransport([service, *senders], name=f"to.{service.name}", idle_wait=wait)
                 )
 
     def _sender(self, name: str) -> MessageService:

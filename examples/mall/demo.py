@@ -26,7 +26,10 @@ def run_demo(directory: Path, out: Trail) -> None:
     import uvicorn
 
     mall = Mall(directory)
-    listener = socket.create_server(("127.0.0.1", 0))
+    # proto IPPROTO_TCP, so that asyncio turns Nagle off (see streamsource.cli.mall)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
     server = uvicorn.Server(uvicorn.Config(mall.app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()

@@ -5,6 +5,7 @@ answer, faults retry then park."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -82,6 +83,34 @@ def test_redelivered_messages_are_skipped(open_store: Callable[[], Any]) -> None
     LocalTransport([orders, payments]).drain()  # the transport delivers it once more
     assert [e.type for e in payments.store.read_stream("account-acc-1")] == ["Debited"]
     assert len(answers(orders.store)) == 1
+
+
+def test_many_messages_are_delivered_in_order_and_once(open_store: Callable[[], Any]) -> None:
+    orders, payments = _pair(open_store)
+    for amount in range(1, 13):
+        orders.send(Charge("acc-1", amount, "EUR"), to="payments")
+    transport = LocalTransport([orders, payments])
+    transport.drain()
+    transport.drain()
+    assert [e.data["amount"] for e in _account(payments, "acc-1")] == list(range(1, 13))
+    assert len(answers(orders.store)) == 12
+
+
+def test_a_running_transport_wakes_on_an_append_in_this_process(
+    open_store: Callable[[], Any],
+) -> None:
+    # idle_wait far beyond the deadline: only the append signal can wake it in time
+    orders, payments = _pair(open_store)
+    with LocalTransport([orders, payments], idle_wait=600, checkpoint_every=600):
+        for amount in (10, 20):
+            orders.send(Charge("acc-1", amount, "EUR"), to="payments")
+            deadline = time.monotonic() + 20
+            while len(answers(orders.store)) < amount // 10:
+                assert time.monotonic() < deadline, "the transport was not woken"
+                time.sleep(0.01)
+    # stopping saved the checkpoints: a new transport has nothing left to deliver
+    again = LocalTransport([orders, payments])
+    assert again.pump() == 0
 
 
 def test_a_business_refusal_answers_with_a_failure_and_keeps_nothing(

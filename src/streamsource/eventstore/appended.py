@@ -31,6 +31,7 @@ class AppendSignal:
         self._seq = 0
         self._futures: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
         self._blocked = 0  # threads inside wait()
+        self._events: set[threading.Event] = set()  # set on every append (see watch)
 
     @property
     def seq(self) -> int:
@@ -49,11 +50,24 @@ class AppendSignal:
             self._seq += 1
             self._condition.notify_all()
             futures, self._futures = self._futures, set()
+            events = list(self._events)
+        for event in events:
+            event.set()
         for loop, future in futures:
             try:
                 loop.call_soon_threadsafe(_resolve, future)
             except RuntimeError:  # that loop is closed: nobody waits there any more
                 pass
+
+    def watch(self, event: threading.Event) -> None:
+        """Set ``event`` on every append from now on (until :meth:`unwatch`): how one thread
+        waits for the appends of several stores at once."""
+        with self._condition:
+            self._events.add(event)
+
+    def unwatch(self, event: threading.Event) -> None:
+        with self._condition:
+            self._events.discard(event)
 
     def wait(self, seen: int, timeout: float) -> bool:
         """Block until :attr:`seq` differs from ``seen`` or ``timeout`` passes; True if it did."""

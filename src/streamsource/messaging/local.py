@@ -5,9 +5,15 @@ service's outbox streams (category ``messages.{service}``) from its store's log 
 checkpoint kept in that store (``streamsource_relay_checkpoints``, name
 ``messages.local.{service}``), hands every message to the services that receive on its
 channel (:meth:`Service.deliver <streamsource.messaging.Service.deliver>`: inbox, handler and
-effects in one transaction of the receiver's store), and only then moves the checkpoint. A
-crash in between delivers those messages again and the receivers' inboxes skip them; nothing
-is held in Python lists between the two.
+effects in one transaction of the receiver's store), and only then moves the checkpoint: when
+it has nothing more to deliver, and every ``checkpoint_every`` seconds while busy (a save per
+delivery cost a write transaction each). A crash in between delivers those messages again and
+the receivers' inboxes skip them; nothing is held in Python lists between the two.
+
+A transport sleeps while there is nothing to deliver: an append to a sender's store made in
+this process wakes it at once (the store's append signal,
+:mod:`streamsource.eventstore.appended`); ``idle_wait`` bounds the sleep for appends made by
+other processes, which no signal reaches (several processes sharing SQLite files).
 
 Run one transport per set of services (two would deliver everything twice, harmlessly but
 for nothing): :meth:`LocalTransport.drain` (tests, scripts), :meth:`~LocalTransport.start` /
@@ -26,6 +32,7 @@ from streamsource.bridge.background import BackgroundLoop
 from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.checkpoints import CheckpointStore, checkpoints_for
 from streamsource.errors import InterfaceError, StreamsourceError
+from streamsource.eventstore.appended import signal_for
 from streamsource.messaging.context import channel_of, outbox_category
 from streamsource.messaging.service import Service
 
@@ -44,6 +51,7 @@ class LocalTransport(BackgroundLoop):
         name: str = "local",
         batch_size: int = 500,
         idle_wait: float = 0.005,
+        checkpoint_every: float = 0.5,
         backoff: Backoff | None = None,
     ) -> None:
         names = [service.name for service in services]
@@ -57,7 +65,15 @@ class LocalTransport(BackgroundLoop):
         self._checkpoints: dict[str, CheckpointStore] = {
             service.name: checkpoints_for(service.store) for service in services
         }
+        self._checkpoint_every = checkpoint_every
+        self._positions: dict[str, int] = {}  # where each outbox was read up to
+        self._unsaved: set[str] = set()  # senders whose position is not saved yet
+        self._saved_at = time.monotonic()
         self.delivered = 0  # messages handed to a receiver (duplicates included)
+        self._signals = {service.name: signal_for(service.store.recorder) for service in services}
+        self._seen: dict[str, int] = {}  # each sender's signal count when last read
+        self._full: set[str] = set()  # senders whose last read filled a batch: more to come
+        self._wake = threading.Event()  # set by an append to a sender's store (and by stop)
         super().__init__()
 
     def _checkpoint_name(self, service: Service) -> str:
@@ -65,15 +81,46 @@ class LocalTransport(BackgroundLoop):
 
     def pump(self) -> int:
         """Deliver one batch of each service's outbox; the number of messages read."""
+        return self._pump(self.services)
+
+    def _pump(self, senders: Sequence[Service]) -> int:
         moved = 0
-        for sender in self.services:
-            moved += self._pump_one(sender)
+        try:
+            for sender in senders:
+                moved += self._pump_one(sender)
+        finally:
+            # A position saved late only means redeliveries after a crash, which the
+            # receivers' inboxes skip; saving it after every delivery cost a write
+            # transaction (an fsync) per message.
+            if self._unsaved and (
+                not moved or time.monotonic() - self._saved_at >= self._checkpoint_every
+            ):
+                self.save_checkpoints()
         return moved
+
+    def _changed(self) -> list[Service]:
+        """The senders whose store saw an append in this process since they were read."""
+        return [
+            s
+            for s in self.services
+            if s.name in self._full or self._signals[s.name].seq != self._seen.get(s.name)
+        ]
+
+    def save_checkpoints(self) -> None:
+        """Save where each outbox was read up to (done by ``pump`` when it runs dry, at
+        least every ``checkpoint_every`` seconds while busy, and on stop)."""
+        for name in sorted(self._unsaved):
+            sender = next(s for s in self.services if s.name == name)
+            self._checkpoints[name].save(self._checkpoint_name(sender), self._positions[name])
+            self._unsaved.discard(name)
+        self._saved_at = time.monotonic()
 
     def _pump_one(self, sender: Service) -> int:
         checkpoints = self._checkpoints[sender.name]
-        name = self._checkpoint_name(sender)
-        after = checkpoints.load(name)
+        self._seen[sender.name] = self._signals[sender.name].seq  # before reading
+        after = self._positions.get(sender.name)
+        if after is None:
+            after = self._positions[sender.name] = checkpoints.load(self._checkpoint_name(sender))
         events = sender.store.read_category(
             outbox_category(sender.name), after=after, limit=self._batch_size
         )
@@ -93,7 +140,12 @@ class LocalTransport(BackgroundLoop):
             if close is not None:
                 close()
             if last != after:
-                checkpoints.save(name, last)
+                self._positions[sender.name] = last
+                self._unsaved.add(sender.name)
+        if count >= self._batch_size:
+            self._full.add(sender.name)
+        else:
+            self._full.discard(sender.name)
         return count
 
     def drain(self, timeout: float = 30.0) -> None:
@@ -107,10 +159,29 @@ class LocalTransport(BackgroundLoop):
     def run(self, stop: threading.Event | None = None) -> None:
         """Deliver until ``stop`` is set; store faults that may pass are retried with backoff."""
         stop = stop or self._stop
+        for signal in self._signals.values():
+            signal.watch(self._wake)
+        try:
+            self._run(stop)
+            self.save_checkpoints()
+        finally:
+            for signal in self._signals.values():
+                signal.unwatch(self._wake)
+
+    def _run(self, stop: threading.Event) -> None:
         attempt = 0
+        woken = False
+        read_all_at = 0.0
         while not stop.is_set():
+            self._wake.clear()  # before reading: an append from now on wakes the wait below
             try:
-                moved = self.pump()
+                # Woken by an append in this process: read the stores that had one; all of
+                # them at least every idle_wait, for appends made by other processes.
+                if not woken or time.monotonic() - read_all_at >= self._idle_wait:
+                    read_all_at = time.monotonic()
+                    moved = self._pump(self.services)
+                else:
+                    moved = self._pump(self._changed())
                 attempt = 0
             except StreamsourceError as exc:
                 if not exc.retriable:
@@ -120,8 +191,12 @@ class LocalTransport(BackgroundLoop):
                 log.warning("transport %s: %s; retrying in %.2fs", self.name, exc, delay)
                 stop.wait(delay)
                 continue
-            if not moved:
-                stop.wait(self._idle_wait)
+            woken = bool(moved) or self._wake.wait(self._idle_wait)
+
+    def stop(self, timeout: float | None = 30) -> None:
+        self._stop.set()
+        self._wake.set()
+        super().stop(timeout)
 
     async def run_async(self) -> None:
         """Deliver in a worker thread until this task is cancelled."""
@@ -131,6 +206,7 @@ class LocalTransport(BackgroundLoop):
             await asyncio.shield(worker)
         except asyncio.CancelledError:
             stop.set()
+            self._wake.set()
             await worker
             raise
 
