@@ -4,9 +4,11 @@ The loop: consume a batch (``consume(num_messages=batch_size)``), split it into 
 partition, push each run through the graph from its topic's node, and every
 ``checkpoint_interval`` seconds make a checkpoint:
 
-* ``at-least-once``: send the stores' changes to their changelogs, wait until the producer
-  delivered everything (outputs and changelogs), write the stores' files, commit the
-  consumer's offsets. A crash before the commit replays the records since the last one.
+* ``at-least-once``: send the stores' changes to their changelogs and go on processing;
+  once the broker has acknowledged everything produced before the checkpoint (outputs and
+  changelogs), write the stores' files and commit the offsets the checkpoint noted. A crash
+  before that commit replays the records since the last one. One checkpoint is in flight at
+  a time: if the previous one is still unanswered when the next is due, the loop waits.
 * ``exactly-once``: everything since the last checkpoint is one Kafka transaction: outputs,
   changelog records and the consumer's offsets (``send_offsets_to_transaction``). Readers
   with ``isolation.level=read_committed`` see a checkpoint's outputs all or not at all; a
@@ -163,8 +165,9 @@ class App:
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._files: dict[tuple[str, int], StoreFile] = {}
         self._offsets: dict[tuple[str, int], int] = {}
+        self._epoch = _Epoch()  # deliveries of what was produced since the last checkpoint
+        self._pending: _Pending | None = None  # the at-least-once checkpoint in flight
         self._in_transaction = False
-        self._delivery = DeliveryErrors()
         self._changelogs: dict[str, str] = {}  # store name -> changelog topic
         self._store_topics: dict[str, list[str]] = {}  # store name -> source topics feeding it
         self._positions: SourcePositions | None = None
@@ -244,6 +247,12 @@ class App:
                     self._poll_kafka()
                 for source in self._store_sources:
                     self._poll_store(source, 0 if self._consumer is not None else self.poll_timeout)
+                pending = self._pending
+                if pending is not None:
+                    if self._consumer is None:  # (_poll_kafka serves the callbacks)
+                        self._producer.poll(0)
+                    if pending.epoch.answered():
+                        self._finish_checkpoint(wait=False)
                 now = time.monotonic()
                 if now - last_checkpoint >= self.checkpoint_interval:
                     self._checkpoint(wait=False)
@@ -288,7 +297,7 @@ class App:
             SourcePositions(self.state_dir / "sources.sqlite") if self._store_sources else None
         )
         self._plan_stores()
-        self._producer = Producer({**self._producer_config, "on_delivery": self._delivery})
+        self._producer = Producer(self._producer_config)  # every produce names its _Epoch
         if self._topics or self._changelogs or self._outputs:
             admin = AdminClient(self._client)
             sources = {
@@ -422,47 +431,84 @@ class App:
             self.processed += len(records)
 
     def _produce(self, topic: str, value: bytes | None, key: bytes | None, timestamp: int) -> None:
-        producer = self._producer
+        producer, epoch = self._producer, self._epoch
         try:
-            producer.produce(topic, value, key, timestamp=timestamp if timestamp > 0 else 0)
+            producer.produce(topic, value, key, timestamp=timestamp if timestamp > 0 else 0,
+                             on_delivery=epoch)  # fmt: skip
         except BufferError:  # the queue is full: let deliveries drain, then once more
             producer.poll(1.0)
-            producer.produce(topic, value, key, timestamp=timestamp if timestamp > 0 else 0)
+            producer.produce(topic, value, key, timestamp=timestamp if timestamp > 0 else 0,
+                             on_delivery=epoch)  # fmt: skip
+        epoch.produced += 1
 
     def _produce_changelog(self, topic: str, value: bytes | None, key: bytes, *, partition: int,
                            on_delivery: Any = None) -> None:  # fmt: skip
-        producer = self._producer
-        extra = {} if on_delivery is None else {"on_delivery": on_delivery}
+        producer, epoch = self._producer, self._epoch
+        answer = epoch if on_delivery is None else epoch.then(on_delivery)
         try:
-            producer.produce(topic, value, key, partition=partition, **extra)
+            producer.produce(topic, value, key, partition=partition, on_delivery=answer)
         except BufferError:
             producer.poll(1.0)
-            producer.produce(topic, value, key, partition=partition, **extra)
+            producer.produce(topic, value, key, partition=partition, on_delivery=answer)
+        epoch.produced += 1
 
     # -- checkpoints -------------------------------------------------------------------------
 
     def _checkpoint(self, wait: bool = True) -> None:
-        """``wait=False`` (the periodic checkpoint, at least once) sends the offset commit
-        without waiting for the answer: a lost commit only replays records."""
-        if self.exactly_once and not self._in_transaction:
+        """``wait=False`` (the periodic checkpoint, at least once) returns once the changelog
+        records are sent (the run loop finishes it when they are acknowledged) and commits the
+        offsets without waiting for the answer: a lost commit only replays records.
+        ``wait=True`` (revocation, stop) returns with everything written and committed."""
+        if self.exactly_once:
+            if self._in_transaction:
+                self._checkpoint_transaction()
             return
+        carried: dict[tuple[str, int], int] = {}
+        if self._pending is not None:  # still unanswered after a whole interval: wait
+            # (when this checkpoint waits too, the two commit their offsets as one)
+            carried = self._finish_checkpoint(wait=True, commit=not wait)
+        files = dict(self._files)
+        for f in files.values():
+            f.send_changelog(self._produce_changelog)
+        positions = {s.name: s.checkpoint for s in self._store_sources}
+        self._pending = _Pending(self._epoch, files, {**carried, **self._offsets}, positions)
+        self._epoch, self._offsets = _Epoch(), {}
+        if wait:
+            self._finish_checkpoint(wait=True)
+
+    def _finish_checkpoint(self, wait: bool, commit: bool = True) -> dict[tuple[str, int], int]:
+        """Complete the checkpoint in flight once all it covers is answered (``wait``: flush
+        until it is); the offsets it noted, unless ``commit``ted here."""
+        pending, producer = self._pending, self._producer
+        assert pending is not None
+        if wait and not pending.epoch.answered() and producer.flush(30.0):
+            raise StreamsError("the producer could not deliver everything within 30 s")
+        pending.epoch.check()
+        self._pending = None
+        for key, f in pending.files.items():
+            if self._files.get(key) is f:  # not released meanwhile (a lost partition)
+                f.write_checkpoint()
+        if self._positions is not None:
+            for name, position in pending.positions.items():
+                self._positions.save(name, position)
+        if not commit:
+            return pending.offsets
+        if pending.offsets:
+            self._commit_offsets(pending.offsets, wait)
+        return {}
+
+    def _checkpoint_transaction(self) -> None:
         files = list(self._files.values())
         for f in files:
             f.send_changelog(self._produce_changelog)
-        producer = self._producer
-        if producer is not None and producer.flush(30.0):
+        if self._producer.flush(30.0):
             raise StreamsError("the producer could not deliver everything within 30 s")
-        self._delivery.check()
-        if self.exactly_once:
-            self._commit_transaction()
+        self._epoch.check()
+        self._commit_transaction()
         for f in files:
             f.write_checkpoint()
-        if self._positions is not None:
-            for source in self._store_sources:
-                self._positions.save(source.name, source.checkpoint)
-        if self._offsets and not self.exactly_once:
-            self._commit_offsets(wait)
         self._offsets.clear()
+        self._epoch = _Epoch()
 
     def _commit_transaction(self) -> None:
         from confluent_kafka import TopicPartition
@@ -488,15 +534,16 @@ class App:
             except Exception as exc:
                 log.warning("app %s: could not abort the transaction: %s", self.group, exc)
             self._in_transaction = False
+        self._epoch = _Epoch()  # the aborted messages' answers (purged) concern no checkpoint
         for f in self._files.values():
             f.drop_unsaved()
         for context in self._partitions.values():
             context.node_state.clear()
 
-    def _commit_offsets(self, wait: bool) -> None:
+    def _commit_offsets(self, noted: dict[tuple[str, int], int], wait: bool) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._offsets.items()]
+        offsets = [TopicPartition(t, p, o) for (t, p), o in noted.items()]
         try:
             if not wait:
                 self._consumer.commit(offsets=offsets, asynchronous=True)
@@ -565,6 +612,8 @@ class App:
         for tp in tps:
             self._partitions.pop(tp, None)
             self._offsets.pop(tp, None)
+            if self._pending is not None:
+                self._pending.offsets.pop(tp, None)
         held = {p for (_t, p) in self._partitions}
         for key in [k for k in self._files if k[1] not in held]:
             self._files.pop(key).close()
@@ -589,6 +638,49 @@ class App:
             source.close()
         if self._positions is not None:
             self._positions.close()
+
+
+class _Epoch:
+    """The delivery callback of every message produced between two checkpoints: counts the
+    answers, so a checkpoint knows when the broker has all it covers (answers of messages
+    produced after it do not count, whatever their order)."""
+
+    __slots__ = ("_answers", "_errors", "produced")
+
+    def __init__(self) -> None:
+        self.produced = 0
+        self._answers = 0
+        self._errors = DeliveryErrors()
+
+    def __call__(self, error: Any, message: Any) -> None:
+        self._answers += 1
+        if error is not None:
+            self._errors(error, message)
+
+    def then(self, callback: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def both(error: Any, message: Any) -> None:
+            self(error, message)
+            callback(error, message)
+
+        return both
+
+    def answered(self) -> bool:
+        """Every message produced in this epoch answered (delivered or failed)."""
+        return self._answers >= self.produced
+
+    def check(self) -> None:
+        """Raise the first failed delivery of the epoch."""
+        self._errors.check()
+
+
+@dataclass
+class _Pending:
+    """An at-least-once checkpoint whose changelog records and outputs are in flight."""
+
+    epoch: _Epoch
+    files: dict[tuple[str, int], StoreFile]
+    offsets: dict[tuple[str, int], int]  # to commit once ``epoch`` is answered
+    positions: dict[str, int | None]  # event-store sources' positions, likewise
 
 
 def _stores_below(node: Node) -> list[str]:

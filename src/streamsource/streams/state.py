@@ -12,8 +12,9 @@ Between checkpoints a store works in memory: reads go through a cache in front o
 writes collect in ``dirty``. A checkpoint sends the dirty entries to the changelog (keys and
 values in MessagePack, a deletion as a tombstone) and, once the broker has them (for
 exactly-once: once the transaction committed), writes them to the file together with the
-changelog offset they reach, atomically. The file is never ahead of the changelog, so
-replaying the changelog from the recorded offset always reproduces the state. Since the
+changelog offset they reach, atomically. Processing goes on meanwhile (writes collect in a
+new ``dirty``; the entries in flight stay readable). The file is never ahead of the
+changelog, so replaying the changelog from the recorded offset always reproduces the state. Since the
 file is touched only at checkpoints, on cache misses and when windows are rebuilt, the
 backend barely shows in a job's throughput (``benchmarks/streams_state.py`` measures both).
 """
@@ -64,6 +65,7 @@ class StoreFile:
         )
         self._cache: dict[Any, Any] = {}
         self.dirty: dict[Any, Any] = {}  # key -> value, None for a deletion
+        self.sending: dict[Any, Any] = {}  # sent to the changelog, not yet in the file
         self.changelog_end = -1  # last changelog offset the broker confirmed (delivery reports)
 
     # -- processing ----------------------------------------------------------------------
@@ -86,11 +88,14 @@ class StoreFile:
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         """Every entry, on disk and not yet checkpointed (streamed from the file)."""
-        dirty = self.dirty
+        dirty, sending = self.dirty, self.sending
         for raw_key, raw_value in self._file.scan():
             key = decode_key(raw_key)
-            if key not in dirty:
+            if key not in dirty and key not in sending:
                 yield key, _decode(raw_value)
+        for key, value in list(sending.items()):
+            if value is not None and key not in dirty:
+                yield key, value
         for key, value in list(dirty.items()):
             if value is not None:
                 yield key, value
@@ -98,12 +103,16 @@ class StoreFile:
     # -- checkpoints ---------------------------------------------------------------------
 
     def send_changelog(self, produce: Callable[..., None]) -> None:
-        """Produce the dirty entries to this partition of the changelog."""
-        if not self.dirty:
+        """Produce the dirty entries to this partition of the changelog; they are in flight
+        until :meth:`write_checkpoint` (one checkpoint at a time)."""
+        if self.sending:
+            raise StreamsError(f"{self.path}: a checkpoint is already in flight")
+        self.sending, self.dirty = self.dirty, {}
+        if not self.sending:
             return
         topic, partition = self.changelog, self.partition
-        last = len(self.dirty) - 1
-        for n, (key, value) in enumerate(self.dirty.items()):
+        last = len(self.sending) - 1
+        for n, (key, value) in enumerate(self.sending.items()):
             data = None if value is None else _encode(value)
             if n == last:  # the offset the file will record: only the last one matters
                 produce(topic, data, _encode(key), partition=partition, on_delivery=self._sent)
@@ -115,21 +124,23 @@ class StoreFile:
             self.changelog_end = max(self.changelog_end, message.offset())
 
     def write_checkpoint(self) -> None:
-        """Write the dirty entries to the file (the changelog has them)."""
-        if not self.dirty:
+        """Write the entries in flight to the file (the changelog has them)."""
+        sending = self.sending
+        if not sending:
             return
         self._file.write(
-            [(_encode(k), _encode(v)) for k, v in self.dirty.items() if v is not None],
-            [_encode(k) for k, v in self.dirty.items() if v is None],
+            [(_encode(k), _encode(v)) for k, v in sending.items() if v is not None],
+            [_encode(k) for k, v in sending.items() if v is None],
             self.changelog_end + 1,
         )
-        self.dirty = {}
+        self.sending = {}
         if len(self._cache) > MAX_CACHED:
-            self._cache = {}
+            self._cache = dict(self.dirty)  # written since: not in the file yet
 
     def drop_unsaved(self) -> None:
         """Forget writes not checkpointed (an aborted transaction): read the file again."""
         self.dirty = {}
+        self.sending = {}
         self._cache = {}
 
     # -- restore -------------------------------------------------------------------------

@@ -8,11 +8,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from streams_support import Reader, create_topic, produce, read_all
 
 import streamsource as ss
 from deadline import Deadline
-from streamsource.streams import App, aggregate
+from streamsource.streams import App, StreamsError, aggregate
 
 
 def test_running_aggregates_per_key(broker: Any, tmp_path: Path, run_app: Any) -> None:
@@ -177,3 +178,47 @@ def test_event_store_source_across_an_append_burst(broker: Any, tmp_path: Path) 
     assert len(list(audit.read_all())) == len(large) + 1
     store.close()
     audit.close()
+
+
+def test_store_checkpoint_in_flight(broker: Any, tmp_path: Path) -> None:
+    """While a checkpoint's changelog records are unacknowledged, processing goes on: the
+    store reads its newest values, and its file stays at the previous checkpoint (never
+    ahead of the changelog) until the checkpoint is written."""
+    from confluent_kafka import Producer
+
+    from streamsource.streams.state import StoreFile
+
+    create_topic(broker.bootstrap, "changelog", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 50})
+    path = tmp_path / "store.sqlite"
+    store = StoreFile(path, "changelog", 0)
+    store.set("a", 1)
+    store.set("gone", 0)
+    store.send_changelog(producer.produce)
+
+    store.set("a", 2)
+    store.delete("gone")
+    store.set("b", 3)
+    assert (store.get("a"), store.get("gone"), store.get("b")) == (2, None, 3)
+    assert dict(store.items()) == {"a": 2, "b": 3}
+    on_disk = StoreFile(path, "changelog", 0)
+    assert (on_disk.restore_from(), on_disk.get("a")) == (0, None)
+    on_disk.close()
+    with pytest.raises(StreamsError, match="already in flight"):
+        store.send_changelog(producer.produce)
+
+    assert producer.flush(30) == 0
+    store.write_checkpoint()
+    on_disk = StoreFile(path, "changelog", 0)
+    assert (on_disk.restore_from(), on_disk.get("a"), on_disk.get("gone")) == (2, 1, 0)
+    on_disk.close()
+    assert dict(store.items()) == {"a": 2, "b": 3}
+
+    store.send_changelog(producer.produce)
+    assert producer.flush(30) == 0
+    store.write_checkpoint()
+    store.close()
+    on_disk = StoreFile(path, "changelog", 0)
+    assert on_disk.restore_from() == 5
+    assert dict(on_disk.items()) == {"a": 2, "b": 3}
+    on_disk.close()
