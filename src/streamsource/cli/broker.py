@@ -247,8 +247,10 @@ def command(
 
 async def _serve(config: BrokerConfig) -> None:
     # imported here so that `streamsource broker --help` does not load the whole broker
+    from streamsource.kafka.broker.allocator import keep_large_buffers
     from streamsource.kafka.broker.app import Broker
 
+    keep_large_buffers()  # this process is only the broker (see the module)
     broker = Broker(config)
     host, port = await broker.start()
     loop = asyncio.get_running_loop()

@@ -66,7 +66,11 @@ class Partition:
         return self.txns.last_stable_offset(self.log.log_end_offset)
 
     def append(
-        self, batches: Sequence[bytearray], now_ms: int, *, transactional_producer: int = -1
+        self,
+        batches: Sequence[bytes | bytearray | memoryview],
+        now_ms: int,
+        *,
+        transactional_producer: int = -1,
     ) -> AppendInfo:
         """Append validated v2 batches (on the log writer thread; the event loop then calls
         ``wake_waiters``).

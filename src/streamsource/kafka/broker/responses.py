@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
+from streamsource.kafka.broker.connection import FrameConnection
+
 log = logging.getLogger(__name__)
 
 Chunks = list[Any]  # encoded response pieces, written one after the other
@@ -38,7 +40,7 @@ class Deferred:
 class ResponseQueue:
     """In-order response writer of one connection."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: FrameConnection) -> None:
         self._writer = writer
         # (response, bytes counted against MAX_QUEUED_BYTES: ready responses only)
         self._queue: deque[tuple[asyncio.Future[Chunks], int]] = deque()
@@ -121,7 +123,7 @@ class ResponseQueue:
             self._task = None
 
 
-def _write(writer: asyncio.StreamWriter, chunks: Chunks) -> None:
+def _write(writer: FrameConnection, chunks: Chunks) -> None:
     # chunk by chunk rather than writelines, which (Python 3.11) first joins them into one
     # more copy of a response that may be tens of megabytes of record data
     for chunk in chunks:

@@ -3,8 +3,8 @@
 Requests on one connection are processed one after another and answered in order, as Kafka
 does (clients pipeline, and rely on the order). Bad bytes cost the sender its connection and
 nothing else: a frame or decode error is logged and that one socket is closed. What a
-connection may buffer is bounded by one socket read plus one frame (``max_frame_bytes``),
-because the next read only happens once the frames already read have been answered.
+connection may buffer is bounded by its read buffer (``read_chunk_bytes``) plus one frame
+(``max_frame_bytes``): ``connection.FrameConnection`` stops reading while that is full.
 
 There is one asyncio server per listener (``BrokerConfig.effective_listeners``); TLS
 listeners get an ``ssl.SSLContext`` and asyncio does the handshake before ``_serve`` sees the
@@ -25,12 +25,9 @@ from functools import partial
 from typing import Any
 
 from streamsource.kafka.broker.config import BrokerConfig
+from streamsource.kafka.broker.connection import FrameConnection
 from streamsource.kafka.broker.responses import Deferred, ResponseQueue
-from streamsource.kafka.protocol import (
-    FrameDecoder,
-    RequestHeader,
-    decode_request,
-)
+from streamsource.kafka.protocol import RequestHeader, decode_request
 from streamsource.kafka.protocol.api import encode_response_chunks
 from streamsource.kafka.protocol.errors import FrameError, InvalidRequest, UnsupportedVersion
 from streamsource.kafka.security.listeners import ANONYMOUS, Listener, certificate_principal
@@ -121,13 +118,13 @@ class KafkaServer:
         bind; those bound before it are closed again.
         """
         try:
+            loop = asyncio.get_running_loop()
             for entry in listeners:
-                server = await asyncio.start_server(
-                    partial(self._accept, entry),
+                server = await loop.create_server(
+                    partial(self._connection, entry),
                     entry.listener.host,
                     entry.listener.port,
                     reuse_address=True,
-                    limit=self._config.read_chunk_bytes,
                     ssl=entry.ssl_context,
                     ssl_handshake_timeout=(
                         SSL_HANDSHAKE_TIMEOUT_S if entry.ssl_context is not None else None
@@ -173,18 +170,29 @@ class KafkaServer:
         """Open client connections (the ``streamsource_broker_connections`` metric)."""
         return len(self._connections)
 
-    async def _accept(
-        self, bound: BoundListener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _connection(self, bound: BoundListener) -> FrameConnection:
+        """A new connection's protocol; its serving task starts once it is connected."""
+        config = self._config
+        limit = config.max_frame_bytes
+        if bound.listener.sasl:  # until it authenticates (``_serve`` raises it after)
+            limit = min(limit, config.max_unauthenticated_frame_bytes)
+        return FrameConnection(
+            config.read_chunk_bytes, limit, partial(self._connected, bound.listener)
+        )
+
+    def _connected(self, listener: Listener, connection: FrameConnection) -> None:
+        if self._stopping:
+            connection.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._accept(listener, connection))
+        self._connections[task] = _Connection(task)
+
+    async def _accept(self, listener: Listener, connection: FrameConnection) -> None:
         task = asyncio.current_task()
         assert task is not None
-        if self._stopping:
-            writer.close()
-            return
-        conn = _Connection(task)
-        self._connections[task] = conn
+        conn = self._connections[task]
         try:
-            await self._serve(conn, bound.listener, reader, writer)
+            await self._serve(conn, listener, connection)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -192,48 +200,39 @@ class KafkaServer:
             del self._connections[task]
 
     async def _serve(
-        self,
-        conn: _Connection,
-        listener: Listener,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        self, conn: _Connection, listener: Listener, connection: FrameConnection
     ) -> None:
-        peer = writer.get_extra_info("peername") or ("?", 0)
+        peer = connection.get_extra_info("peername") or ("?", 0)
         session = Session(authenticated=not listener.sasl)
         if listener.protocol == "SSL":
-            session.principal = certificate_principal(writer.get_extra_info("peercert"))
+            session.principal = certificate_principal(connection.get_extra_info("peercert"))
         client = ClientInfo(str(peer[0]), int(peer[1]), listener.protocol, session)
-        sock = writer.get_extra_info("socket")
+        sock = connection.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         full_frames = self._config.max_frame_bytes
         small_frames = min(full_frames, self._config.max_unauthenticated_frame_bytes)
-        decoder = FrameDecoder(full_frames if session.authenticated else small_frames)
-        chunk = self._config.read_chunk_bytes
-        responses = ResponseQueue(writer)
+        responses = ResponseQueue(connection)
         try:
             while not self._stopping:
-                data = await reader.read(chunk)
-                if not data:
-                    break
-                conn.idle = False
-                for frame in decoder.feed(data):
-                    response = await self._answer(client, frame)
-                    if response is None:
-                        continue
-                    if response is _CLOSE:
-                        return
-                    responses.put(response)
-                    if session.close_after_response:
-                        return  # the finally clause sends what is queued, then closes
-                    if responses.should_drain():
-                        await responses.drain()
-                decoder.max_frame_size = full_frames if session.authenticated else small_frames
-                await responses.drain()
-                # between requests: stop() may cancel the read; deferred answers still go
+                # between requests: stop() may cancel this wait; deferred answers still go
                 # out from the finally clause below
                 conn.idle = True
+                connection.max_frame_size = full_frames if session.authenticated else small_frames
+                frame = await connection.next_frame()
+                if frame is None:
+                    break
+                conn.idle = False
+                response = await self._answer(client, frame)
+                if response is None:
+                    continue
+                if response is _CLOSE:
+                    return
+                responses.put(response)
+                if session.close_after_response:
+                    return  # the finally clause sends what is queued, then closes
+                await responses.drain()
         except (FrameError, InvalidRequest) as exc:
             log.warning("closing connection from %s:%d: %s", client.host, client.port, exc)
         except (ConnectionError, OSError):
@@ -245,12 +244,12 @@ class KafkaServer:
             # a bug in a handler must cost one connection, not the broker
             log.exception("error serving %s:%d; closing its connection", client.host, client.port)
         finally:
-            if responses.pending and not writer.is_closing():
+            if responses.pending and not connection.is_closing():
                 await responses.finish()  # acknowledge what was done before closing
-            writer.close()
+            connection.close()
             if not self._stopping:  # on stop, the transport closes with the loop's help
                 with contextlib.suppress(Exception):
-                    await writer.wait_closed()
+                    await connection.wait_closed()
 
     async def _answer(
         self, client: ClientInfo, frame: bytes | bytearray

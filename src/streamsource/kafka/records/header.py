@@ -81,10 +81,11 @@ class BatchHeader(NamedTuple):
 
 @dataclass(slots=True)
 class ValidatedBatch:
-    """A checked v2 batch: its header and a private copy ready for ``patch_base_offset``."""
+    """A checked v2 batch: its header and its bytes (a private ``bytearray`` copy ready for
+    ``patch_base_offset``, unless validated with ``copy=False``)."""
 
     header: BatchHeader
-    data: bytearray
+    data: bytearray | memoryview
 
 
 def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeader:

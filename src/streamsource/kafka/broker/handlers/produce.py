@@ -177,7 +177,10 @@ def _produce_one(
         if not isinstance(records, bytes | bytearray | memoryview):
             raise _Refused(ErrorCode.CORRUPT_MESSAGE, "no record data")
         batches = validate_produce_records(
-            records, max_batch_bytes=partition.log.config.max_message_bytes, now_ms=now_ms
+            records,
+            max_batch_bytes=partition.log.config.max_message_bytes,
+            now_ms=now_ms,
+            copy=False,  # views of the request frame, which nothing else writes to
         )
         first = batches[0].header
         if partition.log.config.compacted:

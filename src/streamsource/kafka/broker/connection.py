@@ -1,0 +1,228 @@
+"""One client connection's bytes: request frames read into memory they keep, responses out.
+
+Written by hand because asyncio's streams copy every byte of a request three times before a
+frame decoder sees it (``recv`` into a new ``bytes``, into the ``StreamReader``'s buffer, out
+again on ``read``), and a frame that spans reads was copied once more into the decoder's
+buffer. A produce request is mostly record data, so each copy is CPU per message. This
+``asyncio.BufferedProtocol`` has the socket (or TLS) layer write into memory it owns: size
+prefixes and small frames into one reused read buffer, and a frame that does not fit what is
+already there, once its size prefix is known, straight into a buffer of exactly its size,
+which then is the frame, handed to the server without a copy.
+
+Frames are cut one at a time when the server asks for the next one (``next_frame``), so the
+size limit that applies is the one in force then (it grows once a connection has
+authenticated), and a prefix above it fails before any of that frame is buffered. What a
+connection buffers is bounded by the read buffer plus one frame: reading pauses while the
+read buffer is full, until the server takes a frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from streamsource.kafka.protocol.errors import FrameTooLarge, InvalidFrame
+
+_SIZE = struct.Struct(">i")
+_MIN_ROOM = 4096  # below this much free space at its end, the read buffer is compacted
+
+
+class FrameConnection(asyncio.BufferedProtocol):
+    """A connection as the server sees it: ``await next_frame()``, ``write``, ``drain``."""
+
+    def __init__(
+        self,
+        read_buffer_bytes: int,
+        max_frame_size: int,
+        on_connect: Callable[[FrameConnection], None],
+    ) -> None:
+        self.max_frame_size = max_frame_size
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set on connect
+        self._on_connect = on_connect
+        self._buf = bytearray(read_buffer_bytes)
+        self._start = 0  # first byte of _buf not yet cut into a frame
+        self._end = 0  # end of the bytes received into _buf
+        self._frame: bytearray | None = None  # a frame being received into its own buffer
+        self._filled = 0  # bytes of _frame received so far
+        self._ready: bytearray | None = None  # _frame once complete, until taken
+        self._reading_paused = False
+        self._eof = False
+        self._lost = False
+        self._over_ssl = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._closed: asyncio.Future[None] | None = None
+
+    # -- asyncio callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._over_ssl = transport.get_extra_info("sslcontext") is not None
+        self._closed = asyncio.get_running_loop().create_future()
+        self._on_connect(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        frame = self._frame
+        if frame is not None:
+            return memoryview(frame)[self._filled :]
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif len(self._buf) - self._end < _MIN_ROOM and self._start:
+            self._compact()
+        return memoryview(self._buf)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        frame = self._frame
+        if frame is not None:
+            self._filled += nbytes
+            if self._filled == len(frame):
+                self._ready, self._frame = frame, None
+        else:
+            self._end += nbytes
+        if self._frame is None and self._end == len(self._buf) and not self._start:
+            self._pause_reading()  # nowhere to read into until the server takes a frame
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        # keep the transport open to send the answers still owed (not possible over TLS)
+        return not self._over_ssl
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._wake()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_exception(ConnectionResetError("connection lost"))
+        self._drain_waiters.clear()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+    # -- reading -------------------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet taken as frames."""
+        waiting = len(self._ready) if self._ready is not None else 0
+        return self._end - self._start + self._filled * (self._frame is not None) + waiting
+
+    async def next_frame(self) -> bytes | bytearray | None:
+        """The next request frame (size prefix stripped), or None once the peer is gone.
+
+        Raises ``InvalidFrame`` for a negative size prefix and ``FrameTooLarge`` for one
+        above ``max_frame_size``; the connection is then unusable.
+        """
+        while True:
+            frame = self._cut()
+            if frame is not None:
+                self._resume_reading()
+                return frame
+            if self._eof or self._lost:
+                return None
+            self._resume_reading()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    def _cut(self) -> bytes | bytearray | None:
+        """The next complete frame, if there is one; sets up ``_frame`` for a partial one."""
+        if self._ready is not None:
+            ready, self._ready = self._ready, None
+            return ready
+        if self._frame is not None:
+            return None
+        start = self._start
+        available = self._end - start
+        if available < 4:
+            return None
+        (size,) = _SIZE.unpack_from(self._buf, start)
+        if size < 0:
+            raise InvalidFrame(f"negative frame size {size}")
+        if size > self.max_frame_size:
+            raise FrameTooLarge(size, self.max_frame_size)
+        start += 4
+        available -= 4
+        if available >= size:
+            self._start = start + size
+            return bytes(memoryview(self._buf)[start : start + size])
+        # The rest of this frame goes straight into a buffer of its own, no copy later.
+        frame = bytearray(size)
+        frame[:available] = memoryview(self._buf)[start : self._end]
+        self._start = self._end = 0
+        self._frame, self._filled = frame, available
+        return None
+
+    def _compact(self) -> None:
+        pending = self._end - self._start
+        # through a copy: the ranges may overlap (rare, and at most one read buffer)
+        self._buf[:pending] = self._buf[self._start : self._end]
+        self._start, self._end = 0, pending
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and not self._lost:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and not self._lost:
+            if self._frame is None and self._end == len(self._buf):
+                if not self._start:
+                    return  # still full: the caller takes a frame first
+                self._compact()
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, data: Any) -> None:
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is above its high-water mark."""
+        if self._lost:
+            raise ConnectionResetError("connection lost")
+        if self.transport.is_closing():
+            await asyncio.sleep(0)  # let connection_lost run, as StreamWriter.drain does
+            if self._lost:
+                raise ConnectionResetError("connection lost")
+        if not self._writing_paused:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.transport.get_extra_info(name, default)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    async def wait_closed(self) -> None:
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
