@@ -90,13 +90,15 @@ def encode_events(stream: str, events: Iterable[NewEvent] | NewEvent) -> list[Ev
     """
     if isinstance(events, NewEvent):
         events = (events,)
-    elif isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
+    elif type(events) is not list and (  # a list needs no ABC checks, each costly
+        isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable)
+    ):
         raise ProgrammingError(
             f"events for {stream!r} must be a NewEvent or a list of them,"
             f" got {type(events).__name__}"
         )
     records: list[EventRecord] = []
-    seen: dict[uuid.UUID, int] = {}
+    seen: dict[int, int] = {}  # keyed on id.int: hashing a UUID runs Python code, an int not
     total = 0
     for index, event in enumerate(events):
         if index >= MAX_APPEND_EVENTS:
@@ -119,9 +121,10 @@ def encode_events(stream: str, events: Iterable[NewEvent] | NewEvent) -> list[Ev
         if not isinstance(event_id, uuid.UUID):
             where = _where(index, event_type, stream)
             raise ProgrammingError(f"{where}: id must be a uuid.UUID, got {event_id!r}")
-        if event_id in seen:
-            raise DuplicateEventId(event_id, f"event {seen[event_id]} of the same append")
-        seen[event_id] = index
+        key = event_id.int
+        if key in seen:
+            raise DuplicateEventId(event_id, f"event {seen[key]} of the same append")
+        seen[key] = index
         data = _encode_quickly(event.data)
         if data is None:
             data = _encode(event.data, f"{_where(index, event_type, stream)}: data")

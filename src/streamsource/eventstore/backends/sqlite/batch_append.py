@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -33,9 +32,9 @@ from streamsource.eventstore.validation import check_version_matches
 from .writes import append, now_micros
 
 
-@dataclass(frozen=True, slots=True)
-class AppendRequest:
-    """One caller's append, as the group committer queues it."""
+class AppendRequest(msgspec.Struct, frozen=True, gc=False):
+    """One caller's append, as the group committer queues it (a Struct: one is built per
+    append, and its constructor costs a fraction of a frozen dataclass's)."""
 
     stream: str
     records: Sequence[EventRecord]

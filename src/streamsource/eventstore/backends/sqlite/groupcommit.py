@@ -234,14 +234,17 @@ class GroupCommitter:
         try:
             if len(batch) == 1:
                 self._run_alone(batch[0])
-            elif not self._run_together(batch):
-                for job in batch:
-                    self._run_in_savepoint(job)
+                failed = batch[0].error is not None
+            else:
+                if not self._run_together(batch):
+                    for job in batch:
+                        self._run_in_savepoint(job)
+                failed = all(job.error is not None for job in batch)
             if not conn.in_transaction:
                 # SQLite rolled the whole transaction back itself (disk full, I/O error).
                 lost = sqlite3.OperationalError("the transaction was rolled back by SQLite")
                 self._fail_all([job for job in batch if job.error is None], lost)
-            elif all(job.error is not None for job in batch):
+            elif failed:
                 conn.execute("ROLLBACK")
             else:
                 conn.execute("COMMIT")

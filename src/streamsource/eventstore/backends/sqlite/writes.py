@@ -106,7 +106,7 @@ def append(
             ((version, position),) = rows
             if version == 0:
                 conn.execute("INSERT OR IGNORE INTO streams (name) VALUES (?)", (stream,))
-            return AppendResult(version=version, position=position)
+            return AppendResult(version, position)
     deleted, current, last_recorded_at = stream_state(conn, stream)
     if deleted:
         raise StreamDeleted(stream)
