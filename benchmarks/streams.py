@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import faulthandler
 import json
 import os
 import signal
@@ -102,7 +103,11 @@ def _even(v: dict[str, Any]) -> bool:
 
 
 def ours_worker(job: str, bootstrap: str, topic: str, out: str, target: int, state: str) -> None:
+    import logging
+
     from streamsource.streams import App, Tumbling
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     guarantee = "exactly-once" if job == "c" else "at-least-once"
     backend = "rocksdict" if job == "d" else "sqlite"
@@ -205,7 +210,14 @@ def throughput(
         engine, job, bootstrap, topic, f"out-{engine}-{job}-{uuid.uuid4().hex[:6]}", records, work
     )
     try:
-        line, _ = proc.communicate(timeout=600)
+        line, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack into the log
+        proc.wait(30)
+        log = (work / f"{engine}-{job}.log").read_text(errors="replace")
+        raise SystemExit(
+            f"{engine} ({job}) did not finish in 300 s; its log ends:\n{log[-8000:]}"
+        ) from None
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -348,6 +360,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
+        faulthandler.enable()  # a stuck worker shows where (the driver sends SIGABRT)
         engine, job, bootstrap, topic, out, target, state = args.worker
         (quix_worker if engine == "quix" else ours_worker)(
             job, bootstrap, topic, out, int(target), state
