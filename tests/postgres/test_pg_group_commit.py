@@ -225,17 +225,20 @@ def test_queued_appends_share_one_transaction_each_with_its_own_outcome(
         lock = PositionLock(pg_server_url, schema)
         leader = threads(lambda: store.append("hot-1", _events(1)))
         _wait_leading(store.recorder, pg_server_url)
-        outcomes = {
-            "fine": threads(lambda: store.append("fine-1", _events(2), ss.NO_STREAM)),
-            "stale": threads(lambda: store.append("versioned-1", _events(1), 0)),
-            "tomb": threads(lambda: store.append("tomb-1", _events(1))),
-            "retry": threads(lambda: store.append("retried-1", retried)),
-            "reuse": threads(
-                lambda: store.append("thief-1", [ss.NewEvent("Other", {}, id=reused)])
-            ),
-            "right": threads(lambda: store.append("versioned-1", _events(1), 1)),
+        calls: dict[str, Callable[[], Any]] = {
+            "fine": lambda: store.append("fine-1", _events(2), ss.NO_STREAM),
+            "stale": lambda: store.append("versioned-1", _events(1), 0),
+            "tomb": lambda: store.append("tomb-1", _events(1)),
+            "retry": lambda: store.append("retried-1", retried),
+            "reuse": lambda: store.append("thief-1", [ss.NewEvent("Other", {}, id=reused)]),
+            "right": lambda: store.append("versioned-1", _events(1), 1),
         }
-        _wait_queued(store.recorder, len(outcomes))
+        outcomes: dict[str, list[Any]] = {}
+        for name, call in calls.items():
+            # queued one after another, in this order ("stale" must meet version 1, before
+            # "right" makes it 2): threads started together queue in any order
+            outcomes[name] = threads(call)
+            _wait_queued(store.recorder, len(outcomes))
         lock.release()
         for outcome in [leader, *outcomes.values()]:
             _wait_outcome(outcome)
