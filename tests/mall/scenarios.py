@@ -14,6 +14,13 @@ def sent_commands(saga: dict[str, Any]) -> list[str]:
     return [h["command"] for h in saga["history"] if "command" in h]
 
 
+def names_known(order: dict[str, Any]) -> bool:
+    """Search has the order's names (it may index an order before it hears of them)."""
+    return bool(order["customerName"]) and all(
+        i["productName"] and i["storeName"] for i in order["items"]
+    )
+
+
 def happy_path(shop: Shopper) -> str:
     # Given a customer, a participating store with a product, a payment covering the basket
     customer = shop.customer()
@@ -46,6 +53,15 @@ def happy_path(shop: Shopper) -> str:
         lambda: shop.search(customerId=customer, status="completed"), "the order in search"
     )
     assert [o["id"] for o in found] == [basket]
+    # with the names of the customer, the store and the product, from search's own copies
+    named = eventually(
+        lambda: [o for o in shop.search(customerId=customer) if names_known(o)], "names"
+    )
+    assert named[0]["customerName"] == "Ada"
+    assert [(i["productName"], i["storeName"], i["quantity"]) for i in named[0]["items"]] == [
+        ("Mug", "Corner", 2)
+    ]
+    assert json_of(shop.http.get(f"/api/search/orders/{basket}")) == named[0]
     assert [o["id"] for o in shop.search(productIds=[product], minTotal=1600, maxTotal=1600)] == [
         basket
     ]

@@ -10,6 +10,7 @@ from streamsource.messaging import Context
 from ..platform.http import NotFound, new_id
 from ..platform.storage import ServiceStore
 from .domain import Customer
+from .messages import CustomerRegistered
 
 
 class Customers:
@@ -27,6 +28,7 @@ class Customers:
         def run(ctx: Context) -> str:
             customer = ctx.create(Customer, new_id())
             customer.register(name, sms_number)
+            ctx.publish(CustomerRegistered(customer.id, name), key=customer.id)
             return customer.id
 
         return self.own.run(run)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import Field
@@ -28,11 +28,24 @@ class SearchOrders(Camel):
     limit: int = Field(default=50, ge=1, le=500)
 
 
+class OrderItem(Camel):
+    """A line of the order; the names as search knew them when it indexed the order (null
+    until search has heard of that product or store)."""
+
+    product_id: str
+    store_id: str
+    product_name: str | None
+    store_name: str | None
+    price: int
+    quantity: int
+
+
 class OrderView(Camel):
     id: str
     customer_id: str
+    customer_name: str | None  # null until search has heard of the customer
     payment_id: str
-    items: list[dict[str, Any]]
+    items: list[OrderItem]
     total: int
     status: str
     created_at: str

@@ -1,29 +1,57 @@
-"""Searchable orders: by customer, store, product, status, total range and creation time."""
+"""Searchable orders: by customer, store, product, status, total range and creation time,
+with the names of the customer, the stores and the products.
+
+Search never asks another service: it keeps its own copies of the names it shows, fed by
+customers' CustomerRegistered and stores' StoreCreated/StoreRebranded and
+ProductAdded/ProductRebranded, and copies them into an order's row when it indexes the
+order (denormalised at index time, as Intelli-Mall's search does): a later rebrand changes
+the names of orders indexed after it, never of those indexed before, which keep the names
+the order was made under. The item names an order carries (baskets' copies) are not used:
+every name shown comes from search's own copies, one source for all of them.
+
+Messages travel on different channels, so an order may be indexed before search has seen
+its customer, a store or a product: its names are then null (the order is found all the
+same), and the event that brings the name fills every row still lacking it. Search
+applies its messages one at a time (one inbox consumer, or one local transport), so a name
+arriving while an order is indexed is never missed.
+
+The tables have names of their own (``search_index_*``): the earlier ``search_orders``
+kept ids only, and a data directory made by it keeps that table unread.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from streamsource.messaging import Context
 
+from ..customers import messages as customers
 from ..platform.http import NotFound
 from ..platform.storage import ServiceStore
+from ..stores import messages as stores
 from .domain import STATUS_OF
 
 TABLES = (
-    "CREATE TABLE IF NOT EXISTS search_orders (id TEXT PRIMARY KEY, customer_id TEXT,"
-    " payment_id TEXT, items TEXT, total BIGINT, status TEXT, created_at TEXT,"
+    "CREATE TABLE IF NOT EXISTS search_index_orders (id TEXT PRIMARY KEY, customer_id TEXT,"
+    " customer_name TEXT, payment_id TEXT, total BIGINT, status TEXT, created_at TEXT,"
     " updated_at TEXT)",
-    "CREATE INDEX IF NOT EXISTS search_orders_by_customer ON search_orders (customer_id)",
-    "CREATE TABLE IF NOT EXISTS search_order_stores (order_id TEXT, store_id TEXT,"
-    " PRIMARY KEY (order_id, store_id))",
-    "CREATE TABLE IF NOT EXISTS search_order_products (order_id TEXT, product_id TEXT,"
-    " PRIMARY KEY (order_id, product_id))",
+    "CREATE INDEX IF NOT EXISTS search_index_orders_by_customer"
+    " ON search_index_orders (customer_id)",
+    "CREATE INDEX IF NOT EXISTS search_index_orders_by_time ON search_index_orders (created_at)",
+    "CREATE TABLE IF NOT EXISTS search_index_items (order_id TEXT, line INTEGER,"
+    " product_id TEXT, store_id TEXT, product_name TEXT, store_name TEXT, price BIGINT,"
+    " quantity BIGINT, PRIMARY KEY (order_id, line))",
+    "CREATE INDEX IF NOT EXISTS search_index_items_by_store ON search_index_items (store_id)",
+    "CREATE INDEX IF NOT EXISTS search_index_items_by_product ON search_index_items (product_id)",
+    "CREATE TABLE IF NOT EXISTS search_customers (id TEXT PRIMARY KEY, name TEXT)",
+    "CREATE TABLE IF NOT EXISTS search_stores (id TEXT PRIMARY KEY, name TEXT)",
+    "CREATE TABLE IF NOT EXISTS search_products (id TEXT PRIMARY KEY, name TEXT)",
 )
-COLUMNS = "id, customer_id, payment_id, items, total, status, created_at, updated_at"
+COLUMNS = "id, customer_id, customer_name, payment_id, total, status, created_at, updated_at"
+ITEM_COLUMNS = "order_id, product_id, store_id, product_name, store_name, price, quantity"
 
 
 @dataclass(frozen=True)
@@ -39,29 +67,15 @@ class Filters:
     limit: int = 50
 
 
-def row_view(row: tuple[Any, ...]) -> dict[str, Any]:
-    id, customer_id, payment_id, items, total, status, created_at, updated_at = row
-    return {
-        "id": id,
-        "customerId": customer_id,
-        "paymentId": payment_id,
-        "items": json.loads(items),
-        "total": int(total),
-        "status": status,
-        "createdAt": created_at,
-        "updatedAt": updated_at,
-    }
-
-
 class Search:
     def __init__(self, own: ServiceStore) -> None:
         self.own = own
 
     def order(self, id: str) -> dict[str, Any]:
-        rows = self.own.query(f"SELECT {COLUMNS} FROM search_orders WHERE id = ?", (id,))
-        if not rows:
+        found = self._views(f"SELECT {COLUMNS} FROM search_index_orders WHERE id = ?", (id,))
+        if not found:
             raise NotFound(f"no order {id}")
-        return row_view(rows[0])
+        return found[0]
 
     def orders(self, f: Filters) -> list[dict[str, Any]]:
         where: list[str] = []
@@ -83,19 +97,65 @@ class Search:
             cond("created_at > ?", utc(f.after))
         if f.before is not None:
             cond("created_at < ?", utc(f.before))
-        for table, column, ids in (
-            ("search_order_stores", "store_id", f.store_ids),
-            ("search_order_products", "product_id", f.product_ids),
-        ):
+        for column, ids in (("store_id", f.store_ids), ("product_id", f.product_ids)):
             if ids:
                 marks = ", ".join("?" for _ in ids)
-                cond(f"id IN (SELECT order_id FROM {table} WHERE {column} IN ({marks}))", *ids)
+                cond(
+                    f"id IN (SELECT order_id FROM search_index_items WHERE {column} IN ({marks}))",
+                    *ids,
+                )
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self.own.query(
-            f"SELECT {COLUMNS} FROM search_orders{clause} ORDER BY created_at DESC, id LIMIT ?",
+        return self._views(
+            f"SELECT {COLUMNS} FROM search_index_orders{clause}"
+            " ORDER BY created_at DESC, id LIMIT ?",
             (*params, f.limit),
         )
-        return [row_view(r) for r in rows]
+
+    def _views(self, statement: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """The orders ``statement`` selects, each with its items (read after the orders:
+        an order's items commit with it)."""
+        rows = self.own.query(statement, params)
+        if not rows:
+            return []
+        items: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in rows}
+        marks = ", ".join("?" for _ in items)
+        for (
+            order_id,
+            product_id,
+            store_id,
+            product_name,
+            store_name,
+            price,
+            quantity,
+        ) in self.own.query(
+            f"SELECT {ITEM_COLUMNS} FROM search_index_items WHERE order_id IN ({marks})"
+            " ORDER BY order_id, line",
+            list(items),
+        ):
+            items[order_id].append(
+                {
+                    "productId": product_id,
+                    "storeId": store_id,
+                    "productName": product_name,
+                    "storeName": store_name,
+                    "price": int(price),
+                    "quantity": int(quantity),
+                }
+            )
+        return [
+            {
+                "id": id,
+                "customerId": customer_id,
+                "customerName": customer_name,
+                "paymentId": payment_id,
+                "items": items[id],
+                "total": int(total),
+                "status": status,
+                "createdAt": created_at,
+                "updatedAt": updated_at,
+            }
+            for id, customer_id, customer_name, payment_id, total, status, created_at, updated_at in rows
+        ]
 
 
 def utc(moment: datetime) -> str:
@@ -115,34 +175,87 @@ def index(own: ServiceStore, ctx: Context, event: Any) -> None:
     if envelope.name != "OrderCreated":
         own.execute(
             ctx,
-            "UPDATE search_orders SET status = ?, updated_at = ? WHERE id = ?",
+            "UPDATE search_index_orders SET status = ?, updated_at = ? WHERE id = ?",
             (status, at, id),
         )
         return
-    items = list(event.items)
+    # The names as search knows them now (null when not yet): scalar subqueries in the
+    # handler's transaction, so no cache update can slip between reading and writing.
     own.execute(
         ctx,
-        "INSERT INTO search_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO search_index_orders VALUES (?, ?,"
+        " (SELECT name FROM search_customers WHERE id = ?), ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO NOTHING",
         (
             id,
             event.customer_id,
+            event.customer_id,
             event.payment_id,
-            json.dumps(items),
             int(event.total),
             status,
             at,
             at,
         ),
     )
-    for store_id in sorted({str(i["storeId"]) for i in items}):
+    for line, item in enumerate(event.items):
+        product_id, store_id = str(item["productId"]), str(item["storeId"])
         own.execute(
             ctx,
-            "INSERT INTO search_order_stores VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (id, store_id),
+            "INSERT INTO search_index_items VALUES (?, ?, ?, ?,"
+            " (SELECT name FROM search_products WHERE id = ?),"
+            " (SELECT name FROM search_stores WHERE id = ?), ?, ?)"
+            " ON CONFLICT (order_id, line) DO NOTHING",
+            (
+                id,
+                line,
+                product_id,
+                store_id,
+                product_id,
+                store_id,
+                int(item["price"]),
+                int(item["quantity"]),
+            ),
         )
-    for product_id in sorted({str(i["productId"]) for i in items}):
-        own.execute(
+
+
+class Names:
+    """Search's copies of customers', stores' and products' names, from their services'
+    integration events; each also fills the indexed rows still lacking that name."""
+
+    def __init__(self, own: ServiceStore) -> None:
+        self.own = own
+
+    def customer_registered(self, ctx: Context, event: customers.CustomerRegistered) -> None:
+        self._name(ctx, "search_customers", event.customer_id, event.name)
+        self.own.execute(
             ctx,
-            "INSERT INTO search_order_products VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (id, product_id),
+            "UPDATE search_index_orders SET customer_name = ?"
+            " WHERE customer_id = ? AND customer_name IS NULL",
+            (event.name, event.customer_id),
+        )
+
+    def store_named(self, ctx: Context, event: stores.StoreCreated | stores.StoreRebranded) -> None:
+        self._name(ctx, "search_stores", event.store_id, event.name)
+        self.own.execute(
+            ctx,
+            "UPDATE search_index_items SET store_name = ? WHERE store_id = ? AND store_name IS NULL",
+            (event.name, event.store_id),
+        )
+
+    def product_named(
+        self, ctx: Context, event: stores.ProductAdded | stores.ProductRebranded
+    ) -> None:
+        self._name(ctx, "search_products", event.product_id, event.name)
+        self.own.execute(
+            ctx,
+            "UPDATE search_index_items SET product_name = ?"
+            " WHERE product_id = ? AND product_name IS NULL",
+            (event.name, event.product_id),
+        )
+
+    def _name(self, ctx: Context, table: str, id: str, name: str) -> None:
+        self.own.execute(
+            ctx,
+            f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            (id, name),
         )

@@ -1,0 +1,152 @@
+"""Search's names when messages arrive out of order, through its HTTP API: an order indexed
+before search has heard of its customer, store and product is found with null names, and
+the names fill in when their events arrive; a later rebrand leaves the indexed order's
+names alone. Real service stores (SQLite files) and the mall's messaging; each transport
+is drained by hand, so the order of arrival is the test's to choose."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from examples.mall.customers.application import Customers
+from examples.mall.ordering.messages import OrderCreated
+from examples.mall.platform.http import install_error_handlers
+from examples.mall.platform.service import Wiring
+from examples.mall.platform.storage import ServiceStore
+from examples.mall.search import SERVICE as SEARCH
+from examples.mall.stores import SERVICE as STORES
+from examples.mall.stores.application import Stores
+from examples.mall.stores.domain import Product
+from fastapi import FastAPI
+
+from deadline import wait_until
+from streamsource.messaging import Context, LocalTransport
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[dict[str, ServiceStore]]:
+    own = {
+        name: ServiceStore(name, f"sqlite:///{tmp_path / f'{name}.db'}", tables)
+        for name, tables in (
+            ("customers", ()),
+            ("stores", STORES.tables),
+            ("ordering", ()),
+            ("search", SEARCH.tables),
+        )
+    }
+    yield own
+    for store in own.values():
+        store.close()
+
+
+@pytest.fixture
+def api(stores: dict[str, ServiceStore]) -> Iterator[httpx.Client]:
+    """Search's HTTP API on a real uvicorn server in a thread, on a free port."""
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(SEARCH.build(Wiring(stores["search"])))
+    server = uvicorn.Server(uvicorn.Config(app, port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, what="uvicorn to start")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def deliver(search: ServiceStore, *senders: ServiceStore, name: str) -> None:
+    """Every message ``senders`` have published so far, delivered to search."""
+    # the senders' messaging services have no handlers here: they only publish
+    LocalTransport([search.messages, *(s.messages for s in senders)], name=name).drain(30)
+
+
+def order(ordering: ServiceStore, id: str, customer: str, items: list[dict[str, Any]]) -> None:
+    total = sum(i["price"] * i["quantity"] for i in items)
+
+    def publish(ctx: Context) -> None:
+        ctx.publish(OrderCreated(id, customer, "payment-1", items, total), key=id)
+
+    ordering.run(publish)
+
+
+def test_names_arrive_after_the_order_and_fill_it_in(
+    stores: dict[str, ServiceStore], api: httpx.Client
+) -> None:
+    customer = Customers(stores["customers"]).register("Ada", "+1555")
+    shop = Stores(stores["stores"])
+    store = shop.create_store("Corner", "Main St")
+    mug = shop.add_product(store, "Mug", "a mug", "SKU-1", 800)
+    items = [
+        {"productId": mug, "storeId": store, "productName": "Mug", "storeName": "Corner",
+         "price": 800, "quantity": 2},
+    ]  # fmt: skip
+    order(stores["ordering"], "order-1", customer, items)
+
+    # Given search has seen the order only
+    deliver(stores["search"], stores["ordering"], name="orders")
+    found = api.get("/api/search/orders/order-1")
+    assert found.status_code == 200, found.text
+    early = found.json()
+    assert early["customerId"] == customer and early["customerName"] is None
+    assert [
+        (i["productId"], i["storeId"], i["productName"], i["storeName"]) for i in early["items"]
+    ] == [(mug, store, None, None)]
+    # (a search by store finds it all the same)
+    assert [
+        o["id"] for o in api.post("/api/search/orders", json={"storeIds": [store]}).json()["orders"]
+    ] == ["order-1"]
+
+    # When the customer's, the store's and the product's events arrive
+    deliver(stores["search"], stores["customers"], stores["stores"], name="names")
+    # Then the order has their names
+    filled = api.get("/api/search/orders/order-1").json()
+    assert filled["customerName"] == "Ada"
+    assert [
+        (i["productName"], i["storeName"], i["price"], i["quantity"]) for i in filled["items"]
+    ] == [("Mug", "Corner", 800, 2)]
+    assert api.post("/api/search/orders", json={"customerId": customer}).json()["orders"] == [
+        filled
+    ]
+
+    # When the store and the product are rebranded, then a second order is indexed
+    shop.change_store(store, lambda s: s.rebrand("Corner Deli"))
+    shop.change_product(mug, lambda p: p.rebrand("Big Mug", "a big mug"))
+    deliver(stores["search"], stores["stores"], name="names")
+    order(stores["ordering"], "order-2", customer, items)
+    deliver(stores["search"], stores["ordering"], name="orders")
+    # Then the new order has the new names, the first keeps those it was indexed with
+    names = {
+        o["id"]: (o["customerName"], o["items"][0]["productName"], o["items"][0]["storeName"])
+        for o in api.post("/api/search/orders", json={"productIds": [mug]}).json()["orders"]
+    }
+    assert names == {
+        "order-1": ("Ada", "Mug", "Corner"),
+        "order-2": ("Ada", "Big Mug", "Corner Deli"),
+    }
+
+
+def test_product_removal_keeps_its_name_in_search(
+    stores: dict[str, ServiceStore], api: httpx.Client
+) -> None:
+    """An order for a product removed before search indexed it still gets its name."""
+    customer = Customers(stores["customers"]).register("Bo", "+1556")
+    shop = Stores(stores["stores"])
+    store = shop.create_store("Kiosk", "Pier")
+    tea = shop.add_product(store, "Tea", "green", "SKU-2", 300)
+    shop.change_product(tea, Product.remove)
+    deliver(stores["search"], stores["customers"], stores["stores"], name="names")
+    items = [{"productId": tea, "storeId": store, "price": 300, "quantity": 1}]
+    order(stores["ordering"], "order-3", customer, items)
+    deliver(stores["search"], stores["ordering"], name="orders")
+    found = api.get("/api/search/orders/order-3").json()
+    assert (found["customerName"], found["items"][0]["productName"]) == ("Bo", "Tea")
