@@ -62,6 +62,7 @@ def happy_path(shop: Shopper) -> str:
         ("Mug", "Corner", 2)
     ]
     assert json_of(shop.http.get(f"/api/search/orders/{basket}")) == named[0]
+    assert basket in [o["id"] for o in shop.search(customerName="dA", limit=500)]
     assert [o["id"] for o in shop.search(productIds=[product], minTotal=1600, maxTotal=1600)] == [
         basket
     ]

@@ -198,6 +198,8 @@ def test_unknown_ids_are_404(http: httpx.Client, path: str) -> None:
         ("POST", "/api/search/orders", b'{"status": "shipped"}'),
         ("POST", "/api/search/orders", b'{"after": "yesterday"}'),
         ("POST", "/api/search/orders", b'{"limit": 100000}'),
+        ("POST", "/api/search/orders", b'{"customerName": ""}'),
+        ("POST", "/api/search/orders", b'{"customerName": "' + b"a" * 201 + b'"}'),
         ("PUT", "/api/depot/shopping/x/assign", b'{"botId": 7}'),
         ("GET", "/api/notifications", b""),
     ],

@@ -16,6 +16,9 @@ Id = Field(min_length=1, max_length=100)
 
 class SearchOrders(Camel):
     customer_id: str | None = Field(default=None, min_length=1, max_length=100)
+    customer_name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="a part of the name, any case"
+    )
     store_ids: list[str] | None = Field(default=None, max_length=100)
     product_ids: list[str] | None = Field(default=None, max_length=100)
     status: Literal["pending", "approved", "ready", "completed", "rejected", "cancelled"] | None = (

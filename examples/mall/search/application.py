@@ -1,5 +1,6 @@
 """Searchable orders: by customer, store, product, status, total range and creation time,
-with the names of the customer, the stores and the products.
+and by a part of the customer's name in any case; with the names of the customer, the stores
+and the products.
 
 Search never asks another service: it keeps its own copies of the names it shows, fed by
 customers' CustomerRegistered and stores' StoreCreated/StoreRebranded and
@@ -36,8 +37,8 @@ from .domain import STATUS_OF
 
 TABLES = (
     "CREATE TABLE IF NOT EXISTS search_index_orders (id TEXT PRIMARY KEY, customer_id TEXT,"
-    " customer_name TEXT, payment_id TEXT, total BIGINT, status TEXT, created_at TEXT,"
-    " updated_at TEXT)",
+    " customer_name TEXT, customer_key TEXT, payment_id TEXT, total BIGINT, status TEXT,"
+    " created_at TEXT, updated_at TEXT)",
     "CREATE INDEX IF NOT EXISTS search_index_orders_by_customer"
     " ON search_index_orders (customer_id)",
     "CREATE INDEX IF NOT EXISTS search_index_orders_by_time ON search_index_orders (created_at)",
@@ -46,7 +47,9 @@ TABLES = (
     " quantity BIGINT, PRIMARY KEY (order_id, line))",
     "CREATE INDEX IF NOT EXISTS search_index_items_by_store ON search_index_items (store_id)",
     "CREATE INDEX IF NOT EXISTS search_index_items_by_product ON search_index_items (product_id)",
-    "CREATE TABLE IF NOT EXISTS search_customers (id TEXT PRIMARY KEY, name TEXT)",
+    # name_key: the name casefolded in Python, so that matching ignores case the same way on
+    # every database (SQLite's lower() and LIKE fold ASCII letters only)
+    "CREATE TABLE IF NOT EXISTS search_customers (id TEXT PRIMARY KEY, name TEXT, name_key TEXT)",
     "CREATE TABLE IF NOT EXISTS search_stores (id TEXT PRIMARY KEY, name TEXT)",
     "CREATE TABLE IF NOT EXISTS search_products (id TEXT PRIMARY KEY, name TEXT)",
 )
@@ -57,6 +60,7 @@ ITEM_COLUMNS = "order_id, product_id, store_id, product_name, store_name, price,
 @dataclass(frozen=True)
 class Filters:
     customer_id: str | None = None
+    customer_name: str | None = None  # a part of the name, in any case
     store_ids: list[str] | None = None
     product_ids: list[str] | None = None
     status: str | None = None
@@ -87,6 +91,8 @@ class Search:
 
         if f.customer_id is not None:
             cond("customer_id = ?", f.customer_id)
+        if f.customer_name is not None:
+            cond("customer_key LIKE ? ESCAPE '!'", f"%{like_text(f.customer_name)}%")
         if f.status is not None:
             cond("status = ?", f.status)
         if f.min_total is not None:
@@ -165,6 +171,11 @@ def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def like_text(part: str) -> str:
+    """``part`` casefolded, LIKE's wildcards in it escaped (with ``!``)."""
+    return part.casefold().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def index(own: ServiceStore, ctx: Context, event: Any) -> None:
     """Keep the orders read model up to date with one of ordering's events."""
     envelope = ctx.envelope
@@ -184,10 +195,12 @@ def index(own: ServiceStore, ctx: Context, event: Any) -> None:
     own.execute(
         ctx,
         "INSERT INTO search_index_orders VALUES (?, ?,"
-        " (SELECT name FROM search_customers WHERE id = ?), ?, ?, ?, ?, ?)"
+        " (SELECT name FROM search_customers WHERE id = ?),"
+        " (SELECT name_key FROM search_customers WHERE id = ?), ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO NOTHING",
         (
             id,
+            event.customer_id,
             event.customer_id,
             event.customer_id,
             event.payment_id,
@@ -226,12 +239,18 @@ class Names:
         self.own = own
 
     def customer_registered(self, ctx: Context, event: customers.CustomerRegistered) -> None:
-        self._name(ctx, "search_customers", event.customer_id, event.name)
+        name_key = event.name.casefold()
         self.own.execute(
             ctx,
-            "UPDATE search_index_orders SET customer_name = ?"
+            "INSERT INTO search_customers VALUES (?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key",
+            (event.customer_id, event.name, name_key),
+        )
+        self.own.execute(
+            ctx,
+            "UPDATE search_index_orders SET customer_name = ?, customer_key = ?"
             " WHERE customer_id = ? AND customer_name IS NULL",
-            (event.name, event.customer_id),
+            (event.name, name_key, event.customer_id),
         )
 
     def store_named(self, ctx: Context, event: stores.StoreCreated | stores.StoreRebranded) -> None:
