@@ -50,6 +50,12 @@ def test_openapi_and_docs(http: httpx.Client) -> None:
     } <= paths
     body = spec["components"]["schemas"]["RegisterCustomer"]
     assert set(body["properties"]) == {"name", "smsNumber"}
+    schemas = spec["components"]["schemas"]
+    assert {"customerId", "customerName", "items"} <= set(schemas["FoundOrder"]["properties"])
+    assert {"productId", "productName", "storeId", "storeName"} <= set(
+        schemas["FoundItem"]["properties"]
+    )
+    assert "customerName" in schemas["SearchOrders"]["properties"]
     docs = http.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 

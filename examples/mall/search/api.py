@@ -31,7 +31,7 @@ class SearchOrders(Camel):
     limit: int = Field(default=50, ge=1, le=500)
 
 
-class OrderItem(Camel):
+class FoundItem(Camel):
     """A line of the order; the names as search knew them when it indexed the order (null
     until search has heard of that product or store)."""
 
@@ -43,12 +43,12 @@ class OrderItem(Camel):
     quantity: int
 
 
-class OrderView(Camel):
+class FoundOrder(Camel):
     id: str
     customer_id: str
     customer_name: str | None  # null until search has heard of the customer
     payment_id: str
-    items: list[OrderItem]
+    items: list[FoundItem]
     total: int
     status: str
     created_at: str
@@ -56,7 +56,7 @@ class OrderView(Camel):
 
 
 class Found(Camel):
-    orders: list[OrderView]
+    orders: list[FoundOrder]
 
 
 def router(search: Search) -> APIRouter:
@@ -65,10 +65,10 @@ def router(search: Search) -> APIRouter:
     @api.post("/orders", response_model=Found)
     def orders(body: SearchOrders) -> Found:
         found = search.orders(Filters(**body.model_dump()))
-        return Found(orders=[OrderView.model_validate(o) for o in found])
+        return Found(orders=[FoundOrder.model_validate(o) for o in found])
 
-    @api.get("/orders/{id}", response_model=OrderView)
-    def order(id: str) -> OrderView:
-        return OrderView.model_validate(search.order(id))
+    @api.get("/orders/{id}", response_model=FoundOrder)
+    def order(id: str) -> FoundOrder:
+        return FoundOrder.model_validate(search.order(id))
 
     return api
