@@ -14,15 +14,24 @@ size limit that applies is the one in force then (it grows once a connection has
 authenticated), and a prefix above it fails before any of that frame is buffered. What a
 connection buffers is bounded by the read buffer plus one frame: reading pauses while the
 read buffer is full, until the server takes a frame.
+
+Responses are written through the transport, except file regions (``log.region``) in them:
+once the transport has sent what was written before, a worker thread (the file may need the
+disk, which the event loop never waits for) hands each one to the kernel with ``sendfile``
+on a duplicate of the socket's descriptor (so a socket closed meanwhile can never be
+confused with a new one). What the socket buffer has no room for then is read and
+written through the transport; over TLS a region is read and written like any bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 from collections.abc import Callable
 from typing import Any
 
+from streamsource.kafka.log.region import FileRegion
 from streamsource.kafka.protocol.errors import FrameTooLarge, InvalidFrame
 
 _SIZE = struct.Struct(">i")
@@ -214,6 +223,51 @@ class FrameConnection(asyncio.BufferedProtocol):
         self._drain_waiters.append(waiter)
         await waiter
 
+    async def send_chunks(self, chunks: list[Any]) -> None:
+        """Write ``chunks`` in order, file regions included (see the module docstring);
+        every region is closed once sent (or not, on an error)."""
+        try:
+            for chunk in chunks:
+                if isinstance(chunk, FileRegion):
+                    await self._send_region(chunk)
+                else:
+                    self.transport.write(chunk)
+        finally:
+            for chunk in chunks:
+                if isinstance(chunk, FileRegion):
+                    chunk.close()
+
+    async def _send_region(self, region: FileRegion) -> None:
+        sock = self.transport.get_extra_info("socket")
+        if self._over_ssl or sock is None:
+            self.transport.write(await asyncio.to_thread(region.read))
+            return
+        await self._flushed()
+        if self._lost:
+            raise ConnectionResetError("connection lost")
+        sock_fd = os.dup(sock.fileno())
+        try:
+            rest = await asyncio.to_thread(_sendfile, sock_fd, region)
+        finally:
+            os.close(sock_fd)
+        if rest:
+            self.transport.write(rest)
+
+    async def _flushed(self) -> None:
+        """Wait until the transport has sent everything written to it."""
+        transport = self.transport
+        if not transport.get_write_buffer_size():
+            return
+        low, high = transport.get_write_buffer_limits()
+        transport.set_write_buffer_limits(high=0, low=0)  # resume_writing once empty
+        try:
+            while transport.get_write_buffer_size():
+                if not self._writing_paused:
+                    await asyncio.sleep(0)
+                await self.drain()
+        finally:
+            transport.set_write_buffer_limits(high=high, low=low)
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.transport.get_extra_info(name, default)
 
@@ -226,3 +280,18 @@ class FrameConnection(asyncio.BufferedProtocol):
     async def wait_closed(self) -> None:
         if self._closed is not None:
             await asyncio.shield(self._closed)
+
+
+def _sendfile(sock_fd: int, region: FileRegion) -> bytes:
+    """In a worker thread: send what the (non-blocking) socket takes now; the rest, read."""
+    offset, left = region.offset, region.length
+    while left:
+        try:
+            sent = os.sendfile(sock_fd, region.fd, offset, left)
+        except BlockingIOError:
+            break  # the socket buffer is full: the rest goes through the transport
+        if not sent:
+            raise OSError(f"segment file ended {left} bytes before its region did")
+        offset += sent
+        left -= sent
+    return region.read(region.length - left) if left else b""

@@ -60,7 +60,7 @@ class ResponseQueue:
             raise self.failed
         size = 0
         if isinstance(response, list):
-            if not self._queue:
+            if not self._queue and _all_bytes(response):
                 _write(self._writer, response)
                 return
             ready: asyncio.Future[Chunks] = asyncio.get_running_loop().create_future()
@@ -104,10 +104,15 @@ class ResponseQueue:
             while self._queue:
                 future, size = self._queue[0]
                 chunks = await future
+                if not _all_bytes(chunks):
+                    # file regions: sent asynchronously, while this response still heads
+                    # the queue so that nothing overtakes it
+                    await self._writer.send_chunks(chunks)
+                else:
+                    _write(self._writer, chunks)
                 self._queue.popleft()
                 self._queued_bytes -= size
                 self._update_room()
-                _write(self._writer, chunks)
                 await self._writer.drain()
         except Exception as exc:
             # the request's effect is unknown to its client: the connection must go
@@ -128,3 +133,11 @@ def _write(writer: FrameConnection, chunks: Chunks) -> None:
     # more copy of a response that may be tens of megabytes of record data
     for chunk in chunks:
         writer.write(chunk)
+
+
+def _all_bytes(chunks: Chunks) -> bool:
+    """Whether every chunk is bytes-like (no file region to send with ``sendfile``)."""
+    return all(isinstance(chunk, _BYTES_LIKE) for chunk in chunks)
+
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)

@@ -35,6 +35,7 @@ from streamsource.kafka.log.errors import (
     LogStorageError,
     OffsetOutOfRange,
 )
+from streamsource.kafka.log.region import FileRegion
 from streamsource.kafka.log.segment import (
     MAX_RELATIVE_OFFSET,
     ReadStats,
@@ -330,6 +331,46 @@ class PartitionLog:
             if len(parts) == 1:
                 return parts[0]
             return b"".join(parts)
+
+    def read_regions(
+        self, offset: int, max_bytes: int, *, max_offset: int | None = None
+    ) -> tuple[list[FileRegion], int]:
+        """What ``read`` returns, as file regions (one per segment) to send without reading
+        them, and the offset after the last batch in them (-1 when there is none).
+
+        The caller owns the regions' descriptors (``FileRegion.close``).
+        """
+        with self._lock:
+            self._check_open()
+            end = self.log_end_offset
+            if offset < self._log_start_offset or offset > end:
+                raise OffsetOutOfRange(offset, self._log_start_offset, end)
+            regions: list[FileRegion] = []
+            after = -1
+            if offset == end or (max_offset is not None and offset >= max_offset):
+                return regions, after
+            remaining = max_bytes
+            first = max(0, bisect_right(self._bases, offset) - 1)
+            try:
+                for segment in self._segments[first:]:
+                    self._touch(segment)
+                    found = segment.find_batch(offset)
+                    if found is None:
+                        continue  # a gap or an empty segment: the data goes on in the next
+                    position, header = found
+                    forced = header.size if not regions else 0
+                    stop, next_offset = segment.read_range(position, forced, remaining, max_offset)
+                    if stop > position:
+                        regions.append(FileRegion(os.dup(segment.fd()), position, stop - position))
+                        remaining -= stop - position
+                        after = next_offset
+                    if remaining <= 0 or stop < segment.size:
+                        break
+            except OSError as exc:
+                for region in regions:
+                    region.close()
+                raise LogStorageError(self.directory, "reading from", exc) from exc
+            return regions, after
 
     def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
         """``(offset, timestamp)`` of the first record stamped ``>= timestamp_ms``.

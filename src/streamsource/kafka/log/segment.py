@@ -274,6 +274,32 @@ class Segment:
             cut += LOG_OVERHEAD + batch_length
         return data if cut == len(data) else data[:cut]
 
+    def read_range(
+        self, position: int, first_size: int, max_bytes: int, max_offset: int | None
+    ) -> tuple[int, int]:
+        """What ``read`` would return, as ``(end position, offset after it)``, read from
+        the indexes and batch headers only (for a region sent without reading it)."""
+        limit, limit_offset = self.size, self.next_offset
+        if max_offset is not None and max_offset < self.next_offset:
+            bound = self.find_batch(max_offset)
+            if bound is not None:
+                limit, limit_offset = bound[0], bound[1].base_offset
+        if position >= limit:
+            return position, -1
+        end = min(limit, position + max(max_bytes, first_size))
+        if end == limit:
+            return limit, limit_offset
+        # The last batch boundary inside the window: walk the headers from the offset-index
+        # entry closest below the window's end (the walk is short however large max_bytes).
+        cut, after = position, -1
+        i = self.index.count_below_position(end + 1) - 1
+        if i >= 0 and self.index.positions[i] > position:
+            # an indexed batch starts there: everything before it is whole batches
+            cut, after = self.index.positions[i], self.base_offset + self.index.offsets[i]
+        for batch_position, header in self.iter_headers(cut, end):
+            cut, after = batch_position + header.size, header.next_offset
+        return cut, after
+
     def find_timestamp(self, timestamp: int) -> tuple[int, BatchHeader] | None:
         """Position and header of the first batch whose max timestamp is ``>= timestamp``."""
         relative = self.time_index.lookup_before(timestamp)

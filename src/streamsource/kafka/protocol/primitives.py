@@ -286,13 +286,16 @@ def _records_size(data: Any) -> int:
 def _records_body(out: bytearray, chunks: list[Any] | None, data: Any) -> None:
     parts = data if isinstance(data, list) else (data,)
     for part in parts:
-        if chunks is None or len(part) < CHUNK_THRESHOLD:
-            out += part
+        if chunks is None or (len(part) < CHUNK_THRESHOLD and isinstance(part, _BYTES_LIKE)):
+            out += part  # (a part that is not bytes-like, say a file region, must be chunked)
         else:
             # Large record data is handed to the transport as-is: no copy into ``out``.
             chunks.append(bytes(out))
             del out[:]
             chunks.append(part)
+
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 def write_records(out: bytearray, chunks: list[Any] | None, data: Any) -> None:

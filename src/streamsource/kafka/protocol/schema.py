@@ -30,10 +30,18 @@ from typing import Any, ClassVar, dataclass_transform
 
 MAX_VERSION = 0x7FFF
 
+
+class OpaqueChunk(typing.Protocol):
+    """Record data the encoder passes on as a chunk of its own without looking inside (the
+    broker's file regions, which its connection sends with ``sendfile``)."""
+
+    def __len__(self) -> int: ...
+
+
 #: Record data as carried by Produce requests and Fetch responses. Decoding yields a
 #: ``memoryview`` into the frame (no copy); encoding also accepts a list of chunks, which
 #: are written one after the other without being joined.
-Records = bytes | bytearray | memoryview | list[bytes | bytearray | memoryview]
+Records = bytes | bytearray | memoryview | list[bytes | bytearray | memoryview | OpaqueChunk]
 
 ZERO_UUID = uuid.UUID(int=0)
 

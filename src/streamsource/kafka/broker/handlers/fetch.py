@@ -1,7 +1,8 @@
 """Fetch: stored batches as they are on disk, long-polled, down-converted for old clients.
 
 Fetch v4+ clients read magic-2 batches, which is what the log stores, so their bytes go out
-untouched. Fetch v0-1 (magic 0) and v2-3 (magic 1) clients get a down-converted message set.
+untouched: on a plaintext connection as file regions the kernel sends straight from the
+page cache (``sendfile``, see ``log.region``), over TLS read into memory. Fetch v0-1 (magic 0) and v2-3 (magic 1) clients get a down-converted message set.
 When less than ``min_bytes`` is available the request waits, up to ``max_wait_ms``, for an
 append to any partition it reads (each read partition holds a future that appends resolve).
 Each pass over the partitions (file reads, down-conversion) runs in a worker thread: a
@@ -23,9 +24,11 @@ from streamsource.kafka.broker.handlers.base import HasConfig, HasTopics
 from streamsource.kafka.broker.partition import Partition
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.log.errors import LogClosed, LogError
+from streamsource.kafka.log.region import FileRegion
 from streamsource.kafka.protocol import RequestHeader
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.fetch import FetchRequest, FetchResponse
+from streamsource.kafka.protocol.schema import OpaqueChunk, Records
 from streamsource.kafka.records import RecordError, downconvert
 from streamsource.kafka.records.header import HEADER_SIZE, parse_header
 from streamsource.observability import metrics
@@ -43,6 +46,7 @@ _PartitionData = FetchResponse.PartitionData
 _AbortedTxn = FetchResponse.AbortedTransaction
 _LEGACY_ENTRY = struct.Struct(">qi")  # offset, message size of a magic 0/1 entry
 READ_COMMITTED = 1
+_PLAINTEXT = ("PLAINTEXT", "SASL_PLAINTEXT")  # listeners whose sockets can take sendfile
 
 
 async def handle_fetch(
@@ -54,6 +58,7 @@ async def handle_fetch(
         return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0, request.max_wait_ms) / 1000
+    zero_copy = client.listener in _PLAINTEXT and version >= 4
     while True:
         found = [
             [broker.topics.partition(t.topic, p.partition) for p in t.partitions]
@@ -65,10 +70,13 @@ async def handle_fetch(
         for partition in listened:
             partition.add_waiter(waiter)
         try:
-            response, size, failed = await asyncio.to_thread(_read, broker, request, version, found)
+            response, size, failed = await asyncio.to_thread(
+                _read, broker, request, version, found, zero_copy
+            )
             remaining = deadline - loop.time()
             if failed or size >= request.min_bytes or remaining <= 0 or not broker.running:
                 return response
+            _close_regions(response)  # too little yet: read again after the wait
             try:
                 await asyncio.wait_for(waiter, remaining)
             except TimeoutError:
@@ -83,9 +91,10 @@ def _read(
     request: FetchRequest,
     version: int,
     found: list[list[Partition | None]],
+    zero_copy: bool = False,
 ) -> tuple[FetchResponse, int, bool]:
     """One pass over the requested partitions, in a worker thread (reads, down-conversion):
-    (response, record bytes, error?)."""
+    (response, record bytes, error?). With ``zero_copy`` the records are file regions."""
     cap = broker.config.fetch_max_bytes_cap
     budget = min(request.max_bytes, cap) if version >= 3 else cap
     magic = 0 if version <= 1 else 1 if version <= 3 else 2
@@ -118,20 +127,29 @@ def _read(
             if limit <= 0 and total > 0:
                 continue  # response is full; the client fetches the rest next time
             try:
-                data = partition.log.read(
-                    wanted.fetch_offset, max(limit, 1), max_offset=stable if committed else None
-                )
-                if data and committed:
+                data: Records
+                if zero_copy:
+                    regions, end_offset = partition.log.read_regions(
+                        wanted.fetch_offset, max(limit, 1), max_offset=stable if committed else None
+                    )
+                    data = list[bytes | bytearray | memoryview | OpaqueChunk](regions)
+                    size = sum(map(len, regions))
+                else:
+                    data = partition.log.read(
+                        wanted.fetch_offset, max(limit, 1), max_offset=stable if committed else None
+                    )
+                    size = len(data)
+                    end_offset = _end_offset(data) if data else -1
+                if size and committed:
                     result.aborted_transactions = [
                         _AbortedTxn(producer_id=a.producer_id, first_offset=a.first_offset)
-                        for a in partition.txns.aborted_between(
-                            wanted.fetch_offset, _end_offset(data)
-                        )
+                        for a in partition.txns.aborted_between(wanted.fetch_offset, end_offset)
                     ]
-                if data and magic < 2:
+                if isinstance(data, bytes) and data and magic < 2:
                     data = _skip_below(
                         downconvert(data, magic, max_bytes=max(limit, 1)), wanted.fetch_offset
                     )
+                    size = len(data)
             except LogClosed:  # the topic was deleted meanwhile
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 failed = True
@@ -140,24 +158,39 @@ def _read(
                 result.error_code = exc.error_code
                 failed = True
                 continue
-            result.records = data
-            if data and metrics.INSTRUMENTS is not None:
+            result.records = data if size else b""
+            if size and metrics.INSTRUMENTS is not None:
                 _count_fetch(
-                    metrics.INSTRUMENTS, fetch_topic.topic, data, wanted.fetch_offset, magic
+                    metrics.INSTRUMENTS, fetch_topic.topic, size, end_offset, wanted, magic
                 )
-            total += len(data)
-            budget -= len(data)
+            total += size
+            budget -= size
         topics.append(_TopicData(topic=fetch_topic.topic, partitions=results))
     return FetchResponse(session_id=0, responses=topics), total, failed
 
 
 def _count_fetch(
-    instruments: metrics.Instruments, topic: str, data: bytes, offset: int, magic: int
+    instruments: metrics.Instruments,
+    topic: str,
+    size: int,
+    end_offset: int,
+    wanted: FetchRequest.FetchPartition,
+    magic: int,
 ) -> None:
     child = instruments.child
-    child(instruments.broker_fetched_bytes, topic).inc(len(data))
+    child(instruments.broker_fetched_bytes, topic).inc(size)
     if magic == 2:  # legacy message sets are counted in bytes only
-        child(instruments.broker_fetched_records, topic).inc(max(0, _end_offset(data) - offset))
+        fetched = max(0, end_offset - wanted.fetch_offset)
+        child(instruments.broker_fetched_records, topic).inc(fetched)
+
+
+def _close_regions(response: FetchResponse) -> None:
+    for topic in response.responses:
+        for partition in topic.partitions:
+            if isinstance(partition.records, list):
+                for region in partition.records:
+                    if isinstance(region, FileRegion):
+                        region.close()
 
 
 def _skip_below(message_set: bytes, offset: int) -> bytes:
