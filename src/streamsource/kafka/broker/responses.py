@@ -116,7 +116,10 @@ class ResponseQueue:
                 await self._writer.drain()
         except Exception as exc:
             # the request's effect is unknown to its client: the connection must go
-            log.warning("closing a connection: a deferred response failed: %s", exc)
+            if isinstance(exc, ConnectionError):  # the client went away mid-response
+                log.debug("closing a connection: %s", exc)
+            else:
+                log.warning("closing a connection: a deferred response failed: %s", exc)
             self.failed = exc
             for future, _ in self._queue:
                 future.cancel()
