@@ -3,9 +3,12 @@
     flock /tmp/streamsource-bench.lock .venv/bin/python benchmarks/mall.py [--duration S] [--clients N] [--rate R] [--postgres]
 
 Starts ``streamsource mall serve`` (all services in one process) on fresh SQLite files (and,
-with ``--postgres``, on a throwaway PostgreSQL server), sets up customers, stores and
-products, then measures, each for ``--duration`` seconds with ``--clients`` shoppers
-(:mod:`examples.mall.load`):
+with ``--postgres``, on a throwaway PostgreSQL server), once per transport: ``broker`` (the
+default: streamsource's broker started in the same process, its fsync policy the default
+``interval``) and ``local`` (``--transport local``: through the stores). The SQLite stores
+keep their default ``durability=full`` (every commit fsync'd). For each it sets up customers,
+stores and products, then measures, each for ``--duration`` seconds with ``--clients``
+shoppers (:mod:`examples.mall.load`):
 
 * ``HTTP round trip``: the baseline, in the same run against the same server: shoppers
   reading a customer (one request, one store read), requests per second and latency;
@@ -39,9 +42,10 @@ LISTENING = re.compile(r"^mall: .* on (http://\S+)$")
 
 
 @contextmanager
-def mall_server(data_dir: Path, store: str | None) -> Iterator[str]:
+def mall_server(data_dir: Path, store: str | None, transport: str) -> Iterator[str]:
     args = [sys.executable, "-m", "streamsource", "mall", "serve", "--port", "0"]
-    args += ["--data-dir", str(data_dir)] + (["--store", store] if store else [])
+    args += ["--data-dir", str(data_dir), "--transport", transport]
+    args += ["--store", store] if store else []
     process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         assert process.stderr is not None
@@ -103,13 +107,17 @@ def row(backend: str, name: str, r: Result, baseline_p50: float, unit: str) -> N
     ratio = p50 / baseline_p50 if baseline_p50 else float("nan")
     failed = f"  {r.failed} FAILED" if r.failed else ""
     print(
-        f"{backend:<10}{name:<22}{r.completed_per_second:>10.1f} {unit:<9}"
+        f"{backend:<15}{name:<22}{r.completed_per_second:>10.1f} {unit:<9}"
         f"{p50:>9.0f}{p99:>9.0f}{ratio:>12.1f}{failed}"
     )
 
 
-def measure(backend: str, store: str | None, args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp, mall_server(Path(tmp) / "mall", store) as url:
+def measure(backend: str, store: str | None, transport: str, args: argparse.Namespace) -> None:
+    backend = f"{backend}/{transport}"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mall_server(Path(tmp) / "mall", store, transport) as url,
+    ):
         world = set_up(url)
         run_load(url, 2, 1.0, world=world)  # warm up: caches, connections
         base = round_trips(url, world, args.clients, args.duration)
@@ -129,19 +137,29 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
+    parser.add_argument(
+        "--transport",
+        choices=["broker", "local"],
+        action="append",
+        help="only this transport (repeatable; default: both)",
+    )
     args = parser.parse_args()
+    transports = args.transport or ["broker", "local"]
     print(f"\n{args.clients} shoppers, {args.duration:g} s per row; latency: checkout to approved")
+    print("SQLite stores with durability=full (the default); broker: embedded, fsync=interval")
     print(
-        f"{'backend':<10}{'row':<22}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'backend':<15}{'row':<22}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'vs baseline':>12}"
     )
-    measure("sqlite", None, args)
+    for transport in transports:
+        measure("sqlite", None, transport, args)
     if args.postgres:
         from pg_server import PgServer, pg_store_url  # type: ignore[import-not-found]
 
         server = PgServer.start()
         try:
-            measure("postgres", pg_store_url(server.url), args)
+            for transport in transports:
+                measure("postgres", pg_store_url(server.url), transport, args)
         finally:
             server.destroy()
 

@@ -1,8 +1,15 @@
 """The mall in one process: the chosen services, their stores, routes and transports.
 
 Each service owns its store: ``DIR/<service>.db`` on SQLite, or the schema ``mall_<service>``
-of one PostgreSQL database. A service that runs in another process is still reachable as a
-message sender: its store is opened here only to read its outbox.
+of one PostgreSQL database.
+
+Messages travel through Kafka by default: the broker at ``bootstrap`` (any Kafka, or the
+broker another ``mall serve`` started), else streamsource's broker started in this process
+(data under ``DIR/broker``, on a free port unless ``broker_port`` names one). Other
+``mall serve`` processes with ``--bootstrap`` set to its address share it. With
+``transport="local"`` they travel through the services' stores instead: a service that runs
+in another process is then still reachable as a message sender, its store opened here only
+to read its outbox.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from fastapi import FastAPI
 
 import streamsource as ss
+from streamsource.kafka import EmbeddedBroker
 from streamsource.messaging import KafkaTransport, LocalTransport
 from streamsource.messaging import Service as MessageService
 from streamsource.observability.web import add_metrics_route
@@ -41,8 +49,15 @@ IDLE_WAIT = 1.0  # every sender runs here: a safety net only
 FOREIGN_IDLE_WAIT = 0.02  # some sender runs in another process
 
 
+TRANSPORTS = ("broker", "local")
+
+
 class UnknownService(ss.StreamsourceError, ValueError):
     """A --services name the mall does not have."""
+
+
+class BadTransport(ss.StreamsourceError, ValueError):
+    """A transport the mall does not have, or options that do not go together."""
 
 
 def store_url(service: str, data_dir: Path, store: str | None) -> str:
@@ -87,10 +102,11 @@ def check_services(names: Sequence[str]) -> list[str]:
 class Mall:
     """Services of the mall in this process (all by default), as one ASGI app.
 
-    Messages travel through Kafka with ``bootstrap`` (our broker or any cluster), else
-    through the services' stores: a :class:`~streamsource.messaging.LocalTransport` reads
-    the outbox of every service, this process's and the others' (their stores are opened
-    here for it), and delivers to the services of this process.
+    ``transport="broker"`` (the default): messages travel through Kafka, the cluster at
+    ``bootstrap`` or else a broker started here (:attr:`broker_address`). ``"local"``:
+    through the services' stores, a :class:`~streamsource.messaging.LocalTransport` per
+    receiving service reading the outboxes of the services that send to it, this process's
+    and the others' (their stores are opened here for it).
     """
 
     def __init__(
@@ -100,15 +116,25 @@ class Mall:
         store: str | None = None,
         services: Sequence[str] = tuple(SERVICES),
         step_timeout: float = 30.0,
+        transport: str = "broker",
         bootstrap: str | None = None,
+        broker_port: int = 0,
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise BadTransport(f"unknown transport {transport!r}; the mall has {TRANSPORTS}")
+        if transport == "local" and bootstrap is not None:
+            raise BadTransport("--bootstrap names a broker: it needs the broker transport")
         self.data_dir = data_dir
         self.store = store
         self.names = check_services(services)
+        self.transport = transport
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.broker: EmbeddedBroker | None = None
+        self.broker_address: str | None = None  # of the broker started here, if any
         self.own: dict[str, ServiceStore] = {}
         self.others: list[ss.EventStore] = []
         self.background: list[Background] = []
+        self.transports: list[Background] = []
         self.app = FastAPI(
             title="streamsource mall",
             description="Intelli-Mall's services on streamsource",
@@ -116,16 +142,24 @@ class Mall:
         )
         install_error_handlers(self.app)
         add_metrics_route(self.app)
+        try:
+            self._build(step_timeout, bootstrap, broker_port)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, step_timeout: float, bootstrap: str | None, broker_port: int) -> None:
         for name in self.names:
-            url = store_url(name, data_dir, store)
+            url = store_url(name, self.data_dir, self.store)
             self.own[name] = ServiceStore(name, url, SERVICES[name].tables)
         for name in self.names:
             wiring = Wiring(self.own[name], step_timeout)
             self.app.include_router(SERVICES[name].build(wiring))
             self.background.extend(wiring.background)
         mine = [own.messages for own in self.own.values()]
-        self.transports: list[Background] = []
-        if bootstrap is not None:
+        if self.transport == "broker":
+            if bootstrap is None:
+                bootstrap = self._start_broker(broker_port)
             self.transports.append(KafkaTransport(mine, bootstrap, consumer_config=FAILOVER))
         else:
             # one transport per receiving service, reading only the outboxes of the services
@@ -141,6 +175,23 @@ class Mall:
                 self.transports.append(
                     LocalTransport([service, *senders], name=f"to.{service.name}", idle_wait=wait)
                 )
+
+    def _start_broker(self, port: int) -> str:
+        """Start streamsource's broker in this process; its ``host:port``."""
+        self.broker = EmbeddedBroker(
+            data_dir=self.data_dir / "broker",
+            host="127.0.0.1",
+            port=port,
+            # the mall's consumers join at once, in this process: no wait for late joiners
+            group_initial_rebalance_delay_ms=0,
+        )
+        try:
+            self.broker.start()
+        except OSError as exc:
+            self.broker = None
+            raise BadTransport(f"cannot start the broker on 127.0.0.1:{port}: {exc}") from None
+        self.broker_address = self.broker.bootstrap
+        return self.broker_address
 
     def _sender(self, name: str) -> MessageService:
         """Service ``name`` as a sender only (no handlers: it receives nothing here)."""
@@ -162,6 +213,9 @@ class Mall:
             own.close()
         for other in self.others:
             other.close()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:

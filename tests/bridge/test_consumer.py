@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,3 +294,27 @@ def test_a_postgresql_inbox_and_checkpoints_connect_again_after_losing_the_serve
         assert lost.value.retriable
         checkpoints.save("relay", 9)
         assert checkpoints.load("relay") == 9
+
+
+def test_without_filling_batches_a_poll_returns_once_a_message_is_there(
+    store: ss.EventStore, broker: Any, tmp_path: Path
+) -> None:
+    _deposits(store, streams=1, per_stream=3)
+    _publish(store, broker.bootstrap)
+    inbox = _balances_inbox(tmp_path / "rm.db")
+    # a poll that waited to fill its batch would sit out the whole minute
+    consumer = InboxConsumer(
+        broker.bootstrap, "balances", ["account"], apply_balance, inbox,
+        batch_size=1000, poll_timeout=60, fill_batches=False,
+    )  # fmt: skip
+    polled: list[int] = []
+    worker = threading.Thread(target=lambda: polled.append(consumer.poll()), daemon=True)
+    worker.start()
+    worker.join(30)  # a group join and a fetch take far less
+    assert polled and polled[0] >= 1, "the poll waited for a full batch"
+    while consumer.handled < 3:
+        assert consumer.poll() >= 1
+    consumer.close()
+    assert consumer.handled == 3
+    with sqlite3.connect(tmp_path / "rm.db") as db:
+        assert db.execute("SELECT balance, events FROM balances").fetchall() == [(6, 3)]

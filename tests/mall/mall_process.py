@@ -26,6 +26,7 @@ from deadline import Deadline, wait_until
 T = TypeVar("T")
 STREAMSOURCE = [sys.executable, "-m", "streamsource"]
 LISTENING = re.compile(r"^mall: .* on (http://\S+)$")
+BROKER = re.compile(r"^mall: broker at (\S+)$")
 
 
 class MallProcess:
@@ -33,6 +34,7 @@ class MallProcess:
         self.process = process
         self.url = url
         self.output = output
+        self.broker: str | None = None  # the address of the broker it started, if it did
 
     @classmethod
     def start(
@@ -43,6 +45,7 @@ class MallProcess:
         services: Sequence[str] | None = None,
         step_timeout: float | None = None,
         bootstrap: str | None = None,
+        transport: str | None = None,
         port: int = 0,
     ) -> MallProcess:
         args = [*STREAMSOURCE, "mall", "serve", "--port", str(port), "--data-dir", str(data_dir)]
@@ -52,6 +55,8 @@ class MallProcess:
             args += ["--services", ",".join(services)]
         if bootstrap is not None:
             args += ["--bootstrap", bootstrap]
+        if transport is not None:
+            args += ["--transport", transport]
         if step_timeout is not None:
             args += ["--step-timeout", str(step_timeout)]
         process = subprocess.Popen(
@@ -64,12 +69,15 @@ class MallProcess:
         )
         output: list[str] = []
         found: list[str] = []
+        brokers: list[str] = []
         assert process.stderr is not None
         stderr = process.stderr
 
         def read() -> None:  # a thread: a blocking read must not hold the test past its deadline
             for line in stderr:
                 output.append(line.rstrip())
+                if match := BROKER.match(line.strip()):
+                    brokers.append(match.group(1))  # said before the HTTP address
                 if not found and (match := LISTENING.match(line.strip())):
                     found.append(match.group(1))
 
@@ -78,6 +86,7 @@ class MallProcess:
         try:
             mall.url = wait_until(lambda: mall._address(found), 60, "the mall's address")
             wait_until(mall._ready, 60, "the mall's HTTP API")
+            mall.broker = brokers[0] if brokers else None
         except BaseException:
             mall.kill()
             raise

@@ -45,3 +45,15 @@ def test_serve_names_an_unknown_service(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.startswith("error: unknown service(s) shoes; the mall has stores,")
+
+
+def test_serve_refuses_a_bootstrap_without_the_broker_transport(tmp_path: Path) -> None:
+    args = ["mall", "serve", "--data-dir", str(tmp_path), "--transport", "local"]
+    done = subprocess.run(
+        [*STREAMSOURCE, *args, "--bootstrap", "127.0.0.1:9092"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: --bootstrap names a broker"), done.stderr

@@ -1,6 +1,8 @@
 """The mall as three processes sharing a data directory (or one PostgreSQL database): the
 scenarios pass the same, and an order still completes after ``kill -9`` of a process in the
-middle of its flow, once that process restarts."""
+middle of its flow, once that process restarts. Messages go through the broker the front
+process starts (the default; the others get its address as ``--bootstrap``), through the
+stores (``--transport local``), or through a broker process of their own."""
 
 from __future__ import annotations
 
@@ -51,10 +53,12 @@ class Split:
         store: str | None,
         bootstrap: str | None = None,
         step_timeout: float | None = None,
+        transport: str | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = store
         self.bootstrap = bootstrap
+        self.transport = transport
         self.step_timeout = step_timeout
         self.processes: dict[str, MallProcess] = {}
         self.clients: dict[str, httpx.Client] = {}
@@ -62,11 +66,16 @@ class Split:
             self.start(part)
 
     def start(self, part: str) -> None:
+        bootstrap = self.bootstrap
+        if bootstrap is None and self.transport is None and part != "front":
+            bootstrap = self.processes["front"].broker  # the front process runs the broker
+            assert bootstrap is not None
         mall = MallProcess.start(
             self.data_dir,
             store=self.store,
             services=SPLIT[part],
-            bootstrap=self.bootstrap,
+            bootstrap=bootstrap,
+            transport=self.transport,
             step_timeout=self.step_timeout,
         )
         self.processes[part] = mall
@@ -103,15 +112,18 @@ class Split:
 @pytest.fixture(
     params=[
         "sqlite",
+        "sqlite+local",
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("sqlite+kafka", marks=pytest.mark.interop),
     ]
 )
 def split(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Split]:
-    """Messages through the stores (sqlite, postgres), or through a broker process."""
+    """Messages through the front process's broker (sqlite, postgres), the stores
+    (sqlite+local), or a broker process (sqlite+kafka)."""
     store = None
     if request.param == "postgres":
         store = pg_store_url(request.getfixturevalue("pg_server_url"))
+    transport = "local" if request.param.endswith("+local") else None
     with ExitStack() as stack:
         bootstrap = None
         if request.param.endswith("kafka"):
@@ -122,7 +134,7 @@ def split(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Split]:
             ).start()
             stack.callback(broker.terminate)
             bootstrap = broker.bootstrap
-        mall = Split(tmp_path / "mall", store, bootstrap)
+        mall = Split(tmp_path / "mall", store, bootstrap, transport=transport)
         stack.callback(mall.close)
         yield mall
 

@@ -1,5 +1,6 @@
 """The mall end to end: scenarios through the HTTP API of a running ``streamsource mall
-serve`` (all services in one process), on SQLite files and on PostgreSQL."""
+serve`` (all services in one process), on SQLite files and on PostgreSQL, with the messages
+through the broker it starts (the default) or through the stores (``--transport local``)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,25 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="module",
+    params=["sqlite", "sqlite+local", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
 def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shopper]:
-    """One mall per backend for all scenarios (each uses its own customers and stores)."""
+    """One mall per backend and transport for all scenarios (each uses its own customers
+    and stores)."""
     store = None
     if request.param == "postgres":
         store = pg_store_url(request.getfixturevalue("pg_server_url"))
+    transport = "local" if request.param.endswith("+local") else None
     data_dir = tmp_path_factory.mktemp("mall")
-    with MallProcess.start(data_dir, store=store) as mall, mall.client() as client:
+    with (
+        MallProcess.start(data_dir, store=store, transport=transport) as mall,
+        mall.client() as client,
+    ):
+        # the default runs on the broker it started; --transport local starts none
+        assert (mall.broker is None) == (transport == "local")
         yield Shopper(client)
 
 

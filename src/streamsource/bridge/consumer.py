@@ -58,7 +58,9 @@ class InboxConsumer(BackgroundLoop):
     group share it, so an event applied by one member is skipped by another after a
     rebalance. ``consumer_config`` adds or overrides librdkafka settings. A poll waits up to
     ``poll_timeout`` seconds for ``batch_size`` messages: together they bound the delay a
-    batch adds and the number of transactions per second. A message that is not an event
+    batch adds and the number of transactions per second. With ``fill_batches=False`` a poll
+    returns as soon as one message is there, with whatever else has arrived by then
+    (latency first: for an inbox that takes a transaction per message anyway). A message that is not an event
     stops the consumer, unless ``on_invalid(message, error)`` is given: it then sets the
     message aside (a dead letter) and the batch goes on without it.
     """
@@ -77,6 +79,7 @@ class InboxConsumer(BackgroundLoop):
         consumer_config: Mapping[str, Any] | None = None,
         batch_size: int = 1000,
         poll_timeout: float = 0.05,
+        fill_batches: bool = True,
         backoff: Backoff | None = None,
         on_invalid: Callable[[Any, InvalidBridgeMessage], None] | None = None,
     ) -> None:
@@ -102,6 +105,7 @@ class InboxConsumer(BackgroundLoop):
         }
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
+        self._fill_batches = fill_batches
         self.backoff = backoff or Backoff()
         self.on_invalid = on_invalid
         self.retries = 0  # waits after a retriable fault
@@ -139,10 +143,15 @@ class InboxConsumer(BackgroundLoop):
 
         self.open()
         consumer = self._consumer
+        wait = self._poll_timeout if timeout is None else timeout
         try:
-            messages = consumer.consume(
-                self._batch_size, self._poll_timeout if timeout is None else timeout
-            )
+            if self._fill_batches:
+                messages = consumer.consume(self._batch_size, wait)
+            else:  # consume() would wait out its timeout unless the batch fills
+                first = consumer.poll(wait)
+                messages = [] if first is None else [first]
+                if first is not None and self._batch_size > 1:
+                    messages += consumer.consume(self._batch_size - 1, 0)
         except KafkaException as exc:
             raise kafka_error(exc.args[0], f"consumer {self.name}") from None
         batch = [m for m in messages if self._usable(m)]

@@ -1,9 +1,12 @@
 """``streamsource mall``: the reference mall (``examples/mall``) as a server and a load driver.
 
-``serve`` runs the chosen services (all by default) in one process behind one HTTP port;
-several ``serve`` processes with different ``--services`` and one ``--data-dir`` (or one
-``--store postgresql://...``) make the mall a set of cooperating processes. ``load`` drives
-a running mall like shoppers and prints what it measured.
+``serve`` runs the chosen services (all by default) in one process behind one HTTP port, their
+messages through streamsource's broker started in the same process (or the Kafka cluster
+``--bootstrap`` names, or with ``--transport local`` the services' stores). Several ``serve``
+processes with different ``--services`` and one ``--data-dir`` (or one ``--store
+postgresql://...``) make the mall a set of cooperating processes: the first one runs the
+broker and prints its address, the others get it as ``--bootstrap``. ``load`` drives a running
+mall like shoppers and prints what it measured.
 """
 
 from __future__ import annotations
@@ -65,13 +68,31 @@ def command() -> None:
 @click.option(
     "--services",
     default=None,
-    help="Comma-separated services to run here (default: all of them).",
+    help="Comma-separated services to run here (default: all of them). Several processes"
+    " share one broker: start the first without --bootstrap (it prints 'mall: broker at"
+    " HOST:PORT') and give that address to the others with --bootstrap.",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(["broker", "local"]),
+    default="broker",
+    show_default=True,
+    help="broker: messages through Kafka (the embedded broker, or --bootstrap);"
+    " local: through the services' stores, no broker at all.",
 )
 @click.option(
     "--bootstrap",
     default=None,
-    help="HOST:PORT of a Kafka cluster (or streamsource broker) to carry the messages"
-    " (default: the services' stores).",
+    help="HOST:PORT of a Kafka cluster (or of another mall serve's broker) to carry the"
+    " messages (default: start streamsource's broker in this process, data under"
+    " DATA_DIR/broker).",
+)
+@click.option(
+    "--broker-port",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the embedded broker on 127.0.0.1 (0: a free one, printed at start).",
 )
 @click.option(
     "--step-timeout",
@@ -86,7 +107,9 @@ def serve(
     data_dir: Path,
     store: str | None,
     services: str | None,
+    transport: str,
     bootstrap: str | None,
+    broker_port: int,
     step_timeout: float,
 ) -> None:
     """Run the mall's services and their HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
@@ -95,10 +118,18 @@ def serve(
         names = [s.strip() for s in services.split(",") if s.strip()] if services else None
         kwargs = {} if names is None else {"services": names}
         mall = app_module.Mall(
-            data_dir, store=store, step_timeout=step_timeout, bootstrap=bootstrap, **kwargs
+            data_dir,
+            store=store,
+            step_timeout=step_timeout,
+            transport=transport,
+            bootstrap=bootstrap,
+            broker_port=broker_port,
+            **kwargs,
         )
     except ss.StreamsourceError as error:
         raise click.ClickException(str(error)) from None
+    if mall.broker_address is not None:
+        click.echo(f"mall: broker at {mall.broker_address}", err=True)
     import uvicorn
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -112,6 +143,7 @@ def serve(
         listener.bind((host, port))
     except OSError as exc:
         listener.close()
+        mall.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     listener.listen(128)
     bound = listener.getsockname()[1]

@@ -169,6 +169,10 @@ class KafkaTransport:
                     name=service.consumer,
                     consumer_config=consumer_config,
                     batch_size=100,
+                    # each message is a transaction of its own (Service.deliver): waiting to
+                    # fill a batch would only add its wait to every hop
+                    fill_batches=False,
+                    poll_timeout=0.2,
                     backoff=backoff,
                     on_invalid=inbox.unreadable,
                 )
