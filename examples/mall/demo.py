@@ -3,6 +3,7 @@ rejected with its compensation, through the real HTTP API of the mall in this pr
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -25,6 +26,10 @@ class Trail(Protocol):
 def run_demo(directory: Path, out: Trail) -> None:
     import uvicorn
 
+    # the Kafka clients' retries (a slow first answer of the broker just started) are not
+    # the demo's story: its output stays the tables
+    logging.getLogger("streamsource.bridge.kafka").setLevel(logging.ERROR)
+
     mall = Mall(directory)
     # proto IPPROTO_TCP, so that asyncio turns Nagle off (see streamsource.cli.mall)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -36,7 +41,10 @@ def run_demo(directory: Path, out: Trail) -> None:
     try:
         _until(lambda: server.started, "the mall to start")
         http = Http(f"http://127.0.0.1:{listener.getsockname()[1]}")
-        out.text(f"all nine services in this process, their stores under {directory}")
+        out.text(
+            f"all nine services in this process, their stores under {directory}, their"
+            f" messages through the broker it started at {mall.broker_address}"
+        )
         _completed_order(http, out)
         _rejected_order(http, out)
         http.close()

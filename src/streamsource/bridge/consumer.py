@@ -190,7 +190,7 @@ class InboxConsumer(BackgroundLoop):
         # An inbox whose transactions may append only so often (StoreInbox on PostgreSQL)
         # takes the batch in slices; a failure leaves the slices before it applied, and the
         # redelivered batch skips them.
-        size = getattr(self.inbox, "events_per_transaction", None) or len(events)
+        size = getattr(self.inbox, "events_per_transaction", None) or len(events) or 1
         new = 0
         for start in range(0, len(events), size):
             new += self._apply_events(events[start : start + size])

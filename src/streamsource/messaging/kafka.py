@@ -34,7 +34,7 @@ from streamsource.bridge.consumer import InboxConsumer
 from streamsource.bridge.errors import InvalidBridgeMessage, KafkaClientError, kafka_error
 from streamsource.bridge.mapping import TopicMapping
 from streamsource.bridge.messages import OutgoingMessage, message_for
-from streamsource.bridge.relay import OutboxRelay
+from streamsource.bridge.relay import OutboxRelay, client_log
 from streamsource.errors import InterfaceError
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.eventstore.recorder import StoredRecord
@@ -191,7 +191,9 @@ class KafkaTransport:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-        admin = AdminClient({**self._admin_config, "bootstrap.servers": self.bootstrap})
+        config = {"logger": client_log, **self._admin_config, "bootstrap.servers": self.bootstrap}
+        admin = AdminClient(config)  # its log through ours, as the relays' and consumers'
+
         wanted = [NewTopic(t, num_partitions=self.partitions) for t in self.topics()]
         for topic, future in admin.create_topics(wanted, request_timeout=timeout).items():
             try:
