@@ -45,6 +45,7 @@ from streamsource.bridge.mapping import TopicMapping
 from streamsource.bridge.messages import OutgoingMessage, message_for, traced
 from streamsource.bridge.tracker import AckTracker
 from streamsource.errors import InterfaceError, StreamsourceError
+from streamsource.eventstore.appended import signal_for
 from streamsource.eventstore.events import category_of
 from streamsource.eventstore.recorder import ReadAllFilter, StoredRecord
 from streamsource.eventstore.store import EventStore
@@ -135,6 +136,7 @@ class OutboxRelay(BackgroundLoop):
         self.backoff = backoff or Backoff()
         self._filter = _db_filter(self.mapping)
         self._router = router
+        self._appended = signal_for(store.recorder)
         super().__init__()
         self._saved = -1
         self._tracker = AckTracker(0)
@@ -180,6 +182,7 @@ class OutboxRelay(BackgroundLoop):
         stopping: BaseException | None = None
         try:
             while not stop.is_set():
+                seen = self._appended.seq  # before reading: a later append ends the wait
                 try:
                     moved = self.pump(stop)
                     if self._failure is not None:
@@ -191,7 +194,10 @@ class OutboxRelay(BackgroundLoop):
                     self._back_off(exc, stop)
                     continue
                 if moved == 0:
-                    self._producer.poll(self._idle_wait)  # serves delivery callbacks meanwhile
+                    # an append in this process ends the wait at once (acknowledgements are
+                    # served at the next turn)
+                    self._producer.poll(0)
+                    self._appended.wait(seen, self._idle_wait)
         except BaseException as exc:
             stopping = exc
             raise

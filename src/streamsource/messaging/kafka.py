@@ -152,6 +152,9 @@ class KafkaTransport:
                 producer_config=producer_config,
                 backoff=backoff,
                 router=route,
+                # a checkpoint moved late only means messages published again after a
+                # crash, which the receivers' inboxes skip; a save is a write transaction
+                checkpoint_interval=0.5,
             )
             channels = service.inbound_channels()
             if channels:
