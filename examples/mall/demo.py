@@ -4,12 +4,13 @@ rejected with its compensation, through the real HTTP API of the mall in this pr
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+
+from streamsource.cli.listener import tcp_listener
 
 from .app import Mall
 from .load import Http
@@ -31,10 +32,7 @@ def run_demo(directory: Path, out: Trail) -> None:
     logging.getLogger("streamsource.bridge.kafka").setLevel(logging.ERROR)
 
     mall = Mall(directory)
-    # proto IPPROTO_TCP, so that asyncio turns Nagle off (see streamsource.cli.mall)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
+    listener = tcp_listener("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(mall.app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()

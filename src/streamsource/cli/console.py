@@ -23,6 +23,7 @@ from streamsource.cli.kafka_security import (
     pop_security_options,
     resolve,
 )
+from streamsource.cli.listener import tcp_listener
 from streamsource.cli.metrics_option import metrics_options, start_metrics
 from streamsource.cli.store import BadInput, reporting_errors
 from streamsource.eventstore.backends import scheme_of
@@ -159,20 +160,13 @@ def serve(app: object, host: str, port: int, certfile: str | None, keyfile: str 
     """Run uvicorn on a socket bound here, so the URL printed has the real port."""
     import uvicorn
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on accepted
-    # sockets whose proto says TCP; without it every keep-alive response waits ~40 ms
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock = tcp_listener(host, port)
     except OSError as exc:
-        sock.close()
         raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(128)
     bound = sock.getsockname()[1]
     scheme = "https" if certfile else "http"
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         log_level="warning",

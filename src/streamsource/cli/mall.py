@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import socket
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +20,7 @@ from types import ModuleType
 import click
 
 import streamsource as ss
+from streamsource.cli.listener import tcp_listener
 from streamsource.extras import require
 
 
@@ -133,19 +133,11 @@ def serve(
     import uvicorn
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    # our own socket, so that --port 0 can say which port it got; IPPROTO_TCP named, not 0:
-    # asyncio turns Nagle off (TCP_NODELAY) only on accepted sockets whose proto says TCP,
-    # and without it every keep-alive response waited ~40 ms for the client's delayed ACK
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener.bind((host, port))
+        listener = tcp_listener(host, port)
     except OSError as exc:
-        listener.close()
         mall.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    listener.listen(128)
     bound = listener.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(mall.app, log_level="warning"))
     click.echo(f"mall: {', '.join(mall.names)} on http://{host}:{bound}", err=True)
