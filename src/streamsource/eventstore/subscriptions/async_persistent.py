@@ -43,6 +43,7 @@ from streamsource.eventstore.subscriptions.persistent import (
     micros,
     parked_event,
     parked_stream,
+    unreplayed,
 )
 from streamsource.eventstore.subscriptions.wakeups import wakeup_for
 from streamsource.observability import live
@@ -262,10 +263,7 @@ class AsyncPersistentSubscription:
         async with tables.transaction(self.group):
             group = await tables.group(self.group)
         last = (await self.store.recorder.stream_info(parked_stream(self.group))).version
-        if last is None:
-            return 0
-        replayed = -1 if group is None or group.replayed is None else group.replayed
-        return last - replayed
+        return unreplayed(last, group)
 
     # -- metrics --------------------------------------------------------------------------
 

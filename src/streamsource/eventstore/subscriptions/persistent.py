@@ -50,6 +50,15 @@ def parked_stream(group: str) -> str:
     return f"$parked-{group}"
 
 
+def unreplayed(last_parked: int | None, group: Group | None) -> int:
+    """How many parked messages wait for a replay: the versions of the parked stream (whose
+    last is ``last_parked``) after the last one ``group`` replayed."""
+    if last_parked is None:
+        return 0
+    replayed = -1 if group is None or group.replayed is None else group.replayed
+    return last_parked - replayed
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """An event handed to one consumer of a group; ``attempt`` counts from 1."""
@@ -252,11 +261,7 @@ class PersistentSubscription:
         """Messages parked and not replayed yet."""
         with self._using, self._tables.transaction(self.group):
             group = self._tables.group(self.group)
-        last = self.store.recorder.stream_info(parked_stream(self.group)).version
-        if last is None:
-            return 0
-        replayed = -1 if group is None or group.replayed is None else group.replayed
-        return last - replayed
+        return unreplayed(self.store.recorder.stream_info(parked_stream(self.group)).version, group)
 
     @property
     def closed(self) -> bool:
