@@ -213,20 +213,8 @@ class AsyncPostgresRecorder:
     async def _gather(self) -> None:
         """Let the tasks just woken by the last commit queue for this one (see the sync
         recorder's ``_gather``): yield to the loop while that brings more of them."""
-        queue = self._queue
-        count = len(queue.pending)
-        deadline = time.monotonic() + gc.GATHER
-        stalls = 0
-        wanted = min(self._last_batch, gc.MAX_BATCH) - 1  # as many as the last commit had
-        while stalls < gc.GATHER_STALLS and count < wanted:
+        for _ in gc.gathering(self._queue, self._last_batch):
             await asyncio.sleep(0)
-            now = len(queue.pending)
-            if now == count:
-                stalls += 1
-            else:
-                stalls, count = 0, now
-            if time.monotonic() >= deadline:
-                return
 
     async def _try_one(self, job: gc.Job) -> None:
         """A leader's lone append (see the sync recorder's ``_try_one``)."""

@@ -35,7 +35,8 @@ the sync recorder under a lock and by the asyncio recorder on its event loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,25 @@ commit carried several appends: a lone writer never waits)."""
 
 GATHER_STALLS = 3
 """GIL yields in a row without a newcomer after which a leader stops waiting."""
+
+
+def gathering(queue: Queue, last_batch: int) -> Iterator[None]:
+    """A leader's wait for the writers woken by the last commit (as many as it carried): each
+    item asks the caller to yield once (the GIL, or the event loop) so that more can queue.
+    Ends after GATHER_STALLS yields in a row without a newcomer, or GATHER seconds."""
+    count = len(queue.pending)
+    deadline = time.monotonic() + GATHER
+    stalls = 0
+    wanted = min(last_batch, MAX_BATCH) - 1
+    while stalls < GATHER_STALLS and count < wanted:
+        yield
+        now = len(queue.pending)
+        if now == count:
+            stalls += 1
+        else:
+            stalls, count = 0, now
+        if time.monotonic() >= deadline:
+            return
 
 
 class _Alone:

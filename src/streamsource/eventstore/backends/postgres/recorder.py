@@ -239,20 +239,8 @@ class PostgresRecorder:
 
         They need the GIL to get here, which the leader holds: yield it while that brings
         more of them (at most a few tries without a newcomer, and GATHER seconds)."""
-        queue = self._queue
-        count = len(queue.pending)
-        deadline = time.monotonic() + gc.GATHER
-        stalls = 0
-        wanted = min(self._last_batch, gc.MAX_BATCH) - 1  # as many as the last commit had
-        while stalls < gc.GATHER_STALLS and count < wanted:
+        for _ in gc.gathering(self._queue, self._last_batch):
             time.sleep(0)
-            now = len(queue.pending)
-            if now == count:
-                stalls += 1
-            else:
-                stalls, count = 0, now
-            if time.monotonic() >= deadline:
-                return
 
     def _try_one(self, job: gc.Job) -> None:
         """A leader's lone append: sent unless another transaction holds its stream (then
