@@ -34,6 +34,7 @@ class MallProcess:
         self.process = process
         self.url = url
         self.output = output
+        self.reader: threading.Thread | None = None  # collects output until the process ends
         self.broker: str | None = None  # the address of the broker it started, if it did
 
     @classmethod
@@ -47,6 +48,7 @@ class MallProcess:
         bootstrap: str | None = None,
         transport: str | None = None,
         port: int = 0,
+        options: Sequence[str] = (),
     ) -> MallProcess:
         args = [*STREAMSOURCE, "mall", "serve", "--port", str(port), "--data-dir", str(data_dir)]
         if store is not None:
@@ -59,30 +61,32 @@ class MallProcess:
             args += ["--transport", transport]
         if step_timeout is not None:
             args += ["--step-timeout", str(step_timeout)]
+        args += options
         process = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,  # the access log, with --access-log
+            stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         output: list[str] = []
         found: list[str] = []
         brokers: list[str] = []
-        assert process.stderr is not None
-        stderr = process.stderr
+        assert process.stdout is not None
+        printed = process.stdout
 
         def read() -> None:  # a thread: a blocking read must not hold the test past its deadline
-            for line in stderr:
+            for line in printed:
                 output.append(line.rstrip())
                 if match := BROKER.match(line.strip()):
                     brokers.append(match.group(1))  # said before the HTTP address
                 if not found and (match := LISTENING.match(line.strip())):
                     found.append(match.group(1))
 
-        threading.Thread(target=read, daemon=True).start()
         mall = cls(process, "", output)
+        mall.reader = threading.Thread(target=read, daemon=True)
+        mall.reader.start()
         try:
             mall.url = wait_until(lambda: mall._address(found), 60, "the mall's address")
             wait_until(mall._ready, 60, "the mall's HTTP API")
@@ -111,13 +115,16 @@ class MallProcess:
         return httpx.Client(base_url=self.url, timeout=20)
 
     def stop(self) -> int:
+        """SIGTERM, then wait for the exit and for :attr:`output` to hold all it printed."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                return self.process.wait(30)
+                self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise AssertionError("the mall did not stop within 30 s of SIGTERM") from None
+        if self.reader is not None:
+            self.reader.join(10)  # the pipe ends with the process
         return self.process.returncode
 
     def kill(self) -> None:

@@ -25,6 +25,20 @@ def test_load_completes_orders(tmp_path: Path) -> None:
     assert re.search(r"checkout to approved: p50 \d+ ms, p99 \d+ ms", done.stdout)
 
 
+def test_serve_logs_requests_only_with_access_log(tmp_path: Path) -> None:
+    for options, logged in (((), False), (("--access-log",), True)):
+        mall = MallProcess.start(tmp_path / "mall", transport="local", options=options)
+        try:
+            with mall.client() as client:
+                assert client.get("/api/customers/nobody").status_code == 404
+        finally:
+            mall.stop()
+        request_lines = [line for line in mall.output if "GET /api/customers/nobody" in line]
+        assert bool(request_lines) == logged, mall.output
+        if logged:
+            assert "404" in request_lines[0]
+
+
 def test_load_names_an_unreachable_mall() -> None:
     done = subprocess.run(
         [*STREAMSOURCE, "mall", "load", "--url", "http://127.0.0.1:9", "--duration", "1"],
