@@ -14,23 +14,30 @@ shoppers (:mod:`examples.mall.load`):
   reading a customer (one request, one store read), requests per second and latency;
 * ``orders, flat out``: shoppers ordering as fast as they can (each order: about 12 requests,
   a saga of five steps, 17 transactions across 9 stores); completed orders per second;
-* ``orders at R/s``: orders started on a fixed schedule; checkout-to-approved p50 and p99.
+* ``orders at R/s``: orders started on a fixed schedule; checkout-to-approved p50 and p99;
+* the same two with the services split across two ``mall serve`` processes (``2 procs``:
+  :data:`SPLIT`, the second one on the first one's broker, or on the same stores with
+  ``local``), which can use both cores where one process is held to one by its GIL.
 
 The issue's targets on a 2-core machine: 100 completed orders/s on SQLite, p99 under 500 ms
-at 20 orders/s. ``vs baseline``: the row's p50 latency over the round trip's.
+at 20 orders/s. ``vs baseline``: the row's p50 latency over the round trip's. ``CPU ms``: the
+mall processes' CPU time (user and system, all threads, from ``/proc``) per request or order
+during the row.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,22 +46,53 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from examples.mall.load import Catalogue, Http, Result, run_load, set_up  # noqa: E402
 
 LISTENING = re.compile(r"^mall: .* on (http://\S+)$")
+BROKER = re.compile(r"^mall: broker at (\S+)$")
+# two processes: the shoppers' side (with the embedded broker), and orders with the saga
+SPLIT = ("stores,customers,baskets,payments", "ordering,cosec,notifications,search,depot")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+    broker: str | None  # the address of the broker it started, if it did
+
+
+def cpu_seconds(servers: Sequence[Server]) -> float:
+    """User and system CPU time of the servers' processes so far (all their threads)."""
+    total = 0
+    for server in servers:
+        with open(f"/proc/{server.pid}/stat") as stat:  # fields after the command's ")"
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
 
 
 @contextmanager
-def mall_server(data_dir: Path, store: str | None, transport: str) -> Iterator[str]:
+def mall_server(
+    data_dir: Path,
+    store: str | None,
+    transport: str,
+    services: str | None = None,
+    bootstrap: str | None = None,
+) -> Iterator[Server]:
     args = [sys.executable, "-m", "streamsource", "mall", "serve", "--port", "0"]
     args += ["--data-dir", str(data_dir), "--transport", transport]
     args += ["--store", store] if store else []
+    args += ["--services", services] if services else []
+    args += ["--bootstrap", bootstrap] if bootstrap else []
     process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         assert process.stderr is not None
-        url = None
+        url = broker = None
         deadline = time.monotonic() + 60
         while url is None and time.monotonic() < deadline:
             line = process.stderr.readline()
             if not line:
                 raise RuntimeError(f"the mall exited with {process.wait()}")
+            if match := BROKER.match(line.strip()):
+                broker = match.group(1)
             if match := LISTENING.match(line.strip()):
                 url = match.group(1)
         if url is None:
@@ -66,7 +104,7 @@ def mall_server(data_dir: Path, store: str | None, transport: str) -> Iterator[s
                     break
             except OSError:
                 time.sleep(0.1)
-        yield url
+        yield Server(url, process.pid, broker)
     finally:
         process.terminate()
         try:
@@ -102,33 +140,65 @@ def round_trips(url: str, world: Catalogue, clients: int, duration: float) -> Re
     return result
 
 
-def row(backend: str, name: str, r: Result, baseline_p50: float, unit: str) -> None:
+def row(backend: str, name: str, r: Result, baseline_p50: float, unit: str, cpu: float) -> None:
     p50, p99 = r.percentile(50) * 1000, r.percentile(99) * 1000
     ratio = p50 / baseline_p50 if baseline_p50 else float("nan")
+    cpu_ms = cpu * 1000 / r.completed if r.completed else float("nan")
     failed = f"  {r.failed} FAILED" if r.failed else ""
     print(
-        f"{backend:<15}{name:<22}{r.completed_per_second:>10.1f} {unit:<9}"
-        f"{p50:>9.0f}{p99:>9.0f}{ratio:>12.1f}{failed}"
+        f"{backend:<15}{name:<26}{r.completed_per_second:>10.1f} {unit:<9}"
+        f"{p50:>9.0f}{p99:>9.0f}{ratio:>12.1f}{cpu_ms:>9.2f}{failed}"
     )
 
 
-def measure(backend: str, store: str | None, transport: str, args: argparse.Namespace) -> None:
+@contextmanager
+def mall(tmp: str, store: str | None, transport: str, processes: int) -> Iterator[list[Server]]:
+    """The mall in one process, or split across two (:data:`SPLIT`)."""
+    data_dir = Path(tmp) / "mall"
+    if processes == 1:
+        with mall_server(data_dir, store, transport) as server:
+            yield [server]
+        return
+    with ExitStack() as stack:
+        first = stack.enter_context(mall_server(data_dir, store, transport, SPLIT[0]))
+        second = stack.enter_context(
+            mall_server(data_dir, store, transport, SPLIT[1], bootstrap=first.broker)
+        )
+        yield [first, second]
+
+
+def measure(
+    backend: str,
+    store: str | None,
+    transport: str,
+    processes: int,
+    args: argparse.Namespace,
+    base_p50: float,
+) -> float:
+    """Print the rows of the mall in ``processes`` processes; the round trip's p50 (ms), the
+    baseline (measured with one process, else ``base_p50``, the one process's)."""
     backend = f"{backend}/{transport}"
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        mall_server(Path(tmp) / "mall", store, transport) as url,
-    ):
-        world = set_up(url)
-        run_load(url, 2, 1.0, world=world)  # warm up: caches, connections
-        base = round_trips(url, world, args.clients, args.duration)
-        base_p50 = base.percentile(50) * 1000
-        row(backend, "HTTP round trip", base, base_p50, "req/s")
-        flat = run_load(url, args.clients, args.duration, world=world)
-        row(backend, "orders, flat out", flat, base_p50, "orders/s")
-        paced = run_load(url, args.clients, args.duration, rate=args.rate, world=world)
-        row(backend, f"orders at {args.rate:g}/s", paced, base_p50, "orders/s")
+    suffix = f", {processes} procs" if processes > 1 else ""
+    with tempfile.TemporaryDirectory() as tmp, mall(tmp, store, transport, processes) as servers:
+        urls = [server.url for server in servers]
+        world = set_up(urls)
+        run_load(urls, 2, 1.0, world=world)  # warm up: caches, connections
+        if processes == 1:
+            cpu = cpu_seconds(servers)
+            base = round_trips(urls[0], world, args.clients, args.duration)
+            base_p50 = base.percentile(50) * 1000
+            row(backend, "HTTP round trip", base, base_p50, "req/s", cpu_seconds(servers) - cpu)
+        cpu = cpu_seconds(servers)
+        flat = run_load(urls, args.clients, args.duration, world=world)
+        used = cpu_seconds(servers) - cpu
+        row(backend, f"orders, flat out{suffix}", flat, base_p50, "orders/s", used)
+        cpu = cpu_seconds(servers)
+        paced = run_load(urls, args.clients, args.duration, rate=args.rate, world=world)
+        used = cpu_seconds(servers) - cpu
+        row(backend, f"orders at {args.rate:g}/s{suffix}", paced, base_p50, "orders/s", used)
         for error in (flat.errors + paced.errors)[:3]:
             print(f"  error: {error}")
+    return base_p50
 
 
 def main() -> None:
@@ -143,23 +213,36 @@ def main() -> None:
         action="append",
         help="only this transport (repeatable; default: both)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        choices=[1, 2],
+        action="append",
+        help="only the mall in this many processes (repeatable; default: 1 and 2)",
+    )
     args = parser.parse_args()
     transports = args.transport or ["broker", "local"]
+    counts = args.processes or [1, 2]
     print(f"\n{args.clients} shoppers, {args.duration:g} s per row; latency: checkout to approved")
     print("SQLite stores with durability=full (the default); broker: embedded, fsync=interval")
     print(
-        f"{'backend':<15}{'row':<22}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'vs baseline':>12}"
+        f"{'backend':<15}{'row':<26}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'vs baseline':>12}{'CPU ms':>9}"
     )
     for transport in transports:
-        measure("sqlite", None, transport, args)
+        base_p50 = float("nan")
+        for processes in sorted(counts):
+            base_p50 = measure("sqlite", None, transport, processes, args, base_p50)
     if args.postgres:
         from pg_server import PgServer, pg_store_url  # type: ignore[import-not-found]
 
         server = PgServer.start()
         try:
             for transport in transports:
-                measure("postgres", pg_store_url(server.url), transport, args)
+                base_p50 = float("nan")
+                for processes in sorted(counts):
+                    url = pg_store_url(server.url)
+                    base_p50 = measure("postgres", url, transport, processes, args, base_p50)
         finally:
             server.destroy()
 

@@ -7,8 +7,10 @@ its history, so the shopper on the mall's machine, as here), has a bot shop the 
 the invoice and waits for the order to complete. With ``rate`` the shoppers start orders on a fixed schedule (open loop: a late
 order does not delay the next one's start time), else as fast as they can.
 
-Standard library HTTP (one keep-alive connection per shopper), so that the command needs
-only the ``web`` extra the server needs anyway.
+Standard library HTTP (one keep-alive connection per shopper and mall process), so that the
+command needs only the ``web`` extra the server needs anyway. A mall split across several
+processes is given as all their URLs: each request goes to the process whose
+``/openapi.json`` lists its service's paths (``/api/<service>/...``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,7 +49,7 @@ class Http:
                 self.connection.request(method, path, body=payload, headers=headers)
                 response = self.connection.getresponse()
                 data = response.read()
-                return response.status, json.loads(data) if data else None
+                return response.status, _decoded(data)
             except (ConnectionError, http.client.HTTPException):
                 self.connection.close()
                 self.connection = http.client.HTTPConnection(
@@ -66,6 +69,63 @@ class Http:
         self.connection.close()
 
 
+def _decoded(data: bytes) -> Any:
+    """A JSON body, else its text (someone else's error page)."""
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data[:200].decode(errors="replace")
+
+
+def service_of(path: str) -> str:
+    """``/api/<service>``, the part of a path that names the service answering it."""
+    return "/".join(path.split("/", 3)[:3])
+
+
+def routes(urls: Sequence[str], timeout: float = 30.0) -> dict[str, str]:
+    """Which of ``urls`` serves each service's paths, from each one's ``/openapi.json``."""
+    owners: dict[str, str] = {}
+    for url in urls:
+        client = Http(url, timeout)
+        try:
+            status, spec = client.call("GET", "/openapi.json")
+        finally:
+            client.close()
+        if status != 200 or not isinstance(spec, dict) or "paths" not in spec:
+            raise LoadError(f"{url} is not a mall: GET /openapi.json gave {status}")
+        for path in spec["paths"]:
+            if path.startswith("/api/"):
+                owners.setdefault(service_of(path), url)
+    return owners
+
+
+class Mall:
+    """A shopper's connections to the mall: one per process, each request sent to the process
+    that serves its path (all to the one URL when only one is given)."""
+
+    def __init__(self, urls: str | Sequence[str], owners: dict[str, str] | None = None) -> None:
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        if owners is None and len(self.urls) > 1:
+            owners = routes(self.urls)
+        self.owners = owners or {}
+        self.connections = {url: Http(url) for url in self.urls}
+
+    def _to(self, path: str) -> Http:
+        return self.connections[self.owners.get(service_of(path), self.urls[0])]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return self._to(path).call(method, path, body)
+
+    def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        return self._to(path).ok(method, path, body, status)
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+
+
 @dataclass
 class Catalogue:
     customers: list[str]
@@ -73,10 +133,10 @@ class Catalogue:
 
 
 def set_up(
-    url: str, customers: int = 20, stores: int = 5, products_per_store: int = 4
+    url: str | Sequence[str], customers: int = 20, stores: int = 5, products_per_store: int = 4
 ) -> Catalogue:
     """Customers, participating stores and their products (the shoppers' world)."""
-    client = Http(url)
+    client = Mall(url)
     try:
         people = [
             client.ok(
@@ -123,8 +183,8 @@ class Result:
 
 
 class Shopper:
-    def __init__(self, url: str, world: Catalogue, result: Result, lock: threading.Lock) -> None:
-        self.http = Http(url)
+    def __init__(self, mall: Mall, world: Catalogue, result: Result, lock: threading.Lock) -> None:
+        self.http = mall
         self.world = world
         self.result = result
         self.lock = lock
@@ -208,17 +268,20 @@ class Shopper:
 
 
 def run_load(
-    url: str,
+    url: str | Sequence[str],
     clients: int,
     duration: float,
     rate: float | None = None,
     world: Catalogue | None = None,
 ) -> Result:
-    """Drive the mall at ``url`` with ``clients`` shoppers for ``duration`` seconds (orders
-    still in flight then are finished and counted); at ``rate`` orders/s if given."""
-    world = world or set_up(url)
+    """Drive the mall at ``url`` (or at the URLs of its processes) with ``clients`` shoppers
+    for ``duration`` seconds (orders still in flight then are finished and counted); at
+    ``rate`` orders/s if given."""
+    urls = [url] if isinstance(url, str) else list(url)
+    owners = routes(urls) if len(urls) > 1 else None
+    world = world or set_up(urls)
     result, lock = Result(), threading.Lock()
-    shoppers = [Shopper(url, world, result, lock) for _ in range(clients)]
+    shoppers = [Shopper(Mall(urls, owners), world, result, lock) for _ in range(clients)]
     interval = clients / rate if rate else None
     start = time.monotonic()
     until = start + duration

@@ -3,8 +3,10 @@ it prints what it measured."""
 
 from __future__ import annotations
 
+import http.server
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,44 @@ def test_load_completes_orders(tmp_path: Path) -> None:
     started, completed, failed = map(int, counts.groups())
     assert completed == started > 0 and failed == 0
     assert re.search(r"checkout to approved: p50 \d+ ms, p99 \d+ ms", done.stdout)
+
+
+def test_load_sends_each_request_to_the_process_serving_it(tmp_path: Path) -> None:
+    front = ("stores", "customers", "baskets", "payments")
+    orders = ("ordering", "cosec", "notifications", "search", "depot")
+    with MallProcess.start(tmp_path / "mall", services=front) as first:
+        assert first.broker is not None
+        with MallProcess.start(
+            tmp_path / "mall", services=orders, bootstrap=first.broker
+        ) as second:
+            args = ["mall", "load", "--url", first.url, "--url", second.url]
+            args += ["--clients", "2", "--duration", "2"]
+            done = subprocess.run(
+                [*STREAMSOURCE, *args], capture_output=True, text=True, timeout=180
+            )
+    assert done.returncode == 0, done.stderr
+    counts = re.search(r"orders: (\d+) started, (\d+) completed, (\d+) failed", done.stdout)
+    assert counts is not None, done.stdout
+    started, completed, failed = map(int, counts.groups())
+    assert completed == started > 0 and failed == 0
+
+
+def test_load_refuses_a_url_that_is_not_a_mall(tmp_path: Path) -> None:
+    # a web server that is no mall: every GET is 404
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        with MallProcess.start(tmp_path / "mall", transport="local") as mall:
+            other_url = f"http://127.0.0.1:{other.server_address[1]}"
+            args = ["mall", "load", "--url", mall.url, "--url", other_url, "--duration", "1"]
+            done = subprocess.run(
+                [*STREAMSOURCE, *args], capture_output=True, text=True, timeout=60
+            )
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert done.returncode == 1
+    assert f"{other_url} is not a mall: GET /openapi.json gave 404" in done.stderr, done.stderr
 
 
 def test_serve_logs_requests_only_with_access_log(tmp_path: Path) -> None:

@@ -161,7 +161,15 @@ def serve(
 
 
 @command.command(name="load")
-@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The mall.")
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    default=["http://127.0.0.1:8080"],
+    show_default=True,
+    help="The mall; repeat it for each process of a mall split with --services (each"
+    " request goes to the process that serves its path).",
+)
 @click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--duration", default=10.0, show_default=True, type=click.FloatRange(0.1, 86400))
 @click.option(
@@ -170,7 +178,7 @@ def serve(
     type=click.FloatRange(0.01, 100_000),
     help="Orders started per second, all shoppers together (default: as fast as they can).",
 )
-def load(url: str, clients: int, duration: float, rate: float | None) -> None:
+def load(urls: tuple[str, ...], clients: int, duration: float, rate: float | None) -> None:
     """Drive a running mall like shoppers; print completed orders/s and checkout-to-approved
     p50/p99."""
     try:
@@ -178,9 +186,9 @@ def load(url: str, clients: int, duration: float, rate: float | None) -> None:
     except ss.StreamsourceError as error:
         raise click.ClickException(str(error)) from None
     try:
-        result = load_module.run_load(url, clients, duration, rate)
+        result = load_module.run_load(list(urls), clients, duration, rate)
     except (OSError, load_module.LoadError) as error:
-        raise click.ClickException(f"{url}: {error}") from None
+        raise click.ClickException(f"{', '.join(urls)}: {error}") from None
     click.echo(
         f"orders: {result.started} started, {result.completed} completed, {result.failed} failed"
         f" in {result.elapsed:.1f} s"
