@@ -318,3 +318,40 @@ def test_without_filling_batches_a_poll_returns_once_a_message_is_there(
     assert consumer.handled == 3
     with sqlite3.connect(tmp_path / "rm.db") as db:
         assert db.execute("SELECT balance, events FROM balances").fetchall() == [(6, 3)]
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int:
+    """The sum of the offsets ``group`` has committed on ``topic`` (read without joining)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
+        answer = reader.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    finally:
+        reader.close()
+    return sum(max(tp.offset, 0) for tp in answer)
+
+
+def test_with_a_commit_interval_offsets_wait_for_it_and_are_committed_on_close(
+    store: ss.EventStore, broker: Any, tmp_path: Path
+) -> None:
+    _deposits(store, streams=1, per_stream=10)
+    _publish(store, broker.bootstrap)
+    inbox = _balances_inbox(tmp_path / "rm.db")
+    consumer = InboxConsumer(
+        broker.bootstrap, "balances", ["account"], apply_balance, inbox,
+        batch_size=1, poll_timeout=5, commit_interval=60,
+    )  # fmt: skip
+    assert wait_until(lambda: consumer.poll() >= 0 and consumer.handled >= 10)
+    # the first batch was committed at once; the nine after it wait for the interval
+    assert _committed(broker.bootstrap, "balances", "account") == 1
+    consumer.close()
+    assert _committed(broker.bootstrap, "balances", "account") == 10
+    again = InboxConsumer(broker.bootstrap, "balances", ["account"], apply_balance, inbox)
+    for _ in range(5):
+        again.poll(0.2)
+    again.close()
+    assert (again.handled, again.skipped) == (0, 0)
+    with sqlite3.connect(tmp_path / "rm.db") as db:
+        assert db.execute("SELECT balance, events FROM balances").fetchall() == [(55, 10)]

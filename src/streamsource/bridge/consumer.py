@@ -5,7 +5,11 @@ transaction of its :class:`~streamsource.bridge.inbox.Inbox`, and for every mess
 event id the inbox has not seen, records the id and calls the handler with the event and
 that transaction; then commits the transaction, and only then commits the Kafka offsets
 (synchronously). A crash between the two commits redelivers the batch, and the inbox skips
-it. A handler that raises rolls the whole batch back: nothing of it is applied and its
+it. With ``commit_interval`` the offsets of several batches are committed together, at most
+that often (and when partitions are revoked, and on close): a crash then redelivers the
+batches of up to that long, which the inbox skips, and the broker serves one OffsetCommit
+per interval instead of one per batch (for an inbox that takes one message per batch, one
+per message). A handler that raises rolls the whole batch back: nothing of it is applied and its
 offsets are not committed (the consumer stops; a restart redelivers from there).
 
 A projection fed from Kafka is just a handler: ``handler(event, tx)`` writes its read model
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -80,6 +85,7 @@ class InboxConsumer(BackgroundLoop):
         batch_size: int = 1000,
         poll_timeout: float = 0.05,
         fill_batches: bool = True,
+        commit_interval: float = 0.0,
         backoff: Backoff | None = None,
         on_invalid: Callable[[Any, InvalidBridgeMessage], None] | None = None,
     ) -> None:
@@ -90,6 +96,8 @@ class InboxConsumer(BackgroundLoop):
             raise InterfaceError("an inbox consumer needs at least one topic")
         if not 1 <= batch_size <= 100_000:
             raise InterfaceError("batch_size must be between 1 and 100,000")
+        if not 0 <= commit_interval <= 60:
+            raise InterfaceError("commit_interval must be between 0 and 60 seconds")
         self.group_id = group_id
         self.topics = list(topics)
         self.handler = handler
@@ -106,6 +114,9 @@ class InboxConsumer(BackgroundLoop):
         self._batch_size = batch_size
         self._poll_timeout = poll_timeout
         self._fill_batches = fill_batches
+        self._commit_interval = commit_interval
+        self._uncommitted: dict[tuple[str, int], int] = {}  # applied, offsets not committed
+        self._committed_at = 0.0
         self.backoff = backoff or Backoff()
         self.on_invalid = on_invalid
         self.retries = 0  # waits after a retriable fault
@@ -156,6 +167,8 @@ class InboxConsumer(BackgroundLoop):
             raise kafka_error(exc.args[0], f"consumer {self.name}") from None
         batch = [m for m in messages if self._usable(m)]
         if not batch:
+            if self._uncommitted and self._commit_due():
+                self._commit_applied()
             return 0
         try:
             handled, skipped, offsets = self._apply(batch)
@@ -164,8 +177,20 @@ class InboxConsumer(BackgroundLoop):
             raise
         self.handled += handled
         self.skipped += skipped
-        self._commit(offsets)
+        self._uncommitted.update(offsets)
+        if self._commit_due():
+            self._commit_applied()
         return len(batch)
+
+    def _commit_due(self) -> bool:
+        return time.monotonic() - self._committed_at >= self._commit_interval
+
+    def _commit_applied(self) -> None:
+        """Commit the offsets of the batches applied since the last commit."""
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._committed_at = time.monotonic()
+        if offsets and self._consumer is not None:
+            self._commit(offsets)
 
     def _apply(self, batch: list[Any]) -> tuple[int, int, dict[tuple[str, int], int]]:
         offsets: dict[tuple[str, int], int] = {}
@@ -260,8 +285,11 @@ class InboxConsumer(BackgroundLoop):
             self.close()
 
     def close(self) -> None:
-        """Leave the group and close the Kafka consumer (committed offsets stay)."""
+        """Commit what was applied, leave the group and close the Kafka consumer."""
+        if self._consumer is not None and self._uncommitted:
+            self._commit_applied()
         consumer, self._consumer = self._consumer, None
+        self._uncommitted = {}
         if consumer is not None:
             consumer.close()
 
@@ -283,6 +311,8 @@ class InboxConsumer(BackgroundLoop):
 
     def _on_revoke(self, _consumer: Any, partitions: list[Any]) -> None:
         log.info("consumer %s (%s): revoked %s", self.name, self.member, _describe(partitions))
+        if self._uncommitted:  # while the partitions are still ours to commit
+            self._commit_applied()
 
     def _usable(self, message: Any) -> bool:
         error = message.error()

@@ -193,7 +193,9 @@ class OutboxRelay(BackgroundLoop):
                         raise RelayStopped(f"relay {self.name} stopped: {exc}", exc) from exc
                     self._back_off(exc, stop)
                     continue
-                if moved == 0:
+                if moved < self._batch_size:
+                    # caught up with the log as of `seen` (a partial batch: reading again at
+                    # once would only find what appended since, which ends this wait anyway);
                     # an append in this process ends the wait at once (acknowledgements are
                     # served at the next turn)
                     self._producer.poll(0)
@@ -244,6 +246,9 @@ class OutboxRelay(BackgroundLoop):
             return 0
         recorder = self.store.recorder
         head = recorder.head_position()
+        if head < self._next:  # nothing new: spare the read (an idle relay looks often)
+            producer.poll(0)
+            return 0
         records = recorder.read_all(
             from_position=self._next, limit=self._batch_size, filter=self._filter
         )

@@ -5,10 +5,11 @@ service's outbox streams (category ``messages.{service}``) from its store's log 
 checkpoint kept in that store (``streamsource_relay_checkpoints``, name
 ``messages.local.{service}``), hands every message to the services that receive on its
 channel (:meth:`Service.deliver <streamsource.messaging.Service.deliver>`: inbox, handler and
-effects in one transaction of the receiver's store), and only then moves the checkpoint: when
-it has nothing more to deliver, and every ``checkpoint_every`` seconds while busy (a save per
-delivery cost a write transaction each). A crash in between delivers those messages again and
-the receivers' inboxes skip them; nothing is held in Python lists between the two.
+effects in one transaction of the receiver's store), and only then moves the checkpoint,
+saved at most every ``checkpoint_every`` seconds (a save is a write transaction of the
+sender's store: saving whenever the outboxes ran dry cost one per message when messages
+trickle in). A crash in between delivers those messages again and the receivers' inboxes
+skip them; nothing is held in Python lists between the two.
 
 A transport sleeps while there is nothing to deliver: an append to a sender's store made in
 this process wakes it at once (the store's append signal,
@@ -80,23 +81,27 @@ class LocalTransport(BackgroundLoop):
         return f"messages.{self.name}.{service.name}"
 
     def pump(self) -> int:
-        """Deliver one batch of each service's outbox; the number of messages read."""
-        return self._pump(self.services)
+        """Deliver one batch of each service's outbox; the number of messages read (the
+        positions are saved when it has nothing to read)."""
+        return self._pump(self.services, save_when_dry=True)
 
-    def _pump(self, senders: Sequence[Service]) -> int:
+    def _pump(self, senders: Sequence[Service], *, save_when_dry: bool) -> int:
         moved = 0
         try:
             for sender in senders:
                 moved += self._pump_one(sender)
         finally:
             # A position saved late only means redeliveries after a crash, which the
-            # receivers' inboxes skip; saving it after every delivery cost a write
-            # transaction (an fsync) per message.
-            if self._unsaved and (
-                not moved or time.monotonic() - self._saved_at >= self._checkpoint_every
-            ):
+            # receivers' inboxes skip; saving it after every delivery (or every time the
+            # outboxes ran dry, which in a trickle of messages is after every one) cost a
+            # write transaction (an fsync) per message.
+            if self._unsaved and ((save_when_dry and not moved) or self._checkpoint_due() <= 0):
                 self.save_checkpoints()
         return moved
+
+    def _checkpoint_due(self) -> float:
+        """Seconds until the read positions are due to be saved."""
+        return self._saved_at + self._checkpoint_every - time.monotonic()
 
     def _changed(self) -> list[Service]:
         """The senders whose store saw an append in this process since they were read."""
@@ -107,8 +112,8 @@ class LocalTransport(BackgroundLoop):
         ]
 
     def save_checkpoints(self) -> None:
-        """Save where each outbox was read up to (done by ``pump`` when it runs dry, at
-        least every ``checkpoint_every`` seconds while busy, and on stop)."""
+        """Save where each outbox was read up to (done every ``checkpoint_every`` seconds
+        while there is something to save, on stop, and by ``pump`` when it runs dry)."""
         for name in sorted(self._unsaved):
             sender = next(s for s in self.services if s.name == name)
             self._checkpoints[name].save(self._checkpoint_name(sender), self._positions[name])
@@ -179,9 +184,9 @@ class LocalTransport(BackgroundLoop):
                 # them at least every idle_wait, for appends made by other processes.
                 if not woken or time.monotonic() - read_all_at >= self._idle_wait:
                     read_all_at = time.monotonic()
-                    moved = self._pump(self.services)
+                    self._pump(self.services, save_when_dry=False)
                 else:
-                    moved = self._pump(self._changed())
+                    self._pump(self._changed(), save_when_dry=False)
                 attempt = 0
             except StreamsourceError as exc:
                 if not exc.retriable:
@@ -191,7 +196,26 @@ class LocalTransport(BackgroundLoop):
                 log.warning("transport %s: %s; retrying in %.2fs", self.name, exc, delay)
                 stop.wait(delay)
                 continue
-            woken = bool(moved) or self._wake.wait(self._idle_wait)
+            if self._full:
+                woken = True  # a sender has more than one batch waiting: read on at once
+                continue
+            # Every sender read to its end as of its signal count taken before the read: an
+            # append since (a delivery's own replies included) has set _wake already.
+            wait = self._idle_wait
+            if self._unsaved:
+                wait = max(0.0, min(wait, self._checkpoint_due()))
+            woken = self._wake.wait(wait)
+            if self._unsaved and self._checkpoint_due() <= 0:
+                self._save_quietly()
+
+    def _save_quietly(self) -> None:
+        """Save the positions; a store fault that may pass is retried at the next save."""
+        try:
+            self.save_checkpoints()
+        except StreamsourceError as exc:
+            if not exc.retriable:
+                raise
+            log.warning("transport %s: positions not saved (%s); trying again", self.name, exc)
 
     def stop(self, timeout: float | None = 30) -> None:
         self._stop.set()
