@@ -21,7 +21,7 @@ from messaging.shop import Charge, answers, orders_service
 from streamsource.messaging import KafkaTransport, outbox_stream
 
 TESTS = Path(__file__).resolve().parents[1]
-COMMANDS = 120  # through Kafka
+COMMANDS = 600  # through Kafka: enough that the kill lands mid-stream (120 once did not)
 LOCAL_COMMANDS = 1200  # in-process delivery is fast: enough that the kill lands mid-stream
 
 
