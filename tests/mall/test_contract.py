@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,6 +59,43 @@ def test_openapi_and_docs(http: httpx.Client) -> None:
     assert "customerName" in schemas["SearchOrders"]["properties"]
     docs = http.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+JSON_TYPES = {"string": str, "integer": int, "object": dict, "array": list, "boolean": bool}
+
+
+def conforms(body: dict[str, Any], schema: dict[str, Any]) -> None:
+    """``body`` has exactly the documented properties, each of a documented type."""
+    assert set(body) == set(schema["properties"]), (body, schema)
+    for name, value in body.items():
+        options = schema["properties"][name].get("anyOf", [schema["properties"][name]])
+        types = tuple(JSON_TYPES[o["type"]] for o in options if o.get("type") != "null")
+        nullable = any(o.get("type") == "null" for o in options)
+        assert isinstance(value, types) or (value is None and nullable), (name, value, options)
+
+
+def test_polled_views_are_the_documented_ones(http: httpx.Client) -> None:
+    """The order, its saga and its invoice, which shoppers poll, are encoded without their
+    response models (for speed): their bodies still are what /openapi.json documents."""
+    schemas = json_of(http.get("/openapi.json"))["components"]["schemas"]
+    shop = Shopper(http)
+    customer = shop.customer()
+    _, product = shop.store_with_product(price=300)
+    basket = shop.basket(customer, product, quantity=1)
+    shop.checkout(basket, shop.payment(customer, 300))
+    order = shop.order_when(basket, "approved")
+    conforms(order, schemas["OrderView"])
+    conforms(shop.saga_when(basket, "completed"), schemas["SagaView"])
+    shop.ship(order["shoppingId"])
+    invoice = shop.pay_invoice(basket)
+    conforms(invoice, schemas["InvoiceView"])
+    assert invoice == {
+        "id": basket,
+        "orderId": basket,
+        "paymentId": order["paymentId"],
+        "amount": 300,
+        "status": "issued",
+    }
 
 
 def test_customers(http: httpx.Client) -> None:

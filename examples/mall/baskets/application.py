@@ -11,7 +11,7 @@ import msgspec
 import streamsource as ss
 from streamsource.messaging import Context
 
-from ..platform.http import NotFound, new_id
+from ..platform.http import NotFound, Unavailable, new_id
 from ..platform.storage import ServiceStore
 from ..stores import messages as m
 from .domain import CHECKED_OUT, Basket, Item
@@ -22,7 +22,7 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS basket_products (id TEXT PRIMARY KEY, store_id TEXT,"
     " name TEXT, price BIGINT, removed BOOLEAN)",
 )
-CACHE_WAIT = 3.0  # seconds an unknown product may take to reach the cache from stores
+CACHE_WAIT = 3.0  # seconds an unknown product or store may take to reach the cache
 
 
 class Baskets:
@@ -59,21 +59,28 @@ class Baskets:
         self.own.run(run)
 
     def add_item(self, id: str, product_id: str, quantity: int) -> None:
-        self.load(id)  # an unknown basket is a 404 before an unknown product
+        # an unknown basket is a 404 before an unknown product (its version: no replay here,
+        # change() loads it in its transaction)
+        if self.own.store.stream_version(Basket.stream_name(id)) is None:
+            raise NotFound(f"no basket {id}")
         product = self._product(product_id)
         self.change(id, lambda b: b.add(Item(**product, quantity=quantity)))
 
     def _product(self, product_id: str) -> dict[str, Any]:
-        """The cached product; one just added in stores may take a moment to arrive."""
+        """The cached product with its store's name. Stores' events reach the cache on
+        different partitions (keyed by product, by store), so a product just added, or its
+        store, may take a moment to arrive: an item never records a store without its name."""
         deadline = time.monotonic() + CACHE_WAIT
         while True:
             rows = self.own.query(
-                "SELECT p.id, p.store_id, p.name, coalesce(s.name, ''), p.price, p.removed"
+                "SELECT p.id, p.store_id, p.name, s.name, p.price, p.removed"
                 " FROM basket_products p LEFT JOIN basket_stores s ON s.id = p.store_id"
                 " WHERE p.id = ?",
                 (product_id,),
             )
-            if rows and not rows[0][5]:
+            if rows and rows[0][5]:
+                raise NotFound(f"no product {product_id}")
+            if rows and rows[0][3] is not None:
                 pid, store_id, name, store_name, price, _ = rows[0]
                 return {
                     "productId": pid,
@@ -82,7 +89,11 @@ class Baskets:
                     "storeName": store_name,
                     "price": int(price),
                 }
-            if rows or time.monotonic() > deadline:
+            if time.monotonic() > deadline:
+                if rows:
+                    raise Unavailable(
+                        f"the store of product {product_id} has not reached baskets yet; try again"
+                    )
                 raise NotFound(f"no product {product_id}")
             time.sleep(0.02)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from ..platform.http import Camel
+from ..platform.http import Camel, encoded
 from .application import Sagas
 
 
@@ -25,7 +25,7 @@ def router(sagas: Sagas) -> APIRouter:
     api = APIRouter(prefix="/api/sagas", tags=["sagas"])
 
     @api.get("/{id}", response_model=SagaView)
-    def get(id: str) -> SagaView:
-        return SagaView.model_validate(sagas.view(id))
+    def get(id: str) -> Response:
+        return encoded(sagas.view(id))
 
     return api

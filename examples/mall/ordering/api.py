@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from ..platform.http import Camel
+from ..platform.http import Camel, encoded
 from .application import Ordering, view
 
 
@@ -24,8 +24,8 @@ def router(ordering: Ordering) -> APIRouter:
     api = APIRouter(prefix="/api/ordering", tags=["ordering"])
 
     @api.get("/{id}", response_model=OrderView)
-    def get(id: str) -> OrderView:
-        return OrderView.model_validate(view(ordering.load(id)))
+    def get(id: str) -> Response:
+        return encoded(view(ordering.load(id)))
 
     @api.delete("/{id}", status_code=204)
     def cancel(id: str) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import Field
 
-from ..platform.http import Camel, Created
+from ..platform.http import Camel, Created, encoded
 from .application import Payments
 
 
@@ -30,11 +30,10 @@ def router(payments: Payments) -> APIRouter:
         return Created(id=payments.authorize(body.customer_id, body.amount))
 
     @api.get("/invoices/{id}", response_model=InvoiceView)
-    def invoice(id: str) -> InvoiceView:
+    def invoice(id: str) -> Response:
         i = payments.invoice(id)
-        return InvoiceView(
-            id=i.id, order_id=i.id, payment_id=i.payment_id, amount=i.amount, status=i.status
-        )
+        view = {"id": i.id, "orderId": i.id, "paymentId": i.payment_id, "amount": i.amount}
+        return encoded({**view, "status": i.status})
 
     @api.put("/invoices/{id}/pay", status_code=204)
     def pay(id: str) -> None:

@@ -1,8 +1,9 @@
 """The HTTP contract every service's router shares: camelCase JSON, ``{error, detail}`` errors.
 
 404 for an unknown id (:class:`NotFound`), 409 for a command the state refuses
-(:class:`Refused`, and any other ``DomainError``), 422 for a malformed body or parameter;
-bad input never reaches a 500.
+(:class:`Refused`, and any other ``DomainError``), 422 for a malformed body or parameter,
+503 for a request that came a moment too early (:class:`Unavailable`: what it needs has not
+reached the service yet); bad input never reaches a 500.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 import uuid
 from typing import Any
 
+import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException
@@ -29,6 +31,12 @@ class Refused(ss.DomainError):
     """A command the current state refuses."""
 
 
+class Unavailable(ss.StreamsourceError):
+    """What the request needs has not reached this service yet: worth trying again."""
+
+    retriable = True
+
+
 class Camel(BaseModel):
     """A JSON body in camelCase (``smsNumber``), snake_case in Python (``sms_number``)."""
 
@@ -37,6 +45,14 @@ class Camel(BaseModel):
 
 class Created(Camel):
     id: str
+
+
+def encoded(view: Any) -> Response:
+    """``view`` (camelCase keys already) as JSON encoded by msgspec, for the endpoints that
+    shoppers poll: FastAPI would validate it against the route's ``response_model`` and
+    serialize it again, the larger part of such a request's own CPU. The model still
+    documents the body in /openapi.json; the contract test checks that the two agree."""
+    return Response(msgspec.json.encode(view), media_type="application/json")
 
 
 def new_id() -> str:
@@ -114,6 +130,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ss.AggregateNotFound)
     async def aggregate_not_found(request: Request, exc: ss.AggregateNotFound) -> JSONResponse:
         return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        return _error(503, "unavailable", str(exc))
 
     @app.exception_handler(ss.DomainError)
     async def refused(request: Request, exc: ss.DomainError) -> JSONResponse:
