@@ -208,3 +208,59 @@ def test_an_id_collision_in_a_batch_of_existing_streams_fails_alone(
         ("b-1", 1, 3),
         ("b-1", 2, 4),
     ]
+
+
+def notes_table(recorder: SqliteRecorder) -> None:
+    with recorder.database.transaction() as tx:
+        tx.execute("CREATE TABLE notes (k TEXT PRIMARY KEY, v INTEGER)")
+
+
+def test_a_transaction_while_nothing_commits_runs_on_the_callers_thread_alone(
+    recorder: SqliteRecorder,
+) -> None:
+    notes_table(recorder)
+    before = recorder.stats()
+    with recorder.database.transaction() as tx:
+        tx.append("t-1", [record()], NO_STREAM)
+        tx.execute("INSERT INTO notes VALUES ('a', 1)")
+    after = recorder.stats()
+    assert int(after["commits"]) - int(before["commits"]) == 1
+    # It took the committer's lead itself: no helper thread was needed to queue it.
+    assert recorder.database._helpers is None
+    assert [s.version for s in recorder.read_stream("t-1")] == [0]
+    with pytest.raises(ValueError), recorder.database.transaction() as tx:
+        tx.append("t-1", [record()], 0)
+        raise ValueError("changed my mind")
+    assert [s.version for s in recorder.read_stream("t-1")] == [0]
+    # The lead was given back: plain appends go on.
+    assert recorder.append("t-1", [record()], 0) == AppendResult(1, 2)
+
+
+def test_transactions_queued_behind_a_commit_keep_their_own_savepoints(
+    recorder: SqliteRecorder,
+) -> None:
+    notes_table(recorder)
+
+    def transaction(key: str, fail: bool) -> None:
+        with recorder.database.transaction() as tx:
+            tx.append(f"tx-{key}", [record()], NO_STREAM)
+            tx.execute("INSERT INTO notes VALUES (?, 1)", (key,))
+            if fail:
+                raise ValueError(f"{key} rolls back")
+
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: recorder.append("plain-1", [record()], NO_STREAM),
+            lambda: transaction("bad", True),
+            lambda: transaction("good", False),
+            lambda: recorder.append("plain-2", [record()], NO_STREAM),
+        ],
+    )
+    assert outcomes[0] == AppendResult(0, 1)
+    assert isinstance(outcomes[1], ValueError)
+    assert outcomes[2] is None
+    assert outcomes[3].version == 0
+    assert [s.stream for s in recorder.read_all()] == ["plain-1", "tx-good", "plain-2"]
+    with recorder.database.transaction() as tx:
+        assert tx.execute("SELECT k FROM notes") == [("good",)]

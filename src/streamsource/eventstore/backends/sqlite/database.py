@@ -20,12 +20,15 @@ of :mod:`.groupcommit`). Why:
 * Events and the component's rows can commit in one transaction: the basis of exactly-once
   handlers (inbox row, appended events, outbox rows, saga state together).
 
-How: :meth:`SqliteDatabase.transaction` queues one job on the committer from a helper
-thread; when the committer runs it, the job hands the write connection to the caller's thread
-and waits until the caller's block ends, then returns (commit) or raises (rollback of just
-this job's savepoint). A job of a shared batch runs in its own savepoint, so a transaction
-that rolls back never takes the others' appends with it. The cost is one thread hop per
-transaction; plain appends keep the committer's fast path untouched.
+How: when no commit is running, :meth:`SqliteDatabase.transaction` takes the committer's lead
+itself (as a lone appender does) and runs ``BEGIN IMMEDIATE`` ... ``COMMIT`` on the caller's
+own thread: no thread hand-off at all. The reference mall runs one per message handled, so
+this is its common case. When a commit is running, it queues one job on the committer from a
+helper thread; when the committer runs it, the job hands the write connection to the caller's
+thread and waits until the caller's block ends, then returns (commit) or raises (rollback of
+just this job's savepoint). A job of a shared batch runs in its own savepoint, so a
+transaction that rolls back never takes the others' appends with it, and transactions that
+meet in the queue share one commit (and fsync).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from streamsource.eventstore.recorder import EventRecord
 
 from . import writes
 from .faults import translate
+from .groupcommit import GroupCommitter
 
 # Helper threads that wait in the committer for a transaction's turn (one per transaction
 # in flight; more only queue behind the committer anyway).
@@ -123,24 +127,66 @@ class SqliteDatabase:
 
     dialect = db.SQLITE
 
-    def __init__(
-        self, run: Callable[[Callable[[sqlite3.Connection], Any]], Any], path: str, timeout: float
-    ):
-        self._run = run  # the committer's run(work): work(conn) inside a write transaction
+    def __init__(self, committer: GroupCommitter, path: str, timeout: float):
+        self._committer = committer
         self.where = path
         self._timeout = timeout
         self._helpers: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        db.check_not_inside(self, "a transaction")
+        if self._committer.try_lead():
+            with self._leading() as tx:
+                yield tx
+        else:
+            with self._queued() as tx:
+                yield tx
+
+    @contextmanager
+    def _leading(self) -> Iterator[SqliteTransaction]:
+        """The transaction on the caller's thread, the committer's lead ours meanwhile."""
+        conn = self._committer.connection
+        committed = False
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise translate(exc, self.where) from exc
+            tx = SqliteTransaction(conn, self.where)
+            token = db.enter(self)
+            try:
+                yield tx
+            finally:
+                db.leave(self, token)
+            if tx.failure is not None:
+                raise InterfaceError(
+                    f"{self.where}: the transaction was rolled back: a statement in it failed"
+                    f" ({tx.failure})"
+                ) from tx.failure
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise translate(exc, self.where) from exc
+            committed = True
+        finally:
+            if not committed and conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the error that got us here is the one to report
+            self._committer.step_down(committed)
+
     def _submit(self, handoff: _Handoff) -> Future[Any]:
         with self._lock:
             if self._helpers is None:
                 self._helpers = ThreadPoolExecutor(_HELPERS, thread_name_prefix="streamsource-tx")
-            return self._helpers.submit(self._run, handoff.hold)
+            return self._helpers.submit(self._committer.run, handoff.hold)
 
     @contextmanager
-    def transaction(self) -> Iterator[SqliteTransaction]:
-        db.check_not_inside(self, "a transaction")
+    def _queued(self) -> Iterator[SqliteTransaction]:
+        """The transaction as one job of the committer's queue (a commit is running)."""
         handoff = _Handoff()
         done = self._submit(handoff)
         while not handoff.granted.wait(0.05):

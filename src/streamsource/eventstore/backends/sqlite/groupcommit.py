@@ -11,6 +11,11 @@ and only its caller sees it. A batch of plain appends may instead be planned as 
 ``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so writers in other processes queue
 on the busy timeout, and every check a write makes (expected version, tombstones, ids) reads
 state no one else can change before the COMMIT.
+
+A caller that needs the connection on its own thread for a while (``database.transaction()``)
+takes the lead the same way when nobody leads (:meth:`GroupCommitter.try_lead`), and hands it
+over when done, as a leader does after its batch. After each COMMIT the leader tells the
+checkpointer (:mod:`.checkpoints`), which keeps WAL checkpoints off the commit path.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Generic, TypeVar, cast
 from streamsource.errors import InterfaceError, StoreError
 from streamsource.observability import metrics
 
+from .checkpoints import Checkpointer
 from .faults import translate
 
 T = TypeVar("T")
@@ -65,11 +71,16 @@ class GroupCommitter:
     """Runs write functions on one connection, batching concurrent ones into one commit."""
 
     def __init__(
-        self, conn: sqlite3.Connection, path: str, together: Together | None = None
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        together: Together | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self._conn = conn
         self._path = path
         self._together = together
+        self._checkpointer = checkpointer
         self._lock = threading.Lock()  # guards _pending, _leading and _closed
         self._pending: list[_Job[Any]] = []
         self._leading = False
@@ -177,6 +188,7 @@ class GroupCommitter:
         instruments = metrics.INSTRUMENTS
         if instruments is not None:
             instruments.child(instruments.store_batch_size, "sqlite").observe(len(batch))
+        commits = self.commits
         try:
             self._run_batch(batch)
         finally:
@@ -185,18 +197,53 @@ class GroupCommitter:
                 if job.wake is not None and not job.woken:  # not the promoted leader
                     job.woken = True
                     job.wake.release()
-            with self._lock:
-                if self._pending:
-                    # Hand over rather than keep leading: measured faster, and fair to our caller.
-                    # The first waiting job ends the first submission still queued: it is
-                    # within the next MAX_BATCH jobs (see run_each), so in the batch it leads.
-                    successor = next(job for job in self._pending if job.wake is not None)
-                    successor.woken = True
-                    cast(_thread.LockType, successor.wake).release()  # it leads the next batch
-                else:
-                    self._leading = False
-                    if self._closed:
-                        self._idle.notify_all()  # close() waits for this
+            self._step_down(self.commits != commits)
+
+    def try_lead(self) -> bool:
+        """Take the lead if nobody leads: the caller then has the connection to itself, on
+        its own thread, until it calls :meth:`step_down` (a transaction of one caller)."""
+        with self._lock:
+            if self._closed:
+                raise InterfaceError(f"{self._path}: the store is closed")
+            if self._leading:
+                return False
+            self._leading = True
+        self._last_batch = 1  # the next leader has no writers of ours to wait for
+        return True
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The write connection: only for the leader (see :meth:`try_lead`)."""
+        return self._conn
+
+    def step_down(self, committed: bool) -> None:
+        """End a lead taken with :meth:`try_lead` (``committed``: it ended with a COMMIT)."""
+        if committed:
+            self.commits += 1
+            self.writes += 1
+        self._step_down(committed)
+
+    def _step_down(self, committed: bool) -> None:
+        """Tell the checkpointer about a COMMIT, then hand the lead over or give it up."""
+        try:
+            if committed and self._checkpointer is not None:
+                self._checkpointer.committed(self._conn)
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            if self._pending:
+                # Hand over rather than keep leading: measured faster, and fair to our caller.
+                # The first waiting job ends the first submission still queued: it is
+                # within the next MAX_BATCH jobs (see run_each), so in the batch it leads.
+                successor = next(job for job in self._pending if job.wake is not None)
+                successor.woken = True
+                cast(_thread.LockType, successor.wake).release()  # it leads the next batch
+            else:
+                self._leading = False
+                if self._closed:
+                    self._idle.notify_all()  # close() waits for this
 
     def _wait_for_writers(self, expected: int) -> None:
         """Let the writers of the previous commit, which just woke, queue and share this one.

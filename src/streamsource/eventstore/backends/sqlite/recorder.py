@@ -23,6 +23,7 @@ from streamsource.eventstore.recorder import (
 
 from . import reads, scavenge, schema, writes
 from .batch_append import AppendRequest, append_together
+from .checkpoints import Checkpointer
 from .database import SqliteDatabase
 from .faults import map_exceptions
 from .groupcommit import MAX_BATCH, GroupCommitter
@@ -51,15 +52,20 @@ class SqliteRecorder:
         conn = schema.connect(path, timeout, durability=durability, writer=True)
         try:
             schema.migrate(conn, path)
+            # Checkpoints run beside the commits instead of inside one (see .checkpoints).
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         except BaseException:
             conn.close()
             raise
         self._writer = conn
-        self._committer = GroupCommitter(conn, path, together=append_together)
+        self._checkpointer = Checkpointer(path, timeout, durability)
+        self._committer = GroupCommitter(
+            conn, path, together=append_together, checkpointer=self._checkpointer
+        )
         self._idle_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
-        self.database = SqliteDatabase(self._committer.run, path, timeout)
+        self.database = SqliteDatabase(self._committer, path, timeout)
         """The store's file, for tables beside the events (see :mod:`.database`)."""
         self.wakeups = Wakeups(key=("sqlite", os.path.realpath(path)))
         """Keyed by the file: every store opened on it in this process shares a signal.
@@ -231,6 +237,8 @@ class SqliteRecorder:
             "commits": committer.commits,
             "largest_batch": committer.largest_batch,
             "batches_together": committer.batches_together,
+            "checkpoints_background": self._checkpointer.background,
+            "checkpoints_in_writer": self._checkpointer.in_writer,
         }
 
     def close(self) -> None:
@@ -242,6 +250,7 @@ class SqliteRecorder:
             idle, self._idle_readers = self._idle_readers, []
         self._committer.close()
         self.database.close()
+        self._checkpointer.stop()
         for conn in idle:
             conn.close()
         with map_exceptions(self.path):
