@@ -360,3 +360,17 @@ def test_recorded_at_never_goes_back_when_the_clock_does(
     recorder.append("s-1", [record(), record()], 2)  # the general path
     times = [s.recorded_at for s in recorder.read_stream("s-1")]
     assert times == sorted(times) and times[0] < times[2] == times[3] == times[4]
+
+
+def test_opening_a_store_does_not_wait_for_another_writers_lock(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    with open_recorder(url) as recorder:
+        recorder.append("a-1", [EventRecord(uuid.uuid4(), "Opened", b"{}", b"{}")], NO_STREAM)
+    holder = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process's writer, mid-transaction
+        with open_recorder(f"{url}?timeout=0") as recorder:  # would fail at once if it waited
+            assert [s.version for s in recorder.read_stream("a-1")] == [0]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

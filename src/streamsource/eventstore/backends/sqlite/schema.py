@@ -107,8 +107,16 @@ def connect(
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:
-    """Create or upgrade the schema in one write transaction (racing processes are safe)."""
+    """Create or upgrade the schema in one write transaction (racing processes are safe).
+
+    A store already at this schema version is opened without the write lock: a process that
+    only opens the file to read must not queue behind another process's stream of commits.
+    """
     with map_exceptions(path):
+        ((version,),) = conn.execute("PRAGMA user_version").fetchall()
+        ((app_id,),) = conn.execute("PRAGMA application_id").fetchall()
+        if version == SCHEMA_VERSION and app_id == APPLICATION_ID:
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             _migrate_locked(conn, path)
