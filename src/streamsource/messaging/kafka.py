@@ -156,6 +156,9 @@ class KafkaTransport:
                 # a checkpoint moved late only means messages published again after a
                 # crash, which the receivers' inboxes skip; a save is a write transaction
                 checkpoint_interval=0.5,
+                # the service's own appends wake the relay at once; this only bounds how
+                # late it sees another process's (e.g. `messages dead-letters replay`)
+                idle_wait=0.1,
             )
             channels = service.inbound_channels()
             if channels:
