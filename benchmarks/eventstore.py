@@ -1,16 +1,24 @@
-"""Event-store throughput against the raw SQLite floor, measured in the same run.
+"""Event-store throughput against the raw SQLite floors, measured in the same run.
 
     .venv/bin/python benchmarks/eventstore.py [--quick] [--durability full|normal] [--dir DIR]
 
 The floor is a plain sqlite3 loop of single-row INSERT + COMMIT on a file with the same
 settings as the store (WAL, the same ``synchronous``): what one fsync'd commit costs on this
 disk. Beside it, the no-fsync floor: the same loop with ``synchronous=NORMAL`` (commits not
-fsync'd), what one writer does when durability costs nothing. Both floors are sampled between
-slices of every write measurement, because a shared disk's speed drifts during a run. Every
-figure is events per second through the public API (``streamsource.open_store``, and
-``open_async_store`` for the asyncio row) with its ratio to each floor. Each backend is one function
-returning its floor and rows; add PostgreSQL by writing ``postgres_rows`` and listing it in
-``BACKENDS``.
+fsync'd), what one writer does when durability costs nothing.
+
+Fair comparisons: every file (floors and stores) is first warmed up past its first WAL
+checkpoint, until its WAL is overwritten in place rather than grown (a growing WAL's fsyncs
+cost more, and a fresh file's first commits would flatter or penalise whoever runs first).
+Then each measurement runs in ROUNDS slices, and before each slice every floor takes a
+sample: a row's figure is the median of its slices, and its ratios are to the medians of
+the floor samples taken just before its slices (the disk's speed drifts during a run; the
+rounds keep each row and its floors in the same stretch of it). Every figure is events per second through the public API
+(``streamsource.open_store``, and ``open_async_store`` for the asyncio row).
+
+Under the table, the bound for concurrent durable writers, measured in the same run: an
+append returns only after the fsync of its commit, so a writer makes at most 1/(fsync
+latency) appends a second, and N writers at most N times that.
 """
 
 from __future__ import annotations
@@ -19,20 +27,25 @@ import argparse
 import asyncio
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import streamsource as ss
 
 ROUNDS = 10
-"""Slices each write measurement is cut into, with a floor sample before each."""
+"""Slices each write measurement is cut into, with a sample of every floor before each."""
+
+WARM_STEADY = 200
+"""Commits the WAL file must keep its size for before a warm-up ends (it is being reused)."""
+WARM_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -42,80 +55,183 @@ class Sizes:
     batch_appends: int  # calls of 10 events
     writers: int
     appends_per_writer: int
+    transactions: int
     replay_events: int
     read_all_events: int
     memory_events: int  # events a separate process streams through read_all
 
 
-FULL = Sizes(150, 2000, 400, 8, 400, 10_000, 100_000, 1_000_000)
-QUICK = Sizes(30, 300, 80, 8, 80, 2_000, 20_000, 100_000)
+FULL = Sizes(150, 2000, 400, 8, 400, 2000, 10_000, 100_000, 1_000_000)
+QUICK = Sizes(40, 1000, 200, 8, 400, 1000, 2_000, 20_000, 100_000)
 
 
 @dataclass(frozen=True)
 class Row:
     name: str
     events_per_second: float
+    x_floor: float
+    x_no_fsync: float
     target: str = ""
 
 
-class Floor(Protocol):
-    """A backend's raw floor: ``sample`` runs some single-row commits and keeps the time."""
+class Sampler(Protocol):
+    """Something sampled before each slice: ``samples`` holds each sample's rate."""
+
+    samples: list[float]
 
     def sample(self) -> None: ...
 
-    @property
-    def rate(self) -> float: ...
-
 
 class Floors:
-    """Several floors sampled together, one after the other (``rate``: the last one's)."""
+    """The floors sampled together before each slice; ``floor`` last, right before the slice
+    (the slice and the floor it is compared with then both follow fsync'd commits)."""
 
-    def __init__(self, *floors: Floor) -> None:
-        self.floors = floors
+    def __init__(self, floor: Sampler, no_fsync: Sampler, *others: Sampler) -> None:
+        self.floor = floor
+        self.no_fsync = no_fsync
+        self.order = (no_fsync, *others, floor)
 
-    def sample(self) -> None:
-        for floor in self.floors:
-            floor.sample()
+    def sample(self) -> tuple[float, float]:
+        """Sample every floor; the floor's and the no-fsync floor's rates of this round."""
+        for each in self.order:
+            each.sample()
+        return self.floor.samples[-1], self.no_fsync.samples[-1]
 
-    @property
-    def rate(self) -> float:
-        return self.floors[-1].rate
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def wal_size(database: Path) -> int:
+    wal = Path(f"{database}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def warm_up(database: Path, commit: Callable[[], None]) -> None:
+    """Commit until ``database``'s WAL has kept its size for WARM_STEADY commits: past its
+    first checkpoint, the WAL is overwritten in place from then on."""
+    steady, size = 0, -1
+    for _ in range(WARM_MAX):
+        commit()
+        now = wal_size(database)
+        steady, size = (steady + 1 if now == size else 0), now
+        if steady >= WARM_STEADY:
+            return
+    raise RuntimeError(f"{database}: the WAL kept growing for {WARM_MAX} commits")
+
+
+PAYLOAD = b'{"amount":1,"currency":"EUR"}'
 
 
 class SqliteFloor:
     """Single-row INSERT + COMMIT per iteration, same journal and sync settings as the store.
 
-    With ``rows_per_commit`` > 1, that many single-row INSERTs per COMMIT: what as many
-    writers could reach with a perfect group commit (no hand-off at all); ``rate`` counts rows.
+    With ``rows_per_commit`` > 1, that many INSERTs per COMMIT, run as one script (no Python
+    between the statements): what as many writers could reach with a perfect group commit;
+    the rate counts rows. With ``beside``, each commit also upserts a row of another table:
+    the raw equivalent of a store transaction with one append and one row beside it.
     """
 
-    def __init__(self, path: Path, durability: str, commits: int, rows_per_commit: int = 1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        durability: str,
+        commits: int,
+        rows_per_commit: int = 1,
+        beside: bool = False,
+    ) -> None:
+        self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute(f"PRAGMA synchronous = {durability.upper()}")
         self._conn.execute("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, data BLOB)")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS beside (k TEXT PRIMARY KEY, v INTEGER)")
         self._commits_per_sample = commits
         self._rows_per_commit = rows_per_commit
-        self.commits = 0
-        self.seconds = 0.0
+        self._beside = beside
+        self._script = (
+            "BEGIN;"
+            + f"INSERT INTO floor (data) VALUES (x'{PAYLOAD.hex()}');" * rows_per_commit
+            + "COMMIT;"
+        )
+        self.samples: list[float] = []
+        warm_up(path, self._commit)
+
+    def _commit(self) -> None:
+        conn = self._conn
+        if self._rows_per_commit > 1:
+            conn.executescript(self._script)
+            return
+        conn.execute("BEGIN IMMEDIATE" if self._beside else "BEGIN")
+        conn.execute("INSERT INTO floor (data) VALUES (?)", (PAYLOAD,))
+        if self._beside:
+            conn.execute(
+                "INSERT INTO beside VALUES ('k', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1"
+            )
+        conn.execute("COMMIT")
 
     def sample(self) -> None:
-        payload = b'{"amount":1,"currency":"EUR"}'
         start = time.perf_counter()
         for _ in range(self._commits_per_sample):
-            self._conn.execute("BEGIN")
-            for _ in range(self._rows_per_commit):
-                self._conn.execute("INSERT INTO floor (data) VALUES (?)", (payload,))
-            self._conn.execute("COMMIT")
-        self.seconds += time.perf_counter() - start
-        self.commits += self._commits_per_sample
+            self._commit()
+        seconds = time.perf_counter() - start
+        self.samples.append(self._commits_per_sample * self._rows_per_commit / seconds)
 
     @property
     def rate(self) -> float:
-        return self.commits * self._rows_per_commit / self.seconds
+        return median(self.samples)
 
     def close(self) -> None:
         self._conn.close()
+
+
+class FsyncProbe:
+    """fdatasync of a WAL-like write (one append's frames, overwritten in place) by
+    ``threads`` threads at once, each on its own region of one preallocated file.
+
+    ``latencies``: every fdatasync's seconds (single thread); ``samples``: fdatasyncs/s.
+    """
+
+    WRITE = 6 * 1024  # about the frames a one-event append writes
+    REGION = 64 * WRITE
+
+    def __init__(self, path: Path, syncs: int, threads: int = 1) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(self._fd, bytes(self.REGION * threads), 0)
+        os.fsync(self._fd)
+        self._syncs = syncs
+        self._threads = threads
+        self._block = os.urandom(self.WRITE)
+        self.latencies: list[float] = []
+        self.samples: list[float] = []
+
+    def _run(self, region: int, count: int, latencies: list[float]) -> None:
+        base = region * self.REGION
+        for i in range(count):
+            offset = base + (i % (self.REGION // self.WRITE)) * self.WRITE
+            start = time.perf_counter()
+            os.pwrite(self._fd, self._block, offset)
+            os.fdatasync(self._fd)
+            latencies.append(time.perf_counter() - start)
+
+    def sample(self) -> None:
+        count = max(1, self._syncs // self._threads)
+        start = time.perf_counter()
+        if self._threads == 1:
+            self._run(0, count, self.latencies)
+        else:
+            workers = [
+                threading.Thread(target=self._run, args=(n, count, []))
+                for n in range(self._threads)
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        self.samples.append(count * self._threads / (time.perf_counter() - start))
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def event(i: int) -> ss.NewEvent:
@@ -129,23 +245,44 @@ def timed(work: Callable[[], int]) -> float:
     return count / (time.perf_counter() - start)
 
 
-def interleaved(floor: Floor, slice_: Callable[[], int]) -> float:
-    """Items per second over ROUNDS slices of work, sampling the floor before each."""
-    items = 0
-    seconds = 0.0
+class Slices:
+    """A measurement's slices, each with the floor samples taken just before it: a ratio is
+    the median of the slices over the median of those samples (both from the same rounds)."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+        self.floors: list[float] = []
+        self.no_fsync: list[float] = []
+
+    def add(self, rate: float, floors: tuple[float, float]) -> None:
+        self.rates.append(rate)
+        self.floors.append(floors[0])
+        self.no_fsync.append(floors[1])
+
+    def row(self, name: str, target: str = "") -> Row:
+        rate = median(self.rates)
+        return Row(name, rate, rate / median(self.floors), rate / median(self.no_fsync), target)
+
+
+def interleaved(floors: Floors, slice_: Callable[[], int]) -> Slices:
+    """ROUNDS slices of work, every floor sampled before each."""
+    slices = Slices()
     for _ in range(ROUNDS):
-        floor.sample()
+        paired = floors.sample()
         start = time.perf_counter()
-        items += slice_()
-        seconds += time.perf_counter() - start
-    return items / seconds
+        items = slice_()
+        slices.add(items / (time.perf_counter() - start), paired)
+    return slices
 
 
-def store_rows(url: str, async_url: str, sizes: Sizes, floor: Floor) -> list[Row]:
-    """The store figures through the public API for one store URL (any backend).
+def store_rows(
+    url: str, async_url: str, sizes: Sizes, floors: Floors, raw_tx: SqliteFloor
+) -> list[Row]:
+    """The store figures through the public API for one SQLite store URL.
 
     ``async_url`` is a second store for the asyncio writers, so that they start from the same
-    (small) log as the threads did.
+    (small) log as the threads did. ``raw_tx`` is the raw transaction the store's
+    ``transaction()`` row is compared with (it is sampled with the floors).
     """
     rows: list[Row] = []
     with ss.open_store(url) as store:
@@ -156,13 +293,18 @@ def store_rows(url: str, async_url: str, sizes: Sizes, floor: Floor) -> list[Row
             expected = ss.NO_STREAM if current is None else current
             versions[stream] = store.append(stream, [event(i)], expected).version
 
+        warmed = iter(range(WARM_MAX))
+        warm_up(
+            Path(url.split("///", 1)[1].split("?")[0]), lambda: append_one("warm-1", next(warmed))
+        )
+
         def single() -> int:
             count = sizes.single_appends // ROUNDS
             for i in range(count):
                 append_one("single-1", i)
             return count
 
-        rows.append(Row("append, 1 event per call", interleaved(floor, single), ">= 0.9x floor"))
+        rows.append(interleaved(floors, single).row("append, 1 event per call", ">= 0.9x floor"))
 
         def batches() -> int:
             count = sizes.batch_appends // ROUNDS
@@ -170,7 +312,7 @@ def store_rows(url: str, async_url: str, sizes: Sizes, floor: Floor) -> list[Row
                 store.append("batch-1", [event(i * 10 + j) for j in range(10)])
             return count * 10
 
-        rows.append(Row("append, 10 events per call", interleaved(floor, batches)))
+        rows.append(interleaved(floors, batches).row("append, 10 events per call"))
 
         def concurrent() -> int:
             count = sizes.appends_per_writer // ROUNDS
@@ -189,28 +331,57 @@ def store_rows(url: str, async_url: str, sizes: Sizes, floor: Floor) -> list[Row
             return sizes.writers * count
 
         before = store.stats()
-        rate = interleaved(floor, concurrent)
+        slices = interleaved(floors, concurrent)
         after = store.stats()
-        commits = int(after.get("commits", 0)) - int(before.get("commits", 0))
-        writes = int(after.get("writes", 0)) - int(before.get("writes", 0))
-        shared = f", {writes / commits:.1f} appends/commit" if commits else ""
         rows.append(
-            Row(
-                f"append, {sizes.writers} writers (threads){shared}",
-                rate,
+            slices.row(
+                f"append, {sizes.writers} writers (threads){shared(before, after)}",
                 ">= 0.8x no-fsync floor",
             )
         )
 
-        rows.append(asyncio.run(async_writers(async_url, sizes, floor)))
+        rows.append(asyncio.run(async_writers(async_url, sizes, floors)))
+
+        with store.transaction() as tx:
+            tx.execute("CREATE TABLE IF NOT EXISTS beside (k TEXT PRIMARY KEY, v INTEGER)")
+        raw_tx_rates: list[float] = []
+
+        def transactions() -> int:
+            raw_tx_rates.append(raw_tx.samples[-1])
+            count = sizes.transactions // ROUNDS
+            for i in range(count):
+                current = versions.get("tx-1")
+                with store.transaction() as tx:
+                    versions["tx-1"] = tx.append(
+                        "tx-1",
+                        event(i),
+                        expected_version=ss.NO_STREAM if current is None else current,
+                    ).version
+                    tx.execute(
+                        "INSERT INTO beside VALUES ('k', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1"
+                    )
+            return count
+
+        slices = interleaved(floors, transactions)
+        vs_raw = median(slices.rates) / median(raw_tx_rates)
+        rows.append(
+            Row(
+                "(raw: sqlite3 BEGIN, INSERT, upsert, COMMIT)",
+                raw_tx.rate,
+                raw_tx.rate / median(floors.floor.samples),
+                raw_tx.rate / median(floors.no_fsync.samples),
+            )
+        )
+        rows.append(
+            slices.row("store.transaction(): append + upsert", f"{vs_raw:.2f}x raw transaction")
+        )
 
         for start in range(0, sizes.replay_events, 500):
             store.append("replay-1", [event(i) for i in range(start, start + 500)])
+        rate = timed(lambda: sum(1 for _ in store.read_stream("replay-1")))
         rows.append(
-            Row(
-                f"replay one {sizes.replay_events:,}-event stream",
-                timed(lambda: sum(1 for _ in store.read_stream("replay-1"))),
-                ">= 200,000/s",
+            unpaired(
+                f"replay one {sizes.replay_events:,}-event stream", rate, floors, ">= 200,000/s"
             )
         )
 
@@ -218,17 +389,59 @@ def store_rows(url: str, async_url: str, sizes: Sizes, floor: Floor) -> list[Row
         for start in range(present, sizes.read_all_events, 1000):
             count = min(1000, sizes.read_all_events - start)
             store.append(f"fill-{start}", [event(i) for i in range(count)])
+        rate = timed(lambda: sum(1 for _ in store.read_all(limit=sizes.read_all_events)))
         rows.append(
-            Row(
+            unpaired(
                 f"read_all of {sizes.read_all_events:,} events, decoded",
-                timed(lambda: sum(1 for _ in store.read_all(limit=sizes.read_all_events))),
+                rate,
+                floors,
                 ">= 300,000/s",
             )
         )
     return rows
 
 
-async def async_writers(url: str, sizes: Sizes, floor: Floor) -> Row:
+def cpu_row(url: str, sizes: Sizes, floors: Floors) -> Row:
+    """One writer's one-event appends on a store without fsync: the CPU each append costs,
+    which the GIL makes a bound for any number of threads of one process."""
+    with ss.open_store(url) as store:
+        version: int | None = None
+
+        def append_one() -> None:
+            nonlocal version
+            expected = ss.NO_STREAM if version is None else version
+            version = store.append("cpu-1", [event(0)], expected).version
+
+        warm_up(Path(url.split("///", 1)[1].split("?")[0]), append_one)
+
+        def single() -> int:
+            count = sizes.single_appends // ROUNDS
+            for _ in range(count):
+                append_one()
+            return count
+
+        return interleaved(floors, single).row("append, 1 event per call, durability=normal")
+
+
+def unpaired(name: str, rate: float, floors: Floors, target: str) -> Row:
+    """A row measured once (reads), against the floors' medians."""
+    return Row(
+        name,
+        rate,
+        rate / median(floors.floor.samples),
+        rate / median(floors.no_fsync.samples),
+        target,
+    )
+
+
+def shared(before: dict[str, int | str], after: dict[str, int | str]) -> str:
+    """How many appends each commit carried between two ``stats()``, for the row's name."""
+    commits = int(after.get("commits", 0)) - int(before.get("commits", 0))
+    writes = int(after.get("writes", 0)) - int(before.get("writes", 0))
+    return f", {writes / commits:.1f} appends/commit" if commits else ""
+
+
+async def async_writers(url: str, sizes: Sizes, floors: Floors) -> Row:
     """The concurrent-writers figure again, the writers being asyncio tasks on one loop."""
     async with await ss.open_async_store(url) as store:
         count = sizes.appends_per_writer // ROUNDS
@@ -241,22 +454,32 @@ async def async_writers(url: str, sizes: Sizes, floor: Floor) -> Row:
                 expected = ss.NO_STREAM if current is None else current
                 versions[stream] = (await store.append(stream, [event(i)], expected)).version
 
-        items = 0
-        seconds = 0.0
+        warmed = 0
+
+        async def warm_one() -> None:
+            nonlocal warmed
+            await store.append("warm-1", [event(warmed)])
+            warmed += 1
+
+        path = Path(url.split("///", 1)[1].split("?")[0])
+        steady, size = 0, -1
+        while steady < WARM_STEADY:  # warm_up(), awaiting (see warm_up)
+            if warmed >= WARM_MAX:
+                raise RuntimeError(f"{path}: the WAL kept growing for {WARM_MAX} commits")
+            await warm_one()
+            now = wal_size(path)
+            steady, size = (steady + 1 if now == size else 0), now
+
+        slices = Slices()
         before = await store.stats()
         for _ in range(ROUNDS):
-            floor.sample()  # blocks the loop, but nothing else runs between slices
+            paired = floors.sample()  # blocks the loop, but nothing else runs between slices
             start = time.perf_counter()
             await asyncio.gather(*(writer(n) for n in range(sizes.writers)))
-            seconds += time.perf_counter() - start
-            items += sizes.writers * count
+            slices.add(sizes.writers * count / (time.perf_counter() - start), paired)
         after = await store.stats()
-    commits = int(after.get("commits", 0)) - int(before.get("commits", 0))
-    writes = int(after.get("writes", 0)) - int(before.get("writes", 0))
-    shared = f", {writes / commits:.1f} appends/commit" if commits else ""
-    return Row(
-        f"append, {sizes.writers} writers (asyncio tasks){shared}",
-        items / seconds,
+    return slices.row(
+        f"append, {sizes.writers} writers (asyncio tasks){shared(before, after)}",
         ">= 0.8x no-fsync floor",
     )
 
@@ -271,7 +494,7 @@ print(count, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def reading_in_a_new_process(url: str, events: int) -> Row:
+def reading_in_a_new_process(url: str, events: int, floors: Floors) -> Row:
     """Fill a store with ``events`` events, then read them all in a fresh process.
 
     The row shows that process's read rate and peak RSS: a reader that streams stays flat
@@ -287,111 +510,155 @@ def reading_in_a_new_process(url: str, events: int) -> Row:
     read, elapsed, peak_kb = out.split()
     assert int(read) == events, (read, events)
     peak_mb = int(peak_kb) / 1024
-    return Row(
+    return unpaired(
         f"read_all of {events:,} in a new process: peak RSS {peak_mb:.0f} MB",
         events / float(elapsed),
+        floors,
         "peak < 200 MB",
     )
 
 
-def sqlite_rows(
-    directory: Path, sizes: Sizes, durability: str
-) -> tuple[float, float, list[Row], list[str]]:
-    """The SQLite section: its two floors, the store's figures on files in ``directory``,
-    and the notes to print under the table."""
+def sqlite_rows(directory: Path, sizes: Sizes, durability: str) -> tuple[list[Row], list[str]]:
+    """The SQLite section: its floors and the store's figures on files in ``directory``, and
+    the notes to print under the table."""
     floor = SqliteFloor(directory / "floor.db", durability, sizes.floor_commits)
     no_fsync = SqliteFloor(directory / "floor-no-fsync.db", "normal", sizes.floor_commits)
-    # One writer's acknowledged append waits for its fsync: 8 writers cannot exceed 8 appends
-    # per fsync. This measures that bound on this disk (sampled like the floors).
+    # What 8 writers reach with a perfect group commit on SQLite (sampled like the floors).
     ceiling = SqliteFloor(
         directory / "floor-shared.db",
         durability,
         max(1, sizes.floor_commits // 4),
         rows_per_commit=sizes.writers,
     )
-    rows = store_rows(
+    raw_tx = SqliteFloor(directory / "floor-tx.db", durability, sizes.floor_commits, beside=True)
+    fsync = FsyncProbe(directory / "fsync-probe", sizes.floor_commits)
+    fsyncs = FsyncProbe(directory / "fsync-probe-threads", sizes.floor_commits, sizes.writers)
+    # The raw floor last, right before each slice: the slice and the floor it is compared
+    # with then both follow fsync'd commits (the no-fsync floor leaves dirty pages that the
+    # next fsyncs on this disk may have to wait for).
+    floors = Floors(floor, no_fsync, fsyncs, fsync, ceiling, raw_tx)
+    store_figures = store_rows(
         f"sqlite:///{directory / 'store.db'}?durability={durability}",
         f"sqlite:///{directory / 'store-async.db'}?durability={durability}",
         sizes,
-        # The raw floor last, right before each slice: the slice and the floor it is compared
-        # with then both follow fsync'd commits (the no-fsync floor leaves dirty pages that
-        # the next fsyncs on this disk may have to wait for).
-        Floors(no_fsync, ceiling, floor),
+        floors,
+        raw_tx,
     )
-    first_writers = next(i for i, row in enumerate(rows) if " writers " in row.name)
+    cpu = cpu_row(f"sqlite:///{directory / 'store-cpu.db'}?durability=normal", sizes, floors)
+    x_no_fsync = floor.rate / no_fsync.rate
+    ceiling_row = Row(
+        f"(ceiling: sqlite3 script, {sizes.writers} INSERTs per COMMIT: perfect group commit)",
+        ceiling.rate,
+        ceiling.rate / floor.rate,
+        ceiling.rate / no_fsync.rate,
+    )
     rows = [
-        replace(row, target=f"{row.target}; {row.events_per_second / ceiling.rate:.2f}x ceiling")
-        if " writers " in row.name
-        else row
-        for row in rows
+        Row("raw floor: sqlite3 INSERT+COMMIT loop", floor.rate, 1.0, x_no_fsync),
+        Row("no-fsync floor: the same, synchronous=NORMAL", no_fsync.rate, 1 / x_no_fsync, 1.0),
     ]
-    rows.insert(
-        first_writers,
-        Row(
-            f"(ceiling: sqlite3, {sizes.writers} INSERTs per COMMIT, = {sizes.writers} writers'"
-            " perfect group commit)",
-            ceiling.rate,
-        ),
+    for row in store_figures:
+        if " writers " in row.name:
+            if ceiling_row not in rows:
+                rows += [cpu, ceiling_row]
+            row = Row(
+                row.name,
+                row.events_per_second,
+                row.x_floor,
+                row.x_no_fsync,
+                f"{row.target}; {row.events_per_second / ceiling.rate:.2f}x ceiling",
+            )
+        rows.append(row)
+    writers = [row for row in rows if " writers " in row.name]
+    notes = bound_notes(
+        sizes.writers,
+        median(fsync.latencies),
+        len(fsync.latencies),
+        median(fsync.samples),
+        median(fsyncs.samples),
+        no_fsync.rate,
+        ceiling.rate,
+        cpu.events_per_second,
+        durability,
     )
-    best_writers = max(row.events_per_second for row in rows if " writers " in row.name)
-    notes = ceiling_notes(sizes.writers, floor.rate, no_fsync.rate, ceiling.rate, durability)
-    if durability == "full" and best_writers < ceiling.rate:
+    if durability == "full" and max(row.events_per_second for row in writers) < ceiling.rate:
         notes.append(
-            "  The writer rows' gap to the ceiling is Python's: each writer's own work between"
+            "The writer rows' gap to the ceiling is Python's: each writer's own work between"
             " appends runs one at a time under the GIL, and each is woken after its commit."
         )
-    for each in (floor, no_fsync, ceiling):
+    for each in (floor, no_fsync, ceiling, raw_tx, fsync, fsyncs):
         each.close()
     # Filled with durability=normal: this row is about reading, not about the fill.
     url = f"sqlite:///{directory / 'big.db'}?durability=normal"
-    rows.append(reading_in_a_new_process(url, sizes.memory_events))
-    return floor.rate, no_fsync.rate, rows, notes
+    rows.append(reading_in_a_new_process(url, sizes.memory_events, floors))
+    return rows, notes
 
 
-def ceiling_notes(
-    writers: int, floor: float, no_fsync: float, ceiling: float, durability: str
+def bound_notes(
+    writers: int,
+    latency: float,
+    syncs: int,
+    one_thread: float,
+    threads: float,
+    no_fsync: float,
+    ceiling: float,
+    cpu: float,
+    durability: str,
 ) -> list[str]:
-    """Why the writer rows are read against the ceiling: the argument, with this run's numbers."""
+    """The bound on concurrent durable writers, argued with this run's numbers."""
     if durability != "full":
         return []  # no fsync per commit: nothing bounds the writers but CPU
+    bound = writers / latency
+    target = 0.8 * no_fsync
+    within = "within" if target <= bound else "beyond"
     notes = [
-        f"ceiling: an append returns only after the fsync of its commit, so {writers} writers"
-        f" put at most {writers} appends into one fsync, whatever the store does;",
-        f"  the ceiling row is that bound measured ({writers} raw INSERTs per fsync'd COMMIT,"
-        f" no Python): {ceiling:,.0f}/s = {ceiling / no_fsync:.2f}x the no-fsync floor.",
+        f"fsync: one fdatasync of a 6 KiB write overwritten in place takes {latency * 1e6:.0f} us"
+        f" (median of {syncs:,}; one thread makes {one_thread:,.0f}/s); {writers} threads on one"
+        f" file make {threads:,.0f}/s ({threads / one_thread:.1f}x): "
+        + (
+            "concurrent fsyncs overlap here, so an fsync rate bounds nothing by itself."
+            if threads > 1.2 * one_thread
+            else "concurrent fsyncs did not overlap in this run."
+        ),
+        "bound: an append returns only after the fsync of its commit, so one writer makes at"
+        f" most 1/latency = {1 / latency:,.0f} appends/s and {writers} writers at most"
+        f" {bound:,.0f}/s = {bound / no_fsync:.2f}x the no-fsync floor.",
+        f"0.8x the no-fsync floor is {target:,.0f}/s: {within} that bound"
+        + (
+            "."
+            if within == "within"
+            else f": no store that acknowledges only durable appends reaches it here with"
+            f" {writers} writers."
+        ),
+        "SQLite writes one commit at a time per file (the next commit's frames wait for this"
+        " one's fsync), so a SQLite store is also bound by the ceiling row: "
+        f"{ceiling:,.0f}/s = {ceiling / no_fsync:.2f}x the no-fsync floor; 0.8x is"
+        f" {'within' if target <= ceiling else 'beyond'} it.",
+        "GIL: the Python work of a process's appends runs one thread at a time, so its writers"
+        " together are also bound by what one writer does with no fsync to wait for (the"
+        f" durability=normal row): {cpu:,.0f}/s = {cpu / no_fsync:.2f}x the no-fsync floor;"
+        f" 0.8x is {'within' if target <= cpu else 'beyond'} it.",
     ]
-    if ceiling < 0.8 * no_fsync:
-        # At the floor's fsync rate, the appends each fsync must carry to reach the target.
-        needed = 0.8 * no_fsync / floor
-        notes.append(
-            f"  0.8x the no-fsync floor is {0.8 * no_fsync:,.0f}/s: at this disk's"
-            f" {floor:,.0f} fsyncs/s that is {needed:.0f} appends per fsync, so it needs"
-            f" {needed:.0f}+ concurrent writers; {writers} writers can reach the ceiling, not it."
-        )
     return notes
 
 
-BACKENDS: dict[str, Callable[[Path, Sizes, str], tuple[float, float, list[Row], list[str]]]] = {
+BACKENDS: dict[str, Callable[[Path, Sizes, str], tuple[list[Row], list[str]]]] = {
     "SQLite": sqlite_rows,
 }
 
 
-def print_table(
-    title: str, floor: float, no_fsync: float, rows: list[Row], notes: list[str]
-) -> None:
+def print_table(title: str, rows: list[Row], notes: list[str]) -> None:
     width = max(len(row.name) for row in rows) + 2
     print(title)
     print(f"  {'measure':<{width}}{'events/s':>12}{'x floor':>10}{'x no-fsync':>12}  target")
-    for name, rate in [
-        ("raw floor: sqlite3 INSERT+COMMIT loop", floor),
-        ("no-fsync floor: the same, synchronous=NORMAL", no_fsync),
-        *((row.name, row.events_per_second) for row in rows),
-    ]:
-        target = next((row.target for row in rows if row.name == name), "")
+    for row in rows:
         print(
-            f"  {name:<{width}}{rate:>12,.0f}{rate / floor:>10.2f}{rate / no_fsync:>12.2f}"
-            f"  {target}"
+            f"  {row.name:<{width}}{row.events_per_second:>12,.0f}{row.x_floor:>10.2f}"
+            f"{row.x_no_fsync:>12.2f}  {row.target}"
         )
+    print(
+        "  (medians of interleaved slices; a row's ratios are to the medians of the floor"
+        " samples taken just before its slices)"
+    )
     for note in notes:
         print(f"  {note}")
     print()
@@ -406,13 +673,13 @@ def main() -> None:
     sizes = QUICK if args.quick else FULL
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="streamsource-bench-") as tmp:
         for name, run in BACKENDS.items():
-            floor, no_fsync, rows, notes = run(Path(tmp), sizes, args.durability)
+            rows, notes = run(Path(tmp), sizes, args.durability)
             sync = "FULL, fsync per commit" if args.durability == "full" else "NORMAL, no fsync"
             title = (
                 f"{name}: file on disk ({tmp}), durability={args.durability}"
                 f" (WAL, synchronous={sync}), {os.cpu_count()} CPUs"
             )
-            print_table(title, floor, no_fsync, rows, notes)
+            print_table(title, rows, notes)
 
 
 if __name__ == "__main__":
