@@ -7,7 +7,7 @@ is drained by hand, so the order of arrival is the test's to choose."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,22 @@ import httpx
 import pytest
 import uvicorn
 from examples.mall.customers.application import Customers
+from examples.mall.customers.messages import CustomerRegistered
 from examples.mall.ordering.messages import OrderCreated
 from examples.mall.platform.http import install_error_handlers
 from examples.mall.platform.service import Wiring
 from examples.mall.platform.storage import ServiceStore
 from examples.mall.search import SERVICE as SEARCH
+from examples.mall.search.application import Names, Search, index
 from examples.mall.stores import SERVICE as STORES
 from examples.mall.stores.application import Stores
 from examples.mall.stores.domain import Product
 from fastapi import FastAPI
 
 from deadline import wait_until
+from pg_server import pg_store_url
 from streamsource.messaging import Context, LocalTransport
+from streamsource.messaging.envelope import Envelope, now
 
 
 @pytest.fixture
@@ -158,3 +162,68 @@ def test_product_removal_keeps_its_name_in_search(
     assert (found["customerName"], found["items"][0]["productName"]) == ("Ærø", "Tea")
     # a name outside ASCII matches in any case too (SQLite's own folding is ASCII only)
     assert [o["id"] for o in search(api, customerName="æRØ")] == ["order-3"]
+
+
+@pytest.mark.postgres
+def test_a_name_committed_with_its_order_by_another_consumer_is_not_missed(
+    pg_server_url: str,
+) -> None:
+    """Two search consumers (two processes on one PostgreSQL schema): one brings the
+    customer's name while the other indexes the customer's first order. Whichever commits
+    second sees the other's work, so the order ends with the name."""
+    url = pg_store_url(pg_server_url)
+    one = ServiceStore("search", url, SEARCH.tables)
+    other = ServiceStore("search", url, SEARCH.tables)
+    named, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def bring_name(ctx: Context) -> None:
+        Names(one).customer_registered(ctx, CustomerRegistered("ada-1", "Ada"))
+
+        def hold(tx: Any) -> None:  # after the name's rows, before the commit
+            named.set()
+            release.wait(30)
+
+        ctx.write(hold)
+
+    def index_order(ctx: Context) -> None:
+        ctx.envelope = Envelope(
+            "message-1", "OrderCreated", "event", "mall.ordering.events", "ordering",
+            "message-1", sent_at=now(),
+        )  # fmt: skip
+        index(other, ctx, OrderCreated("order-1", "ada-1", "payment-1", [], 0))
+
+    def run(own: ServiceStore, command: Callable[[Context], None]) -> None:
+        try:
+            own.run(command)
+        except BaseException as exc:
+            failures.append(exc)
+
+    def waiting_on_a_lock() -> bool:
+        rows = one.query(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(rows[0][0])
+
+    name = threading.Thread(target=run, args=(one, bring_name))
+    order = threading.Thread(target=run, args=(other, index_order))
+    try:
+        name.start()
+        wait_until(named.is_set, what="the name written, not committed")
+        order.start()
+        # the order is either indexed already (without the name: what this test forbids)
+        # or waiting for the name's transaction
+        wait_until(lambda: not order.is_alive() or waiting_on_a_lock(), what="the order")
+    finally:
+        release.set()
+        name.join(30)
+        order.join(30)
+        one.close()
+        other.close()
+    assert not failures, failures
+    search = ServiceStore("search", url, SEARCH.tables)
+    try:
+        assert Search(search).order("order-1")["customerName"] == "Ada"
+    finally:
+        search.close()

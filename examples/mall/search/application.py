@@ -12,9 +12,12 @@ every name shown comes from search's own copies, one source for all of them.
 
 Messages travel on different channels, so an order may be indexed before search has seen
 its customer, a store or a product: its names are then null (the order is found all the
-same), and the event that brings the name fills every row still lacking it. Search
-applies its messages one at a time (one inbox consumer, or one local transport), so a name
-arriving while an order is indexed is never missed.
+same), and the event that brings the name fills every row still lacking it. Several search
+consumers may index an order and bring one of its names at the same moment (processes
+sharing a PostgreSQL database, where each sees only what the other has committed): the
+order's transaction first locks the row of each name it copies (made empty when search has
+not heard of it), the name's transaction locks the same row, so one of them waits for the
+other to commit and then sees its work; a name is never missed.
 
 The tables have names of their own (``search_index_*``): the earlier ``search_orders``
 kept ids only, and a data directory made by it keeps that table unread.
@@ -191,7 +194,13 @@ def index(own: ServiceStore, ctx: Context, event: Any) -> None:
         )
         return
     # The names as search knows them now (null when not yet): scalar subqueries in the
-    # handler's transaction, so no cache update can slip between reading and writing.
+    # handler's transaction, after locking the rows they read (always in the same order:
+    # customer, stores, products, each sorted, so two orders never wait on each other in a
+    # cycle).
+    lock_name(own, ctx, "search_customers", event.customer_id)
+    for table, column in (("search_stores", "storeId"), ("search_products", "productId")):
+        for name_id in sorted({str(item[column]) for item in event.items}):
+            lock_name(own, ctx, table, name_id)
     own.execute(
         ctx,
         "INSERT INTO search_index_orders VALUES (?, ?,"
@@ -229,6 +238,16 @@ def index(own: ServiceStore, ctx: Context, event: Any) -> None:
                 int(item["quantity"]),
             ),
         )
+
+
+def lock_name(own: ServiceStore, ctx: Context, table: str, id: str) -> None:
+    """Lock the row of a name in ``table`` (made with a null name when there is none yet)
+    until the transaction ends: a name arriving meanwhile waits (see the module docstring)."""
+    own.execute(
+        ctx,
+        f"INSERT INTO {table} (id) VALUES (?) ON CONFLICT (id) DO UPDATE SET name = {table}.name",
+        (id,),
+    )
 
 
 class Names:
