@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -67,6 +68,27 @@ def test_the_writer_checkpoints_itself_when_the_checkpointer_never_runs(tmp_path
     assert int(stats["checkpoints_in_writer"]) >= 1
     # Reset once HARD_COMMITS commits went by, the WAL holds at most that many.
     assert wal < (HARD_COMMITS + WAKE_COMMITS) * PAGES * FRAME
+
+
+def test_a_reader_holding_old_frames_does_not_make_every_commit_checkpoint(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/store.db?durability=normal"
+    commits = HARD_COMMITS + 10 * WAKE_COMMITS
+    with open_recorder(url) as recorder:
+        recorder.append("ticks-1", [record(-1)], NO_STREAM)
+        reader = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM events").fetchall()  # holds its snapshot
+            for n in range(commits):
+                recorder.append("ticks-1", [record(n)], n)
+            attempts = int(recorder.stats()["checkpoints_in_writer"])
+        finally:
+            reader.close()
+    # No checkpoint can complete meanwhile: the writer tries again every WAKE_COMMITS
+    # commits (after the thread's runs, and past the hard limit), not at every commit.
+    assert 1 <= attempts <= 2 * commits // WAKE_COMMITS + 2
 
 
 def test_close_stops_the_checkpointer_and_removes_the_wal(tmp_path: Path) -> None:

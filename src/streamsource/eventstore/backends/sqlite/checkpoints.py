@@ -84,6 +84,10 @@ class Checkpointer:
         self.in_writer += 1
         if not busy and frames == copied:
             self.since_complete = 0
+        elif self.since_complete >= HARD_COMMITS:
+            # A reader's snapshot (maybe another process's) holds frames back: try again
+            # WAKE_COMMITS commits later rather than at every commit meanwhile.
+            self.since_complete = HARD_COMMITS - WAKE_COMMITS
 
     def _start_or_wake(self) -> None:
         if self._stopping:
