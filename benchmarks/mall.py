@@ -146,7 +146,7 @@ def row(backend: str, name: str, r: Result, baseline_p50: float, unit: str, cpu:
     cpu_ms = cpu * 1000 / r.completed if r.completed else float("nan")
     failed = f"  {r.failed} FAILED" if r.failed else ""
     print(
-        f"{backend:<15}{name:<26}{r.completed_per_second:>10.1f} {unit:<9}"
+        f"{backend:<16}{name:<26}{r.completed_per_second:>10.1f} {unit:<9}"
         f"{p50:>9.0f}{p99:>9.0f}{ratio:>12.1f}{cpu_ms:>9.2f}{failed}"
     )
 
@@ -226,7 +226,7 @@ def main() -> None:
     print(f"\n{args.clients} shoppers, {args.duration:g} s per row; latency: checkout to approved")
     print("SQLite stores with durability=full (the default); broker: embedded, fsync=interval")
     print(
-        f"{'backend':<15}{'row':<26}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'backend':<16}{'row':<26}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'vs baseline':>12}{'CPU ms':>9}"
     )
     for transport in transports:
