@@ -59,6 +59,8 @@ def test_an_envelope_goes_into_metadata_and_back() -> None:
     [
         ({"kind": "gossip"}, "kind 'gossip'"),
         ({"kind": None}, "field kind is missing"),
+        ({"kind": ["command"]}, "field kind is not a string"),
+        ({"saga_id": {"id": 1}}, "field saga_id is not a string"),
         ({"channel": 5}, "field channel is not a string"),
         ({"correlation_id": ""}, "field correlation_id is missing"),
         ({"reply_to": "x" * 2000}, "field reply_to is not a string of at most 1024"),

@@ -12,11 +12,12 @@ Channel names (:class:`Channels`) read like ``mall.ordering.commands``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast, get_args
+from typing import Any, NoReturn, cast, get_args
 
 import msgspec
 
@@ -43,8 +44,7 @@ KEY = "key"
 DEAD_LETTER = "dead_letter"  # on a dead letter: {message_id, service, error, attempts, failed_at}
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(msgspec.Struct, frozen=True):
     """Where a message comes from and goes to, and the conversation it belongs to.
 
     ``correlation_id`` is shared by every message of one business conversation (the first
@@ -77,54 +77,99 @@ class Envelope:
             CORRELATION_ID: self.correlation_id,
             SCHEMA_VERSION: self.schema_version,
         }
-        optional = {
-            CAUSATION_ID: self.causation_id,
-            REPLY_TO: self.reply_to,
-            SAGA_ID: self.saga_id,
-            SAGA_NAME: self.saga_name,
-            SENT_AT: None if self.sent_at is None else self.sent_at.isoformat(),
-            TRACEPARENT: self.traceparent,
-            KEY: self.key,
-        }
-        found.update((k, v) for k, v in optional.items() if v is not None)
+        # absent fields are left out (one test each: this runs for every message sent)
+        if self.causation_id is not None:
+            found[CAUSATION_ID] = self.causation_id
+        if self.reply_to is not None:
+            found[REPLY_TO] = self.reply_to
+        if self.saga_id is not None:
+            found[SAGA_ID] = self.saga_id
+        if self.saga_name is not None:
+            found[SAGA_NAME] = self.saga_name
+        if self.sent_at is not None:
+            found[SENT_AT] = self.sent_at.isoformat()
+        if self.traceparent is not None:
+            found[TRACEPARENT] = self.traceparent
+        if self.key is not None:
+            found[KEY] = self.key
         return found
 
     @classmethod
     def of(cls, event: RecordedEvent) -> Envelope:
         """The envelope of a message read from an outbox (or a Kafka message decoded into an
         event); InvalidMessage naming the field if it is not one."""
-        meta = event.metadata
-        where = f"message {event.id} ({event.type})"
-        kind = _text(meta, KIND, where)
-        if kind not in _KINDS:
-            raise InvalidMessage(f"{where}: kind {kind!r} is not one of {sorted(_KINDS)}")
-        sent_at = _optional(meta, SENT_AT, where)
-        version = meta.get(SCHEMA_VERSION, 1)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise InvalidMessage(f"{where}: {SCHEMA_VERSION} {version!r} is not an int >= 1")
-        traceparent = _optional(meta, TRACEPARENT, where)
+        return cls.from_metadata(str(event.id), event.type, event.metadata)
+
+    @classmethod
+    def from_metadata(cls, message_id: str, name: str, meta: Mapping[str, Any]) -> Envelope:
+        """The envelope of message ``message_id`` named ``name`` whose outbox metadata is
+        ``meta``; InvalidMessage naming the field if it is not one."""
+        fields: list[Any] = [meta.get(name) for name in _FIELDS]
+        kind, channel, source, correlation, causation, reply_to = fields[:6]
+        saga_id, saga_name, sent_at, traceparent, key = fields[6:]
+        version: Any = meta.get(SCHEMA_VERSION, 1)
+        # Every message of a service passes here once per hop: check the common case with
+        # a few cheap tests; anything else takes the slow path, which names what is wrong.
+        if not (
+            type(kind) is str
+            and kind in _KINDS
+            and _is_text(channel)
+            and _is_text(source)
+            and _is_text(correlation)
+            and all(v is None or _is_optional_text(v) for v in fields[4:])
+            and type(version) is int
+            and version >= 1
+        ):
+            _explain(meta, f"message {message_id} ({name})")
         if traceparent is not None and not _TRACEPARENT.fullmatch(traceparent):
             traceparent = None  # W3C: a malformed traceparent is ignored, not fatal
         try:
             when = None if sent_at is None else datetime.fromisoformat(sent_at)
         except ValueError:
-            raise InvalidMessage(f"{where}: {SENT_AT} {sent_at!r:.40} is not ISO 8601") from None
+            raise InvalidMessage(
+                f"message {message_id} ({name}): {SENT_AT} {sent_at!r:.40} is not ISO 8601"
+            ) from None
         return cls(
-            message_id=str(event.id),
-            name=event.type,
+            message_id=message_id,
+            name=name,
             kind=cast(Kind, kind),
-            channel=_text(meta, CHANNEL, where),
-            source=_text(meta, SOURCE, where),
-            correlation_id=_text(meta, CORRELATION_ID, where),
-            causation_id=_optional(meta, CAUSATION_ID, where),
-            reply_to=_optional(meta, REPLY_TO, where),
-            saga_id=_optional(meta, SAGA_ID, where),
-            saga_name=_optional(meta, SAGA_NAME, where),
+            channel=channel,
+            source=source,
+            correlation_id=correlation,
+            causation_id=causation,
+            reply_to=reply_to,
+            saga_id=saga_id,
+            saga_name=saga_name,
             sent_at=when,
             traceparent=traceparent,
-            key=_optional(meta, KEY, where),
+            key=key,
             schema_version=version,
         )
+
+
+_FIELDS = (KIND, CHANNEL, SOURCE, CORRELATION_ID, CAUSATION_ID, REPLY_TO, SAGA_ID, SAGA_NAME,
+           SENT_AT, TRACEPARENT, KEY)  # fmt: skip
+
+
+def _is_text(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= _MAX_FIELD
+
+
+def _is_optional_text(value: Any) -> bool:
+    return type(value) is str and len(value) <= _MAX_FIELD
+
+
+def _explain(meta: Mapping[str, Any], where: str) -> NoReturn:
+    """Raise the InvalidMessage that says what in ``meta`` is not an envelope."""
+    kind = _text(meta, KIND, where)
+    if kind not in _KINDS:
+        raise InvalidMessage(f"{where}: kind {kind!r} is not one of {sorted(_KINDS)}")
+    for name in (CHANNEL, SOURCE, CORRELATION_ID):
+        _text(meta, name, where)
+    for name in _FIELDS[4:]:
+        _optional(meta, name, where)
+    version = meta.get(SCHEMA_VERSION, 1)
+    raise InvalidMessage(f"{where}: {SCHEMA_VERSION} {version!r} is not an int >= 1")
 
 
 def _optional(meta: Mapping[str, Any], name: str, where: str) -> str | None:
@@ -180,15 +225,15 @@ def kafka_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
 def envelope_of_metadata(message_id: str, name: str, metadata: bytes) -> Envelope:
     """The envelope of an outbox record whose metadata is still JSON bytes (the relay)."""
     try:
-        meta = msgspec.json.decode(metadata)
+        meta = _decode_json(metadata)
     except msgspec.DecodeError as exc:
         raise InvalidMessage(f"message {message_id}: metadata is not JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise InvalidMessage(f"message {message_id}: metadata is not a JSON object")
-    import uuid
+    return Envelope.from_metadata(message_id, name, meta)
 
-    event = RecordedEvent(uuid.UUID(message_id), "", 0, 0, name, None, meta, now())
-    return Envelope.of(event)
+
+_decode_json = msgspec.json.Decoder().decode
 
 
 @dataclass(frozen=True)
@@ -207,8 +252,7 @@ class Channels:
     dead_letters_pattern: str = "{namespace}{service}.dead-letters"
 
     def _name(self, pattern: str, service: str, label: str = "") -> str:
-        namespace = f"{self.namespace}." if self.namespace else ""
-        return check_topic(pattern.format(namespace=namespace, service=service, label=label))
+        return _channel_name(self.namespace, pattern, service, label)
 
     def commands(self, service: str) -> str:
         """The channel a service receives its commands on."""
@@ -227,3 +271,9 @@ class Channels:
     def dead_letters(self, service: str) -> str:
         """The channel (Kafka topic) a service's dead letters are published to."""
         return self._name(self.dead_letters_pattern, service)
+
+
+@functools.lru_cache(maxsize=4096)  # a handful of names, asked for with every message sent
+def _channel_name(namespace: str, pattern: str, service: str, label: str) -> str:
+    prefix = f"{namespace}." if namespace else ""
+    return check_topic(pattern.format(namespace=prefix, service=service, label=label))
