@@ -145,6 +145,7 @@ def test_a_transaction_past_its_timeout_is_aborted_with_a_bumped_epoch() -> None
     c, ids = fresh()
     d = c.init_producer_id("t", 1000, 0, ids.__next__)
     c.add_partitions("t", d.producer_id, 0, [TP0], 100)
+    assert c.next_deadline_ms() == 1101  # when the broker's timer wakes for it
     assert c.expire(1100) == []  # not yet: started at 100, timeout 1000
     (decision,) = c.expire(1101)
     (abort,) = markers(decision)
@@ -211,6 +212,19 @@ def test_idle_transactional_ids_expire_and_the_table_is_bounded() -> None:
     assert {d.transactional_id for d in decisions} == {"b", "c"}
     assert all(d.effects == [Persist(d.transactional_id, None)] for d in decisions)
     assert c.all() == []
+    assert c.next_deadline_ms() is None  # nothing left to expire: no timer
+
+
+def test_no_deadline_without_transactional_ids_and_the_earliest_timeout_first() -> None:
+    c, ids = fresh()
+    assert c.next_deadline_ms() is None
+    slow = c.init_producer_id("slow", 5000, 0, ids.__next__)
+    fast = c.init_producer_id("fast", 1000, 0, ids.__next__)
+    c.expire(0)  # the idle-id scan ran: the next one is a minute away
+    assert c.next_deadline_ms() == 60_000
+    c.add_partitions("slow", slow.producer_id, 0, [TP0], 100)
+    c.add_partitions("fast", fast.producer_id, 0, [TP1], 200)
+    assert c.next_deadline_ms() == 1201
 
 
 class TransactionsMachine(RuleBasedStateMachine):
@@ -286,7 +300,10 @@ class TransactionsMachine(RuleBasedStateMachine):
     @rule(step=st.integers(0, 5000))
     def tick(self, step: int) -> None:
         self.now += step
+        deadline = self.c.next_deadline_ms()
         for d in self.c.expire(self.now):
+            # the broker's timer sleeps until the deadline: nothing may expire before it
+            assert deadline is not None and deadline <= self.now
             self._persisted(d)
             for effect in d.effects:
                 if isinstance(effect, WriteMarkers):

@@ -48,7 +48,7 @@ class Broker:
         base = config if config is not None else BrokerConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         self.topics = TopicManager(self.config)
-        self.flusher = GroupFlusher()
+        self.flusher = GroupFlusher(self.config.flush_interval_ms / 1000)
         self.writer = LogWriter()
         self.producers = ProducerRegistry(self.config.data_dir / "producers")
         self.groups = GroupRuntime(self.config)
@@ -106,8 +106,6 @@ class Broker:
         self._stopped.clear()
         self._timers = [asyncio.create_task(self.groups.run_timers())]
         self._timers.append(asyncio.create_task(self.transactions.run_timer()))
-        # also under --fsync always: acks=0/1 data is then on disk within an interval too
-        self._timers.append(asyncio.create_task(self._flush_periodically()))
         self._timers.append(asyncio.create_task(self._enforce_retention_periodically()))
         if self.config.log_cleaner_enable:
             self._timers.append(asyncio.create_task(self._clean_periodically()))
@@ -147,6 +145,7 @@ class Broker:
         self.groups.release_waiting()  # and parked joins/syncs (NOT_COORDINATOR)
         if self._server is not None:
             await self._server.stop()
+        self.flusher.stop()
         for task in self._timers:
             task.cancel()
         for task in self._timers:
@@ -303,15 +302,6 @@ class Broker:
                 errors.append(exc)
         if errors:
             raise BrokerError(f"the broker did not close cleanly: {errors[0]}") from errors[0]
-
-    async def _flush_periodically(self) -> None:
-        interval = self.config.flush_interval_ms / 1000
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.flusher.flush(list(self.topics.partitions()))
-            except Exception:
-                log.exception("periodic flush failed")
 
     async def _enforce_retention_periodically(self) -> None:
         interval = self.config.retention_check_interval_ms / 1000

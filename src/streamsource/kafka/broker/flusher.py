@@ -1,4 +1,4 @@
-"""Group commit: many acks=all produces, one fsync per partition.
+"""Group commit: many acks=all produces, one fsync per partition; and the interval flush.
 
 With ``--fsync always`` an acks=all Produce is answered only once its batch is on disk.
 Calling fsync per request would serialise every producer behind the disk; instead each
@@ -6,6 +6,11 @@ request marks its partitions dirty and waits, and a single flush round (run in a
 thread so the event loop keeps reading requests) syncs every partition dirtied so far and
 releases every request that was waiting when the round began. Requests arriving during a
 round wait for the next one, which then covers all of them at once.
+
+Every append is also on disk within ``interval_s`` (``--flush-interval-ms``), whatever the
+acks: ``appended`` starts one timer for the first append after a flush, and the round it
+fires covers every partition appended to meanwhile. An idle broker has no timer at all
+(a fixed one-second tick cost CPU and a thread hop forever, data or not).
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ log = logging.getLogger(__name__)
 class GroupFlusher:
     """Batches concurrent flush requests into rounds of one fsync per dirty partition."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
         self._dirty: set[Partition] = set()
         self._waiters: list[asyncio.Future[None]] = []
         self._round: asyncio.Task[None] | None = None
+        self._appended: set[Partition] = set()  # since the interval timer was started
+        self._timer: asyncio.TimerHandle | None = None
+        self._interval_round: asyncio.Task[None] | None = None
 
     async def flush(self, partitions: Iterable[Partition]) -> None:
         """Return once everything appended to ``partitions`` so far is on disk."""
@@ -36,6 +45,40 @@ class GroupFlusher:
         if self._round is None or self._round.done():
             self._round = loop.create_task(self._run_rounds())
         await waiter
+
+    def appended(self, partitions: Iterable[Partition]) -> None:
+        """Note appends (on the event loop): they are flushed within ``interval_s``."""
+        self._appended.update(partitions)
+        if self._timer is None and self._appended:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.interval_s, self._interval_due)
+
+    @property
+    def timer_pending(self) -> bool:
+        """Whether an interval flush is scheduled (appends not yet flushed)."""
+        return self._timer is not None
+
+    def stop(self) -> None:
+        """Cancel the interval timer (the broker's close flushes every log anyway)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._interval_round is not None:
+            self._interval_round.cancel()
+
+    def _interval_due(self) -> None:
+        self._timer = None
+        partitions, self._appended = self._appended, set()
+        self._interval_round = asyncio.get_running_loop().create_task(
+            self._flush_interval(partitions)
+        )
+
+    async def _flush_interval(self, partitions: set[Partition]) -> None:
+        try:
+            await self.flush(partitions)
+        except Exception:
+            log.exception("periodic flush failed")
+            self.appended(p for p in partitions if not p.closed)  # tried again in an interval
 
     async def _run_rounds(self) -> None:
         while self._waiters:

@@ -6,7 +6,9 @@ before the request is answered: transaction-log appends through ``kafka.storage`
 never waits for a disk) and offsets through the group runtime's offset store. If an effect fails (disk full), the coordinator
 is set back to the last state that reached the log and the request gets the storage
 error; a Prepare state left on the log is finished by the timer (``recover``), as after a
-crash. The timer also aborts transactions past ``transaction.timeout.ms``.
+crash. The timer also aborts transactions past ``transaction.timeout.ms``. It sleeps until
+the coordinator's next deadline (and is woken only when a decision brings that deadline
+forward), so a broker without open transactions has no timer running.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from streamsource.kafka.storage import KeyedLog, StorageError
 
 log = logging.getLogger(__name__)
 
-TIMER_INTERVAL_S = 1.0  # how often timed-out transactions are looked for
+RETRY_INTERVAL_S = 1.0  # how soon markers that could not be written are tried again
 LOG_MAGIC = b"SSTXNL01"
 
 
@@ -66,6 +68,8 @@ class TransactionRuntime:
         self._now_ms = now_ms
         self._log: KeyedLog | None = None
         self._lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()  # the next deadline moved before the timer's
+        self._timer_deadline: int | None = None  # what the timer sleeps until (ms)
 
     def open(self, directory: Path) -> None:
         """Load the transaction log (Prepare states are finished by ``recover``)."""
@@ -95,6 +99,7 @@ class TransactionRuntime:
                 return Decision(exc.error_code)
             if decision.ok and decision.effects:
                 await self._carry_out(decision)
+            self._reschedule()
             return decision
 
     async def recover(self) -> None:
@@ -106,11 +111,40 @@ class TransactionRuntime:
     async def run_timer(self) -> None:
         """Abort timed-out transactions, finish interrupted ones; runs until cancelled."""
         while True:
-            await asyncio.sleep(TIMER_INTERVAL_S)
+            deadline = self._next_deadline_ms()
+            self._timer_deadline = deadline
+            timeout = None if deadline is None else max(0.0, (deadline - self._now_ms()) / 1000)
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+            else:  # woken early: sleep again, until the new deadline
+                self._wakeup.clear()
+                continue
             try:
                 await self.tick()
             except Exception:
                 log.exception("transaction timer failed")
+
+    @property
+    def timer_deadline_ms(self) -> int | None:
+        """When the timer wakes next (wall-clock ms), None: not until a transaction opens."""
+        return self._timer_deadline
+
+    def _next_deadline_ms(self) -> int | None:
+        deadline = self.coordinator.next_deadline_ms()
+        if self.coordinator.unfinished:
+            retry = self._now_ms() + int(RETRY_INTERVAL_S * 1000)
+            deadline = retry if deadline is None else min(deadline, retry)
+        return deadline
+
+    def _reschedule(self) -> None:
+        """Wake the timer if a decision brought the next deadline before its own."""
+        deadline = self._next_deadline_ms()
+        if deadline is not None and (
+            self._timer_deadline is None or deadline < self._timer_deadline
+        ):
+            self._wakeup.set()
 
     async def tick(self) -> None:
         await self.recover()
@@ -153,6 +187,7 @@ class TransactionRuntime:
         written = await self._writer.run(partial(self._append_markers, effect, self._now_ms()))
         for partition in written:
             partition.wake_waiters()
+        self._flusher.appended(written)
         if written and self._fsync_always:
             await self._flusher.flush(written)
 
@@ -193,6 +228,7 @@ class TransactionRuntime:
         errors, written = await self._writer.run(partial(append, self._now_ms()))
         for partition in written:
             partition.wake_waiters()
+        self._flusher.appended(written)
         if written and self._fsync_always:
             try:
                 await self._flusher.flush(written)

@@ -377,6 +377,19 @@ class TransactionCoordinator:
                 )
         return decisions
 
+    def next_deadline_ms(self) -> int | None:
+        """When ``expire`` next has work: the earliest timeout of an open transaction, or,
+        while any id is idle, the next scan for expired ids; None: nothing can expire."""
+        deadlines = [self._txns[t].start_ms + self._txns[t].timeout_ms + 1 for t in self._ongoing]
+        if len(self._txns) > len(self._ongoing) + len(self._preparing):
+            deadlines.append(self._next_idle_scan)
+        return min(deadlines, default=None)
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether a transaction waits in PrepareCommit/PrepareAbort for ``recover``."""
+        return bool(self._preparing)
+
     def recover(self, now_ms: int) -> list[Decision]:
         """Finish what a crash interrupted: markers of every PrepareCommit/PrepareAbort."""
         decisions: list[Decision] = []

@@ -76,11 +76,15 @@ async def handle_fetch(
             remaining = deadline - loop.time()
             if failed or size >= request.min_bytes or remaining <= 0 or not broker.running:
                 return response
-            _close_regions(response)  # too little yet: read again after the wait
             try:
                 await asyncio.wait_for(waiter, remaining)
             except TimeoutError:
-                pass
+                if not size and not any(p.closed for p in listened):
+                    # nothing was appended (an append would have ended the wait): the
+                    # empty answer stands, without a second pass in a worker thread (an
+                    # idle consumer long-polls all day)
+                    return response
+            _close_regions(response)  # too little yet: read again
         finally:
             for partition in listened:
                 partition.discard_waiter(waiter)

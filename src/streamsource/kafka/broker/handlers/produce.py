@@ -65,7 +65,7 @@ async def handle_produce(
         partial(_produce_all, broker, request, header.api_version, refuse, broker.now_ms()),
         owner=client,
     )
-    done.add_done_callback(_wake_fetches)
+    done.add_done_callback(partial(_appended, broker))
     if acks == 0:
         return None
     # answered once written (and with --fsync always, on disk); the connection's next
@@ -87,10 +87,14 @@ async def _load_producer_states(broker: ProduceContext, request: ProduceRequest)
                     await broker.producers.ensure_loaded(partition)
 
 
-def _wake_fetches(done: asyncio.Future[tuple[list[_TopicResponse], _Written]]) -> None:
+def _appended(
+    broker: ProduceContext, done: asyncio.Future[tuple[list[_TopicResponse], _Written]]
+) -> None:
     if not done.cancelled() and done.exception() is None:
-        for partition in done.result()[1]:
+        written = done.result()[1]
+        for partition in written:
             partition.wake_waiters()  # on the loop: the fetches' futures live there
+        broker.flusher.appended(written)  # on disk within the flush interval
 
 
 async def _answer(
