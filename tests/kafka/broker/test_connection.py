@@ -4,13 +4,17 @@ ones received into their own buffer, reading paused while the read buffer is ful
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import struct
+import threading
+from pathlib import Path
 
 import pytest
 
-from streamsource.kafka.broker.connection import FrameConnection
+from streamsource.kafka.broker.connection import FrameConnection, send_direct
+from streamsource.kafka.log.region import FileRegion
 from streamsource.kafka.protocol.errors import FrameTooLarge, InvalidFrame
 
 WAIT_S = 10.0
@@ -97,6 +101,24 @@ async def test_the_limit_in_force_when_the_frame_is_taken_applies() -> None:
     client.close()
 
 
+async def test_a_large_frame_goes_to_its_own_buffer_under_the_limit_in_force_when_taken() -> None:
+    connection, client = await serve_one(read_buffer=1024, max_frame=1 << 20)
+    loop = asyncio.get_running_loop()
+    taking = asyncio.create_task(next_frame(connection))  # the server waits for a frame
+    body = b"p" * 5000
+    await loop.sock_sendall(client, framed(body)[:3000])  # more than the read buffer holds
+    deadline = loop.time() + WAIT_S
+    while connection.buffered < 2996:
+        assert loop.time() < deadline, "the start of the frame never arrived"
+        await asyncio.sleep(0.01)
+    assert connection.transport.is_reading()  # the rest goes into the frame's own buffer
+    connection.max_frame_size = 100  # as if the limit changed before the frame was taken
+    await loop.sock_sendall(client, framed(body)[3000:])
+    with pytest.raises(FrameTooLarge):
+        await taking
+    client.close()
+
+
 async def test_reading_pauses_while_the_read_buffer_is_full_and_resumes() -> None:
     connection, client = await serve_one(read_buffer=1024, max_frame=1000)
     frames = 10_000
@@ -124,3 +146,41 @@ async def test_a_partial_frame_at_end_of_stream_is_dropped() -> None:
     assert await next_frame(connection) == b"whole"
     assert await next_frame(connection) is None
     client.close()
+
+
+def test_send_direct_writes_what_the_socket_takes_and_returns_the_rest_in_order(
+    tmp_path: Path,
+) -> None:
+    """Fetch answers from its worker thread (``send_direct``): what a full socket does not
+    take comes back as bytes, in order, and every file region is closed."""
+    stored = tmp_path / "segment"
+    stored.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ours.setblocking(False)
+    fd = os.open(stored, os.O_RDONLY)
+    try:
+        region = FileRegion(os.dup(fd), 1000, 600_000)
+        chunks = [b"header:", region, b":trailer"]
+        rest = send_direct(ours.fileno(), chunks)
+        assert region.fd == -1  # closed once sent or read
+        assert rest  # 600 kB do not fit a 4 kB socket buffer
+        expected = b"header:" + os.pread(fd, 600_000, 1000) + b":trailer"
+        theirs.settimeout(WAIT_S)
+        ours.setblocking(True)
+        got = bytearray()
+
+        def read_all() -> None:
+            while len(got) < len(expected):
+                got.extend(theirs.recv(1 << 20))
+
+        reader = threading.Thread(target=read_all)
+        reader.start()
+        for chunk in rest:
+            ours.sendall(chunk)
+        reader.join(WAIT_S)
+        assert bytes(got) == expected
+    finally:
+        os.close(fd)
+        ours.close()
+        theirs.close()

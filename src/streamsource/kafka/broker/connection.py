@@ -9,11 +9,12 @@ prefixes and small frames into one reused read buffer, and a frame that does not
 already there, once its size prefix is known, straight into a buffer of exactly its size,
 which then is the frame, handed to the server without a copy.
 
-Frames are cut one at a time when the server asks for the next one (``next_frame``), so the
-size limit that applies is the one in force then (it grows once a connection has
-authenticated), and a prefix above it fails before any of that frame is buffered. What a
-connection buffers is bounded by the read buffer plus one frame: reading pauses while the
-read buffer is full, until the server takes a frame.
+Frames are cut one at a time when the server asks for the next one (``next_frame``), or,
+while it waits for one, as soon as the next one's size prefix is in (its own buffer then
+takes the rest); the size limit in force when the server takes the frame applies (it grows
+once a connection has authenticated), and a prefix above the current one fails before any
+of that frame is buffered. What a connection buffers is bounded by the read buffer plus one
+frame: reading pauses while the read buffer is full, until the server takes a frame.
 
 Responses are written through the transport, except file regions (``log.region``) in them:
 once the transport has sent what was written before, a worker thread (the file may need the
@@ -21,11 +22,14 @@ disk, which the event loop never waits for) hands each one to the kernel with ``
 on a duplicate of the socket's descriptor (so a socket closed meanwhile can never be
 confused with a new one). What the socket buffer has no room for then is read and
 written through the transport; over TLS a region is read and written like any bytes.
+Fetch skips a hop when nothing is queued on the connection: the worker thread that read
+the data writes the whole answer itself (``idle_socket``, ``send_direct``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import struct
 from collections.abc import Callable
@@ -76,11 +80,14 @@ class FrameConnection(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         frame = self._frame
+        if frame is None:
+            if self._start == self._end:
+                self._start = self._end = 0
+            elif self._waiter is not None:  # the server waits for this frame: cut it now
+                frame = self._own_buffer()
         if frame is not None:
             return memoryview(frame)[self._filled :]
-        if self._start == self._end:
-            self._start = self._end = 0
-        elif len(self._buf) - self._end < _MIN_ROOM and self._start:
+        if len(self._buf) - self._end < _MIN_ROOM and self._start:
             self._compact()
         return memoryview(self._buf)[self._end :]
 
@@ -92,7 +99,8 @@ class FrameConnection(asyncio.BufferedProtocol):
                 self._ready, self._frame = frame, None
         else:
             self._end += nbytes
-        if self._frame is None and self._end == len(self._buf) and not self._start:
+        full = self._frame is None and self._end == len(self._buf) and not self._start
+        if full and (self._waiter is None or self._own_buffer() is None):
             self._pause_reading()  # nowhere to read into until the server takes a frame
         self._wake()
 
@@ -155,8 +163,12 @@ class FrameConnection(asyncio.BufferedProtocol):
         """The next complete frame, if there is one; sets up ``_frame`` for a partial one."""
         if self._ready is not None:
             ready, self._ready = self._ready, None
+            if len(ready) > self.max_frame_size:  # the limit now in force applies
+                raise FrameTooLarge(len(ready), self.max_frame_size)
             return ready
         if self._frame is not None:
+            if len(self._frame) > self.max_frame_size:
+                raise FrameTooLarge(len(self._frame), self.max_frame_size)
             return None
         start = self._start
         available = self._end - start
@@ -172,12 +184,32 @@ class FrameConnection(asyncio.BufferedProtocol):
         if available >= size:
             self._start = start + size
             return bytes(memoryview(self._buf)[start : start + size])
-        # The rest of this frame goes straight into a buffer of its own, no copy later.
-        frame = bytearray(size)
-        frame[:available] = memoryview(self._buf)[start : self._end]
+        self._own_buffer()
+        return None
+
+    def _own_buffer(self) -> bytearray | None:
+        """Move the first unread frame, if incomplete, into a buffer of its own, which the
+        rest of it is received into; returns that buffer, or None.
+
+        ``_cut`` calls this, and so do the socket callbacks as soon as the size prefix is in
+        while the server waits for a frame (it would cut this one next): the next read
+        then goes straight into the frame, and a full read buffer need not pause reading.
+        Either way the limit in force then applies (``_cut`` checks it again later).
+        """
+        if self._ready is not None:
+            return None  # the last frame received this way is still to be taken
+        start = self._start
+        available = self._end - start - 4
+        if available < 0:
+            return None
+        (size,) = _SIZE.unpack_from(self._buf, start)
+        if size < 0 or size > self.max_frame_size or available >= size:
+            return None  # _cut reports a bad size; a complete frame is cut from the buffer
+        frame = _uninitialised(size)
+        frame[:available] = memoryview(self._buf)[start + 4 : self._end]
         self._start = self._end = 0
         self._frame, self._filled = frame, available
-        return None
+        return frame
 
     def _compact(self) -> None:
         pending = self._end - self._start
@@ -268,6 +300,19 @@ class FrameConnection(asyncio.BufferedProtocol):
         finally:
             transport.set_write_buffer_limits(high=high, low=low)
 
+    def idle_socket(self) -> int | None:
+        """A duplicate of the socket's descriptor when the next bytes on the connection may
+        be written straight to it from another thread (``send_direct``): plaintext, and
+        nothing waiting in the transport's buffer. The caller closes it. While the caller
+        holds it nothing else may write to this connection (the server is waiting for the
+        request it answers, and no earlier response is queued: ``ResponseQueue.idle``)."""
+        if self._over_ssl or self._lost or self.transport.is_closing():
+            return None
+        if self.transport.get_write_buffer_size():
+            return None
+        sock = self.transport.get_extra_info("socket")
+        return None if sock is None else os.dup(sock.fileno())
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.transport.get_extra_info(name, default)
 
@@ -280,6 +325,60 @@ class FrameConnection(asyncio.BufferedProtocol):
     async def wait_closed(self) -> None:
         if self._closed is not None:
             await asyncio.shield(self._closed)
+
+
+def _make_uninitialised() -> Callable[[int], bytearray]:
+    """``bytearray(n)`` without zeroing ``n`` bytes that the socket is about to overwrite
+    (a memset of every produce request): CPython's ``PyByteArray_FromStringAndSize(NULL,
+    n)``. Elsewhere, plain ``bytearray``. The frame is handed on only once completely
+    received, so no byte of it is ever read before it was written."""
+    try:
+        new = ctypes.pythonapi.PyByteArray_FromStringAndSize
+    except AttributeError:  # not CPython
+        return bytearray
+    new.argtypes = [ctypes.c_char_p, ctypes.c_ssize_t]
+    new.restype = ctypes.py_object
+    return lambda size: new(None, size)  # type: ignore[no-any-return]
+
+
+_uninitialised = _make_uninitialised()
+
+
+def send_direct(sock_fd: int, chunks: list[Any]) -> list[Any]:
+    """In a worker thread: write ``chunks`` (bytes and file regions) to the non-blocking
+    socket ``sock_fd`` (from ``idle_socket``) as far as it takes them now; returns what is
+    left, as bytes, for the transport to send next. Every region is closed. Raises
+    ``OSError`` if the connection failed (nothing more can be sent on it)."""
+    rest: list[Any] = []
+    try:
+        for chunk in chunks:
+            if rest:  # the socket is full: everything after goes through the transport
+                rest.append(chunk.read() if isinstance(chunk, FileRegion) else chunk)
+            elif isinstance(chunk, FileRegion):
+                left = _sendfile(sock_fd, chunk)
+                if left:
+                    rest.append(left)
+            else:
+                left_bytes = _write_some(sock_fd, chunk)
+                if left_bytes:
+                    rest.append(left_bytes)
+    finally:
+        for chunk in chunks:
+            if isinstance(chunk, FileRegion):
+                chunk.close()
+    return rest
+
+
+def _write_some(sock_fd: int, data: Any) -> Any:
+    """Write what the non-blocking socket takes of ``data`` now; the rest (or b"")."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = os.write(sock_fd, view)
+        except BlockingIOError:
+            break
+        view = view[sent:]
+    return bytes(view)
 
 
 def _sendfile(sock_fd: int, region: FileRegion) -> bytes:

@@ -37,6 +37,16 @@ class Deferred:
         self.awaitable = awaitable
 
 
+class Sent:
+    """A handler's answer already written to the socket (``FrameConnection.send_direct``)
+    but for ``rest``: the encoded chunks the transport is to send next."""
+
+    __slots__ = ("rest",)
+
+    def __init__(self, rest: Chunks) -> None:
+        self.rest = rest
+
+
 class ResponseQueue:
     """In-order response writer of one connection."""
 
@@ -72,6 +82,15 @@ class ResponseQueue:
         self._update_room()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._send_in_order())
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued: the next response is the next one written."""
+        return not self._queue
+
+    def idle_socket(self) -> int | None:
+        """``FrameConnection.idle_socket`` if no response is queued, else None."""
+        return self._writer.idle_socket() if not self._queue else None
 
     def should_drain(self) -> bool:
         """Whether the reader should wait before handling the next request."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.connection import FrameConnection
-from streamsource.kafka.broker.responses import Deferred, ResponseQueue
+from streamsource.kafka.broker.responses import Deferred, ResponseQueue, Sent
 from streamsource.kafka.protocol import RequestHeader, decode_request
 from streamsource.kafka.protocol.api import encode_response_chunks
 from streamsource.kafka.protocol.errors import FrameError, InvalidRequest, UnsupportedVersion
@@ -54,12 +54,14 @@ class Session:
 @dataclass(frozen=True)
 class ClientInfo:
     """Who sent a request: what DescribeGroups reports as a member's host, the listener it
-    came in on, and its ``Session`` (principal, authentication)."""
+    came in on, its ``Session`` (principal, authentication), and its connection's
+    ``ResponseQueue`` (None outside a server), which Fetch may write to directly."""
 
     host: str
     port: int
     listener: str = "PLAINTEXT"
     session: Session = field(default_factory=Session, compare=False, repr=False)
+    responses: ResponseQueue | None = field(default=None, compare=False, repr=False)
 
     @property
     def principal(self) -> str:
@@ -206,14 +208,14 @@ class KafkaServer:
         session = Session(authenticated=not listener.sasl)
         if listener.protocol == "SSL":
             session.principal = certificate_principal(connection.get_extra_info("peercert"))
-        client = ClientInfo(str(peer[0]), int(peer[1]), listener.protocol, session)
+        responses = ResponseQueue(connection)
+        client = ClientInfo(str(peer[0]), int(peer[1]), listener.protocol, session, responses)
         sock = connection.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         full_frames = self._config.max_frame_bytes
         small_frames = min(full_frames, self._config.max_unauthenticated_frame_bytes)
-        responses = ResponseQueue(connection)
         try:
             while not self._stopping:
                 # between requests: stop() may cancel this wait; deferred answers still go
@@ -269,6 +271,8 @@ class KafkaServer:
             return None
         if isinstance(message, Deferred):
             return asyncio.ensure_future(_encode_later(header, message))
+        if isinstance(message, Sent):
+            return message.rest
         return encode_response_chunks(header, message)
 
 
