@@ -652,7 +652,7 @@ def one_event_note(event_floor: float, append: float) -> str:
     """Where a one-event append's time goes, as ratios to the floor."""
     note = (
         "one event: SQLite alone, inserting the store's row into its tables (four indexes: about"
-        " 7 WAL frames a commit against the floor's 1), runs at {event_floor:.2f}x the floor; the store's"
+        f" 7 WAL frames a commit against the floor's 1), runs at {event_floor:.2f}x the floor; the store's"
         " own work (the checks in the same statement, encoding, ids, the committer) takes an"
         f" append to {append:.2f}x."
     )
