@@ -21,7 +21,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -302,35 +302,22 @@ class PartitionLog:
         or last stable offset) are returned. ``b""`` at the end of the log; raises
         ``OffsetOutOfRange`` below ``log_start_offset`` or above ``log_end_offset``.
         """
+        parts: list[bytes] = []
+
+        def take(segment: Segment, position: int, forced: int, remaining: int) -> int:
+            data = segment.read(position, forced, remaining, max_offset)
+            if data:
+                parts.append(data)
+            return position + len(data)
+
         with self._lock:
-            self._check_open()
-            end = self.log_end_offset
-            if offset < self._log_start_offset or offset > end:
-                raise OffsetOutOfRange(offset, self._log_start_offset, end)
-            if offset == end or (max_offset is not None and offset >= max_offset):
-                return b""
-            parts: list[bytes] = []
-            remaining = max_bytes
-            first = max(0, bisect_right(self._bases, offset) - 1)
             try:
-                for segment in self._segments[first:]:
-                    self._touch(segment)
-                    found = segment.find_batch(offset)
-                    if found is None:
-                        continue  # a gap or an empty segment: the data goes on in the next
-                    position, header = found
-                    forced = header.size if not parts else 0
-                    data = segment.read(position, forced, remaining, max_offset)
-                    if data:
-                        parts.append(data)
-                        remaining -= len(data)
-                    if remaining <= 0 or position + len(data) < segment.size:
-                        break
+                self._walk(offset, max_bytes, max_offset, take)
             except OSError as exc:
                 raise LogStorageError(self.directory, "reading from", exc) from exc
-            if len(parts) == 1:
-                return parts[0]
-            return b"".join(parts)
+        if len(parts) == 1:
+            return parts[0]
+        return b"".join(parts)
 
     def read_regions(
         self, offset: int, max_bytes: int, *, max_offset: int | None = None
@@ -340,37 +327,58 @@ class PartitionLog:
 
         The caller owns the regions' descriptors (``FileRegion.close``).
         """
+        regions: list[FileRegion] = []
+        after = -1
+
+        def take(segment: Segment, position: int, forced: int, remaining: int) -> int:
+            nonlocal after
+            stop, next_offset = segment.read_range(position, forced, remaining, max_offset)
+            if stop > position:
+                regions.append(FileRegion(os.dup(segment.fd()), position, stop - position))
+                after = next_offset
+            return stop
+
         with self._lock:
-            self._check_open()
-            end = self.log_end_offset
-            if offset < self._log_start_offset or offset > end:
-                raise OffsetOutOfRange(offset, self._log_start_offset, end)
-            regions: list[FileRegion] = []
-            after = -1
-            if offset == end or (max_offset is not None and offset >= max_offset):
-                return regions, after
-            remaining = max_bytes
-            first = max(0, bisect_right(self._bases, offset) - 1)
             try:
-                for segment in self._segments[first:]:
-                    self._touch(segment)
-                    found = segment.find_batch(offset)
-                    if found is None:
-                        continue  # a gap or an empty segment: the data goes on in the next
-                    position, header = found
-                    forced = header.size if not regions else 0
-                    stop, next_offset = segment.read_range(position, forced, remaining, max_offset)
-                    if stop > position:
-                        regions.append(FileRegion(os.dup(segment.fd()), position, stop - position))
-                        remaining -= stop - position
-                        after = next_offset
-                    if remaining <= 0 or stop < segment.size:
-                        break
+                self._walk(offset, max_bytes, max_offset, take)
             except OSError as exc:
                 for region in regions:
                     region.close()
                 raise LogStorageError(self.directory, "reading from", exc) from exc
-            return regions, after
+        return regions, after
+
+    def _walk(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None,
+        take: Callable[[Segment, int, int, int], int],
+    ) -> None:
+        """The segment walk of ``read`` and ``read_regions`` (under the lock): from the batch
+        that contains ``offset`` on, ``take(segment, position, first batch size or 0, bytes
+        left)`` takes whole batches of a segment and returns the position it stopped at."""
+        self._check_open()
+        end = self.log_end_offset
+        if offset < self._log_start_offset or offset > end:
+            raise OffsetOutOfRange(offset, self._log_start_offset, end)
+        if offset == end or (max_offset is not None and offset >= max_offset):
+            return
+        remaining = max_bytes
+        took = False
+        first = max(0, bisect_right(self._bases, offset) - 1)
+        for segment in self._segments[first:]:
+            self._touch(segment)
+            found = segment.find_batch(offset)
+            if found is None:
+                continue  # a gap or an empty segment: the data goes on in the next
+            position, header = found
+            # the first batch goes out whole, whatever max_bytes says (KIP-74)
+            stop = take(segment, position, 0 if took else header.size, remaining)
+            if stop > position:
+                took = True
+                remaining -= stop - position
+            if remaining <= 0 or stop < segment.size:
+                break
 
     def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
         """``(offset, timestamp)`` of the first record stamped ``>= timestamp_ms``.
