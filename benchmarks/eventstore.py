@@ -340,11 +340,10 @@ def store_rows(
 
         slices = interleaved(floors, single)
         rows.append(
-            Row(
+            unpaired(
                 "(raw: sqlite3 INSERT of an event into the store's tables + COMMIT)",
                 raw_event.rate,
-                raw_event.rate / median(floors.floor.samples),
-                raw_event.rate / median(floors.no_fsync.samples),
+                floors,
             )
         )
         vs_raw_event = median(slices.rates) / median(raw_event_rates)
@@ -413,14 +412,7 @@ def store_rows(
 
         slices = interleaved(floors, transactions)
         vs_raw = median(slices.rates) / median(raw_tx_rates)
-        rows.append(
-            Row(
-                "(raw: sqlite3 BEGIN, INSERT, upsert, COMMIT)",
-                raw_tx.rate,
-                raw_tx.rate / median(floors.floor.samples),
-                raw_tx.rate / median(floors.no_fsync.samples),
-            )
-        )
+        rows.append(unpaired("(raw: sqlite3 BEGIN, INSERT, upsert, COMMIT)", raw_tx.rate, floors))
         rows.append(
             slices.row("store.transaction(): append + upsert", f"{vs_raw:.2f}x raw transaction")
         )
@@ -472,8 +464,8 @@ def cpu_row(url: str, sizes: Sizes, floors: Floors) -> Row:
         return interleaved(floors, single).row("append, 1 event per call, durability=normal")
 
 
-def unpaired(name: str, rate: float, floors: Floors, target: str) -> Row:
-    """A row measured once (reads), against the floors' medians."""
+def unpaired(name: str, rate: float, floors: Floors, target: str = "") -> Row:
+    """A row not paired slice by slice (reads, the raw rows), against the floors' medians."""
     return Row(
         name,
         rate,

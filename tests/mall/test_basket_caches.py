@@ -6,23 +6,17 @@ uvicorn server, its store a real SQLite file, the caches filled by their own han
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from examples.mall.baskets import SERVICE as BASKETS
 from examples.mall.baskets import application
 from examples.mall.baskets.application import Caches
-from examples.mall.platform.http import install_error_handlers
-from examples.mall.platform.service import Wiring
 from examples.mall.platform.storage import ServiceStore
 from examples.mall.stores.messages import ProductAdded, StoreCreated
-from fastapi import FastAPI
-
-from deadline import wait_until
+from service_api import serve_service
 
 
 @pytest.fixture
@@ -34,20 +28,8 @@ def baskets(tmp_path: Path) -> Iterator[ServiceStore]:
 
 @pytest.fixture
 def api(baskets: ServiceStore) -> Iterator[httpx.Client]:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(BASKETS.build(Wiring(baskets)))
-    server = uvicorn.Server(uvicorn.Config(app, port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, what="uvicorn to start")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_service(BASKETS, baskets) as client:
+        yield client
 
 
 def test_an_item_is_never_added_without_its_store_name(

@@ -13,19 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from examples.mall.customers.application import Customers
 from examples.mall.customers.messages import CustomerRegistered
 from examples.mall.ordering.messages import OrderCreated
-from examples.mall.platform.http import install_error_handlers
-from examples.mall.platform.service import Wiring
 from examples.mall.platform.storage import ServiceStore
 from examples.mall.search import SERVICE as SEARCH
 from examples.mall.search.application import Names, Search, index
 from examples.mall.stores import SERVICE as STORES
 from examples.mall.stores.application import Stores
 from examples.mall.stores.domain import Product
-from fastapi import FastAPI
+from service_api import serve_service
 
 from deadline import wait_until
 from pg_server import pg_store_url
@@ -52,20 +49,8 @@ def stores(tmp_path: Path) -> Iterator[dict[str, ServiceStore]]:
 @pytest.fixture
 def api(stores: dict[str, ServiceStore]) -> Iterator[httpx.Client]:
     """Search's HTTP API on a real uvicorn server in a thread, on a free port."""
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(SEARCH.build(Wiring(stores["search"])))
-    server = uvicorn.Server(uvicorn.Config(app, port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, what="uvicorn to start")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_service(SEARCH, stores["search"]) as client:
+        yield client
 
 
 def deliver(search: ServiceStore, *senders: ServiceStore, name: str) -> None:
