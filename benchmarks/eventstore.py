@@ -649,10 +649,15 @@ def one_event_note(event_floor: float, append: float) -> str:
         " own work (the checks in the same statement, encoding, ids, the committer) takes an"
         f" append to {append:.2f}x."
     )
-    if event_floor < 0.9:
+    if round(event_floor, 2) < 0.9:
         note += (
             " 0.9x the floor is beyond the event floor itself: it needs fewer indexes (a schema"
             " decision), not only a faster store."
+        )
+    else:
+        note += (
+            " 0.9x the floor leaves the store no room: SQLite's insert of its row alone takes"
+            " all of it, so it needs fewer indexes (a schema decision) or a store with no cost."
         )
     return note
 
