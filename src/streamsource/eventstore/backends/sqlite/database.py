@@ -161,10 +161,7 @@ class SqliteDatabase:
             finally:
                 db.leave(self, token)
             if tx.failure is not None:
-                raise InterfaceError(
-                    f"{self.where}: the transaction was rolled back: a statement in it failed"
-                    f" ({tx.failure})"
-                ) from tx.failure
+                raise _rolled_back(self.where, tx.failure) from tx.failure
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -210,10 +207,7 @@ class SqliteDatabase:
             done.result()  # the COMMIT's outcome: a translated StoreError if it failed
         else:
             _wait_quietly(done)
-            raise InterfaceError(
-                f"{self.where}: the transaction was rolled back: a statement in it failed"
-                f" ({tx.failure})"
-            ) from tx.failure
+            raise _rolled_back(self.where, tx.failure) from tx.failure
 
     def connect(self) -> sqlite3.Connection:
         """A connection of its own to the store's file (for reading: see the module docstring)."""
@@ -229,6 +223,13 @@ class SqliteDatabase:
             helpers, self._helpers = self._helpers, None
         if helpers is not None:
             helpers.shutdown(wait=True)
+
+
+def _rolled_back(where: str, failure: BaseException | None) -> InterfaceError:
+    """What a transaction whose statement failed raises when its block ends."""
+    return InterfaceError(
+        f"{where}: the transaction was rolled back: a statement in it failed ({failure})"
+    )
 
 
 def _wait_quietly(done: Future[Any]) -> None:
