@@ -22,7 +22,12 @@ shoppers (:mod:`examples.mall.load`):
 The issue's targets on a 2-core machine: 100 completed orders/s on SQLite, p99 under 500 ms
 at 20 orders/s. ``vs baseline``: the row's p50 latency over the round trip's. ``CPU ms``: the
 mall processes' CPU time (user and system, all threads, from ``/proc``) per request or order
-during the row.
+during the row; ``shoppers``: this process's (the load generator's) per request or order;
+``req/o``: HTTP requests per completed order, polls included.
+
+After each transport's rows, the bound: 2 cores give each of 100 orders/s 20 ms of CPU, for
+the mall and its shoppers together. The round trip row's CPU per request times an order's
+requests is what HTTP alone takes of that, before any order's work.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +55,8 @@ BROKER = re.compile(r"^mall: broker at (\S+)$")
 # two processes: the shoppers' side (with the embedded broker), and orders with the saga
 SPLIT = ("stores,customers,baskets,payments", "ordering,cosec,notifications,search,depot")
 TICK = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+TARGET = 100.0  # completed orders/s, the issue's target
 
 
 @dataclass
@@ -140,15 +147,49 @@ def round_trips(url: str, world: Catalogue, clients: int, duration: float) -> Re
     return result
 
 
-def row(backend: str, name: str, r: Result, baseline_p50: float, unit: str, cpu: float) -> None:
+def row(
+    backend: str, name: str, r: Result, baseline_p50: float, unit: str, cpu: float, shoppers: float
+) -> None:
     p50, p99 = r.percentile(50) * 1000, r.percentile(99) * 1000
     ratio = p50 / baseline_p50 if baseline_p50 else float("nan")
     cpu_ms = cpu * 1000 / r.completed if r.completed else float("nan")
+    shopper_ms = shoppers * 1000 / r.completed if r.completed else float("nan")
+    per_order = f"{r.requests / r.completed:>7.1f}" if r.requests and r.completed else f"{'':>7}"
     failed = f"  {r.failed} FAILED" if r.failed else ""
     print(
         f"{backend:<16}{name:<26}{r.completed_per_second:>10.1f} {unit:<9}"
-        f"{p50:>9.0f}{p99:>9.0f}{ratio:>12.1f}{cpu_ms:>9.2f}{failed}"
+        f"{p50:>9.0f}{p99:>9.0f}{ratio:>12.1f}{cpu_ms:>9.2f}{shopper_ms:>10.2f}{per_order}{failed}"
     )
+
+
+@dataclass
+class Cost:
+    """CPU per HTTP round trip (the baseline row) and what an order took, for the bound."""
+
+    p50: float  # the round trip's p50 latency, ms: the rows' baseline
+    server_ms: float  # the mall's CPU per round trip
+    shopper_ms: float  # the shoppers' CPU per round trip
+    requests: float  # per completed order, polls included
+    polls: float
+    order_ms: float  # the mall's and the shoppers' CPU per order, flat out
+
+    def explain(self, target: float) -> None:
+        per_request = self.server_ms + self.shopper_ms
+        http = self.requests * per_request
+        budget = CORES * 1000 / target
+        print(
+            f"  per order: {self.requests:.1f} requests ({self.polls:.1f} of them polls), "
+            f"{self.order_ms:.1f} ms of CPU (mall and shoppers); a bare round trip costs "
+            f"{per_request:.2f} ms ({self.server_ms:.2f} mall, {self.shopper_ms:.2f} shoppers), "
+            f"so the requests alone are {http:.1f} ms."
+        )
+        print(
+            f"  bound: {CORES} cores give {target:g} orders/s {budget:.1f} ms of CPU each; the "
+            f"HTTP round trips alone allow at most {CORES * 1000 / http:.0f} orders/s, this run's "
+            f"orders at {self.order_ms:.1f} ms at most {CORES * 1000 / self.order_ms:.0f}/s "
+            f"if both cores were busy; the rest of an order is {self.order_ms - http:.1f} ms "
+            f"against the {budget - http:.1f} ms the target leaves."
+        )
 
 
 @contextmanager
@@ -173,32 +214,47 @@ def measure(
     transport: str,
     processes: int,
     args: argparse.Namespace,
-    base_p50: float,
-) -> float:
-    """Print the rows of the mall in ``processes`` processes; the round trip's p50 (ms), the
-    baseline (measured with one process, else ``base_p50``, the one process's)."""
+    base: Cost | None,
+) -> Cost | None:
+    """Print the rows of the mall in ``processes`` processes; the round trip's cost, the
+    baseline (measured with one process, else ``base``, the one process's)."""
     backend = f"{backend}/{transport}"
     suffix = f", {processes} procs" if processes > 1 else ""
     with tempfile.TemporaryDirectory() as tmp, mall(tmp, store, transport, processes) as servers:
         urls = [server.url for server in servers]
         world = set_up(urls)
         run_load(urls, 2, 1.0, world=world)  # warm up: caches, connections
+
+        def timed(load: Callable[[], Result]) -> tuple[Result, float, float]:
+            mall_cpu, shoppers_cpu = cpu_seconds(servers), time.process_time()
+            result = load()
+            return result, cpu_seconds(servers) - mall_cpu, time.process_time() - shoppers_cpu
+
         if processes == 1:
-            cpu = cpu_seconds(servers)
-            base = round_trips(urls[0], world, args.clients, args.duration)
-            base_p50 = base.percentile(50) * 1000
-            row(backend, "HTTP round trip", base, base_p50, "req/s", cpu_seconds(servers) - cpu)
-        cpu = cpu_seconds(servers)
-        flat = run_load(urls, args.clients, args.duration, world=world)
-        used = cpu_seconds(servers) - cpu
-        row(backend, f"orders, flat out{suffix}", flat, base_p50, "orders/s", used)
-        cpu = cpu_seconds(servers)
-        paced = run_load(urls, args.clients, args.duration, rate=args.rate, world=world)
-        used = cpu_seconds(servers) - cpu
-        row(backend, f"orders at {args.rate:g}/s{suffix}", paced, base_p50, "orders/s", used)
+            trips, used, shoppers = timed(
+                lambda: round_trips(urls[0], world, args.clients, args.duration)
+            )
+            p50 = trips.percentile(50) * 1000
+            row(backend, "HTTP round trip", trips, p50, "req/s", used, shoppers)
+            per_trip = 1000 / trips.completed
+            base = Cost(p50, used * per_trip, shoppers * per_trip, 0, 0, 0)
+        base_p50 = base.p50 if base else float("nan")
+        flat, used, shoppers = timed(
+            lambda: run_load(urls, args.clients, args.duration, world=world)
+        )
+        row(backend, f"orders, flat out{suffix}", flat, base_p50, "orders/s", used, shoppers)
+        if processes == 1 and base is not None and flat.completed:
+            base.requests = flat.requests / flat.completed
+            base.polls = flat.polls / flat.completed
+            base.order_ms = (used + shoppers) * 1000 / flat.completed
+        paced, used, shoppers = timed(
+            lambda: run_load(urls, args.clients, args.duration, rate=args.rate, world=world)
+        )
+        name = f"orders at {args.rate:g}/s{suffix}"
+        row(backend, name, paced, base_p50, "orders/s", used, shoppers)
         for error in (flat.errors + paced.errors)[:3]:
             print(f"  error: {error}")
-    return base_p50
+    return base
 
 
 def main() -> None:
@@ -227,22 +283,26 @@ def main() -> None:
     print("SQLite stores with durability=full (the default); broker: embedded, fsync=interval")
     print(
         f"{'backend':<16}{'row':<26}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'vs baseline':>12}{'CPU ms':>9}"
+        f"{'vs baseline':>12}{'CPU ms':>9}{'shoppers':>10}{'req/o':>7}"
     )
     for transport in transports:
-        base_p50 = float("nan")
+        base = None
         for processes in sorted(counts):
-            base_p50 = measure("sqlite", None, transport, processes, args, base_p50)
+            base = measure("sqlite", None, transport, processes, args, base)
+        if base and base.order_ms:
+            base.explain(TARGET)
     if args.postgres:
         from pg_server import PgServer, pg_store_url  # type: ignore[import-not-found]
 
         server = PgServer.start()
         try:
             for transport in transports:
-                base_p50 = float("nan")
+                base = None
                 for processes in sorted(counts):
                     url = pg_store_url(server.url)
-                    base_p50 = measure("postgres", url, transport, processes, args, base_p50)
+                    base = measure("postgres", url, transport, processes, args, base)
+                if base and base.order_ms:
+                    base.explain(TARGET)
         finally:
             server.destroy()
 

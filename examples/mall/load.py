@@ -111,14 +111,17 @@ class Mall:
             owners = routes(self.urls)
         self.owners = owners or {}
         self.connections = {url: Http(url) for url in self.urls}
+        self.requests = 0  # sent, for the benchmark's cost per order
 
     def _to(self, path: str) -> Http:
         return self.connections[self.owners.get(service_of(path), self.urls[0])]
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        self.requests += 1
         return self._to(path).call(method, path, body)
 
     def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        self.requests += 1
         return self._to(path).ok(method, path, body, status)
 
     def close(self) -> None:
@@ -168,6 +171,8 @@ class Result:
     approved_latencies: list[float] = field(default_factory=list)  # seconds
     errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    requests: int = 0  # HTTP requests the shoppers sent, polls included
+    polls: int = 0  # of them, GETs repeated until an order (or its saga, invoice) moved on
 
     @property
     def completed_per_second(self) -> float:
@@ -189,6 +194,7 @@ class Shopper:
         self.result = result
         self.lock = lock
         self.random = random.Random()
+        self.polls = 0  # repeated GETs (the first GET of each wait is the shopper's read)
 
     def order(self) -> None:
         customer = self.random.choice(self.world.customers)
@@ -235,7 +241,11 @@ class Shopper:
 
     def _until(self, path: str, done: Any) -> Any:
         deadline = time.monotonic() + ORDER_TIMEOUT
+        first = True
         while True:
+            if not first:
+                self.polls += 1
+            first = False
             status, body = self.http.call("GET", path)
             if status == 200 and done(body):
                 return body
@@ -299,5 +309,7 @@ def run_load(
         thread.join(duration + ORDER_TIMEOUT + 30)
     result.elapsed = time.monotonic() - start
     for shopper in shoppers:
+        result.requests += shopper.http.requests
+        result.polls += shopper.polls
         shopper.close()
     return result

@@ -194,6 +194,11 @@ def load(urls: tuple[str, ...], clients: int, duration: float, rate: float | Non
         f" in {result.elapsed:.1f} s"
     )
     click.echo(f"completed orders/s: {result.completed_per_second:.1f}")
+    if result.completed:
+        click.echo(
+            f"HTTP requests per order: {result.requests / result.completed:.1f}"
+            f" ({result.polls / result.completed:.1f} of them polls)"
+        )
     click.echo(
         f"checkout to approved: p50 {result.percentile(50) * 1000:.0f} ms,"
         f" p99 {result.percentile(99) * 1000:.0f} ms"
