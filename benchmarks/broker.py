@@ -2,8 +2,7 @@
 
     .venv/bin/python benchmarks/broker.py [--quick] [--repeat N] [--rss [--rss-gb G]]
                                           [--no-tansu] [--txn-only] [--cpu-only]
-                                          [--cache-dir DIR]
-                                          [--storm [--before REV]]
+                                          [--cache-dir DIR] [--storm] [--before REV]
 
 Every row is measured in the same run, client and broker sharing this machine:
 
@@ -46,6 +45,9 @@ with the storm and, as the baseline, without it. ``--before REV`` runs the same 
 against a broker built from git revision REV (its ``src`` exported to a temporary
 directory), in the same run: the event loop that fsyncs commits inline against the one
 that hands them to a writer thread.
+
+``--before REV`` with the other rows adds a third broker, built from git revision REV, to
+every workload in the same run (an A/B of broker CPU, alternated like the others).
 
 Every msg/s row also gives the broker's CPU seconds per million messages (CPU time over
 the run divided by messages), beside Tansu's: the client, not the broker, limits the
@@ -628,18 +630,27 @@ def commit_storm(target: Target, workdir: Path, seconds: float) -> tuple[float, 
     return p50, p99, int(out.strip() or 0)
 
 
+def export_source(revision: str, workdir: Path) -> Path:
+    """The ``src`` directory of git ``revision``, exported under ``workdir``."""
+    exported = workdir / "before"
+    exported.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision, "src"], check=True, capture_output=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(exported)], input=archive.stdout, check=True)
+    return exported / "src"
+
+
+def before_label(revision: str) -> str:
+    return f"before ({revision[:10]})"
+
+
 def run_storm(workdir: Path, rows: dict[str, Row], before: str | None, seconds: float) -> None:
     """The commit-storm rows: probe latency alone and under the storm, before and after."""
     sources: list[tuple[str, Path | None]] = [("streamsource", None)]
     if before:
-        exported = workdir / "before"
-        exported.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", before, "src"], check=True, capture_output=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(exported)], input=archive.stdout, check=True)
-        sources.insert(0, (f"before ({before[:10]})", exported / "src"))
+        sources.insert(0, (before_label(before), export_source(before, workdir)))
     for label, source in sources:
         print(f"  commit storm: {label} ...", flush=True)
         with streamsource_broker(workdir, f"storm-{len(rows)}", source=source) as proc:
@@ -857,14 +868,24 @@ def print_table(rows: list[Row], targets: list[str]) -> None:
         print(line)
     cpu_rows = [row for row in rows if row.cpu_per_million]
     if cpu_rows:
+        brokers = [t for t in targets if t != "frame reader"]
+        old = next((t for t in brokers if t.startswith("before")), None)
         print(f"\n{'broker CPU s per million messages':<40}", end="")
-        print("".join(f"{t:>14}" for t in ("streamsource", "tansu")) + f"{'vs tansu':>10}")
+        print("".join(f"{t:>{max(14, len(t) + 2)}}" for t in brokers) + f"{'vs tansu':>10}", end="")
+        print(f"{'vs before':>11}" if old else "")
         for row in cpu_rows:
-            mine = row.cpu_per_million.get("streamsource")
-            other = row.cpu_per_million.get("tansu")
             line = f"{row.name:<40}"
-            line += "".join(f"{v:>14.2f}" if v is not None else f"{'-':>14}" for v in (mine, other))
-            line += f"{mine / other:>9.2f}x" if mine and other else f"{'-':>10}"
+            for t in brokers:
+                v = row.cpu_per_million.get(t)
+                width = max(14, len(t) + 2)
+                line += f"{v:>{width}.2f}" if v is not None else f"{'-':>{width}}"
+            mine = row.cpu_per_million.get("streamsource")
+            for base, width in (("tansu", 10), (old or "", 11)):
+                other = row.cpu_per_million.get(base)
+                if base:
+                    line += (
+                        f"{mine / other:>{width - 1}.2f}x" if mine and other else f"{'-':>{width}}"
+                    )
             print(line)
     print(
         "\nmsg/s rows: best of the repeats, with the broker's CPU use during it (100% = one"
@@ -941,7 +962,7 @@ def main() -> None:
     parser.add_argument("--cpu-only", action="store_true", help="only the 100 B produce/consume")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--storm", action="store_true", help="only the commit-storm rows")
-    parser.add_argument("--before", help="git revision to run the storm rows against too")
+    parser.add_argument("--before", help="git revision to run against too (an A/B column)")
     parser.add_argument("--frame-sink", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--storm-client", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -972,6 +993,10 @@ def main() -> None:
         with contextlib.ExitStack() as running:
             proc = running.enter_context(streamsource_broker(workdir))
             live = [Target("streamsource", proc.bootstrap, proc.pid)]
+            if args.before:  # an A/B in one run: the same rows against an older build
+                source = export_source(args.before, workdir)
+                old = running.enter_context(streamsource_broker(workdir, "data-before", source))
+                live.append(Target(before_label(args.before), old.bootstrap, old.pid))
             if binary is not None:
                 live.append(running.enter_context(tansu_broker(binary, workdir)))
             targets += [t.name for t in live[1:]]

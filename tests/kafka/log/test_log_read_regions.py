@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from pathlib import Path
 
 import pytest
 from log_batches import batch_bases, make_batch
 
-from streamsource.kafka.log import LogConfig, OffsetOutOfRange, PartitionLog
+from streamsource.kafka.log import LogConfig, OffsetOutOfRange, PartitionLog, partition_log
 from streamsource.kafka.records.header import parse_header
 
 NOW = 1_000_000
@@ -73,3 +74,86 @@ def test_offsets_outside_the_log_are_refused(tmp_path: Path) -> None:
         log.read_regions(log.log_end_offset + 1, 100)
     assert log.read_regions(log.log_end_offset, 100) == ([], -1)
     assert os.path.exists(tmp_path / "p1")
+
+
+def _hot_bytes(log: PartitionLog, offset: int, max_bytes: int = 1 << 30) -> bytes | None:
+    found = log.read_hot_regions(offset, max_bytes)
+    if found is None:
+        return None
+    regions, _ = found
+    try:
+        return b"".join(region.read() for region in regions)
+    finally:
+        for region in regions:
+            region.close()
+
+
+def test_the_hot_tail_is_what_this_process_appended_to_the_active_segment(
+    tmp_path: Path,
+) -> None:
+    """The event loop reads only data it knows is in the page cache: appended by this log
+    object to its active segment. Not what it found at open, not older segments."""
+    config = LogConfig(segment_bytes=40_000, index_interval_bytes=500)
+    log = PartitionLog.open(tmp_path / "p", config, now_ms=NOW)
+    for n in range(30):
+        log.append([make_batch(5, tag=f"a{n}", value_size=50)], now_ms=NOW)
+    for offset in range(0, log.log_end_offset + 1, 7):
+        assert _hot_bytes(log, offset) == log.read(offset, 1 << 30)
+    log.close()
+
+    log = PartitionLog.open(tmp_path / "p", config, now_ms=NOW)
+    found_at_open = log.log_end_offset
+    assert _hot_bytes(log, 0) is None  # written before this process: a worker reads it
+    assert log.read_hot_regions(found_at_open, 100) == ([], -1)  # nothing to read
+    for n in range(30):
+        log.append([make_batch(5, tag=f"b{n}", value_size=50)], now_ms=NOW)
+    assert len(log.segment_base_offsets) == 1
+    # the tail appended since is hot, and the bytes found at open stay cold
+    tail = _hot_bytes(log, log.log_end_offset - 5)
+    assert tail is not None and tail == log.read(log.log_end_offset - 5, 1 << 30)
+    assert _hot_bytes(log, found_at_open - 1) is None
+
+    while len(log.segment_base_offsets) == 1:  # roll: the new segment is all ours
+        log.append([make_batch(5, tag="c", value_size=200)], now_ms=NOW)
+    active_base = log.segment_base_offsets[-1]
+    assert _hot_bytes(log, active_base) == log.read(active_base, 1 << 30)
+    assert _hot_bytes(log, active_base - 1) is None  # an older segment
+    log.close()
+
+
+def test_only_the_last_hot_tail_bytes_are_hot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(partition_log, "HOT_TAIL_BYTES", 2_000)
+    log = PartitionLog.open(tmp_path / "p", LogConfig(index_interval_bytes=100), now_ms=NOW)
+    for n in range(100):
+        log.append([make_batch(1, tag=f"a{n}", value_size=100)], now_ms=NOW)
+    assert _hot_bytes(log, 0) is None
+    recent = log.log_end_offset - 5  # about 800 bytes before the end
+    assert _hot_bytes(log, recent) == log.read(recent, 1 << 30)
+    log.close()
+
+
+def test_a_hot_read_never_waits_for_the_lock(tmp_path: Path) -> None:
+    """The writer thread holds the log's lock while it appends (which may be throttled by
+    writeback): the event loop then leaves the read to a worker instead of waiting."""
+    log = fill(tmp_path, 3)
+    offset = log.segment_base_offsets[-1]
+    assert _hot_bytes(log, offset) is not None
+    held, release = threading.Event(), threading.Event()
+
+    def append_held() -> None:
+        with log._lock:  # as a slow append does
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=append_held)
+    thread.start()
+    try:
+        assert held.wait(30)
+        assert log.read_hot_regions(offset, 1 << 30) is None
+    finally:
+        release.set()
+        thread.join(30)
+    assert _hot_bytes(log, offset) is not None
+    log.close()

@@ -31,6 +31,20 @@ def test_aborted_between_lists_only_transactions_overlapping_the_range(tmp_path:
     assert index.aborted_between(26, 40) == []
 
 
+def test_the_event_loop_only_tries_the_index(tmp_path: Path) -> None:
+    """The writer holds the index's lock while it writes the file; the event loop's
+    ``try_*`` calls answer None then, rather than wait (its fetch goes to a worker)."""
+    index = TransactionIndex.open(tmp_path, 0, 0)
+    index.begin(1, 0)
+    index.end(1, 5, aborted=True)
+    index.begin(2, 8)
+    assert index.try_last_stable_offset(10) == 8
+    assert index.try_aborted_between(0, 10) == [AbortedTxn(1, 0, 5)]
+    with index._lock:  # as during a write
+        assert index.try_last_stable_offset(10) is None
+        assert index.try_aborted_between(0, 10) is None
+
+
 def test_the_index_survives_reopening_and_forgets_what_the_log_lost(tmp_path: Path) -> None:
     index = TransactionIndex.open(tmp_path, 0, 0)
     index.begin(1, 0)

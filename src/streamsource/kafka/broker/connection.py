@@ -22,8 +22,9 @@ disk, which the event loop never waits for) hands each one to the kernel with ``
 on a duplicate of the socket's descriptor (so a socket closed meanwhile can never be
 confused with a new one). What the socket buffer has no room for then is read and
 written through the transport; over TLS a region is read and written like any bytes.
-Fetch skips a hop when nothing is queued on the connection: the worker thread that read
-the data writes the whole answer itself (``idle_socket``, ``send_direct``).
+Fetch skips a hop when nothing is queued on the connection: whoever read the data writes
+the whole answer itself (``send_direct``): the event loop for the log's hot tail
+(``socket_fd``), else the worker thread that read it (``idle_socket``).
 """
 
 from __future__ import annotations
@@ -300,18 +301,25 @@ class FrameConnection(asyncio.BufferedProtocol):
         finally:
             transport.set_write_buffer_limits(high=high, low=low)
 
-    def idle_socket(self) -> int | None:
-        """A duplicate of the socket's descriptor when the next bytes on the connection may
-        be written straight to it from another thread (``send_direct``): plaintext, and
-        nothing waiting in the transport's buffer. The caller closes it. While the caller
-        holds it nothing else may write to this connection (the server is waiting for the
-        request it answers, and no earlier response is queued: ``ResponseQueue.idle``)."""
+    def socket_fd(self) -> int | None:
+        """The socket's descriptor when the next bytes on the connection may be written
+        straight to it (``send_direct``) on the event loop's thread, now: plaintext, and
+        nothing waiting in the transport's buffer. While the caller writes, nothing else
+        may write to this connection (the server is waiting for the request it answers,
+        and no earlier response is queued: ``ResponseQueue.idle``)."""
         if self._over_ssl or self._lost or self.transport.is_closing():
             return None
         if self.transport.get_write_buffer_size():
             return None
         sock = self.transport.get_extra_info("socket")
-        return None if sock is None else os.dup(sock.fileno())
+        return None if sock is None else int(sock.fileno())
+
+    def idle_socket(self) -> int | None:
+        """``socket_fd``, duplicated for another thread (so that a socket closed meanwhile
+        can never be confused with a new one); the caller closes it. The same rules hold
+        until it does."""
+        fd = self.socket_fd()
+        return None if fd is None else os.dup(fd)
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.transport.get_extra_info(name, default)
@@ -345,10 +353,11 @@ _uninitialised = _make_uninitialised()
 
 
 def send_direct(sock_fd: int, chunks: list[Any]) -> list[Any]:
-    """In a worker thread: write ``chunks`` (bytes and file regions) to the non-blocking
-    socket ``sock_fd`` (from ``idle_socket``) as far as it takes them now; returns what is
-    left, as bytes, for the transport to send next. Every region is closed. Raises
-    ``OSError`` if the connection failed (nothing more can be sent on it)."""
+    """Write ``chunks`` (bytes and file regions) to the non-blocking socket ``sock_fd`` as
+    far as it takes them now; returns what is left, as bytes, for the transport to send
+    next. Every region is closed. Raises ``OSError`` if the connection failed (nothing more
+    can be sent on it). In a worker thread (``idle_socket``), or on the event loop
+    (``socket_fd``) when the regions lie in the page cache (hot, see ``handlers.fetch``)."""
     rest: list[Any] = []
     try:
         for chunk in chunks:
@@ -382,7 +391,7 @@ def _write_some(sock_fd: int, data: Any) -> Any:
 
 
 def _sendfile(sock_fd: int, region: FileRegion) -> bytes:
-    """In a worker thread: send what the (non-blocking) socket takes now; the rest, read."""
+    """Send what the (non-blocking) socket takes now; the rest, read."""
     offset, left = region.offset, region.length
     while left:
         try:

@@ -88,6 +88,10 @@ class ResponseQueue:
         """Nothing queued: the next response is the next one written."""
         return not self._queue
 
+    def socket_fd(self) -> int | None:
+        """``FrameConnection.socket_fd`` if no response is queued, else None."""
+        return self._writer.socket_fd() if not self._queue else None
+
     def idle_socket(self) -> int | None:
         """``FrameConnection.idle_socket`` if no response is queued, else None."""
         return self._writer.idle_socket() if not self._queue else None

@@ -9,6 +9,18 @@ Thread-safety: every public method takes the log's lock, so the broker may call 
 or ``enforce_retention`` from a worker thread while its event loop appends and reads. The
 fsync itself runs outside the lock on duplicated file descriptors, so appends are not held
 up by a slow disk.
+
+The hot tail (``read_hot_regions``): a read that the event loop may do itself, because it
+cannot wait for the disk. It is hot when every byte it touches (the batch headers found
+from the offset index, the range handed to ``sendfile``) lies in the active segment and
+was appended by this process within its last ``HOT_TAIL_BYTES``: those pages were written
+moments ago, so they are in the page cache (dirty until written back, then on the LRU as
+its most recently used pages), and reading them, or ``sendfile`` from them, copies memory
+and never issues disk I/O. Only memory pressure that evicts the last few tens of MB written
+could make such a read wait, and then every process of the machine is already paging. Data
+this process did not write (the tail found at open, older segments) is never called hot:
+it goes to a worker thread. The log's lock is only tried, never waited for: the writer
+thread holds it while it appends, and an append may wait on writeback throttling.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ log = logging.getLogger(__name__)
 _BASE_OFFSET_LENGTH_EPOCH = struct.Struct(">qii")
 _OPEN_OLD_SEGMENTS = 8  # old segments whose data file stays open between reads
 _HEADERS_PER_CHUNK = 1024  # iter_batch_headers: headers read per lock hold
+HOT_TAIL_BYTES = 64 * 1024 * 1024  # the end of the active segment reads call hot (docstring)
 # A timestamp lookup reads one batch into memory to find the record; above this size (only
 # possible in a damaged file) it answers with the batch instead.
 _MAX_BATCH_TO_PARSE = 64 * 1024 * 1024
@@ -96,6 +109,8 @@ class PartitionLog:
         self._closed = False
         self._log_start_offset = segments[0].base_offset
         self._flushed_offset = self.log_end_offset
+        # where the bytes this process appended to the active segment start (hot reads)
+        self._hot_from = segments[-1].size
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -287,10 +302,15 @@ class PartitionLog:
                 new = Segment.create(self.directory, active.next_offset, self._stats, now_ms)
             except OSError as exc:
                 raise LogStorageError(self.directory, "rolling a segment in", exc) from exc
-            self._segments.append(new)
-            self._bases.append(new.base_offset)
+            self._start_active(new)
             return new
         return active
+
+    def _start_active(self, segment: Segment) -> None:
+        """Make a segment just created the active one (under the lock)."""
+        self._segments.append(segment)
+        self._bases.append(segment.base_offset)
+        self._hot_from = 0  # every byte of it is written by this process
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -327,6 +347,41 @@ class PartitionLog:
 
         The caller owns the regions' descriptors (``FileRegion.close``).
         """
+        with self._lock:
+            return self._regions(offset, max_bytes, max_offset)
+
+    def read_hot_regions(
+        self, offset: int, max_bytes: int, *, max_offset: int | None = None
+    ) -> tuple[list[FileRegion], int] | None:
+        """What ``read_regions`` returns, if it can be had without waiting: the read lies
+        in the hot tail (module docstring) and the lock is free; else None (read it from a
+        worker thread). For the event loop. None too for a read that fails (out of range,
+        closed), so that the worker's read reports it."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._closed:
+                return None
+            active = self._segments[-1]
+            end = active.next_offset
+            if offset < max(self._log_start_offset, active.base_offset) or offset > end:
+                return None
+            if offset == end or (max_offset is not None and offset >= max_offset):
+                return [], -1
+            hot_from = max(self._hot_from, active.size - HOT_TAIL_BYTES)
+            # the walk reads forward from the index entry below the offset, so from there on
+            # everything it touches is hot
+            _, position = active.index.lookup(offset - active.base_offset)
+            if position < hot_from or not active.is_open:
+                return None
+            return self._regions(offset, max_bytes, max_offset)
+        finally:
+            self._lock.release()
+
+    def _regions(
+        self, offset: int, max_bytes: int, max_offset: int | None
+    ) -> tuple[list[FileRegion], int]:
+        """``read_regions`` under the lock."""
         regions: list[FileRegion] = []
         after = -1
 
@@ -338,13 +393,12 @@ class PartitionLog:
                 after = next_offset
             return stop
 
-        with self._lock:
-            try:
-                self._walk(offset, max_bytes, max_offset, take)
-            except OSError as exc:
-                for region in regions:
-                    region.close()
-                raise LogStorageError(self.directory, "reading from", exc) from exc
+        try:
+            self._walk(offset, max_bytes, max_offset, take)
+        except OSError as exc:
+            for region in regions:
+                region.close()
+            raise LogStorageError(self.directory, "reading from", exc) from exc
         return regions, after
 
     def _walk(
@@ -544,8 +598,7 @@ class PartitionLog:
                     new = Segment.create(self.directory, active.next_offset, self._stats, now_ms)
                 except OSError as exc:
                     raise LogStorageError(self.directory, "rolling a segment in", exc) from exc
-                self._segments.append(new)
-                self._bases.append(new.base_offset)
+                self._start_active(new)
             for segment in self._segments[:count]:
                 segment.delete()
                 self._recent.pop(segment.base_offset, None)
@@ -580,8 +633,7 @@ class PartitionLog:
                     active.seal()
                     if now_ms is None:
                         now_ms = int(time.time() * 1000)
-                    self._segments.append(Segment.create(self.directory, end, self._stats, now_ms))
-                    self._bases.append(end)
+                    self._start_active(Segment.create(self.directory, end, self._stats, now_ms))
                 count = bisect_right(self._bases, offset) - 1  # segments before offset's one
                 for segment in self._segments[:count]:
                     segment.delete()

@@ -92,6 +92,11 @@ class Segment:
     def is_empty(self) -> bool:
         return self.size == 0
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the data file is open (``fd`` would not have to open it)."""
+        return self._fd >= 0
+
     def fd(self) -> int:
         """The data file descriptor, opened on first use."""
         if self._fd < 0:

@@ -14,7 +14,8 @@ Records pointing past the log's end (the log lost its tail in a power failure) a
 ignored on open, and entries below the log start offset are dropped when the file is
 rewritten at open, so the index never outgrows the log. Appends go to the page cache
 (``kill -9`` safe) and are synced with the log's flushes. Changes come from the log writer
-thread while Fetch reads from worker threads, so every method takes the index's lock.
+thread while Fetch reads from worker threads, so every method takes the index's lock; the
+event loop, which must not wait for a file write made under it, only tries it (``try_*``).
 """
 
 from __future__ import annotations
@@ -86,15 +87,39 @@ class TransactionIndex:
     def last_stable_offset(self, high_watermark: int) -> int:
         """The first offset a read_committed consumer may not see yet."""
         with self._lock:
-            if not self.open_txns:
-                return high_watermark
-            return min(high_watermark, min(self.open_txns.values()))
+            return self._last_stable_offset(high_watermark)
+
+    def try_last_stable_offset(self, high_watermark: int) -> int | None:
+        """``last_stable_offset``, or None while another thread holds the index."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._last_stable_offset(high_watermark)
+        finally:
+            self._lock.release()
 
     def aborted_between(self, start: int, end: int) -> list[AbortedTxn]:
         """Aborted transactions with records in ``[start, end)``."""
         with self._lock:
-            i = bisect.bisect_left(self._last_offsets, start)
-            return [a for a in self._aborted[i:] if a.first_offset < end]
+            return self._aborted_between(start, end)
+
+    def try_aborted_between(self, start: int, end: int) -> list[AbortedTxn] | None:
+        """``aborted_between``, or None while another thread holds the index."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._aborted_between(start, end)
+        finally:
+            self._lock.release()
+
+    def _last_stable_offset(self, high_watermark: int) -> int:
+        if not self.open_txns:
+            return high_watermark
+        return min(high_watermark, min(self.open_txns.values()))
+
+    def _aborted_between(self, start: int, end: int) -> list[AbortedTxn]:
+        i = bisect.bisect_left(self._last_offsets, start)
+        return [a for a in self._aborted[i:] if a.first_offset < end]
 
     def open_transactions(self) -> dict[int, int]:
         """``{producer id: first offset}`` of the transactions open here."""

@@ -2,13 +2,24 @@
 
 Fetch v4+ clients read magic-2 batches, which is what the log stores, so their bytes go out
 untouched: on a plaintext connection as file regions the kernel sends straight from the
-page cache (``sendfile``, see ``log.region``), over TLS read into memory. Fetch v0-1 (magic 0) and v2-3 (magic 1) clients get a down-converted message set.
+page cache (``sendfile``, see ``log.region``), over TLS read into memory. Fetch v0-1 (magic
+0) and v2-3 (magic 1) clients get a down-converted message set.
 When less than ``min_bytes`` is available the request waits, up to ``max_wait_ms``, for an
 append to any partition it reads (each read partition holds a future that appends resolve).
-Each pass over the partitions (file reads, down-conversion) runs in a worker thread: a
-read from a cold segment holds up this fetch only, not the event loop. When that pass is
-the answer and the connection has nothing else queued, the same thread also sends it
-(header, then ``sendfile``): one hop between the loop and the pool per fetch, not two.
+
+Where a pass over the partitions runs: a consumer keeping up with its producers reads what
+was appended moments ago, the log's hot tail (``PartitionLog.read_hot_regions`` says why
+reading it cannot wait for the disk). When every partition of a plaintext fetch reads only
+its hot tail, and no other thread holds its log or transaction index, the event loop reads
+the regions and, when that is the answer and nothing else is queued on the connection,
+sends it itself: header written and ``sendfile`` on the non-blocking socket, whatever the
+socket does not take now read and left to the transport. No thread hop at all: a hop
+costs a futex wake-up each way and the GIL changing hands, more CPU than a tail fetch's
+own work. Any other pass (an older segment, data written before this process started,
+down-conversion, TLS) runs in a worker thread, so that a read from a cold segment holds up
+this fetch only, never the event loop; when that pass is the answer and the connection has
+nothing else queued, the same thread also sends it (one hop per fetch, not two).
+
 With one replica the high watermark is the log end offset; a read_committed fetch (v4+)
 gets data only below the last stable offset (the first offset of the oldest open
 transaction) plus the aborted transactions in that range, whose records the client drops
@@ -79,14 +90,27 @@ async def handle_fetch(
         for partition in listened:
             partition.add_waiter(waiter)
         try:
-            sock = None
-            if zero_copy and responses is not None:
-                sock = _Socket.of(responses)
-            response, size, failed, rest = await asyncio.to_thread(
-                _read_and_send, broker, request, header, found, zero_copy, deadline, sock
-            )
-            if rest is not None:
-                return Sent(rest)
+            hot = None
+            if zero_copy and responses is not None and responses.idle:
+                hot = _read(broker, request, version, found, zero_copy=True, hot=True)
+            if hot is not None:
+                response, size, failed = hot
+                final = failed or size >= request.min_bytes or time.monotonic() >= deadline
+                if final or not broker.running:
+                    assert responses is not None  # (hot reads need it)
+                    sock_fd = responses.socket_fd()
+                    if sock_fd is None:
+                        return response
+                    return Sent(send_direct(sock_fd, encode_response_chunks(header, response)))
+            else:
+                sock = None
+                if zero_copy and responses is not None:
+                    sock = _Socket.of(responses)
+                response, size, failed, rest = await asyncio.to_thread(
+                    _read_and_send, broker, request, header, found, zero_copy, deadline, sock
+                )
+                if rest is not None:
+                    return Sent(rest)
             remaining = deadline - time.monotonic()
             if failed or size >= request.min_bytes or remaining <= 0 or not broker.running:
                 return response
@@ -140,7 +164,9 @@ def _read_and_send(
     send it too (one thread hop for the read and the ``sendfile``, not one each).
     Returns ``_read``'s figures and, once sent, what the transport is still to send."""
     try:
-        response, size, failed = _read(broker, request, header.api_version, found, zero_copy)
+        read = _read(broker, request, header.api_version, found, zero_copy)
+        assert read is not None  # (only a hot pass gives up)
+        response, size, failed = read
         final = failed or size >= request.min_bytes or time.monotonic() >= deadline
         if sock is None or not (final or not broker.running):
             return response, size, failed, None
@@ -157,9 +183,12 @@ def _read(
     version: int,
     found: list[list[Partition | None]],
     zero_copy: bool = False,
-) -> tuple[FetchResponse, int, bool]:
+    hot: bool = False,
+) -> tuple[FetchResponse, int, bool] | None:
     """One pass over the requested partitions, in a worker thread (reads, down-conversion):
-    (response, record bytes, error?). With ``zero_copy`` the records are file regions."""
+    (response, record bytes, error?). With ``zero_copy`` the records are file regions.
+    With ``hot`` (and ``zero_copy``), on the event loop: None, having read nothing, if any
+    partition's read is not in its hot tail or would wait for a lock (see the docstring)."""
     cap = broker.config.fetch_max_bytes_cap
     budget = min(request.max_bytes, cap) if version >= 3 else cap
     magic = 0 if version <= 1 else 1 if version <= 3 else 2
@@ -167,71 +196,114 @@ def _read(
     total = 0
     failed = False
     topics: list[_TopicData] = []
-    for fetch_topic, partitions in zip(request.topics, found, strict=True):
-        results: list[_PartitionData] = []
-        for wanted, partition in zip(fetch_topic.partitions, partitions, strict=True):
-            result = _PartitionData(
-                partition_index=wanted.partition,
-                high_watermark=-1,
-                last_stable_offset=-1,
-                log_start_offset=-1,
-                aborted_transactions=[] if committed else None,
-                records=b"",
-            )
-            results.append(result)
-            if partition is None:
-                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                failed = True
-                continue
-            end = partition.high_watermark
-            stable = partition.last_stable_offset
-            result.high_watermark = end
-            result.last_stable_offset = stable
-            result.log_start_offset = partition.log_start_offset
-            limit = min(max(0, wanted.partition_max_bytes), budget)
-            if limit <= 0 and total > 0:
-                continue  # response is full; the client fetches the rest next time
-            try:
-                data: Records
-                if zero_copy:
-                    regions, end_offset = partition.log.read_regions(
-                        wanted.fetch_offset, max(limit, 1), max_offset=stable if committed else None
-                    )
-                    data = list[bytes | bytearray | memoryview | OpaqueChunk](regions)
-                    size = sum(map(len, regions))
-                else:
-                    data = partition.log.read(
-                        wanted.fetch_offset, max(limit, 1), max_offset=stable if committed else None
-                    )
-                    size = len(data)
-                    end_offset = _end_offset(data) if data else -1
-                if size and committed:
-                    result.aborted_transactions = [
-                        _AbortedTxn(producer_id=a.producer_id, first_offset=a.first_offset)
-                        for a in partition.txns.aborted_between(wanted.fetch_offset, end_offset)
-                    ]
-                if isinstance(data, bytes) and data and magic < 2:
-                    data = _skip_below(
-                        downconvert(data, magic, max_bytes=max(limit, 1)), wanted.fetch_offset
-                    )
-                    size = len(data)
-            except LogClosed:  # the topic was deleted meanwhile
-                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                failed = True
-                continue
-            except (LogError, RecordError) as exc:
-                result.error_code = exc.error_code
-                failed = True
-                continue
-            result.records = data if size else b""
-            if size and metrics.INSTRUMENTS is not None:
-                _count_fetch(
-                    metrics.INSTRUMENTS, fetch_topic.topic, size, end_offset, wanted, magic
+    try:
+        for fetch_topic, partitions in zip(request.topics, found, strict=True):
+            results: list[_PartitionData] = []
+            topics.append(_TopicData(topic=fetch_topic.topic, partitions=results))
+            for wanted, partition in zip(fetch_topic.partitions, partitions, strict=True):
+                result = _PartitionData(
+                    partition_index=wanted.partition,
+                    high_watermark=-1,
+                    last_stable_offset=-1,
+                    log_start_offset=-1,
+                    aborted_transactions=[] if committed else None,
+                    records=b"",
                 )
-            total += size
-            budget -= size
-        topics.append(_TopicData(topic=fetch_topic.topic, partitions=results))
+                results.append(result)
+                if partition is None:
+                    result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    failed = True
+                    continue
+                limit = min(max(0, wanted.partition_max_bytes), budget)
+                size, end_offset = _read_partition(
+                    partition, wanted, result, limit, total, magic, committed, zero_copy, hot
+                )
+                if result.error_code != ErrorCode.NONE:
+                    failed = True
+                elif size and metrics.INSTRUMENTS is not None:
+                    _count_fetch(
+                        metrics.INSTRUMENTS, fetch_topic.topic, size, end_offset, wanted, magic
+                    )
+                total += size
+                budget -= size
+    except _Cold:
+        _close_regions(FetchResponse(responses=topics))
+        return None
     return FetchResponse(session_id=0, responses=topics), total, failed
+
+
+class _Cold(Exception):
+    """A hot pass met a partition it cannot read on the event loop."""
+
+
+def _read_partition(
+    partition: Partition,
+    wanted: FetchRequest.FetchPartition,
+    result: _PartitionData,
+    limit: int,
+    total: int,
+    magic: int,
+    committed: bool,
+    zero_copy: bool,
+    hot: bool,
+) -> tuple[int, int]:
+    """Fill in ``result`` for one partition; returns the record bytes it holds and the
+    offset after them. Raises ``_Cold`` in a hot pass that must go to a worker thread."""
+    end = partition.high_watermark
+    stable = partition.txns.try_last_stable_offset(end) if hot else partition.last_stable_offset
+    if stable is None:
+        raise _Cold
+    result.high_watermark = end
+    result.last_stable_offset = stable
+    result.log_start_offset = partition.log_start_offset
+    if limit <= 0 and total > 0:
+        return 0, -1  # response is full; the client fetches the rest next time
+    max_offset = stable if committed else None
+    try:
+        data: Records
+        if zero_copy:
+            if hot:
+                read = partition.log.read_hot_regions(
+                    wanted.fetch_offset, max(limit, 1), max_offset=max_offset
+                )
+                if read is None:
+                    raise _Cold
+                regions, end_offset = read
+            else:
+                regions, end_offset = partition.log.read_regions(
+                    wanted.fetch_offset, max(limit, 1), max_offset=max_offset
+                )
+            data = list[bytes | bytearray | memoryview | OpaqueChunk](regions)
+            result.records = data  # from here on, _close_regions finds the regions
+            size = sum(map(len, regions))
+        else:
+            data = partition.log.read(wanted.fetch_offset, max(limit, 1), max_offset=max_offset)
+            size = len(data)
+            end_offset = _end_offset(data) if data else -1
+        if size and committed:
+            txns = partition.txns
+            if hot:
+                aborted = txns.try_aborted_between(wanted.fetch_offset, end_offset)
+                if aborted is None:
+                    raise _Cold
+            else:
+                aborted = txns.aborted_between(wanted.fetch_offset, end_offset)
+            result.aborted_transactions = [
+                _AbortedTxn(producer_id=a.producer_id, first_offset=a.first_offset) for a in aborted
+            ]
+        if isinstance(data, bytes) and data and magic < 2:
+            data = _skip_below(
+                downconvert(data, magic, max_bytes=max(limit, 1)), wanted.fetch_offset
+            )
+            size = len(data)
+    except LogClosed:  # the topic was deleted meanwhile
+        result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return 0, -1
+    except (LogError, RecordError) as exc:
+        result.error_code = exc.error_code
+        return 0, -1
+    result.records = data if size else b""
+    return size, end_offset
 
 
 def _count_fetch(
