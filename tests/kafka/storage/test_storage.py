@@ -150,3 +150,42 @@ def test_a_failed_replace_leaves_the_old_file(
     monkeypatch.undo()
     assert read_record_file(path, MAGIC) == b"old"
     assert not (tmp_path / "state.tmp").exists()
+
+
+def test_without_fsync_appends_are_synced_by_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--fsync interval``: the log writes without an fsync; ``sync`` (the interval flush)
+    fsyncs the file after everything appended before it, and a failed fsync is reported."""
+    path = tmp_path / "r.log"
+    real_fsync = os.fsync
+    synced: list[int] = []
+
+    def watched(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    def disk_error(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    async def run() -> None:
+        log, _ = RecordLog.open(path, MAGIC, fsync=False)
+        monkeypatch.setattr(os, "fsync", watched)
+        await log.append([b"one"])
+        await log.append([b"two"])
+        assert synced == [] and log.synced_size < log.size
+        await log.sync()
+        assert synced == [path.stat().st_ino] and log.synced_size == log.size
+        await log.append([b"three"])
+        monkeypatch.setattr(os, "fsync", disk_error)
+        with pytest.raises(StorageError, match="Input/output error"):
+            await log.sync()
+        assert log.synced_size < log.size
+        monkeypatch.setattr(os, "fsync", watched)
+        log.close()  # a clean stop syncs what is left
+        assert len(synced) == 2
+
+    asyncio.run(run())
+    log, replayed = RecordLog.open(path, MAGIC)
+    assert replayed == [b"one", b"two", b"three"]
+    log.close()

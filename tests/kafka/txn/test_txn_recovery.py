@@ -5,6 +5,7 @@ fetches see UNSTABLE_OFFSET_COMMIT while a transaction holds an offset."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import time
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from deadline import wait_until
 from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.broker.transactions import LOG_MAGIC
 from streamsource.kafka.coordinator.transactions import decode_metadata, encode_metadata
@@ -153,3 +156,28 @@ def test_an_open_transaction_survives_a_restart_and_can_still_commit(
     producer.commit_transaction(TIMEOUT)  # the same producer, reconnected
     assert read_committed(restarted.bootstrap, "out") == [b"v0", b"v1", b"v2"]
     assert offset_fetch(restarted.bootstrap, "g", "in") == (ErrorCode.NONE, 7)
+
+
+def test_the_interval_flush_syncs_the_transaction_log(
+    broker_factory: Callable[..., EmbeddedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--fsync interval``: the transaction log is written without an fsync of its own,
+    and the periodic flush that syncs the partitions' data syncs it too (a power failure
+    then loses at most the interval, as for the data). Watched through the fsyncs this
+    in-process broker makes."""
+    real_fsync = os.fsync
+    synced: set[int] = set()
+
+    def watched(fd: int) -> None:
+        synced.add(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    broker = broker_factory(fsync="interval", flush_interval_ms=50)
+    path = broker.data_dir / "transactions" / "transactions.log"
+    monkeypatch.setattr(os, "fsync", watched)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "synced"})
+    producer.init_transactions(TIMEOUT)
+    producer.begin_transaction()
+    producer.produce("synced", b"in a transaction", partition=0)
+    producer.commit_transaction(TIMEOUT)
+    wait_until(lambda: path.stat().st_ino in synced, timeout=10, what="an fsync of the txn log")

@@ -9,8 +9,10 @@ round wait for the next one, which then covers all of them at once.
 
 Every append is also on disk within ``interval_s`` (``--flush-interval-ms``), whatever the
 acks: ``appended`` starts one timer for the first append after a flush, and the round it
-fires covers every partition appended to meanwhile. An idle broker has no timer at all
-(a fixed one-second tick cost CPU and a thread hop forever, data or not).
+fires covers every partition appended to meanwhile, and every other broker file written
+without an fsync of its own meanwhile (``written``: the transaction log under ``--fsync
+interval``). An idle broker has no timer at all (a fixed one-second tick cost CPU and a
+thread hop forever, data or not).
 """
 
 from __future__ import annotations
@@ -18,10 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Protocol
 
 from streamsource.kafka.broker.partition import Partition
 
 log = logging.getLogger(__name__)
+
+
+class Syncable(Protocol):
+    """A file with writes of its own to make durable (``KeyedLog``)."""
+
+    async def sync(self) -> None: ...
 
 
 class GroupFlusher:
@@ -33,6 +42,7 @@ class GroupFlusher:
         self._waiters: list[asyncio.Future[None]] = []
         self._round: asyncio.Task[None] | None = None
         self._appended: set[Partition] = set()  # since the interval timer was started
+        self._written: set[Syncable] = set()  # likewise
         self._timer: asyncio.TimerHandle | None = None
         self._interval_round: asyncio.Task[None] | None = None
 
@@ -49,7 +59,15 @@ class GroupFlusher:
     def appended(self, partitions: Iterable[Partition]) -> None:
         """Note appends (on the event loop): they are flushed within ``interval_s``."""
         self._appended.update(partitions)
-        if self._timer is None and self._appended:
+        self._start_timer()
+
+    def written(self, file: Syncable) -> None:
+        """Note a write to ``file`` (on the event loop): it is synced within ``interval_s``."""
+        self._written.add(file)
+        self._start_timer()
+
+    def _start_timer(self) -> None:
+        if self._timer is None and (self._appended or self._written):
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self.interval_s, self._interval_due)
 
@@ -69,16 +87,24 @@ class GroupFlusher:
     def _interval_due(self) -> None:
         self._timer = None
         partitions, self._appended = self._appended, set()
+        files, self._written = self._written, set()
         self._interval_round = asyncio.get_running_loop().create_task(
-            self._flush_interval(partitions)
+            self._flush_interval(partitions, files)
         )
 
-    async def _flush_interval(self, partitions: set[Partition]) -> None:
+    async def _flush_interval(self, partitions: set[Partition], files: set[Syncable]) -> None:
         try:
-            await self.flush(partitions)
+            if partitions:
+                await self.flush(partitions)
         except Exception:
             log.exception("periodic flush failed")
             self.appended(p for p in partitions if not p.closed)  # tried again in an interval
+        for file in files:
+            try:
+                await file.sync()
+            except Exception:
+                log.exception("periodic sync failed")
+                self.written(file)
 
     async def _run_rounds(self) -> None:
         while self._waiters:

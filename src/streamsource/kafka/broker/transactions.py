@@ -2,7 +2,8 @@
 
 Every coordinator call runs under one lock, and its effects are carried out in order
 before the request is answered: transaction-log appends through ``kafka.storage``'s
-``KeyedLog`` (its own writer thread), markers on the log writer thread (the event loop
+``KeyedLog`` (its own writer thread; fsynced with each append under ``--fsync always``,
+else by the flusher's interval flush, like the partitions' data), markers on the log writer thread (the event loop
 never waits for a disk) and offsets through the group runtime's offset store. If an effect fails (disk full), the coordinator
 is set back to the last state that reached the log and the request gets the storage
 error; a Prepare state left on the log is finished by the timer (``recover``), as after a
@@ -182,6 +183,8 @@ class TransactionRuntime:
             raise RuntimeError("the transaction log is not open")
         payload = encode_metadata(effect.metadata) if effect.metadata is not None else None
         await self._log.put(effect.transactional_id, payload)
+        if not self._fsync_always:
+            self._flusher.written(self._log)  # on disk with the data, within the interval
 
     async def _write_markers(self, effect: WriteMarkers) -> None:
         written = await self._writer.run(partial(self._append_markers, effect, self._now_ms()))

@@ -79,6 +79,19 @@ class KeyedLog:
     def path(self) -> Path:
         return self._records.path
 
+    @property
+    def synced_size(self) -> int:
+        """``RecordLog.synced_size`` of the file."""
+        return self._records.synced_size
+
+    @property
+    def size(self) -> int:
+        return self._records.size
+
+    async def sync(self) -> None:
+        """Make every ``put`` so far durable (for a log opened with ``fsync=False``)."""
+        await self._records.sync()
+
     def items(self) -> dict[str, bytes]:
         """The live entries, in the order they were last written."""
         return dict(self._live)

@@ -7,6 +7,10 @@ committing at once thus cost one fsync per round, not fifty, and none of them ho
 the event loop (heartbeats and produce requests go on while the disk works); the loop is
 woken once per round, not once per caller.
 
+A log opened with ``fsync=False`` (the broker's ``--fsync interval``) writes its rounds
+without an fsync; ``sync`` then makes everything written so far durable, queued after it
+(the broker's interval flush calls it), and ``synced_size`` says how far that reached.
+
 A round that fails (ENOSPC, EIO) is cut back off the file, so a half-written record can
 never hide the records after it, and its callers get ``StorageError``; the next round
 tries again. Submission order is file order: a ``rewrite`` (compaction) sees the file with
@@ -50,6 +54,7 @@ class RecordLog:
         self._magic = magic
         self._fsync = fsync
         self._size = size  # bytes of intact records (and the magic) in the file
+        self._synced_size = size  # of which known to be on disk (what open found counts)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self._jobs: deque[_Job] = deque()
         self._wakeup = threading.Condition()
@@ -95,6 +100,12 @@ class RecordLog:
         """Bytes the file holds (magic included)."""
         return self._size
 
+    @property
+    def synced_size(self) -> int:
+        """Bytes of the file known to be on disk: ``size`` after each round with
+        ``fsync=True``, and after ``sync`` otherwise."""
+        return self._synced_size
+
     # -- from the event loop ------------------------------------------------------------
 
     async def append(self, payloads: Sequence[bytes]) -> None:
@@ -105,6 +116,12 @@ class RecordLog:
         """Replace the file's content with ``payloads`` atomically (after earlier appends)."""
         data = self._magic + b"".join(frame(p) for p in payloads)
         await self._submit_from_loop(lambda: self._replace(data))
+
+    async def sync(self) -> None:
+        """Make everything appended before durable (for a log opened with ``fsync=False``).
+
+        Raises ``StorageError`` if the fsync fails."""
+        await self._submit_from_loop(self._sync_now)
 
     def _submit_from_loop(self, job: Callable[[], None] | bytes) -> asyncio.Future[None]:
         # a loop future, resolved with every other of its round in one loop wake-up
@@ -124,14 +141,20 @@ class RecordLog:
         self.submit(b"".join(frame(p) for p in payloads)).result()
 
     def close(self) -> None:
-        """Finish pending work, stop the writer thread, close the file."""
+        """Finish pending work, stop the writer thread, sync and close the file."""
         with self._wakeup:
             if self._closing:
                 return
             self._closing = True
             self._wakeup.notify()
         self._thread.join()
-        os.close(self._fd)
+        try:
+            if not self._fsync and self._synced_size < self._size:
+                os.fsync(self._fd)  # a clean stop leaves everything on disk
+        except OSError as exc:
+            log.warning("%s: cannot sync on close: %s", self.path, exc)
+        finally:
+            os.close(self._fd)
 
     def _submit(self, job: Callable[[], None] | bytes) -> concurrent.futures.Future[None]:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -194,7 +217,18 @@ class RecordLog:
             error = StorageError(self.path, "cannot append to", exc)
         else:
             self._size += len(data)
+            if self._fsync:
+                self._synced_size = self._size
         outcomes.extend((waiter, error) for _, waiter in jobs)
+
+    def _sync_now(self) -> None:
+        """On the writer thread: fsync what the rounds before wrote."""
+        size = self._size
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StorageError(self.path, "cannot sync", exc) from exc
+        self._synced_size = size
 
     def _cut_back(self) -> None:
         # a half-written record would hide every later one on replay: cut it off now
@@ -208,7 +242,7 @@ class RecordLog:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         os.close(self._fd)
         self._fd = fd
-        self._size = len(data)
+        self._size = self._synced_size = len(data)  # replace_file synced it
 
 
 def _deliver_all(outcomes: list[tuple[_Waiter, BaseException | None]]) -> None:
