@@ -22,7 +22,8 @@ from messaging.shop import (
     registry,
 )
 from streamsource.bridge.backoff import Backoff
-from streamsource.errors import OperationalError, ProgrammingError
+from streamsource.bridge.checkpoints import checkpoints_for
+from streamsource.errors import InterfaceError, OperationalError, ProgrammingError
 from streamsource.eventstore.events import NewEvent
 from streamsource.messaging import (
     Context,
@@ -94,6 +95,24 @@ def test_many_messages_are_delivered_in_order_and_once(open_store: Callable[[], 
     transport.drain()
     assert [e.data["amount"] for e in _account(payments, "acc-1")] == list(range(1, 13))
     assert len(answers(orders.store)) == 12
+
+
+def test_senders_names_the_outboxes_a_transport_reads(open_store: Callable[[], Any]) -> None:
+    orders, payments = _pair(open_store)
+    orders.send(Charge("acc-1", 10, "EUR"), to="payments")
+    # payments' transport reads orders' outbox only: the command, not its own reply
+    to_payments = LocalTransport([payments], senders=[orders], name="to.payments")
+    to_payments.drain()
+    assert [e.type for e in _account(payments, "acc-1")] == ["Debited"]
+    assert answers(orders.store) == []  # orders receives nothing from this transport
+    assert checkpoints_for(payments.store).load("messages.to.payments.payments") == 0
+    assert checkpoints_for(orders.store).load("messages.to.payments.orders") > 0
+
+    LocalTransport([orders], senders=[payments], name="to.orders").drain()
+    assert len(answers(orders.store)) == 1
+    assert to_payments.pump() == 0  # the reply is not the payments transport's to read
+    with pytest.raises(InterfaceError, match="share a name"):
+        LocalTransport([payments], senders=[orders, orders])
 
 
 def test_a_running_transport_wakes_on_an_append_in_this_process(

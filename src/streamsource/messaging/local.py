@@ -1,9 +1,9 @@
 """The in-process transport: services of one process exchange messages through their stores.
 
-Same semantics as Kafka, and as durable: for each service, :class:`LocalTransport` reads the
-service's outbox streams (category ``messages.{service}``) from its store's log after a
-checkpoint kept in that store (``streamsource_relay_checkpoints``, name
-``messages.local.{service}``), hands every message to the services that receive on its
+Same semantics as Kafka, and as durable: for each sending service, :class:`LocalTransport`
+reads the service's outbox streams (category ``messages.{service}``) from its store's log
+after a checkpoint kept in that store (``streamsource_relay_checkpoints``, name
+``messages.{name}.{service}``), hands every message to the services that receive on its
 channel (:meth:`Service.deliver <streamsource.messaging.Service.deliver>`: inbox, handler and
 effects in one transaction of the receiver's store), and only then moves the checkpoint,
 saved at most every ``checkpoint_every`` seconds (a save is a write transaction of the
@@ -16,8 +16,10 @@ this process wakes it at once (the store's append signal,
 :mod:`streamsource.eventstore.appended`); ``idle_wait`` bounds the sleep for appends made by
 other processes, which no signal reaches (several processes sharing SQLite files).
 
-Run one transport per set of services (two would deliver everything twice, harmlessly but
-for nothing): :meth:`LocalTransport.drain` (tests, scripts), :meth:`~LocalTransport.start` /
+The senders are the services themselves unless ``senders=`` names them: a transport reads
+only the outboxes that have something for its services (each read is a query per append to
+that store). Run one transport per set of services (two would deliver everything twice,
+harmlessly but for nothing): :meth:`LocalTransport.drain` (tests, scripts), :meth:`~LocalTransport.start` /
 :meth:`~LocalTransport.stop` (a thread) or :meth:`LocalTransport.run_async` (an asyncio task).
 """
 
@@ -41,7 +43,8 @@ log = logging.getLogger("streamsource.messaging.local")
 
 
 class LocalTransport(BackgroundLoop):
-    """Delivers the outbox messages of ``services`` to the services that receive them."""
+    """Delivers the outbox messages of ``senders`` (default: ``services``) to those of
+    ``services`` that receive them."""
 
     thread_kind = "messaging"
 
@@ -49,29 +52,30 @@ class LocalTransport(BackgroundLoop):
         self,
         services: Sequence[Service],
         *,
+        senders: Sequence[Service] | None = None,
         name: str = "local",
         batch_size: int = 500,
         idle_wait: float = 0.005,
         checkpoint_every: float = 0.5,
         backoff: Backoff | None = None,
     ) -> None:
-        names = [service.name for service in services]
-        if len(set(names)) != len(names):
-            raise InterfaceError(f"two services share a name: {sorted(names)}")
-        self.services = list(services)
+        self.services = _distinct(services)
+        # Reading an outbox costs a query per append to its store: read only the stores
+        # of the services that send something to these (all of them by default).
+        self.senders = self.services if senders is None else _distinct(senders)
         self.name = name
         self._batch_size = batch_size
         self._idle_wait = idle_wait
         self.backoff = backoff or Backoff()
         self._checkpoints: dict[str, CheckpointStore] = {
-            service.name: checkpoints_for(service.store) for service in services
+            sender.name: checkpoints_for(sender.store) for sender in self.senders
         }
         self._checkpoint_every = checkpoint_every
         self._positions: dict[str, int] = {}  # where each outbox was read up to
         self._unsaved: set[str] = set()  # senders whose position is not saved yet
         self._saved_at = time.monotonic()
         self.delivered = 0  # messages handed to a receiver (duplicates included)
-        self._signals = {service.name: signal_for(service.store.recorder) for service in services}
+        self._signals = {s.name: signal_for(s.store.recorder) for s in self.senders}
         self._seen: dict[str, int] = {}  # each sender's signal count when last read
         self._full: set[str] = set()  # senders whose last read filled a batch: more to come
         self._wake = threading.Event()  # set by an append to a sender's store (and by stop)
@@ -83,7 +87,7 @@ class LocalTransport(BackgroundLoop):
     def pump(self) -> int:
         """Deliver one batch of each service's outbox; the number of messages read (the
         positions are saved when it has nothing to read)."""
-        return self._pump(self.services, save_when_dry=True)
+        return self._pump(self.senders, save_when_dry=True)
 
     def _pump(self, senders: Sequence[Service], *, save_when_dry: bool) -> int:
         moved = 0
@@ -107,7 +111,7 @@ class LocalTransport(BackgroundLoop):
         """The senders whose store saw an append in this process since they were read."""
         return [
             s
-            for s in self.services
+            for s in self.senders
             if s.name in self._full or self._signals[s.name].seq != self._seen.get(s.name)
         ]
 
@@ -115,7 +119,7 @@ class LocalTransport(BackgroundLoop):
         """Save where each outbox was read up to (done every ``checkpoint_every`` seconds
         while there is something to save, on stop, and by ``pump`` when it runs dry)."""
         for name in sorted(self._unsaved):
-            sender = next(s for s in self.services if s.name == name)
+            sender = next(s for s in self.senders if s.name == name)
             self._checkpoints[name].save(self._checkpoint_name(sender), self._positions[name])
             self._unsaved.discard(name)
         self._saved_at = time.monotonic()
@@ -184,7 +188,7 @@ class LocalTransport(BackgroundLoop):
                 # them at least every idle_wait, for appends made by other processes.
                 if not woken or time.monotonic() - read_all_at >= self._idle_wait:
                     read_all_at = time.monotonic()
-                    self._pump(self.services, save_when_dry=False)
+                    self._pump(self.senders, save_when_dry=False)
                 else:
                     self._pump(self._changed(), save_when_dry=False)
                 attempt = 0
@@ -239,3 +243,10 @@ class LocalTransport(BackgroundLoop):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _distinct(services: Sequence[Service]) -> list[Service]:
+    names = [service.name for service in services]
+    if len(set(names)) != len(names):
+        raise InterfaceError(f"two services share a name: {sorted(names)}")
+    return list(services)
