@@ -4,8 +4,9 @@ Each service owns its store: ``DIR/<service>.db`` on SQLite, or the schema ``mal
 of one PostgreSQL database.
 
 Messages travel through Kafka by default: the broker at ``bootstrap`` (any Kafka, or the
-broker another ``mall serve`` started), else streamsource's broker started in this process
-(data under ``DIR/broker``, on a free port unless ``broker_port`` names one). Other
+broker another ``mall serve`` started), else streamsource's broker started by this process
+as a child process that ends with it (:mod:`.platform.broker`; data under ``DIR/broker``,
+on a free port unless ``broker_port`` names one). Other
 ``mall serve`` processes with ``--bootstrap`` set to its address share it. With
 ``transport="local"`` they travel through the services' stores instead: a service that runs
 in another process is then still reachable as a message sender, its store opened here only
@@ -22,12 +23,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from fastapi import FastAPI
 
 import streamsource as ss
-from streamsource.kafka import EmbeddedBroker
 from streamsource.messaging import KafkaTransport, LocalTransport
 from streamsource.messaging import Service as MessageService
 from streamsource.observability.web import add_metrics_route
 
 from . import baskets, cosec, customers, depot, notifications, ordering, payments, search, stores
+from .platform.broker import BrokerStartFailed, ChildBroker
 from .platform.http import install_error_handlers
 from .platform.messaging import CHANNELS, registry
 from .platform.service import Background, Service, Wiring
@@ -103,7 +104,7 @@ class Mall:
     """Services of the mall in this process (all by default), as one ASGI app.
 
     ``transport="broker"`` (the default): messages travel through Kafka, the cluster at
-    ``bootstrap`` or else a broker started here (:attr:`broker_address`). ``"local"``:
+    ``bootstrap`` or else a broker process started here (:attr:`broker_address`). ``"local"``:
     through the services' stores, one :class:`~streamsource.messaging.LocalTransport`
     reading the outboxes of the services that send to this process's, its own and the
     others' (their stores are opened here for it).
@@ -129,7 +130,7 @@ class Mall:
         self.names = check_services(services)
         self.transport = transport
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.broker: EmbeddedBroker | None = None
+        self.broker: ChildBroker | None = None
         self.broker_address: str | None = None  # of the broker started here, if any
         self.own: dict[str, ServiceStore] = {}
         self.others: list[ss.EventStore] = []
@@ -188,20 +189,13 @@ class Mall:
         )
 
     def _start_broker(self, port: int) -> str:
-        """Start streamsource's broker in this process; its ``host:port``."""
-        self.broker = EmbeddedBroker(
-            data_dir=self.data_dir / "broker",
-            host="127.0.0.1",
-            port=port,
-            # the mall's consumers join at once, in this process: no wait for late joiners
-            group_initial_rebalance_delay_ms=0,
-        )
+        """Start streamsource's broker as a child process; its ``host:port``."""
+        self.broker = ChildBroker(self.data_dir / "broker", "127.0.0.1", port)
         try:
-            self.broker.start()
-        except OSError as exc:
+            self.broker_address = self.broker.start()
+        except BrokerStartFailed as exc:
             self.broker = None
             raise BadTransport(f"cannot start the broker on 127.0.0.1:{port}: {exc}") from None
-        self.broker_address = self.broker.bootstrap
         return self.broker_address
 
     def _sender(self, name: str) -> MessageService:
@@ -224,7 +218,7 @@ class Mall:
             own.close()
         for other in self.others:
             other.close()
-        if self.broker is not None:
+        if self.broker is not None:  # last: the relays flush to it while they stop
             self.broker.stop()
             self.broker = None
 

@@ -38,6 +38,11 @@ class BackgroundLoop:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Ask the thread to end without waiting (then :meth:`stop` to wait): stopping several
+        loops this way first lets their last waits (a poll, an idle rest) overlap."""
+        self._stop.set()
+
     def stop(self, timeout: float | None = 30) -> None:
         """Stop the background thread (``run`` finishes its own clean-up); re-raise its error."""
         self._stop.set()

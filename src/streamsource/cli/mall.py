@@ -1,7 +1,8 @@
 """``streamsource mall``: the reference mall (``examples/mall``) as a server and a load driver.
 
 ``serve`` runs the chosen services (all by default) in one process behind one HTTP port, their
-messages through streamsource's broker started in the same process (or the Kafka cluster
+messages through streamsource's broker, which it starts as a child process ending with it
+(``mall broker``, hidden; or the Kafka cluster
 ``--bootstrap`` names, or with ``--transport local`` the services' stores). Several ``serve``
 processes with different ``--services`` and one ``--data-dir`` (or one ``--store
 postgresql://...``) make the mall a set of cooperating processes: the first one runs the
@@ -84,8 +85,8 @@ def command() -> None:
     "--bootstrap",
     default=None,
     help="HOST:PORT of a Kafka cluster (or of another mall serve's broker) to carry the"
-    " messages (default: start streamsource's broker in this process, data under"
-    " DATA_DIR/broker).",
+    " messages (default: start streamsource's broker as a child process that ends with"
+    " this one, data under DATA_DIR/broker).",
 )
 @click.option(
     "--broker-port",
@@ -158,6 +159,21 @@ def serve(
     server = uvicorn.Server(config)
     click.echo(f"mall: {', '.join(mall.names)} on http://{host}:{bound}", err=True)
     server.run(sockets=[listener])
+
+
+@command.command(name="broker", hidden=True)
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=0, type=click.IntRange(0, 65535))
+def broker(data_dir: Path, host: str, port: int) -> None:
+    """The broker of a ``mall serve``, which starts this as its child: serves until its
+    standard input ends (the parent gone or done), then stops cleanly."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        broker_module = mall_module("platform.broker")
+    except ss.StreamsourceError as error:
+        raise click.ClickException(str(error)) from None
+    broker_module.serve_child(data_dir, host, port)
 
 
 @command.command(name="load")

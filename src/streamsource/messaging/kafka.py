@@ -60,6 +60,13 @@ def route(record: StoredRecord) -> tuple[str, OutgoingMessage]:
     return topic, OutgoingMessage(key, base.value, [*base.headers, *kafka_headers(envelope)])
 
 
+MESSAGING_PRODUCER: Mapping[str, Any] = {
+    # a message is one hop of a conversation that waits for it (a saga step, a reply):
+    # send at once; what comes in while a request is in flight still goes out together
+    "linger.ms": 0,
+}
+
+
 class _DeliveringInbox:
     """The inbox consumer's view of a service: every message is applied, inbox row included,
     by ``Service.deliver`` in a transaction of its own while the batch is claimed; nothing is
@@ -140,6 +147,7 @@ class KafkaTransport:
         self.bootstrap = bootstrap
         self.partitions = partitions
         self._admin_config = dict(producer_config or {})
+        producer_config = {**MESSAGING_PRODUCER, **(producer_config or {})}
         self.relays: dict[str, OutboxRelay] = {}
         self.consumers: dict[str, InboxConsumer] = {}
         for service in services:
@@ -228,11 +236,14 @@ class KafkaTransport:
     def stop(self) -> None:
         """Stop every consumer, then every relay (each flushes and saves its checkpoint)."""
         errors: list[BaseException] = []
-        for loop in [*self.consumers.values(), *self.relays.values()]:
-            try:
-                loop.stop()
-            except BaseException as exc:  # stop the others before raising
-                errors.append(exc)
+        for loops in (list(self.consumers.values()), list(self.relays.values())):
+            for loop in loops:  # together: each may be in a wait of up to 0.2 s
+                loop.request_stop()
+            for loop in loops:
+                try:
+                    loop.stop()
+                except BaseException as exc:  # stop the others before raising
+                    errors.append(exc)
         if errors:
             raise errors[0]
 
