@@ -20,12 +20,14 @@ from streamsource.kafka.protocol.errors import FrameTooLarge, InvalidFrame
 WAIT_S = 10.0
 
 
-async def serve_one(read_buffer: int, max_frame: int) -> tuple[FrameConnection, socket.socket]:
+async def serve_one(
+    read_buffer: int, max_frame: int, kind: type[FrameConnection] = FrameConnection
+) -> tuple[FrameConnection, socket.socket]:
     """A listening FrameConnection and the client socket connected to it."""
     loop = asyncio.get_running_loop()
     connected: asyncio.Future[FrameConnection] = loop.create_future()
     server = await loop.create_server(
-        lambda: FrameConnection(read_buffer, max_frame, connected.set_result), "127.0.0.1", 0
+        lambda: kind(read_buffer, max_frame, connected.set_result), "127.0.0.1", 0
     )
     port = server.sockets[0].getsockname()[1]
     client = socket.socket()
@@ -116,6 +118,40 @@ async def test_a_large_frame_goes_to_its_own_buffer_under_the_limit_in_force_whe
     await loop.sock_sendall(client, framed(body)[3000:])
     with pytest.raises(FrameTooLarge):
         await taking
+    client.close()
+
+
+class CountedCopies(FrameConnection):
+    """Notes how many bytes of each large frame were read into the read buffer first
+    (and so copied into the frame's own buffer)."""
+
+    copied: list[int] = []
+
+    def _own_buffer(self) -> bytearray | None:
+        already = self._end - self._start - 4
+        frame = super()._own_buffer()
+        if frame is not None:
+            self.copied.append(already)
+        return frame
+
+
+async def test_after_a_large_frame_the_next_one_is_read_straight_into_its_own_buffer() -> None:
+    """A producer's requests are alike: after one that needed its own buffer, only the
+    next size prefix is read into the read buffer, and the body goes to its own buffer
+    (before, up to a read buffer's worth was read first and copied over)."""
+    CountedCopies.copied = []
+    connection, client = await serve_one(4096, 1 << 20, CountedCopies)
+    loop = asyncio.get_running_loop()
+    bodies = [bytes([65 + n]) * (50_000 + n) for n in range(5)] + [b"small", b"x" * 60_000]
+    for body in bodies:
+        taking = asyncio.create_task(next_frame(connection))
+        await asyncio.sleep(0)  # the server waits for the frame, as it does between requests
+        await loop.sock_sendall(client, framed(body))
+        assert await taking == body
+    # every large frame had its own buffer, the small one too (its size came alone), and
+    # after that one, the read buffer takes whatever comes again
+    assert CountedCopies.copied[:6] == [4092, 0, 0, 0, 0, 0]
+    assert CountedCopies.copied[6] > 0
     client.close()
 
 

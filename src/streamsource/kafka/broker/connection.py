@@ -7,7 +7,10 @@ buffer. A produce request is mostly record data, so each copy is CPU per message
 ``asyncio.BufferedProtocol`` has the socket (or TLS) layer write into memory it owns: size
 prefixes and small frames into one reused read buffer, and a frame that does not fit what is
 already there, once its size prefix is known, straight into a buffer of exactly its size,
-which then is the frame, handed to the server without a copy.
+which then is the frame, handed to the server without a copy. After such a frame, while
+the server waits for the next one and nothing is buffered, only the next size prefix is
+read: a producer's next request is likely as large, and its body then goes straight into
+its own buffer too (not up to a read buffer's worth first, copied over after).
 
 Frames are cut one at a time when the server asks for the next one (``next_frame``), or,
 while it waits for one, as soon as the next one's size prefix is in (its own buffer then
@@ -61,6 +64,7 @@ class FrameConnection(asyncio.BufferedProtocol):
         self._frame: bytearray | None = None  # a frame being received into its own buffer
         self._filled = 0  # bytes of _frame received so far
         self._ready: bytearray | None = None  # _frame once complete, until taken
+        self._prefix_first = False  # the last frame was large: read the next size alone
         self._reading_paused = False
         self._eof = False
         self._lost = False
@@ -84,6 +88,8 @@ class FrameConnection(asyncio.BufferedProtocol):
         if frame is None:
             if self._start == self._end:
                 self._start = self._end = 0
+                if self._prefix_first and self._waiter is not None:
+                    return memoryview(self._buf)[:4]
             elif self._waiter is not None:  # the server waits for this frame: cut it now
                 frame = self._own_buffer()
         if frame is not None:
@@ -184,6 +190,7 @@ class FrameConnection(asyncio.BufferedProtocol):
         available -= 4
         if available >= size:
             self._start = start + size
+            self._prefix_first = False
             return bytes(memoryview(self._buf)[start : start + size])
         self._own_buffer()
         return None
@@ -210,6 +217,7 @@ class FrameConnection(asyncio.BufferedProtocol):
         frame[:available] = memoryview(self._buf)[start + 4 : self._end]
         self._start = self._end = 0
         self._frame, self._filled = frame, available
+        self._prefix_first = size > len(self._buf) // 2  # another like it: not read twice
         return frame
 
     def _compact(self) -> None:
