@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from ..platform.http import Camel, encoded
+from ..platform.http import Camel, encoded, polled
 from .application import Sagas
 
 
@@ -25,6 +25,7 @@ def router(sagas: Sagas) -> APIRouter:
     api = APIRouter(prefix="/api/sagas", tags=["sagas"])
 
     @api.get("/{id}", response_model=SagaView)
+    @polled(sagas.own.local)
     def get(id: str) -> Response:
         return encoded(sagas.view(id))
 

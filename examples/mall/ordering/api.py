@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from ..platform.http import Camel, encoded
+from ..platform.http import Camel, encoded, polled
 from .application import Ordering, view
 
 
@@ -24,6 +24,7 @@ def router(ordering: Ordering) -> APIRouter:
     api = APIRouter(prefix="/api/ordering", tags=["ordering"])
 
     @api.get("/{id}", response_model=OrderView)
+    @polled(ordering.own.local)
     def get(id: str) -> Response:
         return encoded(view(ordering.load(id)))
 

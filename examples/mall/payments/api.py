@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from ..platform.http import Camel, Created, encoded
+from ..platform.http import Camel, Created, encoded, polled
 from .application import Payments
 
 
@@ -30,6 +30,7 @@ def router(payments: Payments) -> APIRouter:
         return Created(id=payments.authorize(body.customer_id, body.amount))
 
     @api.get("/invoices/{id}", response_model=InvoiceView)
+    @polled(payments.own.local)
     def invoice(id: str) -> Response:
         i = payments.invoice(id)
         view = {"id": i.id, "orderId": i.id, "paymentId": i.payment_id, "amount": i.amount}

@@ -8,9 +8,11 @@ reached the service yet); bad input never reaches a 500.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -21,6 +23,9 @@ from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException
 
 import streamsource as ss
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class NotFound(ss.DomainError):
@@ -53,6 +58,25 @@ def encoded(view: Any) -> Response:
     serialize it again, the larger part of such a request's own CPU. The model still
     documents the body in /openapi.json; the contract test checks that the two agree."""
     return Response(msgspec.json.encode(view), media_type="application/json")
+
+
+def polled(local: bool) -> Callable[[Callable[P, R]], Callable[P, Any]]:
+    """Run a sync GET that shoppers poll on the event loop when ``local`` (its store is a
+    SQLite file: its reads take tens of microseconds, less than the thread pool's hand-off
+    there and back); in the thread pool otherwise, where a network round trip to the
+    database must not hold the loop. FastAPI reads the wrapped function's signature."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, Any]:
+        if not local:
+            return fn
+
+        @functools.wraps(fn)
+        async def on_loop(*args: P.args, **kwargs: P.kwargs) -> R:
+            return fn(*args, **kwargs)
+
+        return on_loop
+
+    return decorate
 
 
 def new_id() -> str:

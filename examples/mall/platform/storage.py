@@ -33,6 +33,7 @@ class ServiceStore:
             raise ss.NotSupportedError(f"the {service} service needs an SQL store, not {url}")
         self.database = database
         self.dialect = database.dialect
+        self.local = self.dialect.name == "sqlite"  # a file here, not a server away
         self.messages = Service(service, self.store, registry=registry, channels=CHANNELS)
         self._idle: queue.Queue[Any] = queue.Queue(maxsize=READ_SESSIONS)
         with self.store.transaction() as tx:
