@@ -6,7 +6,9 @@ transaction of the service's store it checks the inbox, runs the handler, writes
 handler's effects (:mod:`~streamsource.messaging.context`) and records the message id in the
 inbox table (``streamsource_inbox``, consumer ``messages.{service}``). A redelivered message
 (a crash before the transport's checkpoint or Kafka offset moved) finds its inbox row and is
-skipped.
+skipped. On SQLite the row is inserted first (its conflict says "seen": one statement, and
+write transactions run one at a time); on PostgreSQL, where appends come first, it is looked
+up first and inserted last.
 
 Failures (see :mod:`~streamsource.messaging.errors`): a business refusal answers a command
 with a ``Failure(refused=True)`` reply; a retriable fault is tried again up to
@@ -315,6 +317,12 @@ class Service(ServiceBase):
         )
         self.store = store
         ensure_tables(database, self._inbox_ddl)
+        # Where write transactions run one at a time and an append need not come first
+        # (SQLite), the inbox row is inserted first: finding it there means the message
+        # was applied by a transaction that committed. Elsewhere (PostgreSQL: appends
+        # first) the row is looked up first and written last.
+        dialect = database.dialect
+        self._claim_first = dialect.single_writer and dialect.appends_per_transaction is None
         self._sleep: Callable[[float], None] = time.sleep
 
     # -- sending outside a handler ---------------------------------------------------------
@@ -375,7 +383,7 @@ class Service(ServiceBase):
 
     def _apply(self, event: RecordedEvent, envelope: Envelope, handler: Handler) -> Outcome:
         with self.store.transaction() as tx:
-            if self._seen(tx, event):
+            if not self._claim(tx, event):
                 return "duplicate"
             message = self.codec.decode(event.type, event.data, envelope.schema_version)
             ctx = Context(self, tx, envelope, message)
@@ -396,7 +404,7 @@ class Service(ServiceBase):
     ) -> Outcome:
         """The handler's effects are gone: answer a refusal, or park the message."""
         with self.store.transaction() as tx:
-            if self._seen(tx, event):
+            if not self._claim(tx, event):
                 return "duplicate"
             ctx = Context(self, tx, envelope)
             outcome = self._settle_in(ctx, event, envelope, exc, attempts, refused=refused)
@@ -404,15 +412,20 @@ class Service(ServiceBase):
             self._record(tx, event)
         return outcome
 
-    def _seen(self, tx: Any, event: RecordedEvent) -> bool:
-        return bool(tx.execute(self._seen_sql, (self.consumer, self._uuid(event.id))))
+    def _claim(self, tx: Any, event: RecordedEvent) -> bool:
+        """Whether ``event`` is new to this service: its inbox row is written now where
+        that may come first (one statement instead of a look and a write), else looked up."""
+        if self._claim_first:
+            return self._insert(tx, event)
+        return not tx.execute(self._seen_sql, (self.consumer, self._uuid(event.id)))
 
     def _record(self, tx: Any, event: RecordedEvent) -> None:
-        inserted = tx.execute(
-            self._record_sql, (self.consumer, self._uuid(event.id), event.position)
-        )
-        if not inserted:
+        if not self._claim_first and not self._insert(tx, event):
             raise self._conflict(event)
+
+    def _insert(self, tx: Any, event: RecordedEvent) -> bool:
+        params = (self.consumer, self._uuid(event.id), event.position)
+        return bool(tx.execute(self._record_sql, params))
 
 
 def _text(exc: BaseException) -> str:
