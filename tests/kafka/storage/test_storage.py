@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,4 +189,36 @@ def test_without_fsync_appends_are_synced_by_sync(
     asyncio.run(run())
     log, replayed = RecordLog.open(path, MAGIC)
     assert replayed == [b"one", b"two", b"three"]
+    log.close()
+
+
+def test_a_worker_thread_may_append_in_place_in_order_with_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``append_here`` (the log writer's EndTxn job) writes on the calling thread, between
+    the event loop's appends, with no hand-off; a failed write keeps nothing of itself."""
+    path = tmp_path / "r.log"
+    real_write = os.write
+
+    def disk_full(fd: int, data: Any) -> int:
+        if bytes(data).endswith(b"lost"):
+            real_write(fd, bytes(data)[:5])  # a torn write, then the error
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    async def run() -> None:
+        log, _ = RecordLog.open(path, MAGIC, fsync=False)
+        await log.append([b"loop 1"])
+        await asyncio.to_thread(log.append_here, [b"worker 1", b"worker 2"])
+        await log.append([b"loop 2"])
+        monkeypatch.setattr(os, "write", disk_full)
+        with pytest.raises(StorageError, match="No space left"):
+            await asyncio.to_thread(log.append_here, [b"lost"])
+        monkeypatch.undo()
+        await asyncio.to_thread(log.append_here, [b"worker 3"])
+        log.close()
+
+    asyncio.run(run())
+    log, replayed = RecordLog.open(path, MAGIC)
+    assert replayed == [b"loop 1", b"worker 1", b"worker 2", b"loop 2", b"worker 3"]
     log.close()

@@ -29,7 +29,7 @@ from streamsource.kafka.protocol import (
 )
 from streamsource.kafka.protocol.messages.offsets import OffsetFetchRequest
 from streamsource.kafka.protocol.messages.transactions import DescribeTransactionsRequest
-from streamsource.kafka.storage import KeyedLog
+from streamsource.kafka.storage import KeyedLog, RecordLog
 
 TIMEOUT = 30.0
 
@@ -181,3 +181,38 @@ def test_the_interval_flush_syncs_the_transaction_log(
     producer.produce("synced", b"in a transaction", partition=0)
     producer.commit_transaction(TIMEOUT)
     wait_until(lambda: path.stat().st_ino in synced, timeout=10, what="an fsync of the txn log")
+
+
+def test_a_commit_writes_its_log_records_and_markers_in_one_log_writer_job(
+    broker_factory: Callable[..., EmbeddedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EndTxn under ``--fsync interval``: PrepareCommit, the markers and CompleteCommit
+    are one job of the log writer thread, which hands the two records to the transaction
+    log's thread itself: the event loop is not woken between them (it was twice)."""
+    from_loop: list[str] = []
+    submit_from_loop = RecordLog._submit_from_loop
+
+    def watched(self: RecordLog, job: Any) -> Any:
+        from_loop.append(self.path.name)
+        return submit_from_loop(self, job)
+
+    broker = broker_factory(fsync="interval")
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "one-job"})
+    producer.init_transactions(TIMEOUT)
+    producer.begin_transaction()
+    producer.produce("one-job", b"committed", partition=0)
+    assert producer.flush(TIMEOUT) == 0  # AddPartitionsToTxn and the produce are done
+    monkeypatch.setattr(RecordLog, "_submit_from_loop", watched)
+    producer.commit_transaction(TIMEOUT)
+    monkeypatch.undo()
+    assert "transactions.log" not in from_loop
+    assert read_committed(broker.bootstrap, "one-job") == [b"committed"]
+    described = wire_request(
+        broker.bootstrap, DescribeTransactionsRequest(transactional_ids=["one-job"]), 0
+    )
+    assert described.transaction_states[0].transaction_state == "CompleteCommit"
+    data_dir = Path(broker.data_dir)
+    broker.stop()
+    log = KeyedLog.open(data_dir / "transactions" / "transactions.log", LOG_MAGIC)
+    assert [decode_metadata(p).state for p in log.items().values()] == ["CompleteCommit"]
+    log.close()

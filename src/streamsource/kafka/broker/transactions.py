@@ -30,6 +30,7 @@ from streamsource.kafka.coordinator.offsets import OffsetCommit
 from streamsource.kafka.coordinator.transactions import (
     CommitOffsets,
     Decision,
+    Effect,
     Persist,
     TransactionCoordinator,
     TxnMetadata,
@@ -160,8 +161,20 @@ class TransactionRuntime:
     async def _carry_out(self, decision: Decision) -> None:
         persisted: TxnMetadata | None = None
         wrote_any = False
+        effects = decision.effects
         try:
-            for effect in decision.effects:
+            i = 0
+            while i < len(effects):
+                run = self._one_job(effects, i)
+                if run:
+                    done, error = await self._write_together(run)
+                    for record in done:
+                        persisted, wrote_any = record.metadata, True
+                    if error is not None:
+                        raise error
+                    i += len(run)
+                    continue
+                effect = effects[i]
                 if isinstance(effect, Persist):
                     await self._persist(effect)
                     persisted = effect.metadata
@@ -170,6 +183,7 @@ class TransactionRuntime:
                     await self._write_markers(effect)
                 elif isinstance(effect, CommitOffsets):
                     await self._commit_offsets(effect)
+                i += 1
         except (LogError, StorageError, StreamsourceError, OSError) as exc:
             log.error("transaction %r: %s", decision.transactional_id, exc)
             if not wrote_any:
@@ -178,11 +192,60 @@ class TransactionRuntime:
                 self.coordinator.load([persisted])  # what the log says; recover() goes on
             decision.error = ErrorCode.KAFKA_STORAGE_ERROR
 
+    def _one_job(self, effects: list[Effect], start: int) -> list[Persist | WriteMarkers]:
+        """The effects from ``start`` on that run as one log-writer job: log records and
+        markers in a row, markers among them (EndTxn: Prepare, markers, and Complete when
+        no offsets come between), under ``--fsync interval`` (with ``always`` each
+        record's fsync must not hold up the writer, which every produce waits for)."""
+        if self._fsync_always:
+            return []
+        run: list[Persist | WriteMarkers] = []
+        for effect in effects[start:]:
+            if not isinstance(effect, Persist | WriteMarkers):
+                break
+            run.append(effect)
+        return run if any(isinstance(e, WriteMarkers) for e in run) else []
+
+    async def _write_together(
+        self, run: list[Persist | WriteMarkers]
+    ) -> tuple[list[Persist], BaseException | None]:
+        """``run`` as one job on the log writer thread, in order: one hop of the event loop
+        for them all (the log's records go through its own thread, which the writer waits
+        for, in the order of the effects). Returns the records written, and the error that
+        stopped the job, if one did."""
+        log_file = self._log
+        if log_file is None:
+            raise RuntimeError("the transaction log is not open")
+        persisted: list[tuple[Persist, bytes | None]] = []
+        written: list[Partition] = []
+
+        def job(now: int) -> BaseException | None:
+            try:
+                for effect in run:
+                    if isinstance(effect, Persist):
+                        payload = _payload(effect)
+                        log_file.put_from_thread(effect.transactional_id, payload)
+                        persisted.append((effect, payload))
+                    else:
+                        self._append_markers(effect, now, written)
+            except (LogError, StorageError, StreamsourceError, OSError) as exc:
+                return exc
+            return None
+
+        error = await self._writer.run(partial(job, self._now_ms()))
+        for effect, payload in persisted:
+            await log_file.took(effect.transactional_id, payload)
+        if persisted:
+            self._flusher.written(log_file)
+        for partition in written:
+            partition.wake_waiters()
+        self._flusher.appended(written)
+        return [effect for effect, _ in persisted], error
+
     async def _persist(self, effect: Persist) -> None:
         if self._log is None:
             raise RuntimeError("the transaction log is not open")
-        payload = encode_metadata(effect.metadata) if effect.metadata is not None else None
-        await self._log.put(effect.transactional_id, payload)
+        await self._log.put(effect.transactional_id, _payload(effect))
         if not self._fsync_always:
             self._flusher.written(self._log)  # on disk with the data, within the interval
 
@@ -240,9 +303,13 @@ class TransactionRuntime:
                     errors[(partition.topic, partition.index)] = exc.error_code
         return errors
 
-    def _append_markers(self, effect: WriteMarkers, now: int) -> list[Partition]:
-        """On the log writer thread, after every produce queued before."""
-        written: list[Partition] = []
+    def _append_markers(
+        self, effect: WriteMarkers, now: int, written: list[Partition] | None = None
+    ) -> list[Partition]:
+        """On the log writer thread, after every produce queued before; the partitions
+        written to are added to ``written`` as they are (a failure may stop the loop)."""
+        if written is None:
+            written = []
         for topic, index in effect.partitions:
             partition = self._topics.partition(topic, index)
             if partition is None or partition.closed:
@@ -260,3 +327,7 @@ class TransactionRuntime:
         ]
         self._groups.coordinator.note_group_with_offsets(effect.group)
         await self._groups.offsets.commit(effect.group, entries)
+
+
+def _payload(effect: Persist) -> bytes | None:
+    return encode_metadata(effect.metadata) if effect.metadata is not None else None

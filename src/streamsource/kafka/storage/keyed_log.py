@@ -106,6 +106,17 @@ class KeyedLog:
             await self._records.append([_encode(key, value or b"")])
         finally:
             self._in_flight -= 1
+        await self.took(key, value)
+
+    def put_from_thread(self, key: str, value: bytes | None) -> None:
+        """``put``'s write, on the calling worker thread (not the event loop), in order
+        with every other write (``RecordLog.append_here``). The event loop then calls
+        ``took``; meanwhile nothing may ``put`` (the caller serialises them). Raises
+        ``StorageError``."""
+        self._records.append_here([_encode(key, value or b"")])
+
+    async def took(self, key: str, value: bytes | None) -> None:
+        """Take in an entry written (on the event loop, after ``put_from_thread``)."""
         old = self._live.pop(key, None)
         if old is not None:
             self._live_bytes -= _framed_size(key, old)

@@ -11,6 +11,10 @@ A log opened with ``fsync=False`` (the broker's ``--fsync interval``) writes its
 without an fsync; ``sync`` then makes everything written so far durable, queued after it
 (the broker's interval flush calls it), and ``synced_size`` says how far that reached.
 
+A caller that orders its own writes (the transaction coordinator, one decision at a time)
+may also write on its worker thread (``append_here``: the log writer thread's EndTxn job),
+with no hand-off to this thread; a lock keeps that and the rounds apart.
+
 A round that fails (ENOSPC, EIO) is cut back off the file, so a half-written record can
 never hide the records after it, and its callers get ``StorageError``; the next round
 tries again. Submission order is file order: a ``rewrite`` (compaction) sees the file with
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 # who waits for a job: a thread (a concurrent future) or a coroutine (its loop's future)
 _Waiter = concurrent.futures.Future[None] | tuple[asyncio.Future[None], asyncio.AbstractEventLoop]
 _Job = tuple[Callable[[], None] | bytes, _Waiter]
+_HERE: _Waiter = concurrent.futures.Future()  # marks append_here's write (never resolved)
 
 
 class RecordLog:
@@ -56,6 +61,7 @@ class RecordLog:
         self._size = size  # bytes of intact records (and the magic) in the file
         self._synced_size = size  # of which known to be on disk (what open found counts)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._file_lock = threading.Lock()  # the writer thread's rounds, or append_here
         self._jobs: deque[_Job] = deque()
         self._wakeup = threading.Condition()
         self._closing = False
@@ -136,6 +142,13 @@ class RecordLog:
         """Queue already framed records; the future resolves once they are durable."""
         return self._submit(framed)
 
+    def append_here(self, payloads: Sequence[bytes]) -> None:
+        """Write ``payloads`` on the calling thread (a worker, never the event loop), with
+        an fsync if the log makes one per round: no hand-off to the log's thread and back.
+        The caller orders this against its other writes (it awaits each before the next).
+        Raises ``StorageError``; nothing of the call is then kept."""
+        self._write_appends([(b"".join(frame(p) for p in payloads), _HERE)], [])
+
     def append_now(self, payloads: Sequence[bytes]) -> None:
         """``append`` for code off the event loop (tests, tools, shutdown): blocks."""
         self.submit(b"".join(frame(p) for p in payloads)).result()
@@ -208,27 +221,35 @@ class RecordLog:
             return
         data = b"".join(job[0] for job in jobs if isinstance(job[0], bytes))
         error: StorageError | None = None
-        try:
-            write_all(self._fd, data)
-            if self._fsync:
-                os.fsync(self._fd)
-        except OSError as exc:
-            self._cut_back()
-            error = StorageError(self.path, "cannot append to", exc)
-        else:
-            self._size += len(data)
-            if self._fsync:
-                self._synced_size = self._size
+        with self._file_lock:
+            try:
+                write_all(self._fd, data)
+                if self._fsync:
+                    os.fsync(self._fd)
+            except OSError as exc:
+                self._cut_back()
+                error = StorageError(self.path, "cannot append to", exc)
+            else:
+                self._size += len(data)
+                if self._fsync:
+                    self._synced_size = self._size
+        if jobs[0][1] is _HERE:  # append_here: the caller is the one waiting
+            if error is not None:
+                raise error
+            return
         outcomes.extend((waiter, error) for _, waiter in jobs)
 
     def _sync_now(self) -> None:
         """On the writer thread: fsync what the rounds before wrote."""
-        size = self._size
+        with self._file_lock:
+            size, fd = self._size, os.dup(self._fd)
         try:
-            os.fsync(self._fd)
+            os.fsync(fd)
         except OSError as exc:
             raise StorageError(self.path, "cannot sync", exc) from exc
-        self._synced_size = size
+        finally:
+            os.close(fd)
+        self._synced_size = max(self._synced_size, size)
 
     def _cut_back(self) -> None:
         # a half-written record would hide every later one on replay: cut it off now
@@ -238,11 +259,12 @@ class RecordLog:
             log.warning("%s: cannot cut back a failed append; replay will", self.path)
 
     def _replace(self, data: bytes) -> None:
-        replace_file(self.path, data)  # StorageError: the old file stays, and stays open
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        os.close(self._fd)
-        self._fd = fd
-        self._size = self._synced_size = len(data)  # replace_file synced it
+        with self._file_lock:
+            replace_file(self.path, data)  # StorageError: the old file stays, and stays open
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            os.close(self._fd)
+            self._fd = fd
+            self._size = self._synced_size = len(data)  # replace_file synced it
 
 
 def _deliver_all(outcomes: list[tuple[_Waiter, BaseException | None]]) -> None:
