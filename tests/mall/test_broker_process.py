@@ -1,11 +1,13 @@
-"""The broker ``mall serve`` starts is a child process that ends with it: after a clean stop
-and after ``kill -9`` of the mall no broker is left running, and a mall restarted at once on
-the same data directory and broker port gets its own broker on the same data (an order
-started before the kill completes)."""
+"""The broker ``mall serve`` starts is a child process tied to it: after a clean stop and
+after ``kill -9`` of the mall no broker is left running, and a mall restarted at once on the
+same data directory and broker port gets its own broker on the same data (an order checked
+out before the kill completes); a broker process killed with ``kill -9`` is started again by
+its mall, and an order checked out meanwhile completes."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -77,3 +79,23 @@ def test_a_mall_killed_with_9_leaves_no_broker_and_restarts_on_its_data(tmp_path
         shop.ship(order["shoppingId"])
         shop.pay_invoice(basket)
         assert shop.order_when(basket, "completed", seconds=60)["status"] == "completed"
+
+
+def test_a_broker_process_killed_with_9_is_started_again(tmp_path: Path) -> None:
+    with MallProcess.start(tmp_path) as mall, mall.client() as client:
+        (broker,) = children(mall.process.pid)
+        shop = Shopper(client)
+        customer = shop.customer()
+        _, product = shop.store_with_product(price=500)
+        basket = shop.basket(customer, product, quantity=1)
+        os.kill(broker, signal.SIGKILL)
+        shop.checkout(basket, shop.payment(customer, 500))  # its messages wait in the outboxes
+        eventually(
+            lambda: [p for p in children(mall.process.pid) if p != broker and not ended(p)],
+            "a new broker process",
+        )
+        order = shop.order_when(basket, "approved", seconds=60)
+        shop.ship(order["shoppingId"])
+        shop.pay_invoice(basket)
+        assert shop.order_when(basket, "completed", seconds=60)["status"] == "completed"
+    assert any("starting it again" in line for line in mall.output)

@@ -4,15 +4,17 @@ Why a child process and not a thread of the mall's (``EmbeddedBroker``): the bro
 about a third of the mall's CPU per order on the Kafka transport, and in the mall's process
 it competes for the one GIL with the services it serves (every fetch, produce and offset
 commit of the mall's relays and consumers), so every hop waits for the GIL twice. In a
-process of its own it runs on the other core; measured with ``benchmarks/mall.py``, the
-single-process mall went from about 11 to 19 completed orders/s and its CPU per order down
-by a third (fewer threads fighting over one GIL).
+process of its own it runs on the other core. Measured on the same code with 8 shoppers
+flat out (``benchmarks/mall.py``), the single-process mall went from about 12 to 19
+completed orders/s, and its CPU per order, the broker's included, from 75-100 to 70 ms
+(fewer threads taking turns at one GIL).
 
 The child is ``streamsource mall broker`` (hidden): it prints ``mall broker listening on
 HOST:PORT`` once it listens, and ends (cleanly: logs flushed, data dir lock released) when
 its standard input reaches end of file, which happens whenever the parent's end of that
 pipe closes: :meth:`ChildBroker.stop`, a normal exit, or the parent killed with ``kill -9``.
-So no broker outlives its mall, and a restarted mall starts a new one on the same data.
+So no broker outlives its mall, and a restarted mall starts a new one on the same data. A
+broker process that ends on its own (killed, crashed) is started again by the mall.
 The child runs in a session of its own: Ctrl-C in a terminal reaches the mall only, which
 still needs the broker to flush its relays while it stops.
 """
@@ -20,6 +22,8 @@ still needs the broker to flush its relays while it stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import re
 import subprocess
@@ -32,6 +36,7 @@ import streamsource as ss
 from streamsource.errors import BrokerError
 from streamsource.kafka.broker.identity import DataDirLock
 
+log = logging.getLogger("streamsource.mall.broker")
 _LISTENING = re.compile(r"^mall broker listening on (\S+:\d+)$")
 FAILED = "mall broker failed: "
 START_TIMEOUT = 60.0  # recovering a large data dir takes a while; a wedged child does not
@@ -44,14 +49,23 @@ class BrokerStartFailed(ss.StreamsourceError):
 
 
 class ChildBroker:
-    """``streamsource mall broker`` on ``data_dir`` as a child process (see the module)."""
+    """``streamsource mall broker`` on ``data_dir`` as a child process (see the module).
+
+    A child that ends without being asked (killed, crashed) is started again on the same
+    port and data, after a short wait that grows while it keeps failing: the relays and
+    consumers reconnect by themselves, and the messages meanwhile wait in the outboxes.
+    """
 
     def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.data_dir = data_dir
         self.host = host
-        self.port = port
+        self.port = port  # the bound one once started: a restart reuses it
         self.bootstrap = ""  # host:port once started
+        self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # _process and _stopping change together
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def command(self) -> list[str]:
         return [
@@ -61,52 +75,103 @@ class ChildBroker:
 
     def start(self, timeout: float = START_TIMEOUT) -> str:
         """Start the child and wait until it listens; its ``host:port``."""
-        process = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.PIPE,  # its end of file is the child's signal to stop
-            stdout=subprocess.PIPE,  # the one line saying where it listens
-            stderr=None,  # its log goes where the mall's goes
-            start_new_session=True,
-        )
-        self._process = process
-        lines: list[bytes] = []
-        assert process.stdout is not None
-        # read in a thread: a child that neither prints nor exits must not hold us forever
-        out = process.stdout
-        reader = threading.Thread(target=lambda: lines.append(out.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        line = lines[0].decode(errors="replace").strip() if lines else ""
+        self.bootstrap = self._launch(timeout)
+        self.port = int(self.bootstrap.rsplit(":", 1)[1])
+        self._watcher = threading.Thread(target=self._watch, name="broker-watch", daemon=True)
+        self._watcher.start()
+        return self.bootstrap
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """End the child cleanly (it stops on end of input); kill it after ``timeout``."""
+        with self._lock:
+            self._stopping.set()
+            process, self._process = self._process, None
+        if process is not None:
+            _end(process, timeout)
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.join(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return None if process is None else process.pid
+
+    def _launch(self, timeout: float) -> str:
+        with self._lock:
+            if self._stopping.is_set():
+                raise BrokerStartFailed("the mall is stopping")
+            process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.PIPE,  # its end of file is the child's signal to stop
+                stdout=subprocess.PIPE,  # the one line saying where it listens
+                stderr=None,  # its log goes where the mall's goes
+                start_new_session=True,  # Ctrl-C reaches the mall, which stops it after
+            )
+            self._process = process
+        line, said = _first_line(process, timeout)
         if match := _LISTENING.match(line):
-            self.bootstrap = match.group(1)
-            return self.bootstrap
-        self.stop()
+            return match.group(1)
+        _end(process, STOP_TIMEOUT)
         if line.startswith(FAILED):
             raise BrokerStartFailed(line.removeprefix(FAILED))
         where = f"the broker process on {self.data_dir}"
-        if not lines:
+        if not said:
             raise BrokerStartFailed(f"{where} did not listen within {timeout:g} s")
         raise BrokerStartFailed(
             f"{where} said {line!r} instead of listening" if line else f"{where} exited early"
         )
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """End the child cleanly (it stops on end of input); kill it after ``timeout``."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
-                pipe.close()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    def _watch(self) -> None:
+        """Start the child again whenever it ends while the mall runs."""
+        failures = 0
+        while True:
+            process = self._process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.wait(min(0.1 * 2**failures, 5.0)):
+                return
+            log.warning("the broker process exited (%s); starting it again", code)
+            try:
+                self._launch(START_TIMEOUT)
+            except BrokerStartFailed as exc:
+                failures += 1
+                log.warning("the broker process did not start again: %s", exc)
+                continue
+            failures = 0
+            self.restarts += 1
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
+
+def _first_line(process: subprocess.Popen[bytes], timeout: float) -> tuple[str, bool]:
+    """The first line ``process`` prints, and whether it printed (or closed) within
+    ``timeout``. Read in a thread: a child that neither prints nor exits must not hold
+    the caller forever."""
+    lines: list[bytes] = []
+    out = process.stdout
+    assert out is not None
+
+    def read() -> None:
+        with contextlib.suppress(ValueError, OSError):  # closed by a stop meanwhile
+            lines.append(out.readline())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return (lines[0].decode(errors="replace").strip() if lines else ""), bool(lines)
+
+
+def _end(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Close the child's input (it stops cleanly), wait for it; kill it after ``timeout``."""
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def serve_child(data_dir: Path, host: str, port: int) -> None:
