@@ -4,16 +4,16 @@
 
 Starts ``streamsource mall serve`` (all services in one process) on fresh SQLite files (and,
 with ``--postgres``, on a throwaway PostgreSQL server), once per transport: ``broker`` (the
-default: streamsource's broker started in the same process, its fsync policy the default
-``interval``) and ``local`` (``--transport local``: through the stores). The SQLite stores
+default: streamsource's broker, which ``mall serve`` starts as its child process, its fsync
+policy the default ``interval``) and ``local`` (``--transport local``: through the stores). The SQLite stores
 keep their default ``durability=full`` (every commit fsync'd). For each it sets up customers,
 stores and products, then measures, each for ``--duration`` seconds with ``--clients``
 shoppers (:mod:`examples.mall.load`):
 
 * ``HTTP round trip``: the baseline, in the same run against the same server: shoppers
   reading a customer (one request, one store read), requests per second and latency;
-* ``orders, flat out``: shoppers ordering as fast as they can (each order: about 12 requests,
-  a saga of five steps, 17 transactions across 9 stores); completed orders per second;
+* ``orders, flat out``: shoppers ordering as fast as they can (each order: about 15-17 requests,
+  ``req/o``; a saga of five steps, 17 transactions across 9 stores); completed orders per second;
 * ``orders at R/s``: orders started on a fixed schedule; checkout-to-approved p50 and p99;
 * the same two with the services split across two ``mall serve`` processes (``2 procs``:
   :data:`SPLIT`, the second one on the first one's broker, or on the same stores with
@@ -53,7 +53,7 @@ from examples.mall.load import Catalogue, Http, Result, run_load, set_up  # noqa
 
 LISTENING = re.compile(r"^mall: .* on (http://\S+)$")
 BROKER = re.compile(r"^mall: broker at (\S+)$")
-# two processes: the shoppers' side (with the embedded broker), and orders with the saga
+# two processes: the shoppers' side (it starts the broker), and orders with the saga
 SPLIT = ("stores,customers,baskets,payments", "ordering,cosec,notifications,search,depot")
 TICK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
@@ -287,7 +287,9 @@ def main() -> None:
     transports = args.transport or ["broker", "local"]
     counts = args.processes or [1, 2]
     print(f"\n{args.clients} shoppers, {args.duration:g} s per row; latency: checkout to approved")
-    print("SQLite stores with durability=full (the default); broker: embedded, fsync=interval")
+    print(
+        "SQLite stores with durability=full (the default); broker: the mall's child process, fsync=interval"
+    )
     print(
         f"{'backend':<16}{'row':<26}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'vs baseline':>12}{'CPU ms':>9}{'shoppers':>10}{'req/o':>7}"
