@@ -22,7 +22,8 @@ shoppers (:mod:`examples.mall.load`):
 The issue's targets on a 2-core machine: 100 completed orders/s on SQLite, p99 under 500 ms
 at 20 orders/s. ``vs baseline``: the row's p50 latency over the round trip's. ``CPU ms``: the
 mall processes' CPU time (user and system, all threads, from ``/proc``) per request or order
-during the row, the broker process a ``mall serve`` starts as its child included;
+during the row, the broker process a ``mall serve`` starts as its child included, and on
+PostgreSQL the database server's processes too;
 ``shoppers``: this process's (the load generator's) per request or order;
 ``req/o``: HTTP requests per completed order, polls included.
 
@@ -67,9 +68,10 @@ class Server:
     broker: str | None  # the address of the broker it started, if it did
 
 
-def cpu_seconds(servers: Sequence[Server]) -> float:
+def cpu_seconds(servers: Sequence[Server], database: int | None = None) -> float:
     """User and system CPU time of the servers' processes so far (all their threads), and
-    of their child processes (the broker a ``mall serve`` starts)."""
+    of their child processes (the broker a ``mall serve`` starts); with ``database``, a
+    PostgreSQL postmaster's pid, also of that server (its backends are its children)."""
     stats: dict[int, list[str]] = {}  # pid -> fields after the command's ")"
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -78,7 +80,7 @@ def cpu_seconds(servers: Sequence[Server]) -> float:
                     stats[int(entry)] = stat.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue  # gone meanwhile
-    pids = {server.pid for server in servers}
+    pids = {server.pid for server in servers} | ({database} if database else set())
     pids |= {pid for pid, fields in stats.items() if int(fields[1]) in pids}
     return sum(int(stats[p][11]) + int(stats[p][12]) for p in pids if p in stats) / TICK
 
@@ -195,7 +197,11 @@ class Cost:
             f"HTTP round trips alone allow at most {CORES * 1000 / http:.0f} orders/s, this run's "
             f"orders at {self.order_ms:.1f} ms at most {CORES * 1000 / self.order_ms:.0f}/s "
             f"if both cores were busy; the rest of an order is {self.order_ms - http:.1f} ms "
-            f"against the {budget - http:.1f} ms the target leaves."
+            + (
+                f"against the {budget - http:.1f} ms the target leaves."
+                if budget > http
+                else "and the requests alone already take more than the target leaves."
+            )
         )
 
 
@@ -222,6 +228,7 @@ def measure(
     processes: int,
     args: argparse.Namespace,
     base: Cost | None,
+    database: int | None = None,
 ) -> Cost | None:
     """Print the rows of the mall in ``processes`` processes; the round trip's cost, the
     baseline (measured with one process, else ``base``, the one process's)."""
@@ -233,9 +240,10 @@ def measure(
         run_load(urls, 2, 1.0, world=world)  # warm up: caches, connections
 
         def timed(load: Callable[[], Result]) -> tuple[Result, float, float]:
-            mall_cpu, shoppers_cpu = cpu_seconds(servers), time.process_time()
+            mall_cpu, shoppers_cpu = cpu_seconds(servers, database), time.process_time()
             result = load()
-            return result, cpu_seconds(servers) - mall_cpu, time.process_time() - shoppers_cpu
+            used = cpu_seconds(servers, database) - mall_cpu
+            return result, used, time.process_time() - shoppers_cpu
 
         if processes == 1:
             trips, used, shoppers = timed(
@@ -304,12 +312,13 @@ def main() -> None:
         from pg_server import PgServer, pg_store_url  # type: ignore[import-not-found]
 
         server = PgServer.start()
+        postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
         try:
             for transport in transports:
                 base = None
                 for processes in sorted(counts):
                     url = pg_store_url(server.url)
-                    base = measure("postgres", url, transport, processes, args, base)
+                    base = measure("postgres", url, transport, processes, args, base, postmaster)
                 if base and base.order_ms:
                     base.explain(TARGET)
         finally:
