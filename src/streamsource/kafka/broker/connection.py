@@ -250,6 +250,11 @@ class FrameConnection(asyncio.BufferedProtocol):
     def write(self, data: Any) -> None:
         self.transport.write(data)
 
+    @property
+    def writing_paused(self) -> bool:
+        """Whether the transport's write buffer is above its high-water mark."""
+        return self._writing_paused
+
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""
         if self._lost:

@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from functools import partial
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
-_Done = tuple[asyncio.Future[Any], Any, BaseException | None]
+_Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, object]
+_Done = tuple[asyncio.Future[Any], Any, BaseException | None, object]
 
 
 class LogWriter:
@@ -50,10 +49,9 @@ class LogWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._ensure_started()
-        self._jobs.put((call, future, loop))
+        self._jobs.put((call, future, loop, owner))
         if owner is not None:
-            self._last[owner] = future
-            future.add_done_callback(partial(self._forget, owner))
+            self._last[owner] = future  # forgotten when delivered (no callback per job)
         return future
 
     async def run(self, call: Callable[[], T]) -> T:
@@ -73,10 +71,6 @@ class LogWriter:
             self._jobs.put(None)
             thread.join()
 
-    def _forget(self, owner: object, future: asyncio.Future[Any]) -> None:
-        if self._last.get(owner) is future:
-            del self._last[owner]
-
     def _ensure_started(self) -> None:
         if self._thread is None:
             with self._start_lock:
@@ -91,29 +85,32 @@ class LogWriter:
             job = self._jobs.get()
             done: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
             while job is not None:
-                call, future, loop = job
+                call, future, loop, owner = job
                 try:
-                    outcome: _Done = (future, call(), None)
+                    outcome: _Done = (future, call(), None, owner)
                 except BaseException as exc:
-                    outcome = (future, None, exc)
+                    outcome = (future, None, exc, owner)
                 done.setdefault(loop, []).append(outcome)
                 if self._jobs.empty():
                     break
                 job = self._jobs.get()
             for loop, outcomes in done.items():
                 try:
-                    loop.call_soon_threadsafe(_deliver, outcomes)
+                    loop.call_soon_threadsafe(self._deliver, outcomes)
                 except RuntimeError:
                     pass  # the loop is closed: nobody waits for these any more
             if job is None:
                 return
 
-
-def _deliver(outcomes: list[_Done]) -> None:
-    for future, result, error in outcomes:
-        if future.cancelled():
-            continue
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
+    def _deliver(self, outcomes: list[_Done]) -> None:
+        """On the event loop: resolve the futures of a run of finished jobs."""
+        last = self._last
+        for future, result, error, owner in outcomes:
+            if owner is not None and last.get(owner) is future:
+                del last[owner]
+            if future.cancelled():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)

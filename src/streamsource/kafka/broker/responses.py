@@ -7,6 +7,12 @@ handling the next requests (a producer with 5 requests in flight then shares one
 between them). From the first pending response on, every response queues behind it, and a
 writer task sends them in order as they become ready: clients match responses to requests
 by order as well as by correlation id.
+
+The queue is pumped by callbacks: when the response at its head becomes ready, it and every
+ready one behind it are written there and then. Only a response with file regions (sent
+asynchronously) or a failed one hands the queue to a task, which then sends in order until
+the queue is empty: a task per connection for every Produce answered later would cost more
+than the answer itself.
 """
 
 from __future__ import annotations
@@ -81,7 +87,10 @@ class ResponseQueue:
         self._queued_bytes += size
         self._update_room()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._send_in_order())
+            if len(self._queue) == 1 and response.done():
+                self._pump()
+            else:
+                response.add_done_callback(self._on_ready)
 
     @property
     def idle(self) -> bool:
@@ -112,6 +121,8 @@ class ResponseQueue:
 
     async def finish(self) -> None:
         """Wait until every queued response is written (or has failed)."""
+        if self._queue and self._task is None:
+            self._start_task()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
@@ -121,6 +132,36 @@ class ResponseQueue:
             self._room.clear()
         else:
             self._room.set()
+
+    def _on_ready(self, _: asyncio.Future[Chunks]) -> None:
+        if self._task is None and self.failed is None:
+            self._pump()
+
+    def _pump(self) -> None:
+        """Write the ready responses at the head of the queue; a task takes over at the
+        first one with file regions or that failed."""
+        queue = self._queue
+        while queue:
+            future, size = queue[0]
+            if not future.done():
+                return  # its callback pumps again
+            if self._writer.writing_paused or self._writer.is_closing():
+                self._start_task()  # it waits for the socket (or fails) between responses
+                return
+            if future.cancelled() or future.exception() is not None:
+                self._start_task()  # it fails the connection, as it does on its own
+                return
+            chunks = future.result()
+            if not _all_bytes(chunks):
+                self._start_task()
+                return
+            _write(self._writer, chunks)
+            queue.popleft()
+            self._queued_bytes -= size
+            self._update_room()
+
+    def _start_task(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._send_in_order())
 
     async def _send_in_order(self) -> None:
         try:

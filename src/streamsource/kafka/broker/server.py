@@ -270,6 +270,8 @@ class KafkaServer:
         if message is None:
             return None
         if isinstance(message, Deferred):
+            if isinstance(message.awaitable, asyncio.Future):
+                return _encode_when_done(header, message.awaitable)
             return asyncio.ensure_future(_encode_later(header, message))
         if isinstance(message, Sent):
             return message.rest
@@ -278,6 +280,33 @@ class KafkaServer:
 
 async def _encode_later(header: RequestHeader, deferred: Deferred) -> list[Any]:
     return encode_response_chunks(header, await deferred.awaitable)
+
+
+def _encode_when_done(
+    header: RequestHeader, done: asyncio.Future[Any]
+) -> asyncio.Future[list[Any]]:
+    """``_encode_later`` for an answer that is a future already (Produce): a callback, not
+    a task, since this is on every produce request. The response queue cancelling the
+    encoded answer (its connection failed) leaves ``done`` alone: its work was done."""
+    encoded: asyncio.Future[list[Any]] = done.get_loop().create_future()
+
+    def encode(_: asyncio.Future[Any]) -> None:
+        if encoded.cancelled():
+            return
+        if done.cancelled():
+            encoded.cancel()
+            return
+        error = done.exception()
+        if error is None:
+            try:
+                encoded.set_result(encode_response_chunks(header, done.result()))
+                return
+            except Exception as exc:
+                error = exc
+        encoded.set_exception(error)
+
+    done.add_done_callback(encode)
+    return encoded
 
 
 _CLOSE: list[Any] = []  # sentinel (compared by identity): close without answering

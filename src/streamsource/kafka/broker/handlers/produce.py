@@ -38,7 +38,7 @@ from streamsource.kafka.records import (
     iter_batch_records,
     validate_produce_records,
 )
-from streamsource.kafka.records.header import HEADER_SIZE, parse_header
+from streamsource.kafka.records.header import HEADER_SIZE
 
 
 class ProduceContext(
@@ -60,17 +60,23 @@ async def handle_produce(
         refuse = ErrorCode.INVALID_REQUIRED_ACKS
     if refuse is None:
         await _load_producer_states(broker, request)
+    written: _Written = {}  # filled in by the writer, read on the loop once it is done
     # queued now, so the writer appends this connection's requests in the order they came
     done = broker.writer.submit(
-        partial(_produce_all, broker, request, header.api_version, refuse, broker.now_ms()),
+        partial(
+            _produce_all, broker, request, header.api_version, refuse, broker.now_ms(), written
+        ),
         owner=client,
     )
-    done.add_done_callback(partial(_appended, broker))
+    done.add_done_callback(partial(_appended, broker, written))
     if acks == 0:
         return None
     # answered once written (and with --fsync always, on disk); the connection's next
     # requests are read and queued meanwhile, and answered in order after this one
-    return Deferred(_answer(broker, done, acks))
+    if acks == -1 and broker.config.fsync == "always":
+        return Deferred(_synced(broker, done, written))
+    # the writer's future itself: no task or coroutine between it and the response
+    return Deferred(done)
 
 
 _Written = dict[Partition, list[_PartitionResponse]]
@@ -87,24 +93,19 @@ async def _load_producer_states(broker: ProduceContext, request: ProduceRequest)
                     await broker.producers.ensure_loaded(partition)
 
 
-def _appended(
-    broker: ProduceContext, done: asyncio.Future[tuple[list[_TopicResponse], _Written]]
-) -> None:
+def _appended(broker: ProduceContext, written: _Written, done: asyncio.Future[object]) -> None:
     if not done.cancelled() and done.exception() is None:
-        written = done.result()[1]
         for partition in written:
             partition.wake_waiters()  # on the loop: the fetches' futures live there
         broker.flusher.appended(written)  # on disk within the flush interval
 
 
-async def _answer(
-    broker: ProduceContext,
-    done: asyncio.Future[tuple[list[_TopicResponse], _Written]],
-    acks: int,
+async def _synced(
+    broker: ProduceContext, done: asyncio.Future[ProduceResponse], written: _Written
 ) -> ProduceResponse:
-    responses, written = await done
-    answer = ProduceResponse(responses=responses)
-    if acks == -1 and written and broker.config.fsync == "always":
+    """The answer once written and every partition written is synced (``--fsync always``)."""
+    answer = await done
+    if written:
         try:
             await broker.flusher.flush(written)
         except LogError as exc:
@@ -121,9 +122,10 @@ def _produce_all(
     version: int,
     refuse: ErrorCode | None,
     now_ms: int,
-) -> tuple[list[_TopicResponse], _Written]:
-    """On the log writer thread: every partition of the request, each on its own."""
-    written: _Written = {}
+    written: _Written,
+) -> ProduceResponse:
+    """On the log writer thread: every partition of the request, each on its own; notes
+    in ``written`` the partitions appended to."""
     responses: list[_TopicResponse] = []
     for topic_data in request.topic_data:
         name = topic_data.name
@@ -151,7 +153,7 @@ def _produce_all(
             if response.error_code == ErrorCode.NONE:
                 written.setdefault(partition, []).append(response)
         responses.append(_TopicResponse(name=name, partition_responses=partition_responses))
-    return responses, written
+    return ProduceResponse(responses=responses)
 
 
 def _ensure_topic(broker: ProduceContext, name: str) -> ErrorCode | None:
@@ -264,8 +266,10 @@ def _is_idempotent(records: object) -> bool:
     """Whether the data starts with a v2 batch from an idempotent producer (a cheap peek)."""
     if not isinstance(records, bytes | bytearray | memoryview) or len(records) < HEADER_SIZE:
         return False
-    try:
-        header = parse_header(records)
-    except struct.error:
-        return False
-    return header.magic == 2 and header.producer_id >= 0
+    # only the two fields asked about, not the whole header: this runs for every produce
+    return records[_MAGIC] == 2 and _PRODUCER_ID.unpack_from(records, _PRODUCER_ID_AT)[0] >= 0
+
+
+_MAGIC = 16  # byte offsets in a v2 batch header
+_PRODUCER_ID_AT = 43
+_PRODUCER_ID = struct.Struct(">q")
