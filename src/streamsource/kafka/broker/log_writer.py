@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, object]
-_Done = tuple[asyncio.Future[Any], Any, BaseException | None, object]
+Then = Callable[[BaseException | None], None]  # told on the loop that a job ran (its error)
+_Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, object, Then | None]
+_Done = tuple[asyncio.Future[Any], Any, BaseException | None, object, Then | None]
 
 
 class LogWriter:
@@ -41,15 +42,20 @@ class LogWriter:
         self._start_lock = threading.Lock()
         self._last: dict[object, asyncio.Future[Any]] = {}  # per connection
 
-    def submit(self, call: Callable[[], T], owner: object = None) -> asyncio.Future[T]:
+    def submit(
+        self, call: Callable[[], T], owner: object = None, then: Then | None = None
+    ) -> asyncio.Future[T]:
         """Queue ``call`` now (its place in the order is taken here); await the result.
 
-        ``owner`` (a connection) makes ``settled(owner)`` wait for it.
+        ``owner`` (a connection) makes ``settled(owner)`` wait for it. ``then`` is called on
+        the event loop once ``call`` ran, with its error or None, even if the future was
+        cancelled meanwhile (a connection that failed): cancelling cannot undo a write, so
+        what follows one (waking readers, noting it for the flush) must not hang on it.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._ensure_started()
-        self._jobs.put((call, future, loop, owner))
+        self._jobs.put((call, future, loop, owner, then))
         if owner is not None:
             self._last[owner] = future  # forgotten when delivered (no callback per job)
         return future
@@ -85,11 +91,11 @@ class LogWriter:
             job = self._jobs.get()
             done: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
             while job is not None:
-                call, future, loop, owner = job
+                call, future, loop, owner, then = job
                 try:
-                    outcome: _Done = (future, call(), None, owner)
+                    outcome: _Done = (future, call(), None, owner, then)
                 except BaseException as exc:
-                    outcome = (future, None, exc, owner)
+                    outcome = (future, None, exc, owner, then)
                 done.setdefault(loop, []).append(outcome)
                 if self._jobs.empty():
                     break
@@ -105,9 +111,11 @@ class LogWriter:
     def _deliver(self, outcomes: list[_Done]) -> None:
         """On the event loop: resolve the futures of a run of finished jobs."""
         last = self._last
-        for future, result, error, owner in outcomes:
+        for future, result, error, owner, then in outcomes:
             if owner is not None and last.get(owner) is future:
                 del last[owner]
+            if then is not None:
+                then(error)
             if future.cancelled():
                 continue
             if error is None:

@@ -67,8 +67,8 @@ async def handle_produce(
             _produce_all, broker, request, header.api_version, refuse, broker.now_ms(), written
         ),
         owner=client,
+        then=partial(_appended, broker, written),
     )
-    done.add_done_callback(partial(_appended, broker, written))
     if acks == 0:
         return None
     # answered once written (and with --fsync always, on disk); the connection's next
@@ -93,8 +93,10 @@ async def _load_producer_states(broker: ProduceContext, request: ProduceRequest)
                     await broker.producers.ensure_loaded(partition)
 
 
-def _appended(broker: ProduceContext, written: _Written, done: asyncio.Future[object]) -> None:
-    if not done.cancelled() and done.exception() is None:
+def _appended(broker: ProduceContext, written: _Written, error: BaseException | None) -> None:
+    """Once the writer ran the produce, even if its answer was cancelled (its connection
+    failed): what it wrote is in the log, so readers wake and the flush covers it."""
+    if error is None:
         for partition in written:
             partition.wake_waiters()  # on the loop: the fetches' futures live there
         broker.flusher.appended(written)  # on disk within the flush interval
