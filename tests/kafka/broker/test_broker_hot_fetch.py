@@ -2,7 +2,7 @@
 
 A consumer keeping up with its producers reads what was just appended; the broker reads
 and sends that on its event loop (``handlers.fetch``), and sends a worker thread only the
-reads that may wait for the disk: data this broker process did not write. These tests
+reads that may wait for the disk: data not in the page cache. These tests
 watch the mechanism, the jobs the event loop hands to its default executor (where
 ``asyncio.to_thread`` runs them), through a real client; not CPU time.
 """
@@ -13,13 +13,17 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from deadline import wait_until
+from page_cache_eviction import evict
 from streamsource.kafka import EmbeddedBroker
 from streamsource.kafka.broker.app import Broker
+from streamsource.kafka.log import partition_log
 
 
 class CountingExecutor(ThreadPoolExecutor):
@@ -88,16 +92,37 @@ def test_the_tail_just_written_is_fetched_without_a_worker_thread(
     assert jobs.count("_read_and_send") == 0
 
 
-def test_data_written_before_a_restart_is_read_in_a_worker_thread(
+def test_data_the_page_cache_lacks_is_read_in_a_worker_thread(
     broker_factory: Callable[..., EmbeddedBroker],
 ) -> None:
-    """After a restart nothing proves the old data is in the page cache: a worker reads it
-    (a cold read may wait for the disk, which the event loop never does)."""
+    """Data written before a restart and since dropped from the page cache: a worker reads
+    it (a read of it may wait for the disk, which the event loop never does)."""
     broker = broker_factory()
     old = [b"old-%d" % i for i in range(500)]
     _produce(broker, "cold", old)
     broker.stop()
     broker = broker_factory(data_dir=broker.data_dir)
+    for path in Path(broker.data_dir).rglob("*.log"):
+        evict(path)  # (opening the log read its tail back in)
     jobs = _count_jobs(broker)
     assert _consume(broker, "cold", len(old)) == old
     assert jobs.count("_read_and_send") >= 1
+
+
+def test_data_still_in_the_page_cache_is_fetched_without_a_worker_thread(
+    broker_factory: Callable[..., EmbeddedBroker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer far behind the tail (beyond what the broker itself just wrote), and data
+    written before a restart: in the page cache, so the event loop reads it."""
+    monkeypatch.setattr(partition_log, "HOT_TAIL_BYTES", 1_000)
+    broker = broker_factory()
+    values = [b"behind-%d" % i for i in range(2_000)]
+    _produce(broker, "behind", values)
+    jobs = _count_jobs(broker)
+    assert _consume(broker, "behind", len(values)) == values
+    assert jobs.count("_read_and_send") == 0
+    broker.stop()
+    broker = broker_factory(data_dir=broker.data_dir)
+    jobs = _count_jobs(broker)
+    assert _consume(broker, "behind", len(values)) == values
+    assert jobs.count("_read_and_send") == 0

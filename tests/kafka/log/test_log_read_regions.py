@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from log_batches import batch_bases, make_batch
 
-from streamsource.kafka.log import LogConfig, OffsetOutOfRange, PartitionLog, partition_log
+from page_cache_eviction import evict
+from streamsource.kafka.log import (
+    LogConfig,
+    OffsetOutOfRange,
+    PartitionLog,
+    page_cache,
+    partition_log,
+)
 from streamsource.kafka.records.header import parse_header
 
 NOW = 1_000_000
@@ -88,11 +95,13 @@ def _hot_bytes(log: PartitionLog, offset: int, max_bytes: int = 1 << 30) -> byte
             region.close()
 
 
-def test_the_hot_tail_is_what_this_process_appended_to_the_active_segment(
-    tmp_path: Path,
+def test_without_the_kernels_answer_the_hot_tail_is_what_this_process_appended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The event loop reads only data it knows is in the page cache: appended by this log
-    object to its active segment. Not what it found at open, not older segments."""
+    """Where the kernel cannot say what is in the page cache, the event loop reads only
+    data it knows is there: appended by this log object to its active segment. Not what it
+    found at open, not older segments."""
+    monkeypatch.setattr(page_cache, "_call", None)  # as on a kernel without cachestat
     config = LogConfig(segment_bytes=40_000, index_interval_bytes=500)
     log = PartitionLog.open(tmp_path / "p", config, now_ms=NOW)
     for n in range(30):
@@ -121,10 +130,61 @@ def test_the_hot_tail_is_what_this_process_appended_to_the_active_segment(
     log.close()
 
 
+def _evict(directory: Path) -> None:
+    for path in directory.glob("*.log"):
+        evict(path)
+
+
+def test_data_in_the_page_cache_is_hot_wherever_it_lies(tmp_path: Path) -> None:
+    """Data found at open, older segments: hot once the kernel says every page the read
+    touches is cached; cold (None, nothing read) while any is not."""
+    config = LogConfig(segment_bytes=40_000, index_interval_bytes=500)
+    log = PartitionLog.open(tmp_path / "p", config, now_ms=NOW)
+    for n in range(90):
+        log.append([make_batch(5, tag=f"a{n}", value_size=200)], now_ms=NOW)
+    assert len(log.segment_base_offsets) > 2
+    log.close()
+
+    _evict(tmp_path / "p")
+    log = PartitionLog.open(tmp_path / "p", config, now_ms=NOW)  # reads only the tails
+    _evict(tmp_path / "p")
+    second = log.segment_base_offsets[1]
+    end = log.log_end_offset
+    assert _hot_bytes(log, 0) is None  # an old segment, its file closed
+    assert _hot_bytes(log, end - 5) is None  # the active one: found at open, not cached
+    whole = log.read(0, 1 << 30)  # a worker's read: every segment opened and cached
+    for offset in (0, 3, second - 1, second, end - 5, end - 1):
+        assert _hot_bytes(log, offset) == log.read(offset, 1 << 30), offset
+    assert _hot_bytes(log, 0, max_bytes=100) == log.read(0, 100)
+    assert _hot_bytes(log, 0) == whole
+
+    # files open, nothing cached: not even a batch header is read (it would wait)
+    _evict(tmp_path / "p")
+    reads = log.stats.read_calls
+    assert _hot_bytes(log, 0) is None
+    assert _hot_bytes(log, end - 5) is None
+    assert log.stats.read_calls == reads
+
+    # the batch headers a read looks at cached, the bytes it would send not: still cold
+    fd = os.open(tmp_path / "p" / f"{0:020d}.log", os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        os.pread(fd, 8192, 0)  # what the walk reads of the first segment to the end of it
+        assert not page_cache.cached(fd, 0, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    reads = log.stats.read_calls
+    assert _hot_bytes(log, 0) is None
+    assert log.stats.read_calls > reads  # the headers were read, the region was refused
+    assert log.read(0, 1 << 30) == whole
+    log.close()
+
+
 def test_only_the_last_hot_tail_bytes_are_hot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(partition_log, "HOT_TAIL_BYTES", 2_000)
+    monkeypatch.setattr(page_cache, "_call", None)  # as on a kernel without cachestat
     log = PartitionLog.open(tmp_path / "p", LogConfig(index_interval_bytes=100), now_ms=NOW)
     for n in range(100):
         log.append([make_batch(1, tag=f"a{n}", value_size=100)], now_ms=NOW)

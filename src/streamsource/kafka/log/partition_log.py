@@ -10,17 +10,19 @@ or ``enforce_retention`` from a worker thread while its event loop appends and r
 fsync itself runs outside the lock on duplicated file descriptors, so appends are not held
 up by a slow disk.
 
-The hot tail (``read_hot_regions``): a read that the event loop may do itself, because it
-cannot wait for the disk. It is hot when every byte it touches (the batch headers found
-from the offset index, the range handed to ``sendfile``) lies in the active segment and
-was appended by this process within its last ``HOT_TAIL_BYTES``: those pages were written
-moments ago, so they are in the page cache (dirty until written back, then on the LRU as
-its most recently used pages), and reading them, or ``sendfile`` from them, copies memory
-and never issues disk I/O. Only memory pressure that evicts the last few tens of MB written
-could make such a read wait, and then every process of the machine is already paging. Data
-this process did not write (the tail found at open, older segments) is never called hot:
-it goes to a worker thread. The log's lock is only tried, never waited for: the writer
-thread holds it while it appends, and an append may wait on writeback throttling.
+Hot reads (``read_hot_regions``): a read that the event loop may do itself, because it
+cannot wait for the disk: every byte it touches (the batch headers found from the offset
+index, the ranges handed to ``sendfile``) is in the page cache. Two ways to know: the bytes
+this process appended to the active segment within its last ``HOT_TAIL_BYTES`` were written
+moments ago, so they are cached (dirty until written back, then on the LRU as its most
+recently used pages) without asking; anything else (older data, older segments, the tail
+found at open) is asked of the kernel (``page_cache``: headers read only if cached, regions
+counted with ``cachestat``), and where the kernel cannot say, it is cold and goes to a
+worker thread. Only memory pressure that evicts pages between the question and the read
+could make such a read wait, and then every process of the machine is already paging. A
+segment whose file is closed is cold too (opening it may wait). The log's lock is only
+tried, never waited for: the writer thread holds it while it appends, and an append may wait
+on writeback throttling.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamsource.kafka.log import page_cache
 from streamsource.kafka.log.checks import checked_header, stamp_log_append_time
 from streamsource.kafka.log.cleaner import swap as cleaner_swap
 from streamsource.kafka.log.cleaner.core import SegmentInfo
@@ -50,6 +53,7 @@ from streamsource.kafka.log.errors import (
 from streamsource.kafka.log.region import FileRegion
 from streamsource.kafka.log.segment import (
     MAX_RELATIVE_OFFSET,
+    NotCached,
     ReadStats,
     Segment,
     list_segment_bases,
@@ -353,35 +357,59 @@ class PartitionLog:
     def read_hot_regions(
         self, offset: int, max_bytes: int, *, max_offset: int | None = None
     ) -> tuple[list[FileRegion], int] | None:
-        """What ``read_regions`` returns, if it can be had without waiting: the read lies
-        in the hot tail (module docstring) and the lock is free; else None (read it from a
-        worker thread). For the event loop. None too for a read that fails (out of range,
-        closed), so that the worker's read reports it."""
+        """What ``read_regions`` returns, if it can be had without waiting: the lock is
+        free and every byte the read touches is hot (module docstring); else None (read it
+        from a worker thread). For the event loop. None too for a read that fails (out of
+        range, closed), so that the worker's read reports it."""
         if not self._lock.acquire(blocking=False):
             return None
         try:
             if self._closed:
                 return None
-            active = self._segments[-1]
-            end = active.next_offset
-            if offset < max(self._log_start_offset, active.base_offset) or offset > end:
+            end = self.log_end_offset
+            if offset < self._log_start_offset or offset > end:
                 return None
             if offset == end or (max_offset is not None and offset >= max_offset):
                 return [], -1
+            first = max(0, bisect_right(self._bases, offset) - 1)
+            walked = self._segments[first:]
+            if not all(segment.is_open for segment in walked):
+                return None  # opening a file may wait for the disk
+            active = walked[-1]
             hot_from = max(self._hot_from, active.size - HOT_TAIL_BYTES)
-            # the walk reads forward from the index entry below the offset, so from there on
-            # everything it touches is hot
-            _, position = active.index.lookup(offset - active.base_offset)
-            if position < hot_from or not active.is_open:
+            if len(walked) == 1:
+                # the walk reads forward from the index entry below the offset: from there on
+                # the tail this process wrote is hot without asking the kernel
+                _, position = active.index.lookup(offset - active.base_offset)
+                if position >= hot_from:
+                    return self._regions(offset, max_bytes, max_offset)
+
+            def in_page_cache(segment: Segment, start: int, stop: int) -> bool:
+                if segment is active and start >= hot_from:
+                    return True
+                return page_cache.cached(segment.fd(), start, stop - start) is True
+
+            for segment in walked:
+                segment.cached_only = True  # batch headers: read only from the page cache
+            try:
+                return self._regions(offset, max_bytes, max_offset, in_page_cache)
+            except NotCached:
                 return None
-            return self._regions(offset, max_bytes, max_offset)
+            finally:
+                for segment in walked:
+                    segment.cached_only = False
         finally:
             self._lock.release()
 
     def _regions(
-        self, offset: int, max_bytes: int, max_offset: int | None
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None,
+        hot: Callable[[Segment, int, int], bool] | None = None,
     ) -> tuple[list[FileRegion], int]:
-        """``read_regions`` under the lock."""
+        """``read_regions`` under the lock; with ``hot``, raises ``NotCached`` unless
+        ``hot(segment, start, stop)`` holds for every region."""
         regions: list[FileRegion] = []
         after = -1
 
@@ -389,16 +417,20 @@ class PartitionLog:
             nonlocal after
             stop, next_offset = segment.read_range(position, forced, remaining, max_offset)
             if stop > position:
+                if hot is not None and not hot(segment, position, stop):
+                    raise NotCached
                 regions.append(FileRegion(os.dup(segment.fd()), position, stop - position))
                 after = next_offset
             return stop
 
         try:
             self._walk(offset, max_bytes, max_offset, take)
-        except OSError as exc:
+        except BaseException as exc:
             for region in regions:
                 region.close()
-            raise LogStorageError(self.directory, "reading from", exc) from exc
+            if isinstance(exc, OSError):
+                raise LogStorageError(self.directory, "reading from", exc) from exc
+            raise
         return regions, after
 
     def _walk(

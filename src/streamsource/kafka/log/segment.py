@@ -18,6 +18,7 @@ from pathlib import Path
 
 import crc32c
 
+from streamsource.kafka.log import page_cache
 from streamsource.kafka.log.index import OffsetIndex, TimeIndex
 from streamsource.kafka.records.header import (
     CRC_COVERED_FROM,
@@ -39,6 +40,10 @@ MAX_RELATIVE_OFFSET = 2**32 - 1  # the offset index stores offsets relative to t
 _OFFSET_AND_LENGTH = struct.Struct(">qi")
 _SEGMENT_FILE = re.compile(r"(\d{20})\.(log|index|timeindex)")
 _MAX_IOV = 1024  # Linux's IOV_MAX: buffers per pwritev call
+
+
+class NotCached(Exception):
+    """A read of a segment set to ``cached_only`` needed bytes not in the page cache."""
 
 
 class ReadStats:
@@ -68,6 +73,9 @@ class Segment:
         self.created_ms = 0  # wall clock when this segment started receiving data (for roll)
         self.last_modified_ms = 0  # wall clock of the last append (retention without timestamps)
         self.dirty = False  # data or index bytes written since the last fsync
+        # set by the log, under its lock, while the event loop reads: a read of bytes not
+        # in the page cache then raises NotCached instead of waiting for the disk
+        self.cached_only = False
         self._stats = stats
         self._fd = -1
         self._bytes_since_index = 0
@@ -199,6 +207,13 @@ class Segment:
     def pread(self, length: int, position: int) -> bytes:
         """Read ``length`` bytes at ``position`` (fewer only at the end of the file)."""
         fd = self.fd()
+        if self.cached_only:
+            cached = page_cache.pread_cached(fd, length, position)
+            if cached is None:
+                raise NotCached
+            self._stats.bytes_read += length
+            self._stats.read_calls += 1
+            return cached
         data = os.pread(fd, length, position)
         self._stats.bytes_read += len(data)
         self._stats.read_calls += 1

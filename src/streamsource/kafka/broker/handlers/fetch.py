@@ -8,17 +8,18 @@ When less than ``min_bytes`` is available the request waits, up to ``max_wait_ms
 append to any partition it reads (each read partition holds a future that appends resolve).
 
 Where a pass over the partitions runs: a consumer keeping up with its producers reads what
-was appended moments ago, the log's hot tail (``PartitionLog.read_hot_regions`` says why
-reading it cannot wait for the disk). When every partition of a plaintext fetch reads only
-its hot tail, and no other thread holds its log or transaction index, the event loop reads
-the regions and, when that is the answer and nothing else is queued on the connection,
-sends it itself: header written and ``sendfile`` on the non-blocking socket, whatever the
-socket does not take now read and left to the transport. No thread hop at all: a hop
-costs a futex wake-up each way and the GIL changing hands, more CPU than a tail fetch's
-own work. Any other pass (an older segment, data written before this process started,
-down-conversion, TLS) runs in a worker thread, so that a read from a cold segment holds up
-this fetch only, never the event loop; when that pass is the answer and the connection has
-nothing else queued, the same thread also sends it (one hop per fetch, not two).
+was appended moments ago, and one catching up reads data still in the page cache; either
+read is hot (``PartitionLog.read_hot_regions`` says how it knows it cannot wait for the
+disk). When every partition of a plaintext fetch reads only hot bytes, and no other thread
+holds its log or transaction index, the event loop reads the regions and, when that is the
+answer and nothing else is queued on the connection, sends it itself: header written and
+``sendfile`` on the non-blocking socket, whatever the socket does not take now read and
+left to the transport. No thread hop at all: a hop costs a futex wake-up each way and the
+GIL changing hands, more CPU than a hot fetch's own work. Any other pass (bytes not in the
+page cache, a segment whose file is closed, down-conversion, TLS) runs in a worker thread,
+so that a read from the disk holds up this fetch only, never the event loop; when that pass
+is the answer and the connection has nothing else queued, the same thread also sends it
+(one hop per fetch, not two).
 
 With one replica the high watermark is the log end offset; a read_committed fetch (v4+)
 gets data only below the last stable offset (the first offset of the oldest open
