@@ -74,19 +74,33 @@ def conforms(body: dict[str, Any], schema: dict[str, Any]) -> None:
         assert isinstance(value, types) or (value is None and nullable), (name, value, options)
 
 
-def test_polled_views_are_the_documented_ones(http: httpx.Client) -> None:
-    """The order, its saga and its invoice, which shoppers poll, are encoded without their
-    response models (for speed): their bodies still are what /openapi.json documents."""
+def test_views_encoded_without_their_models_are_the_documented_ones(
+    http: httpx.Client,
+) -> None:
+    """The views the order flow reads (customer, basket, order, saga, shopping list, invoice,
+    the ``{id}`` of a creation) are encoded without their response models, for speed: their
+    bodies still are what /openapi.json documents."""
     schemas = json_of(http.get("/openapi.json"))["components"]["schemas"]
     shop = Shopper(http)
     customer = shop.customer()
-    _, product = shop.store_with_product(price=300)
+    conforms(json_of(http.get(f"/api/customers/{customer}")), schemas["CustomerView"])
+    conforms({"id": customer}, schemas["Created"])
+    store, product = shop.store_with_product(price=300)
     basket = shop.basket(customer, product, quantity=1)
+    held = json_of(http.get(f"/api/baskets/{basket}"))
+    conforms(held, schemas["BasketView"])
+    assert len(held["items"]) == 1
+    conforms(held["items"][0], schemas["ItemView"])
     shop.checkout(basket, shop.payment(customer, 300))
     order = shop.order_when(basket, "approved")
     conforms(order, schemas["OrderView"])
     conforms(shop.saga_when(basket, "completed"), schemas["SagaView"])
+    shopping = shop.shopping(order["shoppingId"])
+    conforms(shopping, schemas["ShoppingListView"])
+    assert (shopping["orderId"], shopping["botId"]) == (basket, None)
+    assert shopping["stops"][0]["storeId"] == store
     shop.ship(order["shoppingId"])
+    assert shop.shopping(order["shoppingId"])["botId"] == "bot-7"
     invoice = shop.pay_invoice(basket)
     conforms(invoice, schemas["InvoiceView"])
     assert invoice == {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import Field
 
-from ..platform.http import Camel, Created
+from ..platform.http import Camel, Created, created, encoded, on_loop
 from .application import Baskets
 
 
@@ -39,39 +39,48 @@ class BasketView(Camel):
 
 def router(baskets: Baskets) -> APIRouter:
     api = APIRouter(prefix="/api/baskets", tags=["baskets"])
+    local = baskets.own.local
 
     @api.post("", status_code=201, response_model=Created)
-    def start(body: StartBasket) -> Created:
-        return Created(id=baskets.start(body.customer_id))
+    @on_loop(local)
+    def start(body: StartBasket) -> Response:
+        return created(baskets.start(body.customer_id))
 
     @api.get("/{id}", response_model=BasketView)
-    def get(id: str) -> BasketView:
+    @on_loop(local)
+    def get(id: str) -> Response:
         b = baskets.load(id)
         items = [
-            ItemView(
-                product_id=i.productId,
-                store_id=i.storeId,
-                product_name=i.productName,
-                price=i.price,
-                quantity=i.quantity,
-            )
+            {
+                "productId": i.productId,
+                "storeId": i.storeId,
+                "productName": i.productName,
+                "price": i.price,
+                "quantity": i.quantity,
+            }
             for i in b.items.values()
         ]
-        return BasketView(id=b.id, customer_id=b.customer_id, items=items, status=b.status)
+        return encoded(
+            {"id": b.id, "customerId": b.customer_id, "items": items, "status": b.status}
+        )
 
     @api.put("/{id}/addItem", status_code=204)
+    @on_loop(local)
     def add_item(id: str, body: ItemChange) -> None:
         baskets.add_item(id, body.product_id, body.quantity)
 
     @api.put("/{id}/removeItem", status_code=204)
+    @on_loop(local)
     def remove_item(id: str, body: ItemChange) -> None:
         baskets.change(id, lambda b: b.remove(body.product_id, body.quantity))
 
     @api.put("/{id}/checkout", status_code=204)
+    @on_loop(local)
     def checkout(id: str, body: Checkout) -> None:
         baskets.change(id, lambda b: b.checkout(body.payment_id))
 
     @api.delete("/{id}", status_code=204)
+    @on_loop(local)
     def cancel(id: str) -> None:
         baskets.change(id, lambda b: b.cancel())
 

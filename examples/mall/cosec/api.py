@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from ..platform.http import Camel, encoded, polled
+from ..platform.http import Camel, encoded, on_loop
 from .application import Sagas
 
 
@@ -25,7 +25,7 @@ def router(sagas: Sagas) -> APIRouter:
     api = APIRouter(prefix="/api/sagas", tags=["sagas"])
 
     @api.get("/{id}", response_model=SagaView)
-    @polled(sagas.own.local)
+    @on_loop(sagas.own.local)
     def get(id: str) -> Response:
         return encoded(sagas.view(id))
 

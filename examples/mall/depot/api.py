@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import Field
 
-from ..platform.http import Camel
+from ..platform.http import Camel, encoded, on_loop
 from .application import Depot
 
 
@@ -25,19 +25,22 @@ class ShoppingListView(Camel):
 
 def router(depot: Depot) -> APIRouter:
     api = APIRouter(prefix="/api/depot", tags=["depot"])
+    local = depot.own.local
 
     @api.get("/shopping/{id}", response_model=ShoppingListView)
-    def get(id: str) -> ShoppingListView:
+    @on_loop(local)
+    def get(id: str) -> Response:
         s = depot.load(id)
-        return ShoppingListView(
-            id=s.id, order_id=s.order_id, status=s.status, stops=s.stops, bot_id=s.bot_id or None
-        )
+        view = {"id": s.id, "orderId": s.order_id, "status": s.status, "stops": s.stops}
+        return encoded({**view, "botId": s.bot_id or None})
 
     @api.put("/shopping/{id}/assign", status_code=204)
+    @on_loop(local)
     def assign(id: str, body: AssignBot) -> None:
         depot.run(id, lambda s: s.assign(body.bot_id))
 
     @api.put("/shopping/{id}/complete", status_code=204)
+    @on_loop(local)
     def complete(id: str) -> None:
         depot.run(id, lambda s: s.complete())
 

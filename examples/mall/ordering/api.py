@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from ..platform.http import Camel, encoded, polled
+from ..platform.http import Camel, encoded, on_loop
 from .application import Ordering, view
 
 
@@ -24,11 +24,12 @@ def router(ordering: Ordering) -> APIRouter:
     api = APIRouter(prefix="/api/ordering", tags=["ordering"])
 
     @api.get("/{id}", response_model=OrderView)
-    @polled(ordering.own.local)
+    @on_loop(ordering.own.local)
     def get(id: str) -> Response:
         return encoded(view(ordering.load(id)))
 
     @api.delete("/{id}", status_code=204)
+    @on_loop(ordering.own.local)
     def cancel(id: str) -> None:
         ordering.cancel(id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from ..platform.http import Camel, Created, encoded, polled
+from ..platform.http import Camel, Created, created, encoded, on_loop
 from .application import Payments
 
 
@@ -26,17 +26,19 @@ def router(payments: Payments) -> APIRouter:
     api = APIRouter(prefix="/api/payments", tags=["payments"])
 
     @api.post("", status_code=201, response_model=Created)
-    def authorize(body: AuthorizePayment) -> Created:
-        return Created(id=payments.authorize(body.customer_id, body.amount))
+    @on_loop(payments.own.local)
+    def authorize(body: AuthorizePayment) -> Response:
+        return created(payments.authorize(body.customer_id, body.amount))
 
     @api.get("/invoices/{id}", response_model=InvoiceView)
-    @polled(payments.own.local)
+    @on_loop(payments.own.local)
     def invoice(id: str) -> Response:
         i = payments.invoice(id)
         view = {"id": i.id, "orderId": i.id, "paymentId": i.payment_id, "amount": i.amount}
         return encoded({**view, "status": i.status})
 
     @api.put("/invoices/{id}/pay", status_code=204)
+    @on_loop(payments.own.local)
     def pay(id: str) -> None:
         payments.pay(id)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import Field
 
-from ..platform.http import Camel, Created
+from ..platform.http import Camel, Created, created, on_loop
 from .application import Stores
 
 
@@ -52,10 +52,12 @@ class ProductView(Camel):
 
 def router(stores: Stores) -> APIRouter:
     api = APIRouter(prefix="/api/stores", tags=["stores"])
+    local = stores.own.local
 
     @api.post("", status_code=201, response_model=Created)
-    def create(body: CreateStore) -> Created:
-        return Created(id=stores.create_store(body.name, body.location))
+    @on_loop(local)
+    def create(body: CreateStore) -> Response:
+        return created(stores.create_store(body.name, body.location))
 
     @api.get("", response_model=list[StoreView])
     def all_stores() -> list[StoreView]:
@@ -67,45 +69,55 @@ def router(stores: Stores) -> APIRouter:
 
     # products/{id} before {id}: "products" is not a store id
     @api.get("/products/{id}", response_model=ProductView)
+    @on_loop(local)
     def product(id: str) -> ProductView:
         return ProductView.model_validate(stores.product(id))
 
     @api.put("/products/{id}/increasePrice", status_code=204)
+    @on_loop(local)
     def increase(id: str, body: PriceChange) -> None:
         stores.change_product(id, lambda p: p.increase_price(body.price))
 
     @api.put("/products/{id}/decreasePrice", status_code=204)
+    @on_loop(local)
     def decrease(id: str, body: PriceChange) -> None:
         stores.change_product(id, lambda p: p.decrease_price(body.price))
 
     @api.put("/products/{id}/rebrand", status_code=204)
+    @on_loop(local)
     def rebrand_product(id: str, body: RebrandProduct) -> None:
         stores.change_product(id, lambda p: p.rebrand(body.name, body.description))
 
     @api.delete("/products/{id}", status_code=204)
+    @on_loop(local)
     def remove(id: str) -> None:
         stores.change_product(id, lambda p: p.remove())
 
     @api.get("/{id}", response_model=StoreView)
+    @on_loop(local)
     def store(id: str) -> StoreView:
         return StoreView(**stores.store(id))
 
     @api.put("/{id}/participating", status_code=204)
+    @on_loop(local)
     def enable(id: str) -> None:
         stores.change_store(id, lambda s: s.enable_participation())
 
     @api.delete("/{id}/participating", status_code=204)
+    @on_loop(local)
     def disable(id: str) -> None:
         stores.change_store(id, lambda s: s.disable_participation())
 
     @api.put("/{id}/rebrand", status_code=204)
+    @on_loop(local)
     def rebrand(id: str, body: RebrandStore) -> None:
         stores.change_store(id, lambda s: s.rebrand(body.name))
 
     @api.post("/{store_id}/products", status_code=201, response_model=Created)
-    def add_product(store_id: str, body: AddProduct) -> Created:
+    @on_loop(local)
+    def add_product(store_id: str, body: AddProduct) -> Response:
         product_id = stores.add_product(store_id, body.name, body.description, body.sku, body.price)
-        return Created(id=product_id)
+        return created(product_id)
 
     @api.get("/{store_id}/products", response_model=list[ProductView])
     def products(store_id: str) -> list[ProductView]:
