@@ -29,7 +29,7 @@ from streamsource.observability.web import add_metrics_route
 
 from . import baskets, cosec, customers, depot, notifications, ordering, payments, search, stores
 from .platform.broker import BrokerStartFailed, ChildBroker
-from .platform.http import install_error_handlers
+from .platform.http import install_error_handlers, serve_routes
 from .platform.messaging import CHANNELS, registry
 from .platform.service import Background, Service, Wiring
 from .platform.storage import ServiceStore
@@ -155,7 +155,7 @@ class Mall:
             self.own[name] = ServiceStore(name, url, SERVICES[name].tables)
         for name in self.names:
             wiring = Wiring(self.own[name], step_timeout)
-            self.app.include_router(SERVICES[name].build(wiring))
+            serve_routes(self.app, SERVICES[name].build(wiring))
             self.background.extend(wiring.background)
         mine = [own.messages for own in self.own.values()]
         if self.transport == "broker":
