@@ -14,24 +14,28 @@ and its data the shopping list's id, so one read serves all three. Where it wait
 looks after the typical wait (:class:`Pacing`), then every ``POLL``: a look costs the mall
 about what any request does, and the measured time does not depend on when the shopper looks.
 
-Standard library HTTP (one keep-alive connection per shopper and mall process), so that the
-command needs only the ``web`` extra the server needs anyway. A mall split across several
-processes is given as all their URLs: each request goes to the process whose
+The shoppers share one event loop, each with a keep-alive connection per mall process
+(:mod:`.client`); setting up the shop uses the standard library's HTTP client. A mall split
+across several processes is given as all their URLs: each request goes to the process whose
 ``/openapi.json`` lists its service's paths (``/api/<service>/...``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import random
 import statistics
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+import uvloop
+
+from .client import AsyncHttp
 
 POLL = 0.05  # seconds between polls of an order's status (more often loads the server)
 # Pacing: the first look's delay grows by UP after a first look too early and shrinks by
@@ -140,6 +144,33 @@ class Mall:
             connection.close()
 
 
+class ShopperMall:
+    """What :class:`Mall` is for ``set_up``, for a shopper on the event loop."""
+
+    def __init__(self, urls: Sequence[str], owners: dict[str, str] | None) -> None:
+        self.urls = list(urls)
+        self.owners = owners or {}
+        self.connections = {url: AsyncHttp(url) for url in self.urls}
+        self.requests = 0  # sent, for the benchmark's cost per order
+
+    def _to(self, path: str) -> AsyncHttp:
+        return self.connections[self.owners.get(service_of(path), self.urls[0])]
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        self.requests += 1
+        return await self._to(path).call(method, path, body)
+
+    async def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        got, data = await self.call(method, path, body)
+        if got != status:
+            raise LoadError(f"{method} {path}: {got} {data}")
+        return data
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+
+
 @dataclass
 class Catalogue:
     customers: list[str]
@@ -206,78 +237,75 @@ class Pacing:
 
     def __init__(self) -> None:
         self._first: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def first(self, kind: str) -> float:
         return self._first.get(kind, 0.0)
 
     def looked(self, kind: str, in_time: bool) -> None:
         """The first look of a wait of ``kind`` found it done (``in_time``), or not yet."""
-        with self._lock:
-            first = self._first.get(kind, 0.0)
-            self._first[kind] = max(0.0, first - DOWN) if in_time else first + UP
+        first = self._first.get(kind, 0.0)
+        self._first[kind] = max(0.0, first - DOWN) if in_time else first + UP
 
 
 class Shopper:
     def __init__(
         self,
-        mall: Mall,
+        mall: ShopperMall,
         world: Catalogue,
         result: Result,
-        lock: threading.Lock,
-        pacing: Pacing | None = None,
+        pacing: Pacing,
     ) -> None:
         self.http = mall
         self.world = world
         self.result = result
-        self.lock = lock
-        self.pacing = pacing or Pacing()
+        self.pacing = pacing
         self.random = random.Random()
         self.polls = 0  # repeated GETs (the first GET of each wait is the shopper's read)
 
-    def order(self) -> None:
+    async def order(self) -> None:
         customer = self.random.choice(self.world.customers)
-        basket = self.http.ok("POST", "/api/baskets", {"customerId": customer}, 201)["id"]
+        started = await self.http.ok("POST", "/api/baskets", {"customerId": customer}, 201)
+        basket = started["id"]
         total = 0
         for product, price in self.random.sample(self.world.products, self.random.randint(1, 3)):
             quantity = self.random.randint(1, 3)
-            self.http.ok(
+            await self.http.ok(
                 "PUT",
                 f"/api/baskets/{basket}/addItem",
                 {"productId": product, "quantity": quantity},
                 204,
             )
             total += price * quantity
-        payment = self.http.ok(
-            "POST", "/api/payments", {"customerId": customer, "amount": total}, 201
-        )["id"]
+        body = {"customerId": customer, "amount": total}
+        payment = (await self.http.ok("POST", "/api/payments", body, 201))["id"]
         checkout = time.time()
-        self.http.ok("PUT", f"/api/baskets/{basket}/checkout", {"paymentId": payment}, 204)
-        saga = self._until("saga", f"/api/sagas/{basket}", lambda s: s["status"] != "running")
+        await self.http.ok("PUT", f"/api/baskets/{basket}/checkout", {"paymentId": payment}, 204)
+        saga = await self._until("saga", f"/api/sagas/{basket}", lambda s: s["status"] != "running")
         done = [h["at"] for h in saga["history"] if h["event"] == "completed"]
         if saga["status"] != "completed" or not done:
             raise LoadError(f"the saga of order {basket} is {saga['status']}: {saga['reason']}")
         shopping = saga["data"]["shoppingId"]
-        self.http.ok("PUT", f"/api/depot/shopping/{shopping}/assign", {"botId": "bot"}, 204)
-        self.http.ok("PUT", f"/api/depot/shopping/{shopping}/complete", status=204)
-        self._until("invoice", f"/api/payments/invoices/{basket}", lambda i: True)
-        self.http.ok("PUT", f"/api/payments/invoices/{basket}/pay", status=204)
-        self._until("completed", f"/api/ordering/{basket}", lambda o: o["status"] == "completed")
-        with self.lock:
-            self.result.completed += 1
-            self.result.approved_latencies.append(float(done[0]) - checkout)
+        await self.http.ok("PUT", f"/api/depot/shopping/{shopping}/assign", {"botId": "bot"}, 204)
+        await self.http.ok("PUT", f"/api/depot/shopping/{shopping}/complete", status=204)
+        await self._until("invoice", f"/api/payments/invoices/{basket}", lambda i: True)
+        await self.http.ok("PUT", f"/api/payments/invoices/{basket}/pay", status=204)
+        await self._until(
+            "completed", f"/api/ordering/{basket}", lambda o: o["status"] == "completed"
+        )
+        self.result.completed += 1
+        self.result.approved_latencies.append(float(done[0]) - checkout)
 
-    def _until(self, kind: str, path: str, done: Any) -> Any:
+    async def _until(self, kind: str, path: str, done: Any) -> Any:
         """GET ``path`` until ``done`` says its body is what the shopper waits for (a 404
         meaning not there yet): first after the typical wait of this ``kind``, then every
         ``POLL``."""
         deadline = time.monotonic() + ORDER_TIMEOUT
-        time.sleep(self.pacing.first(kind))
+        await asyncio.sleep(self.pacing.first(kind))
         first = True
         while True:
             if not first:
                 self.polls += 1
-            status, body = self.http.call("GET", path)
+            status, body = await self.http.call("GET", path)
             in_time = status == 200 and done(body)
             if first:
                 self.pacing.looked(kind, in_time)
@@ -288,27 +316,25 @@ class Shopper:
                 raise LoadError(f"GET {path}: {status} {body}")
             if time.monotonic() > deadline:
                 raise LoadError(f"GET {path}: not done after {ORDER_TIMEOUT}s")
-            time.sleep(POLL)
+            await asyncio.sleep(POLL)
 
-    def run(self, until: float, interval: float | None, offset: float) -> None:
+    async def run(self, until: float, interval: float | None, offset: float) -> None:
         next_start = time.monotonic() + offset
         while True:
             if interval is not None:
                 wait = next_start - time.monotonic()
                 if wait > 0:
-                    time.sleep(wait)
+                    await asyncio.sleep(wait)
                 next_start += interval
             if time.monotonic() >= until:
                 return
-            with self.lock:
-                self.result.started += 1
+            self.result.started += 1
             try:
-                self.order()
+                await self.order()
             except (LoadError, OSError) as error:
-                with self.lock:
-                    self.result.failed += 1
-                    if len(self.result.errors) < 5:
-                        self.result.errors.append(str(error))
+                self.result.failed += 1
+                if len(self.result.errors) < 5:
+                    self.result.errors.append(str(error) or type(error).__name__)
 
     def close(self) -> None:
         self.http.close()
@@ -323,25 +349,38 @@ def run_load(
 ) -> Result:
     """Drive the mall at ``url`` (or at the URLs of its processes) with ``clients`` shoppers
     for ``duration`` seconds (orders still in flight then are finished and counted); at
-    ``rate`` orders/s if given."""
+    ``rate`` orders/s if given. The shoppers share one event loop in this thread."""
     urls = [url] if isinstance(url, str) else list(url)
     owners = routes(urls) if len(urls) > 1 else None
     world = world or set_up(urls)
-    result, lock, pacing = Result(), threading.Lock(), Pacing()
-    shoppers = [Shopper(Mall(urls, owners), world, result, lock, pacing) for _ in range(clients)]
+    return uvloop.run(_shop(urls, owners, world, clients, duration, rate))
+
+
+async def _shop(
+    urls: list[str],
+    owners: dict[str, str] | None,
+    world: Catalogue,
+    clients: int,
+    duration: float,
+    rate: float | None,
+) -> Result:
+    result, pacing = Result(), Pacing()
+    shoppers = [Shopper(ShopperMall(urls, owners), world, result, pacing) for _ in range(clients)]
     interval = clients / rate if rate else None
     start = time.monotonic()
     until = start + duration
-    threads = [
-        threading.Thread(
-            target=s.run, args=(until, interval, (interval or 0) * i / clients), daemon=True
-        )
+    tasks = [
+        asyncio.create_task(s.run(until, interval, (interval or 0) * i / clients))
         for i, s in enumerate(shoppers)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(duration + ORDER_TIMEOUT + 30)
+    _, late = await asyncio.wait(tasks, timeout=duration + ORDER_TIMEOUT + 30)
+    for task in late:  # a shopper stuck beyond every deadline: its order counts as failed
+        task.cancel()
+        result.failed += 1
+    await asyncio.wait(tasks)
+    bugs = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
+    if bugs:  # a shopper's own, not an answer of the mall's: the run says so
+        raise bugs[0]  # type: ignore[misc]
     result.elapsed = time.monotonic() - start
     for shopper in shoppers:
         result.requests += shopper.http.requests
