@@ -285,3 +285,52 @@ def test_the_same_message_delivered_at_once_by_several_members_applies_once(
     assert [e.data for e in _account(payments, "acc-1")] == [{"amount": 10}]
     replies = list(payments.store.read_stream(outbox_stream("payments", "shop.orders.replies")))
     assert len(replies) == 1
+
+
+def _commits(service: Service) -> int | None:
+    """The commits of the service's store so far (SQLite; None elsewhere)."""
+    stats = service.store.stats()
+    return int(stats["commits"]) if stats["backend"] == "sqlite" else None
+
+
+def test_a_batch_is_applied_in_one_transaction_each_handler_seeing_the_ones_before(
+    open_store: Callable[[], Any],
+) -> None:
+    orders, payments = _pair(open_store)
+    for amount in (10, 20, 30):
+        orders.send(Charge("acc-1", amount, "EUR"), to="payments")
+    commands = list(orders.store.read_stream(outbox_stream("orders", "shop.payments.commands")))
+    before = _commits(payments)
+    outcomes = payments.deliver_batch([(command, None) for command in [*commands, commands[0]]])
+    assert outcomes == ["handled"] * 3 + ["duplicate"]
+    if before is not None:  # SQLite: the inbox row is claimed first, one commit for all
+        assert _commits(payments) == before + 1
+    # each charge loaded the account as the one before it left it
+    assert [e.data["amount"] for e in _account(payments, "acc-1")] == [10, 20, 30]
+    LocalTransport([orders], senders=[payments]).drain()
+    balances = sorted(detail for *_, detail in answers(orders.store))
+    assert balances == [
+        "{'account': 'acc-1', 'balance': 40}",
+        "{'account': 'acc-1', 'balance': 70}",
+        "{'account': 'acc-1', 'balance': 90}",
+    ]
+
+
+def test_a_refusal_in_a_batch_is_answered_and_the_others_applied_once(
+    open_store: Callable[[], Any],
+) -> None:
+    orders, payments = _pair(open_store)
+    for amount in (60, 500, 30):  # the second one is above the balance
+        orders.send(Charge("acc-1", amount, "EUR"), to="payments")
+    commands = list(orders.store.read_stream(outbox_stream("orders", "shop.payments.commands")))
+    outcomes = payments.deliver_batch([(command, None) for command in commands])
+    assert outcomes == ["handled", "refused", "handled"]
+    assert [e.data["amount"] for e in _account(payments, "acc-1")] == [60, 30]
+    assert payments.deliver_batch([(command, None) for command in commands]) == ["duplicate"] * 3
+    LocalTransport([orders], senders=[payments]).drain()
+    details = sorted(detail for *_, detail in answers(orders.store))
+    assert details == [
+        "refused: account acc-1: balance 40 is below 500",
+        "{'account': 'acc-1', 'balance': 10}",
+        "{'account': 'acc-1', 'balance': 40}",
+    ]

@@ -11,8 +11,9 @@ Per service:
   acknowledges before it moves, so a message is never marked sent before it is stored.
 * an :class:`~streamsource.bridge.InboxConsumer` in group ``{namespace}.{service}`` (or
   ``group_prefix + service``) over the service's inbound channels. The consumer hands each
-  message to :meth:`Service.deliver <streamsource.messaging.Service.deliver>`, whose own
-  transaction checks and writes the inbox row (:class:`_DeliveringInbox`); Kafka offsets are
+  messages of each poll to :meth:`Service.deliver_batch
+  <streamsource.messaging.Service.deliver_batch>`, whose transaction checks and writes the
+  inbox rows (:class:`_DeliveringInbox`; on SQLite one transaction for the batch); Kafka offsets are
   committed after the transactions, at most every 0.5 s, so a crash redelivers what was
   applied since and the inbox skips it.
 
@@ -69,7 +70,8 @@ MESSAGING_PRODUCER: Mapping[str, Any] = {
 
 class _DeliveringInbox:
     """The inbox consumer's view of a service: every message is applied, inbox row included,
-    by ``Service.deliver`` in a transaction of its own while the batch is claimed; nothing is
+    by ``Service.deliver_batch`` while the batch is claimed (in one transaction of the
+    service's store on SQLite, else one per message); nothing is
     left for the consumer's handler. A store fault raised here reaches the consumer
     unwrapped, so a retriable one is retried with backoff (the batch again, the inbox
     skipping what was applied) instead of stopping it."""
@@ -84,8 +86,7 @@ class _DeliveringInbox:
         yield None
 
     def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[Any]:
-        for event in events:
-            self.service.deliver(event)
+        self.service.deliver_batch([(event, None) for event in events])
         return []
 
     def close(self) -> None:
@@ -184,8 +185,8 @@ class KafkaTransport:
                     name=service.consumer,
                     consumer_config=consumer_config,
                     batch_size=100,
-                    # each message is a transaction of its own (Service.deliver): waiting to
-                    # fill a batch would only add its wait to every hop
+                    # a poll returns what has arrived, delivered together: waiting to fill a
+                    # batch would only add its wait to every hop
                     fill_batches=False,
                     poll_timeout=0.2,
                     # offsets committed late only mean redeliveries after a crash, which

@@ -4,8 +4,9 @@ Same semantics as Kafka, and as durable: for each sending service, :class:`Local
 reads the service's outbox streams (category ``messages.{service}``) from its store's log
 after a checkpoint kept in that store (``streamsource_relay_checkpoints``, name
 ``messages.{name}.{service}``), hands every message to the services that receive on its
-channel (:meth:`Service.deliver <streamsource.messaging.Service.deliver>`: inbox, handler and
-effects in one transaction of the receiver's store), and only then moves the checkpoint,
+channel (:meth:`Service.deliver_batch <streamsource.messaging.Service.deliver_batch>`: inbox,
+handler and effects in one transaction of the receiver's store, for each receiver's share of
+a page of messages on SQLite), and only then moves the checkpoint,
 saved at most every ``checkpoint_every`` seconds (a save is a write transaction of the
 sender's store: saving whenever the outboxes ran dry cost one per message when messages
 trickle in). A crash in between delivers those messages again and the receivers' inboxes
@@ -130,27 +131,29 @@ class LocalTransport(BackgroundLoop):
         after = self._positions.get(sender.name)
         if after is None:
             after = self._positions[sender.name] = checkpoints.load(self._checkpoint_name(sender))
-        events = sender.store.read_category(
-            outbox_category(sender.name), after=after, limit=self._batch_size
+        # One page (at most batch_size messages), then each receiver's share of it in one
+        # Service.deliver_batch (one transaction on SQLite); the position moves only once
+        # every receiver has it, so a failure redelivers the page and the inboxes skip
+        # what was applied.
+        events = list(
+            sender.store.read_category(
+                outbox_category(sender.name), after=after, limit=self._batch_size
+            )
         )
-        last = after
-        count = 0
-        try:
-            for event in events:
-                channel = channel_of(event.stream)
-                for receiver in self.services:
-                    if receiver.wants(channel):
-                        receiver.deliver(event, channel)
-                        self.delivered += 1
-                last = event.position
-                count += 1
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
-            if last != after:
-                self._positions[sender.name] = last
-                self._unsaved.add(sender.name)
+        channels = [channel_of(event.stream) for event in events]
+        for receiver in self.services:
+            batch = [
+                (event, channel)
+                for event, channel in zip(events, channels, strict=True)
+                if receiver.wants(channel)
+            ]
+            if batch:
+                receiver.deliver_batch(batch)
+                self.delivered += len(batch)
+        count = len(events)
+        if events:
+            self._positions[sender.name] = events[-1].position
+            self._unsaved.add(sender.name)
         if count >= self._batch_size:
             self._full.add(sender.name)
         else:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, TypeVar, overload
 
@@ -377,6 +377,48 @@ class Service(ServiceBase):
                 attempt += 1
                 self._sleep(delay)
 
+    def deliver_batch(self, batch: Sequence[tuple[RecordedEvent, str | None]]) -> list[Outcome]:
+        """Apply several incoming messages ``(event, channel)`` in order, each exactly once,
+        as :meth:`deliver` would, one outcome each.
+
+        Where the inbox row is claimed first (SQLite), they are handled in ONE transaction:
+        one commit (and fsync) for all, and each handler reads what the ones before it wrote
+        (a store's reads inside its transaction run on that transaction). If anything in it
+        fails (a handler raising, a refusal, a fault, a message that needs parking), nothing
+        of it is written and every message is delivered again on its own, where
+        :meth:`deliver`'s retries, refusals and dead letters apply. Elsewhere, one
+        transaction per message.
+        """
+        if len(batch) < 2 or not self._claim_first:
+            return [self.deliver(event, channel) for event, channel in batch]
+        try:
+            return self._apply_together(batch)
+        except Exception as exc:
+            log.debug("service %s: a batch of %d failed together (%r)", self.name, len(batch), exc)
+            return [self.deliver(event, channel) for event, channel in batch]
+
+    def _apply_together(self, batch: Sequence[tuple[RecordedEvent, str | None]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        with self.store.transaction() as tx:
+            for event, channel in batch:
+                envelope = Envelope.of(event)  # InvalidMessage: parked on its own
+                handler = self._handler_for(channel or envelope.channel, envelope)
+                if handler is None:
+                    if self._unhandled(envelope) is not None:
+                        raise _Alone(f"no handler for {envelope.name}")
+                    outcomes.append("ignored")
+                    continue
+                if not self._claim(tx, event):
+                    outcomes.append("duplicate")
+                    continue
+                with self._span(envelope):
+                    message = self.codec.decode(event.type, event.data, envelope.schema_version)
+                    ctx = Context(self, tx, envelope, message)
+                    self._answer(ctx, envelope, handler(ctx, message))
+                    ctx.flush()
+                outcomes.append("handled")
+        return outcomes
+
     def park(self, event: RecordedEvent, error: Exception) -> Outcome:
         """Park a message that cannot be handled at all (e.g. unreadable) with ``error``."""
         return self._settle(event, None, error, 1, refused=False)
@@ -426,6 +468,10 @@ class Service(ServiceBase):
     def _insert(self, tx: Any, event: RecordedEvent) -> bool:
         params = (self.consumer, self._uuid(event.id), event.position)
         return bool(tx.execute(self._record_sql, params))
+
+
+class _Alone(Exception):
+    """A message of a batch that must be delivered on its own (e.g. to be parked)."""
 
 
 def _text(exc: BaseException) -> str:

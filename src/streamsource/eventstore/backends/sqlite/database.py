@@ -29,10 +29,19 @@ thread and waits until the caller's block ends, then returns (commit) or raises 
 just this job's savepoint). A job of a shared batch runs in its own savepoint, so a
 transaction that rolls back never takes the others' appends with it, and transactions that
 meet in the queue share one commit (and fsync).
+
+Inside a transaction, the store's reads made in the same context (``store.read_stream``,
+``stream_version``, a ``Repository.load``) run on the transaction's connection
+(:meth:`SqliteDatabase.reading_connection`): they see what the transaction wrote so far, and
+nothing another writer commits meanwhile (none can: the transaction holds the write lock).
+A message handler that loads an aggregate, changes it and appends in one transaction
+therefore reads exactly the state its append's expected version is checked against, and
+several messages can be handled one after another in one transaction.
 """
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -52,6 +61,13 @@ from .groupcommit import GroupCommitter
 # Helper threads that wait in the committer for a transaction's turn (one per transaction
 # in flight; more only queue behind the committer anyway).
 _HELPERS = 8
+
+
+# The write connection of the transaction this context holds, per database (usually none or
+# one): the store's reads in that context run on it (see the module docstring).
+_held: contextvars.ContextVar[tuple[tuple[object, sqlite3.Connection], ...]] = (
+    contextvars.ContextVar("streamsource_sqlite_held", default=())
+)
 
 
 class _RolledBack(StoreError):
@@ -156,9 +172,11 @@ class SqliteDatabase:
                 raise translate(exc, self.where) from exc
             tx = SqliteTransaction(conn, self.where)
             token = db.enter(self)
+            held = _held.set((*_held.get(), (self, conn)))
             try:
                 yield tx
             finally:
+                _release(held, self)
                 db.leave(self, token)
             if tx.failure is not None:
                 raise _rolled_back(self.where, tx.failure) from tx.failure
@@ -193,6 +211,7 @@ class SqliteDatabase:
         assert handoff.conn is not None
         tx = SqliteTransaction(handoff.conn, self.where)
         token = db.enter(self)
+        held = _held.set((*_held.get(), (self, handoff.conn)))
         try:
             yield tx
         except BaseException:
@@ -200,6 +219,7 @@ class SqliteDatabase:
             _wait_quietly(done)
             raise
         finally:
+            _release(held, self)
             db.leave(self, token)
         handoff.commit = tx.failure is None
         handoff.finished.set()
@@ -208,6 +228,14 @@ class SqliteDatabase:
         else:
             _wait_quietly(done)
             raise _rolled_back(self.where, tx.failure) from tx.failure
+
+    def reading_connection(self) -> sqlite3.Connection | None:
+        """The write connection of the transaction this context holds on this database, if
+        any: the store reads on it (see the module docstring)."""
+        for database, conn in _held.get():
+            if database is self:
+                return conn
+        return None
 
     def connect(self) -> sqlite3.Connection:
         """A connection of its own to the store's file (for reading: see the module docstring)."""
@@ -223,6 +251,14 @@ class SqliteDatabase:
             helpers, self._helpers = self._helpers, None
         if helpers is not None:
             helpers.shutdown(wait=True)
+
+
+def _release(token: contextvars.Token[Any], database: SqliteDatabase) -> None:
+    """Undo the ``_held`` entry of a transaction (also from another task than its own)."""
+    try:
+        _held.reset(token)
+    except ValueError:  # the token is of another context: drop just this database
+        _held.set(tuple(entry for entry in _held.get() if entry[0] is not database))
 
 
 def _rolled_back(where: str, failure: BaseException | None) -> InterfaceError:

@@ -269,6 +269,10 @@ class SqliteRecorder:
             raise InterfaceError(f"{self.path}: the store is closed")
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        held = self.database.reading_connection()
+        if held is not None:  # inside a transaction: read what it sees (see .database)
+            with map_exceptions(self.path):
+                return held.execute(sql, params).fetchall()
         # Each query borrows a pooled connection for its duration only, so a lazy reader
         # moving between threads (as asyncio's thread pool does) is fine.
         with self._readers_lock:
