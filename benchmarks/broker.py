@@ -25,7 +25,9 @@ Workloads: produce 100 B and 1 KiB values with ``linger.ms=5`` at acks=1 and ack
 consume what was produced (one partition, from the start), idempotent and transactional
 produce (transactions of 100 and 1,000 messages, acks=all; and of one message, the
 client's fixed cost per transaction, which bounds the rate of small ones) and a
-read_committed consume of the transactional data (``--txn-only``: just these rows), and end-to-end latency
+read_committed consume of the transactional data, and idempotent beside transactional
+produce from ``PARALLEL_PRODUCERS`` processes at once, each to its own partition, where one
+producer's round trips overlap the others' (``--txn-only``: just these rows), and end-to-end latency
 (produce -> consume, ``linger.ms=0``) at a fixed 10,000 msg/s. Both brokers run at once;
 after a warm-up, each workload alternates between them ``--repeat`` times (default 2) and
 keeps each one's best, next to the broker's CPU use during that run (the CPU table takes
@@ -67,6 +69,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import multiprocessing
 import os
 import shutil
 import socket
@@ -292,6 +295,96 @@ def produce_exactly_once(
     return count / elapsed, count * size / elapsed / 1e6
 
 
+PARALLEL_PRODUCERS = 4
+
+
+def _parallel_producer(
+    bootstrap: str, topic: str, partition: int, count: int, per_txn: int,
+    ready: Any, go: Any, results: Any,
+) -> None:  # fmt: skip
+    """One of the parallel producers (a process of its own: librdkafka's client CPU
+    would otherwise share one GIL); puts (start, end) on the machine's monotonic clock,
+    or the error, in ``results``."""
+    try:
+        config: dict[str, object] = {
+            "bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
+        }  # fmt: skip
+        if per_txn:
+            config["transactional.id"] = f"bench-{topic}-{partition}-{time.monotonic_ns()}"
+        else:
+            config["enable.idempotence"] = True
+        producer = Producer(config)
+        value = b"x" * 100
+        if per_txn:
+            producer.init_transactions(30)
+            producer.begin_transaction()
+        producer.produce(topic, value, partition=partition)
+        if per_txn:
+            producer.commit_transaction(30)
+        producer.flush(30)
+        ready.put(partition)
+        if not go.wait(60):
+            raise RuntimeError("never told to start")
+        start = time.perf_counter()
+        batch = per_txn or count
+        for first in range(0, count, batch):
+            if per_txn:
+                producer.begin_transaction()
+            for _ in range(min(batch, count - first)):
+                while True:
+                    try:
+                        producer.produce(topic, value, partition=partition)
+                        break
+                    except BufferError:
+                        producer.poll(0.001)
+            if per_txn:
+                producer.commit_transaction(60)
+        if producer.flush(120):
+            raise RuntimeError("undelivered messages")
+        results.put((start, time.perf_counter()))
+    except Exception as exc:
+        ready.put(partition)
+        results.put(repr(exc))
+
+
+def produce_in_parallel_on(
+    target: Target, *, topic: str, count: int, per_txn: int
+) -> tuple[float, float]:
+    """``PARALLEL_PRODUCERS`` processes, each producing ``count`` 100 B messages to its
+    own partition of ``topic`` (idempotent, or ``per_txn`` per transaction), started
+    together once all are connected; (msg/s, MB/s) of all of them, first start to last end.
+    What an application with several transactional tasks (Kafka Streams', Quix's) gets:
+    one producer's transactions wait for round trips that the others' overlap."""
+    context = multiprocessing.get_context("spawn")  # no fork under librdkafka's threads
+    ready, go, results = context.Queue(), context.Event(), context.Queue()
+    children = [
+        context.Process(
+            target=_parallel_producer,
+            args=(target.bootstrap, topic, p, count, per_txn, ready, go, results),
+            daemon=True,
+        )
+        for p in range(PARALLEL_PRODUCERS)
+    ]
+    try:
+        for child in children:
+            child.start()
+        for _ in children:
+            ready.get(timeout=60)
+        go.set()
+        spans = [results.get(timeout=300) for _ in children]
+    finally:
+        for child in children:
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+    errors = [span for span in spans if isinstance(span, str)]
+    if errors:
+        raise RuntimeError(f"a producer failed: {errors[0]}")
+    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    total = count * PARALLEL_PRODUCERS
+    return total / elapsed, total * 100 / elapsed / 1e6
+
+
 def run_transaction_workloads(
     targets: list[Target], rows: dict[str, Row], count: int, repeat: int
 ) -> None:
@@ -316,6 +409,17 @@ def run_transaction_workloads(
             rows, name, "msg/s", targets,
             partial(produce_exactly_once_on, topic=topic, count=n, size=100, per_txn=per_txn),
             repeat, messages=n + 1,
+        )  # fmt: skip
+    each = count // PARALLEL_PRODUCERS
+    for per_txn in (0, 1000):
+        topic = f"bench-txn-parallel-{per_txn}"
+        for target in targets:
+            create_topic(target.bootstrap, topic, PARALLEL_PRODUCERS)
+        kind = f"transactions of {per_txn:,}" if per_txn else "idempotent"
+        measure(
+            rows, f"{PARALLEL_PRODUCERS} producers, {kind}", "msg/s", targets,
+            partial(produce_in_parallel_on, topic=topic, count=each, per_txn=per_txn),
+            repeat, messages=(each + 1) * PARALLEL_PRODUCERS,
         )  # fmt: skip
     total = (count + 1) * repeat
     for backoff, name in (
@@ -938,6 +1042,13 @@ def print_transaction_bounds(rows: dict[str, Row], targets: list[str]) -> None:
             if floor is not None and target in floor.values:
                 bound = min(base, per_txn * floor.values[target][0])
                 line += f"; the client's floor allows at most {bound / base:.2f}x"
+            print(line)
+        many = rows.get(f"{PARALLEL_PRODUCERS} producers, idempotent")
+        txns = rows.get(f"{PARALLEL_PRODUCERS} producers, transactions of 1,000")
+        if many and txns and target in many.values and target in txns.values:
+            ratio = txns.values[target][0] / many.values[target][0]
+            line = f"{target} {PARALLEL_PRODUCERS} producers, transactional (1,000/txn) / "
+            line += f"idempotent: {ratio:.2f}x"
             print(line)
     if floor is not None:
         print(FLOOR_NOTE)
