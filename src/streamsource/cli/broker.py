@@ -7,9 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -240,9 +240,25 @@ def command(
         raise click.UsageError(str(exc)) from exc
     start_metrics(metrics_port, metrics_host)
     try:
-        asyncio.run(_serve(config))
+        _run_loop(_serve(config))
     except BrokerError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop's event loop where it is installed, else on asyncio's.
+
+    uvloop (libuv, in C) does per callback, socket read and thread wake-up what asyncio's
+    loop does in Python; a produce request costs the loop a few of each, so the loop's
+    share of the broker's CPU per message shrinks. The broker uses only the public
+    protocol and transport API, which both loops implement.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 async def _serve(config: BrokerConfig) -> None:

@@ -37,7 +37,7 @@ import ctypes
 import os
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from streamsource.kafka.log.region import FileRegion
 from streamsource.kafka.protocol.errors import FrameTooLarge, InvalidFrame
@@ -77,8 +77,8 @@ class FrameConnection(asyncio.BufferedProtocol):
     # -- asyncio callbacks ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's are not subclasses of asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
         self._over_ssl = transport.get_extra_info("sslcontext") is not None
         self._closed = asyncio.get_running_loop().create_future()
         self._on_connect(self)
