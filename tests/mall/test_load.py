@@ -4,12 +4,14 @@ it prints what it measured."""
 from __future__ import annotations
 
 import http.server
+import random
 import re
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
+from examples.mall.load import Pacing
 from mall_process import STREAMSOURCE, MallProcess
 
 pytestmark = pytest.mark.slow
@@ -31,6 +33,20 @@ def test_load_completes_orders(tmp_path: Path) -> None:
     )
     assert requests is not None, done.stdout
     assert float(requests[1]) >= 10 + float(requests[2])
+
+
+def test_pacing_finds_about_three_waits_in_four_done_at_the_first_look() -> None:
+    # no mall, no clock: waits of 50-150 ms drawn at random, then of 100-300 ms
+    pacing, draw = Pacing(), random.Random(7)
+    for low in (0.05, 0.10):
+        in_time = 0
+        for look in range(3000):
+            done = pacing.first("saga") >= draw.uniform(low, 3 * low)
+            pacing.looked("saga", done)
+            in_time += done and look >= 1000  # once it has adapted
+        assert 0.65 < in_time / 2000 < 0.85, (low, in_time)
+        assert low < pacing.first("saga") < 3 * low
+    assert pacing.first("invoice") == 0.0  # each kind of wait on its own
 
 
 def test_load_sends_each_request_to_the_process_serving_it(tmp_path: Path) -> None:
