@@ -9,6 +9,7 @@ import pytest
 from log_batches import batch_bases, make_batch, records_in
 
 from streamsource.kafka.log import LogConfig, PartitionLog
+from streamsource.kafka.log.segment import INDEX_WRITE_BYTES
 from streamsource.kafka.records.header import parse_header
 
 NOW = 1_000_000
@@ -216,3 +217,29 @@ def test_a_crash_right_after_a_roll_leaves_an_empty_last_segment(tmp_path: Path)
     assert log.append([make_batch()], now_ms=NOW).base_offset == 6
     assert [o for o, _, _ in records_in(log.read(0, 1 << 20))] == list(range(7))
     log.close()
+
+
+def test_index_entries_reach_their_files_in_runs_and_a_crash_before_one_loses_no_read(
+    tmp_path: Path,
+) -> None:
+    # Index entries are written every INDEX_WRITE_BYTES of data, not on each append (a
+    # syscall or two per produce request); reads use the entries in memory meanwhile.
+    directory = tmp_path / "p"
+    log = open_log(directory, index_interval_bytes=100)
+    fill(log, 30)
+    index = sorted(directory.glob("*.index"))[-1]
+    time_index = sorted(directory.glob("*.timeindex"))[-1]
+    assert (index.stat().st_size, time_index.stat().st_size) == (0, 0)
+    expected = {offset: log.read(offset, 500) for offset in range(0, 60, 7)}
+    # kill -9 now: the log is never closed, and the next process finds no index entries
+    reopened = open_log(directory, index_interval_bytes=100)
+    assert reopened.log_end_offset == 60
+    for offset, data in expected.items():
+        assert reopened.read(offset, 500) == data
+    # what recovery rebuilt is written at once
+    assert index.stat().st_size > 0 and time_index.stat().st_size > 0
+    # and once a run's worth of data is appended, its entries are written too
+    written = index.stat().st_size
+    fill(reopened, INDEX_WRITE_BYTES // 100_000 + 1, records=1, value_size=100_000)
+    assert index.stat().st_size > written
+    reopened.close()

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streamsource.kafka.broker.connection import FrameConnection
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 Chunks = list[Any]  # encoded response pieces, written one after the other
 MAX_PENDING = 64  # responses queued behind a pending one before the reader waits
 MAX_QUEUED_BYTES = 16 * 1024 * 1024  # ready bytes queued behind a pending one, likewise
-WRITE_BUFFER_HIGH = 4 * 1024 * 1024  # unsent bytes after which the reader waits for the socket
 
 
 class Deferred:
@@ -41,6 +40,18 @@ class Deferred:
 
     def __init__(self, awaitable: Awaitable[Any]) -> None:
         self.awaitable = awaitable
+
+
+class Unencoded:
+    """A deferred answer as the handler's future of the message, with what encodes it
+    once ready: the queue encodes and writes it in the future's one callback (Produce:
+    no second future and loop round per request just to encode)."""
+
+    __slots__ = ("encode", "future")
+
+    def __init__(self, future: asyncio.Future[Any], encode: Callable[[Any], Chunks]) -> None:
+        self.future = future
+        self.encode = encode
 
 
 class Sent:
@@ -58,8 +69,9 @@ class ResponseQueue:
 
     def __init__(self, writer: FrameConnection) -> None:
         self._writer = writer
-        # (response, bytes counted against MAX_QUEUED_BYTES: ready responses only)
-        self._queue: deque[tuple[asyncio.Future[Chunks], int]] = deque()
+        # (response, bytes counted against MAX_QUEUED_BYTES: ready responses only, its
+        # encoder if the response is an Unencoded message)
+        self._queue: deque[_Entry] = deque()
         self._queued_bytes = 0
         self._task: asyncio.Task[None] | None = None
         self._room = asyncio.Event()
@@ -70,27 +82,32 @@ class ResponseQueue:
     def pending(self) -> int:
         return len(self._queue)
 
-    def put(self, response: Chunks | asyncio.Future[Chunks]) -> None:
+    def put(self, response: Chunks | asyncio.Future[Chunks] | Unencoded) -> None:
         """Send ``response`` now if nothing is queued, else after those queued before it."""
         if self.failed is not None:
             raise self.failed
         size = 0
-        if isinstance(response, list):
+        encode = None
+        future: asyncio.Future[Any]
+        if isinstance(response, Unencoded):
+            future, encode = response.future, response.encode
+        elif isinstance(response, list):
             if not self._queue and _all_bytes(response):
                 _write(self._writer, response)
                 return
-            ready: asyncio.Future[Chunks] = asyncio.get_running_loop().create_future()
-            ready.set_result(response)
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(response)
             size = sum(len(c) for c in response)
-            response = ready
-        self._queue.append((response, size))
+        else:
+            future = response
+        self._queue.append((future, size, encode))
         self._queued_bytes += size
         self._update_room()
         if self._task is None:
-            if len(self._queue) == 1 and response.done():
+            if len(self._queue) == 1 and future.done():
                 self._pump()
             else:
-                response.add_done_callback(self._on_ready)
+                future.add_done_callback(self._on_ready)
 
     @property
     def idle(self) -> bool:
@@ -105,11 +122,15 @@ class ResponseQueue:
         """``FrameConnection.idle_socket`` if no response is queued, else None."""
         return self._writer.idle_socket() if not self._queue else None
 
-    def should_drain(self) -> bool:
-        """Whether the reader should wait before handling the next request."""
+    @property
+    def must_wait(self) -> bool:
+        """Whether ``drain`` would wait (or raise) before the next request is handled."""
+        writer = self._writer
         return (
             not self._room.is_set()
-            or self._writer.transport.get_write_buffer_size() >= WRITE_BUFFER_HIGH
+            or self.failed is not None
+            or writer.writing_paused
+            or writer.is_closing()
         )
 
     async def drain(self) -> None:
@@ -133,7 +154,7 @@ class ResponseQueue:
         else:
             self._room.set()
 
-    def _on_ready(self, _: asyncio.Future[Chunks]) -> None:
+    def _on_ready(self, _: asyncio.Future[Any]) -> None:
         if self._task is None and self.failed is None:
             self._pump()
 
@@ -142,7 +163,7 @@ class ResponseQueue:
         first one with file regions or that failed."""
         queue = self._queue
         while queue:
-            future, size = queue[0]
+            future, size, encode = queue[0]
             if not future.done():
                 return  # its callback pumps again
             if self._writer.writing_paused or self._writer.is_closing():
@@ -152,6 +173,12 @@ class ResponseQueue:
                 self._start_task()  # it fails the connection, as it does on its own
                 return
             chunks = future.result()
+            if encode is not None:
+                try:
+                    chunks = encode(chunks)
+                except Exception:
+                    self._start_task()  # encodes again, and fails the connection
+                    return
             if not _all_bytes(chunks):
                 self._start_task()
                 return
@@ -166,8 +193,10 @@ class ResponseQueue:
     async def _send_in_order(self) -> None:
         try:
             while self._queue:
-                future, size = self._queue[0]
+                future, size, encode = self._queue[0]
                 chunks = await future
+                if encode is not None:
+                    chunks = encode(chunks)
                 if not _all_bytes(chunks):
                     # file regions: sent asynchronously, while this response still heads
                     # the queue so that nothing overtakes it
@@ -185,14 +214,18 @@ class ResponseQueue:
             else:
                 log.warning("closing a connection: a deferred response failed: %s", exc)
             self.failed = exc
-            for future, _ in self._queue:
-                future.cancel()
+            for future, _, encode in self._queue:
+                if encode is None:  # an Unencoded answer's future is its handler's: its
+                    future.cancel()  # work was done or goes on, whatever became of us
             self._queue.clear()
             self._queued_bytes = 0
             self._room.set()
             self._writer.close()
         finally:
             self._task = None
+
+
+_Entry = tuple[asyncio.Future[Any], int, Callable[[Any], Chunks] | None]
 
 
 def _write(writer: FrameConnection, chunks: Chunks) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.connection import FrameConnection
-from streamsource.kafka.broker.responses import Deferred, ResponseQueue, Sent
+from streamsource.kafka.broker.responses import Deferred, ResponseQueue, Sent, Unencoded
 from streamsource.kafka.protocol import RequestHeader, decode_request
 from streamsource.kafka.protocol.api import encode_response_chunks
 from streamsource.kafka.protocol.errors import FrameError, InvalidRequest, UnsupportedVersion
@@ -234,7 +234,8 @@ class KafkaServer:
                 responses.put(response)
                 if session.close_after_response:
                     return  # the finally clause sends what is queued, then closes
-                await responses.drain()
+                if responses.must_wait:  # rarely: not a coroutine per request
+                    await responses.drain()
         except (FrameError, InvalidRequest) as exc:
             log.warning("closing connection from %s:%d: %s", client.host, client.port, exc)
         except (ConnectionError, OSError):
@@ -255,9 +256,9 @@ class KafkaServer:
 
     async def _answer(
         self, client: ClientInfo, frame: bytes | bytearray
-    ) -> list[Any] | asyncio.Future[list[Any]] | None:
-        """The encoded response of one frame (chunks, or a future of them for a deferred
-        answer), None for no response, or _CLOSE."""
+    ) -> list[Any] | asyncio.Future[list[Any]] | Unencoded | None:
+        """The encoded response of one frame (chunks, or a future of them or of the message
+        for a deferred answer), None for no response, or _CLOSE."""
         try:
             header, request = decode_request(frame)
         except UnsupportedVersion as exc:
@@ -271,7 +272,8 @@ class KafkaServer:
             return None
         if isinstance(message, Deferred):
             if isinstance(message.awaitable, asyncio.Future):
-                return _encode_when_done(header, message.awaitable)
+                # encoded by the response queue once ready: no task or second future
+                return Unencoded(message.awaitable, partial(encode_response_chunks, header))
             return asyncio.ensure_future(_encode_later(header, message))
         if isinstance(message, Sent):
             return message.rest
@@ -280,33 +282,6 @@ class KafkaServer:
 
 async def _encode_later(header: RequestHeader, deferred: Deferred) -> list[Any]:
     return encode_response_chunks(header, await deferred.awaitable)
-
-
-def _encode_when_done(
-    header: RequestHeader, done: asyncio.Future[Any]
-) -> asyncio.Future[list[Any]]:
-    """``_encode_later`` for an answer that is a future already (Produce): a callback, not
-    a task, since this is on every produce request. The response queue cancelling the
-    encoded answer (its connection failed) leaves ``done`` alone: its work was done."""
-    encoded: asyncio.Future[list[Any]] = done.get_loop().create_future()
-
-    def encode(_: asyncio.Future[Any]) -> None:
-        if encoded.cancelled():
-            return
-        if done.cancelled():
-            encoded.cancel()
-            return
-        error = done.exception()
-        if error is None:
-            try:
-                encoded.set_result(encode_response_chunks(header, done.result()))
-                return
-            except Exception as exc:
-                error = exc
-        encoded.set_exception(error)
-
-    done.add_done_callback(encode)
-    return encoded
 
 
 _CLOSE: list[Any] = []  # sentinel (compared by identity): close without answering

@@ -34,6 +34,11 @@ MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD  # smallest legal batchLength fiel
 # an offset-index entry usually ends within index_interval_bytes; later ones grow.
 FIRST_SCAN_WINDOW = 8 * 1024
 MAX_SCAN_WINDOW = 256 * 1024
+# Index entries are written to their files once this much data was appended after the
+# last write, not on every append (a syscall or two per produce request): the entries
+# live in memory for reads, and a crash loses at most this much of their tail, which
+# recovery rebuilds from the data (indexes are advisory), as it does a torn tail.
+INDEX_WRITE_BYTES = 4 * 1024 * 1024
 VALIDATE_WINDOW = 1024 * 1024  # bytes per pread when checking CRCs during recovery
 MAX_RELATIVE_OFFSET = 2**32 - 1  # the offset index stores offsets relative to the base in u32
 
@@ -79,6 +84,7 @@ class Segment:
         self._stats = stats
         self._fd = -1
         self._bytes_since_index = 0
+        self._bytes_since_index_write = 0  # data appended since index entries were written
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -134,7 +140,9 @@ class Segment:
         return os.dup(self._fd) if self._fd >= 0 else -1
 
     def sync_all(self) -> None:
-        """fsync the data file and both indexes (those that are open)."""
+        """fsync the data file and both indexes (those that are open), index entries not
+        yet written included."""
+        self.write_indexes()
         if self._fd >= 0:
             os.fsync(self._fd)
         self.index.fsync()
@@ -183,11 +191,18 @@ class Segment:
             self._index_batch(position, base_offset, max_timestamp, size, index_interval_bytes)
             position += size
             self.next_offset = last_offset + 1
+        self._bytes_since_index_write += position - self.size
         self.size = position
         self.last_modified_ms = now_ms
         self.dirty = True
+        if self._bytes_since_index_write >= INDEX_WRITE_BYTES:
+            self.write_indexes()
+
+    def write_indexes(self) -> None:
+        """Write the index entries kept in memory since the last call to the index files."""
         self.index.write_pending()
         self.time_index.write_pending()
+        self._bytes_since_index_write = 0
 
     def _index_batch(
         self, position: int, base_offset: int, max_timestamp: int, size: int, interval: int

@@ -58,7 +58,7 @@ async def handle_produce(
     refuse: ErrorCode | None = None
     if acks not in (-1, 0, 1):
         refuse = ErrorCode.INVALID_REQUIRED_ACKS
-    if refuse is None:
+    if refuse is None and _any_idempotent(request):
         await _load_producer_states(broker, request)
     written: _Written = {}  # filled in by the writer, read on the loop once it is done
     # queued now, so the writer appends this connection's requests in the order they came
@@ -80,6 +80,14 @@ async def handle_produce(
 
 
 _Written = dict[Partition, list[_PartitionResponse]]
+
+
+def _any_idempotent(request: ProduceRequest) -> bool:
+    return any(
+        _is_idempotent(data.records)
+        for topic_data in request.topic_data
+        for data in topic_data.partition_data
+    )
 
 
 async def _load_producer_states(broker: ProduceContext, request: ProduceRequest) -> None:
