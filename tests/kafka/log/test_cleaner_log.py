@@ -187,7 +187,13 @@ def test_kill_9_during_cleaning_loses_nothing(tmp_path: Path) -> None:
     staging = directory / STAGING_DIR
 
     def staged(n: int) -> Callable[[], bool]:
-        return lambda: staging.is_dir() and len(os.listdir(staging)) >= n
+        def reached() -> bool:
+            try:
+                return len(os.listdir(staging)) >= n
+            except FileNotFoundError:  # not yet, or the cleaner finished and removed it
+                return False
+
+        return reached
 
     kill_points = [staged(1), staged(4), staged(10), lambda: (staging / MANIFEST).exists()]
     interrupted = 0

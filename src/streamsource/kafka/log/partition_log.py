@@ -115,6 +115,10 @@ class PartitionLog:
         self._flushed_offset = self.log_end_offset
         # where the bytes this process appended to the active segment start (hot reads)
         self._hot_from = segments[-1].size
+        # where the last region read stopped: (offset, segment, position, the header of the
+        # batch there), so that a consumer's next fetch, from exactly that offset, finds its
+        # batch without the index and header reads (``_walk``)
+        self._resume: tuple[int, Segment, int, BatchHeader] | None = None
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -378,9 +382,13 @@ class PartitionLog:
             active = walked[-1]
             hot_from = max(self._hot_from, active.size - HOT_TAIL_BYTES)
             if len(walked) == 1:
-                # the walk reads forward from the index entry below the offset: from there on
-                # the tail this process wrote is hot without asking the kernel
-                _, position = active.index.lookup(offset - active.base_offset)
+                # the walk reads forward from the resume point or the index entry below the
+                # offset: from there on the tail this process wrote is hot without asking
+                resume = self._resume
+                if resume is not None and resume[0] == offset and resume[1] is active:
+                    position = resume[2]
+                else:
+                    _, position = active.index.lookup(offset - active.base_offset)
                 if position >= hot_from:
                     return self._regions(offset, max_bytes, max_offset)
 
@@ -415,12 +423,16 @@ class PartitionLog:
 
         def take(segment: Segment, position: int, forced: int, remaining: int) -> int:
             nonlocal after
-            stop, next_offset = segment.read_range(position, forced, remaining, max_offset)
+            stop, next_offset, next_batch = segment.read_range(
+                position, forced, remaining, max_offset
+            )
             if stop > position:
                 if hot is not None and not hot(segment, position, stop):
                     raise NotCached
                 regions.append(FileRegion(os.dup(segment.fd()), position, stop - position))
                 after = next_offset
+            if next_batch is not None:
+                self._resume = (next_batch.base_offset, segment, stop, next_batch)
             return stop
 
         try:
@@ -452,9 +464,15 @@ class PartitionLog:
         remaining = max_bytes
         took = False
         first = max(0, bisect_right(self._bases, offset) - 1)
+        resume = self._resume
         for segment in self._segments[first:]:
             self._touch(segment)
-            found = segment.find_batch(offset)
+            if resume is not None and resume[0] == offset and resume[1] is segment:
+                # the batch at the resume point starts at offset: the bytes of a segment
+                # never change while it is in the log (cleaning swaps in a new object)
+                found: tuple[int, BatchHeader] | None = resume[2], resume[3]
+            else:
+                found = segment.find_batch(offset)
             if found is None:
                 continue  # a gap or an empty segment: the data goes on in the next
             position, header = found

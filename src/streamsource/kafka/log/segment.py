@@ -311,19 +311,21 @@ class Segment:
 
     def read_range(
         self, position: int, first_size: int, max_bytes: int, max_offset: int | None
-    ) -> tuple[int, int]:
-        """What ``read`` would return, as ``(end position, offset after it)``, read from
-        the indexes and batch headers only (for a region sent without reading it)."""
+    ) -> tuple[int, int, BatchHeader | None]:
+        """What ``read`` would return, as ``(end position, offset after it, header of the
+        batch at the end position if the walk read it)``, from the indexes and batch
+        headers only (for a region sent without reading it). The header lets the next read
+        from there start without looking its batch up (``PartitionLog``'s resume point)."""
         limit, limit_offset = self.size, self.next_offset
         if max_offset is not None and max_offset < self.next_offset:
             bound = self.find_batch(max_offset)
             if bound is not None:
                 limit, limit_offset = bound[0], bound[1].base_offset
         if position >= limit:
-            return position, -1
+            return position, -1, None
         end = min(limit, position + max(max_bytes, first_size))
         if end == limit:
-            return limit, limit_offset
+            return limit, limit_offset, None
         # The last batch boundary inside the window: walk the headers from the offset-index
         # entry closest below the window's end (the walk is short however large max_bytes).
         cut, after = position, -1
@@ -331,9 +333,32 @@ class Segment:
         if i >= 0 and self.index.positions[i] > position:
             # an indexed batch starts there: everything before it is whole batches
             cut, after = self.index.positions[i], self.base_offset + self.index.offsets[i]
-        for batch_position, header in self.iter_headers(cut, end):
-            cut, after = batch_position + header.size, header.next_offset
-        return cut, after
+        return self._scan(cut, end, after)
+
+    def _scan(self, start: int, end: int, after: int) -> tuple[int, int, BatchHeader | None]:
+        """``iter_headers(start, end)`` to its end: (the position after the last whole
+        batch, the offset after it or ``after`` if none, the header of the batch that
+        starts there if it was read: the one that did not fit)."""
+        position = start
+        window_size = FIRST_SCAN_WINDOW
+        while position + HEADER_SIZE <= end:
+            window = self.pread(min(window_size, end - position), position)
+            window_size = min(window_size * 2, MAX_SCAN_WINDOW)
+            offset = 0
+            while offset + HEADER_SIZE <= len(window):
+                header = parse_header(window, offset)
+                if header.batch_length < MIN_BATCH_LENGTH:
+                    return position + offset, after, None
+                if position + offset + header.size > end:
+                    return position + offset, after, header
+                after = header.next_offset
+                offset += header.size
+            if offset == 0:
+                break
+            if offset > len(window):
+                window_size = FIRST_SCAN_WINDOW  # big batches: read little more than headers
+            position += offset
+        return position, after, None
 
     def find_timestamp(self, timestamp: int) -> tuple[int, BatchHeader] | None:
         """Position and header of the first batch whose max timestamp is ``>= timestamp``."""

@@ -274,7 +274,8 @@ def _read_partition(
                 regions, end_offset = partition.log.read_regions(
                     wanted.fetch_offset, max(limit, 1), max_offset=max_offset
                 )
-            data = list[bytes | bytearray | memoryview | OpaqueChunk](regions)
+            chunks: list[bytes | bytearray | memoryview | OpaqueChunk] = [*regions]
+            data = chunks  # (a list display: ``list[A | B](...)`` builds the union per call)
             result.records = data  # from here on, _close_regions finds the regions
             size = sum(map(len, regions))
         else:
