@@ -1081,6 +1081,12 @@ def main() -> None:
     parser.add_argument("--rss", action="store_true", help="100 partitions, ~1 GB on disk")
     parser.add_argument("--rss-gb", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=0, help="runs per workload (best kept)")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=0,
+        help="100 B messages per run (default 300,000; more resolves smaller CPU differences)",
+    )
     parser.add_argument("--no-tansu", action="store_true", help="skip the Tansu rows")
     parser.add_argument("--txn-only", action="store_true", help="only the transaction rows")
     parser.add_argument("--cpu-only", action="store_true", help="only the 100 B produce/consume")
@@ -1105,7 +1111,7 @@ def main() -> None:
         labels = list(dict.fromkeys(t for row in storm_rows.values() for t in row.values))
         print_storm(list(storm_rows.values()), labels)
         return
-    count = 50_000 if args.quick else 300_000
+    count = args.count or (50_000 if args.quick else 300_000)
     seconds = 1.0 if args.quick else 3.0
     repeat = args.repeat or (1 if args.quick else 2)
     rows: dict[str, Row] = {}
