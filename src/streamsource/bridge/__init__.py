@@ -3,7 +3,8 @@
 * :class:`OutboxRelay` publishes recorded events to Kafka topics (one per category by
   default, see :class:`TopicMapping`), with the stream as key and the event's id, type,
   version, position and metadata as headers; its checkpoint advances only once the broker
-  acknowledged everything up to it.
+  acknowledged everything up to it. :class:`RelayGroup` runs several (one per store) in one
+  thread through one producer.
 * :class:`InboxConsumer` is a consumer-group member that applies each event once: the event
   id is recorded in an inbox table (:class:`StoreInbox` in the event store's own database,
   where handlers may also append events; :class:`SqliteInbox`, :class:`PostgresInbox` in a
@@ -40,7 +41,7 @@ from streamsource.bridge.errors import (
 from streamsource.bridge.inbox import Inbox, PostgresInbox, SqliteInbox, StoreInbox
 from streamsource.bridge.mapping import TopicMapping, sanitize_topic
 from streamsource.bridge.messages import OutgoingMessage, event_from_message, message_for
-from streamsource.bridge.relay import OutboxRelay
+from streamsource.bridge.relay import OutboxRelay, RelayGroup
 from streamsource.bridge.tracker import AckTracker
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "OutboxRelay",
     "OutgoingMessage",
     "PostgresInbox",
+    "RelayGroup",
     "RelayStopped",
     "SqliteInbox",
     "StoreInbox",

@@ -3,8 +3,9 @@ channels consumed by the bridge's inbox consumer, on ``streamsource broker`` or 
 
 Per service:
 
-* an :class:`~streamsource.bridge.OutboxRelay` over the service's store, selecting its outbox
-  category (``messages.{service}``) and routing each message to the topic of its channel
+* an :class:`~streamsource.bridge.OutboxRelay` over the service's store (all of them run by
+  one :class:`~streamsource.bridge.RelayGroup`: one thread, one producer), selecting its
+  outbox category (``messages.{service}``) and routing each message to the topic of its channel
   (:func:`route`): key = the envelope's key, value = the message's JSON, headers = the
   relay's event headers plus the envelope's (:func:`~streamsource.messaging.envelope.kafka_headers`).
   Its checkpoint (``messages.{service}``) lives in the service's store; the broker
@@ -30,13 +31,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from streamsource.bridge.background import BackgroundLoop
 from streamsource.bridge.backoff import Backoff
 from streamsource.bridge.checkpoints import checkpoints_for
 from streamsource.bridge.consumer import InboxConsumer
 from streamsource.bridge.errors import InvalidBridgeMessage, KafkaClientError, kafka_error
 from streamsource.bridge.mapping import TopicMapping
 from streamsource.bridge.messages import OutgoingMessage, message_for
-from streamsource.bridge.relay import OutboxRelay, client_log
+from streamsource.bridge.relay import OutboxRelay, RelayGroup, client_log
 from streamsource.errors import InterfaceError
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.eventstore.recorder import StoredRecord
@@ -65,6 +67,11 @@ MESSAGING_PRODUCER: Mapping[str, Any] = {
     # a message is one hop of a conversation that waits for it (a saga step, a reply):
     # send at once; what comes in while a request is in flight still goes out together
     "linger.ms": 0,
+    # one producer serves every service's outbox, so several requests are often in flight
+    # on its connection: with Nagle's algorithm each one after the first waits for the
+    # previous one's TCP acknowledgement (measured in the mall at 20 orders/s: p50
+    # checkout to approved 62 ms with it, 33-36 ms without)
+    "socket.nagle.disable": True,
 }
 
 
@@ -124,7 +131,8 @@ def _never_called(event: RecordedEvent, tx: Any) -> None:
 
 
 class KafkaTransport:
-    """Runs the relay and the consumer of each service against the brokers at ``bootstrap``.
+    """Runs the relay and the consumer of each service against the brokers at ``bootstrap``
+    (the relays in one thread through one producer).
 
     ``start()``/``stop()`` (or ``with``) run them in background threads; ``stop`` re-raises
     the error that stopped one, if any.
@@ -195,6 +203,8 @@ class KafkaTransport:
                     backoff=backoff,
                     on_invalid=inbox.unreadable,
                 )
+        # one thread and one producer publish every service's outbox (a RelayGroup)
+        self.relaying = RelayGroup(list(self.relays.values()), name="messages")
 
     def topics(self) -> list[str]:
         """Every topic the services publish to or consume (known in advance)."""
@@ -228,8 +238,7 @@ class KafkaTransport:
 
     def start(self) -> KafkaTransport:
         self.create_topics()
-        for relay in self.relays.values():
-            relay.start()
+        self.relaying.start()
         for consumer in self.consumers.values():
             consumer.start()
         return self
@@ -237,7 +246,8 @@ class KafkaTransport:
     def stop(self) -> None:
         """Stop every consumer, then every relay (each flushes and saves its checkpoint)."""
         errors: list[BaseException] = []
-        for loops in (list(self.consumers.values()), list(self.relays.values())):
+        stages: list[list[BackgroundLoop]] = [list(self.consumers.values()), [self.relaying]]
+        for loops in stages:
             for loop in loops:  # together: each may be in a wait of up to 0.2 s
                 loop.request_stop()
             for loop in loops:
