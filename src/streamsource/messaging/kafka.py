@@ -3,9 +3,9 @@ channels consumed by the bridge's inbox consumer, on ``streamsource broker`` or 
 
 Per service:
 
-* an :class:`~streamsource.bridge.OutboxRelay` over the service's store (all of them run by
-  one :class:`~streamsource.bridge.RelayGroup`: one thread, one producer), selecting its
-  outbox category (``messages.{service}``) and routing each message to the topic of its channel
+* an :class:`~streamsource.bridge.OutboxRelay` over the service's store (with
+  ``shared_relay``, all of them run by one :class:`~streamsource.bridge.RelayGroup`: one
+  thread, one producer), selecting its outbox category (``messages.{service}``) and routing each message to the topic of its channel
   (:func:`route`): key = the envelope's key, value = the message's JSON, headers = the
   relay's event headers plus the envelope's (:func:`~streamsource.messaging.envelope.kafka_headers`).
   Its checkpoint (``messages.{service}``) lives in the service's store; the broker
@@ -67,10 +67,10 @@ MESSAGING_PRODUCER: Mapping[str, Any] = {
     # a message is one hop of a conversation that waits for it (a saga step, a reply):
     # send at once; what comes in while a request is in flight still goes out together
     "linger.ms": 0,
-    # one producer serves every service's outbox, so several requests are often in flight
-    # on its connection: with Nagle's algorithm each one after the first waits for the
-    # previous one's TCP acknowledgement (measured in the mall at 20 orders/s: p50
-    # checkout to approved 62 ms with it, 33-36 ms without)
+    # with shared_relay one producer serves every service's outbox, so several requests
+    # are often in flight on its connection: with Nagle's algorithm each one after the
+    # first waits for the previous one's TCP acknowledgement (measured in the mall at 20
+    # orders/s: p50 checkout to approved 62 ms with it, 33-36 ms without)
     "socket.nagle.disable": True,
 }
 
@@ -131,11 +131,15 @@ def _never_called(event: RecordedEvent, tx: Any) -> None:
 
 
 class KafkaTransport:
-    """Runs the relay and the consumer of each service against the brokers at ``bootstrap``
-    (the relays in one thread through one producer).
+    """Runs the relay and the consumer of each service against the brokers at ``bootstrap``.
 
     ``start()``/``stop()`` (or ``with``) run them in background threads; ``stop`` re-raises
-    the error that stopped one, if any.
+    the error that stopped one, if any. ``shared_relay=True`` runs every service's relay in
+    one thread through one producer (a :class:`~streamsource.bridge.RelayGroup`): fewer
+    threads and less CPU per message (the mall: about 10% less per order), but one
+    connection's requests are served in turn, so a load bound by round trips through many
+    conversations at once gets less through (``benchmarks/messaging.py``'s chained load:
+    about 800 round trips/s instead of 1,260).
     """
 
     def __init__(
@@ -148,6 +152,7 @@ class KafkaTransport:
         producer_config: Mapping[str, Any] | None = None,
         consumer_config: Mapping[str, Any] | None = None,
         backoff: Backoff | None = None,
+        shared_relay: bool = False,
     ) -> None:
         require("confluent_kafka", "kafka", "the Kafka messaging transport")
         if not services:
@@ -203,8 +208,10 @@ class KafkaTransport:
                     backoff=backoff,
                     on_invalid=inbox.unreadable,
                 )
-        # one thread and one producer publish every service's outbox (a RelayGroup)
-        self.relaying = RelayGroup(list(self.relays.values()), name="messages")
+        relays = list(self.relays.values())
+        self.relaying: list[BackgroundLoop] = (
+            [RelayGroup(relays, name="messages")] if shared_relay else list(relays)
+        )
 
     def topics(self) -> list[str]:
         """Every topic the services publish to or consume (known in advance)."""
@@ -238,7 +245,8 @@ class KafkaTransport:
 
     def start(self) -> KafkaTransport:
         self.create_topics()
-        self.relaying.start()
+        for relaying in self.relaying:
+            relaying.start()
         for consumer in self.consumers.values():
             consumer.start()
         return self
@@ -246,8 +254,7 @@ class KafkaTransport:
     def stop(self) -> None:
         """Stop every consumer, then every relay (each flushes and saves its checkpoint)."""
         errors: list[BaseException] = []
-        stages: list[list[BackgroundLoop]] = [list(self.consumers.values()), [self.relaying]]
-        for loops in stages:
+        for loops in (list(self.consumers.values()), self.relaying):
             for loop in loops:  # together: each may be in a wait of up to 0.2 s
                 loop.request_stop()
             for loop in loops:
