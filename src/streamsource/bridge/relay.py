@@ -74,8 +74,8 @@ Router = Callable[[StoredRecord], "tuple[str, OutgoingMessage] | None"]
 """Chooses the topic and builds the message of a selected event (None: skip it)."""
 
 ACK_REST = 0.02
-"""Seconds a relay rests at most while acknowledgements are awaited or its checkpoint is not
-saved (it serves and saves them when it wakes; an append wakes it sooner)."""
+"""Seconds a relay group rests at most while acknowledgements are awaited or a checkpoint is
+not saved (it serves and saves them when it wakes; an append wakes it sooner)."""
 
 MAX_PENDING = 200_000
 """Events read but not yet below the checkpoint (sent, or skipped behind a sent one) after
@@ -148,8 +148,9 @@ class OutboxRelay(BackgroundLoop):
         self._next = 1
         self._failure: KafkaClientError | None = None
         self._producer: Any = None
-        self._pumped = -1  # the append signal's count when pump last began
-        self._solo = RelayGroup([self], name=name)  # how this relay runs on its own
+        self._attempt = 0  # retries since the checkpoint last moved (sets the backoff)
+        self._attempt_checkpoint = -1
+        self._pumped = -1  # in a RelayGroup: the append signal's count when pump last began
         self.published = 0  # events the broker acknowledged (duplicates after restarts included)
         self.restarts = 0  # producers replaced after a failed delivery
         self.retries = 0  # waits after a retriable fault
@@ -176,7 +177,64 @@ class OutboxRelay(BackgroundLoop):
 
         Raises :class:`~streamsource.bridge.errors.RelayStopped` on a permanent fault.
         """
-        self._solo.run(stop or self._stop)
+        stop = stop or self._stop
+        while self._producer is None and not stop.is_set():
+            try:
+                self._begin()
+            except StreamsourceError as exc:
+                if not exc.retriable:
+                    raise RelayStopped(f"relay {self.name} cannot start: {exc}", exc) from exc
+                self._back_off(exc, stop)
+        stopping: BaseException | None = None
+        try:
+            while not stop.is_set():
+                seen = self._appended.seq  # before reading: a later append ends the wait
+                try:
+                    moved = self.pump(stop)
+                    if self._failure is not None:
+                        self._recover(stop)
+                    self._save(force=False)
+                except StreamsourceError as exc:
+                    if not exc.retriable:
+                        raise RelayStopped(f"relay {self.name} stopped: {exc}", exc) from exc
+                    self._back_off(exc, stop)
+                    continue
+                if moved < self._batch_size:
+                    # caught up with the log as of `seen` (a partial batch: reading again at
+                    # once would only find what appended since, which ends this wait anyway);
+                    # an append in this process ends the wait at once (acknowledgements are
+                    # served at the next turn)
+                    self._producer.poll(0)
+                    self._appended.wait(seen, self._idle_wait)
+        except BaseException as exc:
+            stopping = exc
+            raise
+        finally:
+            try:
+                self._end()
+            except StreamsourceError as exc:
+                if stopping is None:
+                    raise RelayStopped(f"relay {self.name} stopped: {exc}", exc) from exc
+                log.error("relay %s: the final checkpoint was not saved: %s", self.name, exc)
+
+    def _back_off(self, fault: StreamsourceError, stop: threading.Event) -> None:
+        """Wait before retrying ``fault``, longer each time the checkpoint has not moved."""
+        checkpoint = self._tracker.checkpoint
+        if checkpoint != self._attempt_checkpoint:
+            self._attempt, self._attempt_checkpoint = 0, checkpoint
+        delay = self.backoff.delay(self._attempt)
+        self._attempt += 1
+        self.retries += 1
+        log.warning("relay %s: %s; retrying in %.2fs", self.name, fault, delay)
+        deadline = time.monotonic() + delay
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self._producer is None:
+                stop.wait(left)
+            else:
+                self._producer.poll(min(left, 0.1))  # serves delivery callbacks meanwhile
 
     def pump(self, stop: threading.Event | None = None) -> int:
         """Read one batch after the last read position and hand it to the producer.
@@ -221,11 +279,11 @@ class OutboxRelay(BackgroundLoop):
 
     def open(self) -> None:
         """Load the checkpoint and create the producer (``run`` does this itself)."""
-        self._solo.begin()
+        self._begin()
 
     def close(self) -> None:
         """Flush, save the checkpoint and drop the producer (``run`` does this itself)."""
-        self._solo.end()
+        self._end()
 
     async def run_async(self) -> None:
         """Relay in a worker thread until this task is cancelled (then flush and checkpoint)."""
@@ -255,27 +313,55 @@ class OutboxRelay(BackgroundLoop):
 
     # -- internals ------------------------------------------------------------------------
 
+    def _begin(self) -> None:
+        if self._producer is not None:
+            return
+        self._load()
+        self._producer = self._new_producer()
+        live.track("relay", self)
+
     def _load(self) -> None:
-        """Start from the saved checkpoint (the group then hands over its producer)."""
+        """Start from the saved checkpoint (a RelayGroup then hands over its producer)."""
         start = self.checkpoints.load(self.name)
         self._saved = start
         self._restart(start, None)
         log.info("relay %s starting after position %d", self.name, start)
-
-    def _settled_in(self) -> float:
-        """Seconds until this relay has something to do without an append: serve awaited
-        acknowledgements (soon), save a moved checkpoint (when due), else nothing (inf)."""
-        if self._tracker.in_flight:
-            return ACK_REST
-        if self._tracker.checkpoint != self._saved:
-            return max(0.0, self._last_save + self._checkpoint_interval - time.monotonic())
-        return math.inf
 
     def _restart(self, checkpoint: int, producer: Any) -> None:
         self._tracker = AckTracker(checkpoint)
         self._next = checkpoint + 1
         self._failure = None
         self._producer = producer
+
+    def _settled_in(self) -> float:
+        """Seconds until this relay has something to do without an append (in a group):
+        serve awaited acknowledgements (soon), save a moved checkpoint (when due), else
+        nothing (inf)."""
+        if self._tracker.in_flight:
+            return ACK_REST
+        if self._tracker.checkpoint != self._saved:
+            return max(0.0, self._last_save + self._checkpoint_interval - time.monotonic())
+        return math.inf
+
+    def _end(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        live.untrack("relay", self)
+        left = producer.flush(self._flush_timeout)
+        if left:
+            log.warning("relay %s: %d events unacknowledged at stop", self.name, left)
+            producer.purge()
+            producer.poll(0)
+        self._save(force=True)
+
+    def _new_producer(self) -> Any:
+        from confluent_kafka import KafkaException, Producer
+
+        try:
+            return Producer({**self._config, "error_cb": self._on_client_error})
+        except KafkaException as exc:
+            raise KafkaClientError(f"cannot create the Kafka producer: {exc}") from None  # settings
 
     def _publish(
         self,
@@ -354,6 +440,39 @@ class OutboxRelay(BackgroundLoop):
         if instruments is not None:
             metric = instruments.relay_published if ok else instruments.relay_send_errors
             instruments.child(metric, self.name).inc()
+
+    def _on_client_error(self, err: Any) -> None:
+        # Broker down, connection refused...: the client retries by itself. Only a fatal
+        # error (the idempotent producer's state is lost) needs a new producer.
+        if err.fatal():
+            self._failure = kafka_error(err, "the producer")
+        else:
+            log.debug("kafka client: %s", err)
+
+    def _recover(self, stop: threading.Event) -> None:
+        """After a failed delivery: stop on a permanent fault, else back off and start a new
+        producer from the checkpoint."""
+        failure = self._failure
+        assert failure is not None
+        old = self._producer
+        old.flush(min(self._flush_timeout, 5.0))  # let what can still be acked be acked
+        old.purge()
+        old.poll(0)  # the purged messages' callbacks report errors: already handled here
+        self._save(force=True)
+        if not failure.retriable:
+            raise failure
+        self._back_off(failure, stop)
+        self.restarts += 1
+        log.warning(
+            "relay %s: delivery failed (%s); resending from position %d",
+            self.name,
+            failure,
+            self._tracker.checkpoint + 1,
+        )
+        self._failure = None
+        self._tracker = AckTracker(self._tracker.checkpoint)
+        self._next = self._tracker.checkpoint + 1
+        self._producer = self._new_producer()
 
     _last_save = 0.0
 
