@@ -41,7 +41,8 @@ from streamsource.bridge.errors import (
 from streamsource.bridge.inbox import Inbox, PostgresInbox, SqliteInbox, StoreInbox
 from streamsource.bridge.mapping import TopicMapping, sanitize_topic
 from streamsource.bridge.messages import OutgoingMessage, event_from_message, message_for
-from streamsource.bridge.relay import OutboxRelay, RelayGroup
+from streamsource.bridge.relay import OutboxRelay
+from streamsource.bridge.relay_group import RelayGroup
 from streamsource.bridge.tracker import AckTracker
 
 __all__ = [

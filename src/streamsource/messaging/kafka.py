@@ -38,7 +38,8 @@ from streamsource.bridge.consumer import InboxConsumer
 from streamsource.bridge.errors import InvalidBridgeMessage, KafkaClientError, kafka_error
 from streamsource.bridge.mapping import TopicMapping
 from streamsource.bridge.messages import OutgoingMessage, message_for
-from streamsource.bridge.relay import OutboxRelay, RelayGroup, client_log
+from streamsource.bridge.relay import OutboxRelay, client_log
+from streamsource.bridge.relay_group import RelayGroup
 from streamsource.errors import InterfaceError
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.eventstore.recorder import StoredRecord
