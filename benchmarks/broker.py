@@ -251,6 +251,27 @@ def produce(bootstrap: str, topic: str, count: int, size: int, acks: str) -> tup
     return count / elapsed, count * size / elapsed / 1e6
 
 
+def produce_in_transactions(
+    producer: Producer, topic: str, partition: int, count: int, per_txn: int, size: int = 100
+) -> None:
+    """``count`` values of ``size`` bytes to ``partition``, ``per_txn`` per transaction (0:
+    none)."""
+    value = b"x" * size
+    batch = per_txn or count
+    for first in range(0, count, batch):
+        if per_txn:
+            producer.begin_transaction()
+        for _ in range(min(batch, count - first)):
+            while True:
+                try:
+                    producer.produce(topic, value, partition=partition)
+                    break
+                except BufferError:  # the client's queue is full: let it send
+                    producer.poll(0.001)
+        if per_txn:
+            producer.commit_transaction(60)
+
+
 def produce_exactly_once(
     bootstrap: str, topic: str, count: int, size: int, per_txn: int
 ) -> tuple[float, float]:
@@ -274,20 +295,8 @@ def produce_exactly_once(
     if per_txn:
         producer.commit_transaction(30)
     producer.flush(30)
-    batch = per_txn or count
     start = time.perf_counter()
-    for first in range(0, count, batch):
-        if per_txn:
-            producer.begin_transaction()
-        for _ in range(min(batch, count - first)):
-            while True:
-                try:
-                    producer.produce(topic, value, partition=0)
-                    break
-                except BufferError:
-                    producer.poll(0.001)
-        if per_txn:
-            producer.commit_transaction(60)
+    produce_in_transactions(producer, topic, 0, count, per_txn, size)
     left = producer.flush(120)
     elapsed = time.perf_counter() - start
     if left:
@@ -326,19 +335,7 @@ def _parallel_producer(
         if not go.wait(60):
             raise RuntimeError("never told to start")
         start = time.perf_counter()
-        batch = per_txn or count
-        for first in range(0, count, batch):
-            if per_txn:
-                producer.begin_transaction()
-            for _ in range(min(batch, count - first)):
-                while True:
-                    try:
-                        producer.produce(topic, value, partition=partition)
-                        break
-                    except BufferError:
-                        producer.poll(0.001)
-            if per_txn:
-                producer.commit_transaction(60)
+        produce_in_transactions(producer, topic, partition, count, per_txn)
         if producer.flush(120):
             raise RuntimeError("undelivered messages")
         results.put((start, time.perf_counter()))
