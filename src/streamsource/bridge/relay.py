@@ -178,13 +178,9 @@ class OutboxRelay(BackgroundLoop):
         Raises :class:`~streamsource.bridge.errors.RelayStopped` on a permanent fault.
         """
         stop = stop or self._stop
-        while self._producer is None and not stop.is_set():
-            try:
-                self._begin()
-            except StreamsourceError as exc:
-                if not exc.retriable:
-                    raise RelayStopped(f"relay {self.name} cannot start: {exc}", exc) from exc
-                self._back_off(exc, stop)
+        start_producing(
+            self.name, self._begin, lambda: self._producer is not None, self._back_off, stop
+        )
         stopping: BaseException | None = None
         try:
             while not stop.is_set():
@@ -210,12 +206,7 @@ class OutboxRelay(BackgroundLoop):
             stopping = exc
             raise
         finally:
-            try:
-                self._end()
-            except StreamsourceError as exc:
-                if stopping is None:
-                    raise RelayStopped(f"relay {self.name} stopped: {exc}", exc) from exc
-                log.error("relay %s: the final checkpoint was not saved: %s", self.name, exc)
+            end_producing(self.name, self._end, stopping)
 
     def _back_off(self, fault: StreamsourceError, stop: threading.Event) -> None:
         """Wait before retrying ``fault``, longer each time the checkpoint has not moved."""
@@ -226,15 +217,7 @@ class OutboxRelay(BackgroundLoop):
         self._attempt += 1
         self.retries += 1
         log.warning("relay %s: %s; retrying in %.2fs", self.name, fault, delay)
-        deadline = time.monotonic() + delay
-        while not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            if self._producer is None:
-                stop.wait(left)
-            else:
-                self._producer.poll(min(left, 0.1))  # serves delivery callbacks meanwhile
+        wait_serving(lambda: self._producer, delay, stop)
 
     def pump(self, stop: threading.Event | None = None) -> int:
         """Read one batch after the last read position and hand it to the producer.
@@ -356,12 +339,7 @@ class OutboxRelay(BackgroundLoop):
         self._save(force=True)
 
     def _new_producer(self) -> Any:
-        from confluent_kafka import KafkaException, Producer
-
-        try:
-            return Producer({**self._config, "error_cb": self._on_client_error})
-        except KafkaException as exc:
-            raise KafkaClientError(f"cannot create the Kafka producer: {exc}") from None  # settings
+        return new_producer(self._config, self._on_client_error)
 
     def _publish(
         self,
@@ -495,3 +473,60 @@ def _db_filter(mapping: TopicMapping) -> ReadAllFilter | None:
     if category is None and mapping.types is None:
         return None
     return ReadAllFilter(category=category, types=mapping.types)
+
+
+# -- shared by OutboxRelay's loop and RelayGroup's ------------------------------------------
+
+
+def start_producing(
+    name: str,
+    begin: Callable[[], None],
+    started: Callable[[], bool],
+    back_off: Callable[[StreamsourceError, threading.Event], None],
+    stop: threading.Event,
+) -> None:
+    """Call ``begin`` until ``started()`` (or ``stop``), backing off after retriable faults;
+    a permanent one raises :class:`RelayStopped`."""
+    while not started() and not stop.is_set():
+        try:
+            begin()
+        except StreamsourceError as exc:
+            if not exc.retriable:
+                raise RelayStopped(f"relay {name} cannot start: {exc}", exc) from exc
+            back_off(exc, stop)
+
+
+def end_producing(name: str, end: Callable[[], None], stopping: BaseException | None) -> None:
+    """Run ``end`` (flush, save the checkpoint) as a relay's loop ends; its fault raises
+    :class:`RelayStopped` unless the loop already ends by ``stopping``, which then wins."""
+    try:
+        end()
+    except StreamsourceError as exc:
+        if stopping is None:
+            raise RelayStopped(f"relay {name} stopped: {exc}", exc) from exc
+        log.error("relay %s: the final checkpoint was not saved: %s", name, exc)
+
+
+def wait_serving(producer: Callable[[], Any], delay: float, stop: threading.Event) -> None:
+    """Wait ``delay`` seconds (less if ``stop``), serving the current producer's delivery
+    callbacks meanwhile."""
+    deadline = time.monotonic() + delay
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        current = producer()
+        if current is None:
+            stop.wait(left)
+        else:
+            current.poll(min(left, 0.1))
+
+
+def new_producer(config: Mapping[str, Any], on_error: Callable[[Any], None]) -> Any:
+    """A confluent-kafka producer with ``config``; bad settings raise KafkaClientError."""
+    from confluent_kafka import KafkaException, Producer
+
+    try:
+        return Producer({**config, "error_cb": on_error})
+    except KafkaException as exc:
+        raise KafkaClientError(f"cannot create the Kafka producer: {exc}") from None

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from streamsource.bridge.background import BackgroundLoop
-from streamsource.bridge.errors import KafkaClientError, RelayStopped, kafka_error
-from streamsource.bridge.relay import OutboxRelay
+from streamsource.bridge.errors import RelayStopped, kafka_error
+from streamsource.bridge.relay import (
+    OutboxRelay,
+    end_producing,
+    new_producer,
+    start_producing,
+    wait_serving,
+)
 from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.observability import live
 
@@ -61,13 +66,9 @@ class RelayGroup(BackgroundLoop):
         Raises :class:`~streamsource.bridge.errors.RelayStopped` on a permanent fault.
         """
         stop = stop or self._stop
-        while self._producer is None and not stop.is_set():
-            try:
-                self.begin()
-            except StreamsourceError as exc:
-                if not exc.retriable:
-                    raise RelayStopped(f"relay {self.name} cannot start: {exc}", exc) from exc
-                self._back_off(exc, stop)
+        start_producing(
+            self.name, self.begin, lambda: self._producer is not None, self._back_off, stop
+        )
         wake = threading.Event()
         for relay in self.relays:
             relay._appended.watch(wake)
@@ -109,12 +110,7 @@ class RelayGroup(BackgroundLoop):
         finally:
             for relay in self.relays:
                 relay._appended.unwatch(wake)
-            try:
-                self.end()
-            except StreamsourceError as exc:
-                if stopping is None:
-                    raise RelayStopped(f"relay {self.name} stopped: {exc}", exc) from exc
-                log.error("relay %s: the final checkpoint was not saved: %s", self.name, exc)
+            end_producing(self.name, self.end, stopping)
 
     def __enter__(self) -> RelayGroup:
         return self.start()
@@ -157,12 +153,7 @@ class RelayGroup(BackgroundLoop):
             raise failed
 
     def _new_producer(self) -> Any:
-        from confluent_kafka import KafkaException, Producer
-
-        try:
-            return Producer({**self._config, "error_cb": self._on_client_error})
-        except KafkaException as exc:
-            raise KafkaClientError(f"cannot create the Kafka producer: {exc}") from None  # settings
+        return new_producer(self._config, self._on_client_error)
 
     def _on_client_error(self, err: Any) -> None:
         # Broker down, connection refused...: the client retries by itself. Only a fatal
@@ -185,15 +176,7 @@ class RelayGroup(BackgroundLoop):
         for relay in self.relays:
             relay.retries += 1
         log.warning("relay %s: %s; retrying in %.2fs", self.name, fault, delay)
-        deadline = time.monotonic() + delay
-        while not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            if self._producer is None:
-                stop.wait(left)
-            else:
-                self._producer.poll(min(left, 0.1))  # serves delivery callbacks meanwhile
+        wait_serving(lambda: self._producer, delay, stop)
 
     def _recover(self, stop: threading.Event) -> None:
         """After a failed delivery: stop on a permanent fault, else back off and start a new
