@@ -252,6 +252,15 @@ class Segment:
 
         Stops early at anything that is not a plausible batch header (never past ``end``).
         """
+        for position, header in self._walk_headers(start, end):
+            if position + header.size > end:
+                return
+            yield position, header
+
+    def _walk_headers(self, start: int, end: int) -> Iterator[tuple[int, BatchHeader]]:
+        """``(position, header)`` of each plausible batch header from ``start`` whose header
+        lies before ``end``, in windows that grow while batches are small; the last may be
+        of a batch that ends past ``end`` (the callers stop there)."""
         position = start
         window_size = FIRST_SCAN_WINDOW
         while position + HEADER_SIZE <= end:
@@ -260,7 +269,7 @@ class Segment:
             offset = 0
             while offset + HEADER_SIZE <= len(window):
                 header = parse_header(window, offset)
-                if header.batch_length < MIN_BATCH_LENGTH or position + offset + header.size > end:
+                if header.batch_length < MIN_BATCH_LENGTH:
                     return
                 yield position + offset, header
                 offset += header.size
@@ -339,26 +348,13 @@ class Segment:
         """``iter_headers(start, end)`` to its end: (the position after the last whole
         batch, the offset after it or ``after`` if none, the header of the batch that
         starts there if it was read: the one that did not fit)."""
-        position = start
-        window_size = FIRST_SCAN_WINDOW
-        while position + HEADER_SIZE <= end:
-            window = self.pread(min(window_size, end - position), position)
-            window_size = min(window_size * 2, MAX_SCAN_WINDOW)
-            offset = 0
-            while offset + HEADER_SIZE <= len(window):
-                header = parse_header(window, offset)
-                if header.batch_length < MIN_BATCH_LENGTH:
-                    return position + offset, after, None
-                if position + offset + header.size > end:
-                    return position + offset, after, header
-                after = header.next_offset
-                offset += header.size
-            if offset == 0:
-                break
-            if offset > len(window):
-                window_size = FIRST_SCAN_WINDOW  # big batches: read little more than headers
-            position += offset
-        return position, after, None
+        stop = start
+        for position, header in self._walk_headers(start, end):
+            if position + header.size > end:
+                return position, after, header
+            after = header.next_offset
+            stop = position + header.size
+        return stop, after, None
 
     def find_timestamp(self, timestamp: int) -> tuple[int, BatchHeader] | None:
         """Position and header of the first batch whose max timestamp is ``>= timestamp``."""
