@@ -31,6 +31,7 @@ from . import baskets, cosec, customers, depot, notifications, ordering, payment
 from .platform.broker import BrokerStartFailed, ChildBroker
 from .platform.http import install_error_handlers, serve_routes
 from .platform.messaging import CHANNELS, registry
+from .platform.routes import Front
 from .platform.service import Background, Service, Wiring
 from .platform.storage import ServiceStore
 
@@ -148,6 +149,7 @@ class Mall:
         except BaseException:
             self.close()
             raise
+        self.asgi = Front(self.app)  # what a server serves: the app's plain routes taken first
 
     def _build(self, step_timeout: float, bootstrap: str | None, broker_port: int) -> None:
         for name in self.names:

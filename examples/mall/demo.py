@@ -33,7 +33,7 @@ def run_demo(directory: Path, out: Trail) -> None:
 
     mall = Mall(directory)
     listener = tcp_listener("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(mall.app, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(mall.asgi, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:

@@ -134,7 +134,7 @@ class LimitBody:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            await _too_large(send)
+            await too_large_body(send)
             return
         seen = 0
         refused = False
@@ -147,7 +147,7 @@ class LimitBody:
                 if seen > MAX_BODY and not refused:
                     # answer now: the app turns any error while reading into its own 400
                     refused = True
-                    await _too_large(send)
+                    await too_large_body(send)
                 if refused:
                     raise BodyTooLarge
             return message
@@ -162,7 +162,7 @@ class LimitBody:
             pass
 
 
-async def _too_large(send: Any) -> None:
+async def too_large_body(send: Any) -> None:
     body = json.dumps(
         {"error": "body_too_large", "detail": f"a request body is at most {MAX_BODY} bytes"}
     ).encode()
@@ -171,28 +171,36 @@ async def _too_large(send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# The answer to each error a route may raise: status and ``error``; its message is the detail.
+# Looked up along the raised type's MRO (NotFound before the DomainError it is), as
+# Starlette looks up exception handlers.
+ERRORS: dict[type[Exception], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    ss.AggregateNotFound: (404, "not_found"),
+    Unavailable: (503, "unavailable"),
+    ss.DomainError: (409, "conflict"),
+    ss.WrongExpectedVersion: (409, "concurrent_update"),
+}
+
+
+def error_of(exc: Exception) -> tuple[int, str, str] | None:
+    """``(status, error, detail)`` answering ``exc``, None for an error that is a bug."""
+    for kind in type(exc).__mro__:
+        if kind in ERRORS:
+            status, error = ERRORS[kind]
+            return status, error, str(exc)
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(LimitBody)
 
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return _error(404, "not_found", str(exc))
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        status, error, detail = error_of(exc) or (500, "internal_error", "")
+        return _error(status, error, detail)
 
-    @app.exception_handler(ss.AggregateNotFound)
-    async def aggregate_not_found(request: Request, exc: ss.AggregateNotFound) -> JSONResponse:
-        return _error(404, "not_found", str(exc))
-
-    @app.exception_handler(Unavailable)
-    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
-        return _error(503, "unavailable", str(exc))
-
-    @app.exception_handler(ss.DomainError)
-    async def refused(request: Request, exc: ss.DomainError) -> JSONResponse:
-        return _error(409, "conflict", str(exc))
-
-    @app.exception_handler(ss.WrongExpectedVersion)
-    async def busy(request: Request, exc: ss.WrongExpectedVersion) -> JSONResponse:
-        return _error(409, "concurrent_update", str(exc))
+    for kind in ERRORS:
+        app.add_exception_handler(kind, answer)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -150,7 +150,7 @@ def serve(
     # uvloop and httptools (both in the web extra): the event loop and the HTTP parser in C,
     # which is most of the server's own CPU per request
     config = uvicorn.Config(
-        mall.app,
+        mall.asgi,
         loop="uvloop",
         http="httptools",
         log_level="info" if access_log else "warning",
