@@ -103,6 +103,14 @@ def command() -> None:
     help="Seconds a saga step waits for its reply before it is sent again or compensated.",
 )
 @click.option(
+    "--proxy-headers/--no-proxy-headers",
+    default=False,
+    show_default=True,
+    help="Take clients' addresses and scheme from the X-Forwarded-* headers of a proxy on"
+    " 127.0.0.1 (off: mall serve is not behind a proxy by default, and reading them costs"
+    " CPU per request).",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=False,
     show_default=True,
@@ -118,11 +126,13 @@ def serve(
     bootstrap: str | None,
     broker_port: int,
     step_timeout: float,
+    proxy_headers: bool,
     access_log: bool,
 ) -> None:
     """Run the mall's services and their HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
     try:
         app_module = mall_module("app")
+        server_module = mall_module("platform.server")
         names = [s.strip() for s in services.split(",") if s.strip()] if services else None
         kwargs = {} if names is None else {"services": names}
         mall = app_module.Mall(
@@ -148,11 +158,12 @@ def serve(
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     bound = listener.getsockname()[1]
     # uvloop and httptools (both in the web extra): the event loop and the HTTP parser in C,
-    # which is most of the server's own CPU per request
+    # which is most of the server's own CPU per request; a response in one write
     config = uvicorn.Config(
         mall.asgi,
         loop="uvloop",
-        http="httptools",
+        http=server_module.OneWriteHttpTools,
+        proxy_headers=proxy_headers,
         log_level="info" if access_log else "warning",
         access_log=access_log,
     )
