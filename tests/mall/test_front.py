@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 from examples.mall.app import Mall
+from examples.mall.platform.routes import Front
+from fastapi import FastAPI, Response
 from fastapi.routing import APIRoute
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
@@ -49,7 +52,8 @@ async def test_the_front_serves_the_orders_routes(mall: Mall) -> None:
     served = {
         (method, route.path)
         for routes in mall.asgi.table.values()
-        for r in routes
+        for _, r in routes
+        if r is not None
         for route in mall.app.router.routes
         if isinstance(route, APIRoute) and route.endpoint is r.endpoint
         for method in route.methods or ()
@@ -132,3 +136,27 @@ async def test_a_body_over_the_limit_is_413_before_it_reaches_a_route(mall: Mall
         assert refused.status_code == 413 and refused.json()["error"] == "body_too_large"
         listed = await front.get("/openapi.json")
         assert "/api/baskets/{id}/checkout" in listed.json()["paths"]
+
+
+async def test_a_route_the_front_does_not_serve_still_wins_where_it_comes_first() -> None:
+    # as in Starlette, the first route that matches a path serves it: the front must not
+    # take /things/special for /things/{id} when the app declares /things/special first
+    app = FastAPI()
+
+    class Thing(pydantic.BaseModel):
+        name: str
+
+    @app.get("/things/special", response_model=Thing)
+    def special() -> Thing:
+        return Thing(name="special")
+
+    @app.get("/things/{id}")
+    def thing(id: str) -> Response:
+        return Response(id.encode(), media_type="text/plain")
+
+    front = Front(app)
+    assert front.lookup("GET", "/things/7") is not None  # the front serves this one
+    assert front.lookup("GET", "/things/special") is None
+    async with client(front) as http:
+        assert (await http.get("/things/special")).json() == {"name": "special"}
+        assert (await http.get("/things/7")).text == "7"

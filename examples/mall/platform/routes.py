@@ -34,6 +34,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import StringConvertor
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .http import MAX_BODY, error_of, too_large_body
@@ -43,16 +44,15 @@ JSON_HEADERS = [(b"content-type", JSON)]
 
 
 @dataclass(frozen=True)
-class FrontRoute:
-    """One route the front serves: its endpoint, what to check of a path, how to call it."""
+class Shape:
+    """What a path must be to match a route: texts at some segments, parameters at others."""
 
-    index: int  # its place in the app's routes: the first that matches wins, as in Starlette
-    endpoint: Callable[..., Any]
-    is_async: bool
     literals: tuple[tuple[int, str], ...]  # (segment, text) a path must have
     params: tuple[tuple[int, str], ...]  # (segment, name) of its path parameters
-    body: tuple[str, type[pydantic.BaseModel]] | None  # the body's parameter and model
-    status: int  # of an endpoint that answers None
+
+    @property
+    def size(self) -> int:
+        return len(self.literals) + len(self.params)
 
     def match(self, segments: list[str]) -> dict[str, Any] | None:
         for i, text in self.literals:
@@ -62,7 +62,31 @@ class FrontRoute:
         return values if all(values.values()) else None  # a parameter is never empty
 
 
-def front_route(index: int, route: APIRoute) -> FrontRoute | None:
+def shape_of(route: Route) -> Shape | None:
+    """The shape of ``route``'s path; None for a parameter within a segment."""
+    literals, params = [], []
+    for i, segment in enumerate(route.path_format.strip("/").split("/")):
+        if segment.startswith("{") and segment.endswith("}"):
+            params.append((i, segment[1:-1]))
+        elif "{" in segment:
+            return None
+        else:
+            literals.append((i, segment))
+    return Shape(tuple(literals), tuple(params))
+
+
+@dataclass(frozen=True)
+class FrontRoute:
+    """One route the front serves: its endpoint, what to check of a path, how to call it."""
+
+    shape: Shape
+    endpoint: Callable[..., Any]
+    is_async: bool
+    body: tuple[str, type[pydantic.BaseModel]] | None  # the body's parameter and model
+    status: int  # of an endpoint that answers None
+
+
+def front_route(route: APIRoute) -> FrontRoute | None:
     """``route`` as a front route, or None when the front does not take it."""
     dependant = route.dependant
     if (
@@ -87,20 +111,13 @@ def front_route(index: int, route: APIRoute) -> FrontRoute | None:
         answers = answers.rsplit(".", 1)[-1]
     if answers not in ("Response", "None", Response, None):
         return None  # FastAPI serialises it by its response model
-    literals, params = [], []
-    for i, segment in enumerate(route.path_format.strip("/").split("/")):
-        if segment.startswith("{") and segment.endswith("}"):
-            params.append((i, segment[1:-1]))
-        elif "{" in segment:
-            return None  # a parameter within a segment
-        else:
-            literals.append((i, segment))
+    shape = shape_of(route)
+    if shape is None:
+        return None
     return FrontRoute(
-        index=index,
+        shape=shape,
         endpoint=route.endpoint,
         is_async=inspect.iscoroutinefunction(route.endpoint),
-        literals=tuple(literals),
-        params=tuple(params),
         body=body,
         status=route.status_code or 200,
     )
@@ -111,24 +128,26 @@ class Front:
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        # (method, segment count) -> the routes that may match, in the app's order
-        self.table: dict[tuple[str, int], list[FrontRoute]] = {}
-        for index, route in enumerate(app.router.routes):
-            if not isinstance(route, APIRoute):
+        # (method, segment count) -> the routes that may match, in the app's order. A route
+        # the front does not serve keeps its place (None): when it matches first, the request
+        # goes to the app, as Starlette's first match would take it there.
+        self.table: dict[tuple[str, int], list[tuple[Shape, FrontRoute | None]]] = {}
+        for route in app.router.routes:
+            if not isinstance(route, Route):
+                continue  # a mount or a websocket: the mall has none on the API's paths
+            front = front_route(route) if isinstance(route, APIRoute) else None
+            shape = front.shape if front is not None else shape_of(route)
+            if shape is None:
                 continue
-            front = front_route(index, route)
-            if front is None:
-                continue
-            size = len(front.literals) + len(front.params)
             for method in route.methods or ():
-                self.table.setdefault((method, size), []).append(front)
+                self.table.setdefault((method, shape.size), []).append((shape, front))
 
     def lookup(self, method: str, path: str) -> tuple[FrontRoute, dict[str, Any]] | None:
         segments = path[1:].split("/")
-        for route in self.table.get((method, len(segments)), ()):
-            values = route.match(segments)
+        for shape, route in self.table.get((method, len(segments)), ()):
+            values = shape.match(segments)
             if values is not None:
-                return route, values
+                return None if route is None else (route, values)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
