@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from messaging.shop import (
+    CHANNELS,
     AccountCharged,
     Charge,
     Debited,
@@ -28,6 +29,7 @@ from streamsource.eventstore.events import NewEvent
 from streamsource.messaging import (
     Context,
     HandlerConflict,
+    IntegrationEvent,
     LocalTransport,
     Service,
     TransientFault,
@@ -334,3 +336,88 @@ def test_a_refusal_in_a_batch_is_answered_and_the_others_applied_once(
         "{'account': 'acc-1', 'balance': 10}",
         "{'account': 'acc-1', 'balance': 40}",
     ]
+
+
+@registry.event("AccountClosed")
+class AccountClosed(IntegrationEvent, frozen=True):
+    account: str
+
+
+def _commands(orders: Service) -> list[Any]:
+    return list(orders.store.read_stream(outbox_stream("orders", "shop.payments.commands")))
+
+
+def test_a_prepared_batch_is_seen_by_nobody_until_committed_on_another_thread(
+    open_store: Callable[[], Any],
+) -> None:
+    orders, payments = _pair(open_store)
+    for amount in (10, 20):
+        orders.send(Charge("acc-1", amount, "EUR"), to="payments")
+    commands = _commands(orders)
+    prepared = payments.prepare_batch([(command, None) for command in commands])
+    if _commits(payments) is not None:  # SQLite: the handlers ran, the commit is to come
+        assert _account(payments, "acc-1") == []
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(prepared.commit).result(timeout=30) == ["handled", "handled"]
+    assert [e.data["amount"] for e in _account(payments, "acc-1")] == [10, 20]
+    assert payments.deliver(commands[0]) == "duplicate"  # the store is free, the inbox has it
+
+
+def test_an_abandoned_batch_leaves_nothing_behind(open_store: Callable[[], Any]) -> None:
+    orders, payments = _pair(open_store)
+    orders.send(Charge("acc-1", 10, "EUR"), to="payments")
+    orders.send(Charge("acc-1", 20, "EUR"), to="payments")
+    batch = [(command, None) for command in _commands(orders)]
+    payments.prepare_batch(batch).abandon()
+    if _commits(payments) is not None:
+        assert _account(payments, "acc-1") == []
+        assert payments.deliver_batch(batch) == ["handled", "handled"]  # nothing was claimed
+    assert [e.data["amount"] for e in _account(payments, "acc-1")] == [10, 20]
+
+
+def test_an_event_its_receiver_has_no_handler_for_costs_it_no_transaction(
+    open_store: Callable[[], Any],
+) -> None:
+    payments = payments_service(open_store())
+    seen: list[str] = []
+    audit = Service("audit", open_store(), registry=registry, channels=CHANNELS)
+    audit.handle(AccountCharged, lambda ctx, event: seen.append(event.account), source="payments")
+    payments.publish(AccountClosed("acc-1"))  # on the channel audit reads, but not for it
+    transport = LocalTransport([audit], senders=[payments])
+    before = _commits(audit)
+    assert transport.pump() == 1
+    assert transport.delivered == 0
+    if before is not None:
+        assert _commits(audit) == before
+    payments.publish(AccountCharged("acc-2", 5))
+    transport.drain()
+    assert seen == ["acc-2"]
+
+
+def test_a_round_moves_on_only_once_every_receiver_committed_its_share(
+    store_url_factory: Callable[[], str], open_store: Callable[..., Any]
+) -> None:
+    # payments and audit both receive from orders' round; audit's store fails: the round
+    # is read again, payments' inbox skips what it applied, audit gets everything once
+    orders, payments = _pair(open_store)
+    audit_url = store_url_factory()
+    seen: list[str] = []
+
+    def audit_service(store: Any) -> Service:
+        audit = Service("audit", store, registry=registry, channels=CHANNELS)
+        audit.handle(Charge, lambda ctx, command: seen.append(command.account))
+        return audit
+
+    orders.send(Charge("acc-1", 10, "EUR"), to="payments")
+    orders.send(Charge("acc-2", 20, "EUR"), to="audit")
+    broken = open_store(audit_url)
+    audit = audit_service(broken)
+    broken.close()
+    with pytest.raises(InterfaceError, match="closed"):
+        LocalTransport([payments, audit], senders=[orders], name="t").drain()
+    assert [e.data["amount"] for e in _account(payments, "acc-1")] == [10]
+    assert seen == []
+    audit = audit_service(open_store(audit_url))
+    LocalTransport([payments, audit], senders=[orders], name="t").drain()
+    assert seen == ["acc-2"]
+    assert [e.data["amount"] for e in _account(payments, "acc-1")] == [10]  # skipped

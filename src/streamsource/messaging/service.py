@@ -22,9 +22,10 @@ delivers the message again.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, TypeVar, overload
 
@@ -38,7 +39,7 @@ from streamsource.eventstore.event_ids import new_event_id
 from streamsource.eventstore.events import NewEvent, RecordedEvent
 from streamsource.eventstore.store import EventStore
 from streamsource.messaging.context import Context, ContextBase, outbox_stream
-from streamsource.messaging.envelope import DEAD_LETTER, Channels, Envelope, now
+from streamsource.messaging.envelope import DEAD_LETTER, KIND, Channels, Envelope, now
 from streamsource.messaging.errors import HandlerConflict, InvalidMessage
 from streamsource.messaging.messages import (
     Failure,
@@ -183,6 +184,18 @@ class ServiceBase:
     def wants(self, channel: str) -> bool:
         """Whether this service receives messages on ``channel``."""
         return channel in self._channels
+
+    def ignores(self, event: RecordedEvent, channel: str) -> bool:
+        """Whether delivering ``event`` on ``channel`` would only return ``"ignored"`` (an
+        integration event this service has no handler for): a transport skips it without
+        a transaction. A third of what the mall's services receive is such events."""
+        if event.metadata.get(KIND) != "event" or (channel, event.type) in self._handlers:
+            return False
+        try:
+            Envelope.of(event)
+        except InvalidMessage:
+            return False  # delivered, to be parked
+        return True
 
     def _handler_for(self, channel: str, envelope: Envelope) -> Handler | None:
         handler = self._handlers.get((channel, envelope.name))
@@ -391,13 +404,33 @@ class Service(ServiceBase):
         """
         if len(batch) < 2 or not self._claim_first:
             return [self.deliver(event, channel) for event, channel in batch]
-        try:
-            return self._apply_together(batch)
-        except Exception as exc:
-            log.debug("service %s: a batch of %d failed together (%r)", self.name, len(batch), exc)
-            return [self.deliver(event, channel) for event, channel in batch]
+        return self.prepare_batch(batch).commit()
 
-    def _apply_together(self, batch: Sequence[tuple[RecordedEvent, str | None]]) -> list[Outcome]:
+    def prepare_batch(self, batch: Sequence[tuple[RecordedEvent, str | None]]) -> PreparedBatch:
+        """:meth:`deliver_batch` in two steps: this one runs the handlers in a transaction
+        and leaves it open, holding the store's write lock; the returned batch's
+        :meth:`~PreparedBatch.commit` (on any thread, called exactly once) commits it and
+        returns the outcomes. Why: a transport delivering to several services' stores runs
+        every handler on one thread and lets the commits (their fsyncs) overlap on others.
+        Where batches are not handled in one transaction (PostgreSQL), this delivers
+        them at once and ``commit`` only returns the outcomes."""
+        context = contextvars.copy_context()  # the transaction's, wherever it ends
+        if not self._claim_first:
+            return PreparedBatch(
+                self, batch, context, outcomes=context.run(self.deliver_batch, batch)
+            )
+        steps = self._apply_together(batch)
+        try:
+            context.run(next, steps)  # the handlers ran; the transaction is open
+        except Exception as exc:
+            return PreparedBatch(self, batch, context, failure=exc)
+        return PreparedBatch(self, batch, context, steps=steps)
+
+    def _apply_together(
+        self, batch: Sequence[tuple[RecordedEvent, str | None]]
+    ) -> Generator[None, None, list[Outcome]]:
+        """Handles ``batch`` in one transaction, stops before its commit (the first
+        ``next``), commits when resumed and returns the outcomes."""
         outcomes: list[Outcome] = []
         with self.store.transaction() as tx:
             for event, channel in batch:
@@ -417,6 +450,7 @@ class Service(ServiceBase):
                     self._answer(ctx, envelope, handler(ctx, message))
                     ctx.flush()
                 outcomes.append("handled")
+            yield
         return outcomes
 
     def park(self, event: RecordedEvent, error: Exception) -> Outcome:
@@ -468,6 +502,54 @@ class Service(ServiceBase):
     def _insert(self, tx: Any, event: RecordedEvent) -> bool:
         params = (self.consumer, self._uuid(event.id), event.position)
         return bool(tx.execute(self._record_sql, params))
+
+
+class PreparedBatch:
+    """A batch of messages handled in a transaction not yet committed (see
+    :meth:`Service.prepare_batch`)."""
+
+    def __init__(
+        self,
+        service: Service,
+        batch: Sequence[tuple[RecordedEvent, str | None]],
+        context: contextvars.Context,
+        *,
+        steps: Generator[None, None, list[Outcome]] | None = None,
+        failure: Exception | None = None,
+        outcomes: list[Outcome] | None = None,
+    ) -> None:
+        self._service = service
+        self._batch = batch
+        self._context = context
+        self._steps = steps
+        self._failure = failure
+        self._outcomes = outcomes
+
+    def commit(self) -> list[Outcome]:
+        """Commit the batch; its outcomes. If anything of it failed (a handler, the
+        commit), nothing of it is written and each message is delivered on its own."""
+        if self._outcomes is not None:
+            return self._outcomes
+        steps, self._steps = self._steps, None
+        if steps is not None:
+            try:
+                self._context.run(next, steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            except Exception as exc:
+                self._failure = exc
+        service = self._service
+        log.debug(
+            "service %s: a batch of %d failed together (%r)",
+            service.name, len(self._batch), self._failure,
+        )  # fmt: skip
+        return [self._context.run(service.deliver, e, c) for e, c in self._batch]
+
+    def abandon(self) -> None:
+        """Roll the batch back (nothing of it is written)."""
+        steps, self._steps = self._steps, None
+        if steps is not None:
+            self._context.run(steps.close)
 
 
 class _Alone(Exception):
