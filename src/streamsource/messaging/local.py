@@ -158,24 +158,27 @@ class LocalTransport(BackgroundLoop):
             ]
             if batch:
                 shares.append((receiver, batch))
-        if len(shares) == 1 and len(shares[0][1]) <= self._batch_size:
-            ((receiver, batch),) = shares
-            self.delivered += len(receiver.deliver_batch(batch))
-            return
-        # Every handler runs here; each transaction's commit (its fsync) on a thread of
-        # the pool, overlapping the next receiver's handlers and the other commits.
+        parts = [
+            (receiver, batch[start : start + self._batch_size])
+            for receiver, batch in shares
+            for start in range(0, len(batch), self._batch_size)
+        ]
+        # Every handler runs here; each transaction's commit (its fsync) but the last on a
+        # thread of the pool, overlapping the next receiver's handlers and the other commits.
         commits: list[Future[list[Outcome]]] = []
         try:
-            for receiver, batch in shares:
-                for start in range(0, len(batch), self._batch_size):
-                    if start:  # the receiver's store is not free before its last commit
-                        commits[-1].result()
-                    prepared = receiver.prepare_batch(batch[start : start + self._batch_size])
-                    try:
-                        commits.append(self._committers().submit(prepared.commit))
-                    except BaseException:
-                        prepared.abandon()
-                        raise
+            for index, (receiver, part) in enumerate(parts):
+                if commits and parts[index - 1][0] is receiver:
+                    commits[-1].result()  # the store is not free before its last commit
+                if index == len(parts) - 1:
+                    self.delivered += len(receiver.deliver_batch(part))
+                    break
+                prepared = receiver.prepare_batch(part)
+                try:
+                    commits.append(self._committers().submit(prepared.commit))
+                except BaseException:
+                    prepared.abandon()
+                    raise
         finally:
             wait(commits)
         for commit in commits:
