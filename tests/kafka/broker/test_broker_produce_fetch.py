@@ -227,3 +227,37 @@ def test_stop_answers_a_waiting_fetch_before_closing(broker: EmbeddedBroker) -> 
 def base_offset(response: Message) -> int:
     assert isinstance(response, ProduceResponse)
     return response.responses[0].partition_responses[0].base_offset
+
+
+def test_produces_the_log_writer_answers_keep_their_place_among_other_answers(
+    broker_factory: Callable[..., EmbeddedBroker],
+) -> None:
+    """Under ``--fsync interval`` the log writer writes a Produce's answer to the socket
+    itself (``writer_lane``): pipelined with other requests, every answer still comes in
+    request order, a Fetch sees the Produce requests before it (acks=0 too), and the
+    interval flush covers what the writer appended."""
+    from streamsource.kafka.protocol import decode_response
+    from streamsource.kafka.protocol.messages.api_versions import ApiVersionsRequest
+
+    broker = broker_factory(flush_interval_ms=20)
+
+    def value(i: int) -> bytes:
+        return build_batch([Record(0, 1, None, b"%d" % i)])
+
+    with WireClient(broker.bootstrap) as client:
+        sent = [client.send(produce_request("lane", value(i), acks=1), 9) for i in range(4)]
+        client.send(produce_request("lane", value(4), acks=0), 9)  # answered by nothing
+        fetch = client.send(fetch_request("lane", 0, 0), 11)
+        sent += [fetch, client.send(ApiVersionsRequest(), 3)]
+        sent.append(client.send(produce_request("lane", value(5)), 9))  # acks=all
+        received = [client.recv_frame() for _ in sent]
+    frames = [f for f in received if f is not None]
+    assert [struct.unpack_from(">i", f)[0] for f in frames] == sent
+    offsets = [base_offset(decode_response(0, 9, f)[1]) for f in frames[:4] + frames[-1:]]
+    assert offsets == [0, 1, 2, 3, 5]
+    _, fetched = decode_response(1, 11, frames[4])
+    data = fetched.responses[0].partitions[0]  # type: ignore[attr-defined]
+    assert data.high_watermark == 5  # the acks=0 produce included
+    partition = broker.broker.topics.partition("lane", 0)
+    assert partition is not None
+    wait_until(lambda: partition.log.flushed_offset == 6, what="the interval flush")

@@ -240,9 +240,17 @@ class Broker:
         instruments = metrics.INSTRUMENTS
         if instruments is None and tracing.TRACER is None:
             if header.api_key != ApiKey.PRODUCE:
-                await self.writer.settled(client)  # it sees this connection's earlier produces
+                await self._settled(client)  # it sees this connection's earlier produces
             return await handler(self, client, header, request)
         return await self._handle_observed(handler, client, header, request, instruments)
+
+    async def _settled(self, client: ClientInfo) -> None:
+        """Once the connection's Produce requests so far are written (and those the log
+        writer answers itself, answered)."""
+        responses = client.responses
+        if responses is not None and responses.lane_busy:
+            await responses.settle_lane()
+        await self.writer.settled(client)
 
     async def _handle_observed(
         self,
@@ -266,7 +274,7 @@ class Broker:
             )
         try:
             if header.api_key != ApiKey.PRODUCE:
-                await self.writer.settled(client)
+                await self._settled(client)
             answer = await handler(self, client, header, request)
         except BaseException:
             _finish(instruments, header.api_key, started, span)

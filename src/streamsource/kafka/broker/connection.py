@@ -247,6 +247,12 @@ class FrameConnection(asyncio.BufferedProtocol):
 
     # -- writing -------------------------------------------------------------------------
 
+    @property
+    def plaintext(self) -> bool:
+        """Whether the bytes written are the socket's (no TLS), so another thread may
+        write them to a duplicate of its descriptor (``writer_lane``)."""
+        return not self._over_ssl and self.transport.get_extra_info("socket") is not None
+
     def write(self, data: Any) -> None:
         self.transport.write(data)
 

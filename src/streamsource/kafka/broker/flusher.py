@@ -12,13 +12,15 @@ acks: ``appended`` starts one timer for the first append after a flush, and the 
 fires covers every partition appended to meanwhile, and every other broker file written
 without an fsync of its own meanwhile (``written``: the transaction log under ``--fsync
 interval``). An idle broker has no timer at all (a fixed one-second tick cost CPU and a
-thread hop forever, data or not).
+thread hop forever, data or not). The log writer notes its own appends
+(``appended_from_thread``): it wakes the event loop only to start that timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -41,9 +43,12 @@ class GroupFlusher:
         self._dirty: set[Partition] = set()
         self._waiters: list[asyncio.Future[None]] = []
         self._round: asyncio.Task[None] | None = None
+        # _appended and _timer change under _lock: the log writer notes appends too
+        self._lock = threading.Lock()
         self._appended: set[Partition] = set()  # since the interval timer was started
         self._written: set[Syncable] = set()  # likewise
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_asked = False  # by the log writer, from its thread
         self._interval_round: asyncio.Task[None] | None = None
 
     async def flush(self, partitions: Iterable[Partition]) -> None:
@@ -58,7 +63,28 @@ class GroupFlusher:
 
     def appended(self, partitions: Iterable[Partition]) -> None:
         """Note appends (on the event loop): they are flushed within ``interval_s``."""
-        self._appended.update(partitions)
+        with self._lock:
+            self._appended.update(partitions)
+        self._start_timer()
+
+    def appended_from_thread(
+        self, partitions: Iterable[Partition], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """``appended``, from another thread (the log writer): one wake-up of ``loop`` to
+        start the timer if it is not running, none otherwise."""
+        with self._lock:
+            self._appended.update(partitions)
+            if self._timer is not None or self._timer_asked:
+                return
+            self._timer_asked = True
+        try:
+            loop.call_soon_threadsafe(self._start_asked_timer)
+        except RuntimeError:
+            pass  # the loop is closed: the broker's close flushes every log
+
+    def _start_asked_timer(self) -> None:
+        with self._lock:
+            self._timer_asked = False
         self._start_timer()
 
     def written(self, file: Syncable) -> None:
@@ -67,9 +93,10 @@ class GroupFlusher:
         self._start_timer()
 
     def _start_timer(self) -> None:
-        if self._timer is None and (self._appended or self._written):
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.interval_s, self._interval_due)
+        with self._lock:
+            if self._timer is None and (self._appended or self._written):
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(self.interval_s, self._interval_due)
 
     @property
     def timer_pending(self) -> bool:
@@ -78,15 +105,17 @@ class GroupFlusher:
 
     def stop(self) -> None:
         """Cancel the interval timer (the broker's close flushes every log anyway)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         if self._interval_round is not None:
             self._interval_round.cancel()
 
     def _interval_due(self) -> None:
-        self._timer = None
-        partitions, self._appended = self._appended, set()
+        with self._lock:
+            self._timer = None
+            partitions, self._appended = self._appended, set()
         files, self._written = self._written, set()
         self._interval_round = asyncio.get_running_loop().create_task(
             self._flush_interval(partitions, files)

@@ -15,21 +15,30 @@ its Produce requests are written (``settled``).
 
 The hand-off is cheaper than an executor's (this is on every produce): a plain queue in,
 and one wake-up of the event loop for every run of jobs the thread found queued, not one
-per job.
+per job; and none for a job ``post``ed (a Produce the thread answers itself,
+``writer_lane``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 Then = Callable[[BaseException | None], None]  # told on the loop that a job ran (its error)
-_Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, object, Then | None]
+_Job = tuple[
+    Callable[[], Any],
+    asyncio.Future[Any] | None,
+    asyncio.AbstractEventLoop | None,
+    object,
+    Then | None,
+]
 _Done = tuple[asyncio.Future[Any], Any, BaseException | None, object, Then | None]
 
 
@@ -59,6 +68,13 @@ class LogWriter:
         if owner is not None:
             self._last[owner] = future  # forgotten when delivered (no callback per job)
         return future
+
+    def post(self, call: Callable[[], object]) -> None:
+        """Queue ``call`` now, like ``submit``, with no future: nothing wakes the event loop
+        once it ran (``call`` tells whoever needs to know, and handles its own errors;
+        ``writer_lane``)."""
+        self._ensure_started()
+        self._jobs.put((call, None, None, None, None))
 
     async def run(self, call: Callable[[], T]) -> T:
         return await self.submit(call)
@@ -92,11 +108,14 @@ class LogWriter:
             done: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
             while job is not None:
                 call, future, loop, owner, then = job
-                try:
-                    outcome: _Done = (future, call(), None, owner, then)
-                except BaseException as exc:
-                    outcome = (future, None, exc, owner, then)
-                done.setdefault(loop, []).append(outcome)
+                if future is None or loop is None:
+                    _run_posted(call)
+                else:
+                    try:
+                        outcome: _Done = (future, call(), None, owner, then)
+                    except BaseException as exc:
+                        outcome = (future, None, exc, owner, then)
+                    done.setdefault(loop, []).append(outcome)
                 if self._jobs.empty():
                     break
                 job = self._jobs.get()
@@ -122,3 +141,10 @@ class LogWriter:
                 future.set_result(result)
             else:
                 future.set_exception(error)
+
+
+def _run_posted(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except Exception:  # a posted job answers for its own errors: this is a bug in one
+        log.exception("a job posted to the log writer failed")

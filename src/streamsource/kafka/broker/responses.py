@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streamsource.kafka.broker.connection import FrameConnection
+from streamsource.kafka.broker.writer_lane import WriterLane
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +78,48 @@ class ResponseQueue:
         self._room = asyncio.Event()
         self._room.set()
         self.failed: BaseException | None = None
+        self._lane: WriterLane | None = None  # Produce answered by the log writer
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        lane = self._lane
+        return len(self._queue) + (lane.backlog if lane is not None else 0)
+
+    def lane(self) -> WriterLane | None:
+        """The connection's ``WriterLane`` if the next answer may be written by the log
+        writer: nothing queued here, and a plaintext socket."""
+        if self._queue or self.failed is not None:
+            return None
+        lane = self._lane
+        if lane is None and self._writer.plaintext:
+            lane = self._lane = WriterLane(self._writer)
+        return lane
+
+    @property
+    def lane_busy(self) -> bool:
+        """Whether answers of the log writer are still to be written on this connection."""
+        return self._lane is not None and self._lane.backlog > 0
+
+    async def settle_lane(self) -> None:
+        """Return once the log writer's answers on this connection so far are written."""
+        if self._lane is not None:
+            await self._lane.settled()
+
+    def close_lane(self) -> None:
+        """At the connection's end (the lane's socket duplicate is closed once idle)."""
+        if self._lane is not None:
+            self._lane.close()
 
     def put(self, response: Chunks | asyncio.Future[Chunks] | Unencoded) -> None:
         """Send ``response`` now if nothing is queued, else after those queued before it."""
         if self.failed is not None:
             raise self.failed
+        if not self._queue and self._lane is not None and self._lane.backlog:
+            # after the log writer's answers (none are added while anything is queued)
+            barrier = self._lane.barrier()
+            self._queue.append((barrier, 0, None))
+            if self._task is None:
+                barrier.add_done_callback(self._on_ready)
         size = 0
         encode = None
         future: asyncio.Future[Any]
@@ -112,15 +146,15 @@ class ResponseQueue:
     @property
     def idle(self) -> bool:
         """Nothing queued: the next response is the next one written."""
-        return not self._queue
+        return not self._queue and not self.lane_busy
 
     def socket_fd(self) -> int | None:
         """``FrameConnection.socket_fd`` if no response is queued, else None."""
-        return self._writer.socket_fd() if not self._queue else None
+        return self._writer.socket_fd() if self.idle else None
 
     def idle_socket(self) -> int | None:
         """``FrameConnection.idle_socket`` if no response is queued, else None."""
-        return self._writer.idle_socket() if not self._queue else None
+        return self._writer.idle_socket() if self.idle else None
 
     @property
     def must_wait(self) -> bool:
@@ -128,6 +162,7 @@ class ResponseQueue:
         writer = self._writer
         return (
             not self._room.is_set()
+            or (self._lane is not None and self._lane.backlog >= MAX_PENDING)
             or self.failed is not None
             or writer.writing_paused
             or writer.is_closing()
@@ -135,6 +170,8 @@ class ResponseQueue:
 
     async def drain(self) -> None:
         """Apply backpressure: wait for room in the queue, then for the socket buffer."""
+        if self._lane is not None and self._lane.backlog >= MAX_PENDING:
+            await self._lane.settled()
         await self._room.wait()
         if self.failed is not None:
             raise self.failed
@@ -142,6 +179,8 @@ class ResponseQueue:
 
     async def finish(self) -> None:
         """Wait until every queued response is written (or has failed)."""
+        if self._lane is not None:
+            await self._lane.settled()
         if self._queue and self._task is None:
             self._start_task()
         if self._task is not None:

@@ -227,13 +227,12 @@ class KafkaServer:
                     break
                 conn.idle = False
                 response = await self._answer(client, frame)
-                if response is None:
-                    continue
                 if response is _CLOSE:
                     return
-                responses.put(response)
-                if session.close_after_response:
-                    return  # the finally clause sends what is queued, then closes
+                if response is not None:  # None: no answer, or the log writer's
+                    responses.put(response)
+                    if session.close_after_response:
+                        return  # the finally clause sends what is queued, then closes
                 if responses.must_wait:  # rarely: not a coroutine per request
                     await responses.drain()
         except (FrameError, InvalidRequest) as exc:
@@ -250,6 +249,7 @@ class KafkaServer:
             if responses.pending and not connection.is_closing():
                 await responses.finish()  # acknowledge what was done before closing
             connection.close()
+            responses.close_lane()
             if not self._stopping:  # on stop, the transport closes with the loop's help
                 with contextlib.suppress(Exception):
                     await connection.wait_closed()

@@ -2,17 +2,21 @@
 
 Every partition of a request is handled on its own: a bad CRC, an unknown partition or a
 full disk costs that partition (an error code in its response) and nothing else. The work
-runs on the log writer thread (``log_writer``), never on the event loop; with
-``--fsync always`` an acks=all request is answered only after the group flusher has synced
-every partition it wrote; with acks=0 nothing is answered at all.
+runs on the log writer thread (``log_writer``), never on the event loop, and unless its
+answer must wait for an fsync (or be edited, timed or traced on the loop) that thread also
+writes the answer to the socket and wakes the fetches waiting for the data
+(``writer_lane``): no hop back to the event loop per request. With ``--fsync always`` an
+acks=all request is answered only after the group flusher has synced every partition it
+wrote; with acks=0 nothing is answered at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from streamsource.kafka.broker.handlers.base import (
     HasClock,
@@ -28,8 +32,10 @@ from streamsource.kafka.broker.producers import Duplicate
 from streamsource.kafka.broker.responses import Deferred
 from streamsource.kafka.broker.server import ClientInfo
 from streamsource.kafka.broker.topics import TopicError
+from streamsource.kafka.broker.writer_lane import WriterLane
 from streamsource.kafka.log.errors import LogError
 from streamsource.kafka.protocol import RequestHeader
+from streamsource.kafka.protocol.api import encode_response_chunks
 from streamsource.kafka.protocol.errors import ErrorCode
 from streamsource.kafka.protocol.messages.produce import ProduceRequest, ProduceResponse
 from streamsource.kafka.records import (
@@ -39,6 +45,7 @@ from streamsource.kafka.records import (
     validate_produce_records,
 )
 from streamsource.kafka.records.header import HEADER_SIZE
+from streamsource.observability import metrics, tracing
 
 
 class ProduceContext(
@@ -60,6 +67,22 @@ async def handle_produce(
         refuse = ErrorCode.INVALID_REQUIRED_ACKS
     if refuse is None and _any_idempotent(request):
         await _load_producer_states(broker, request)
+    lane = _lane(broker, client, acks)
+    if lane is not None:
+        # the writer answers on the socket itself: no hop back to the loop per request
+        lane.submit(
+            broker.writer,
+            partial(
+                _produce_and_answer,
+                broker,
+                request,
+                header,
+                refuse,
+                broker.now_ms(),
+                asyncio.get_running_loop(),
+            ),
+        )
+        return None
     written: _Written = {}  # filled in by the writer, read on the loop once it is done
     # queued now, so the writer appends this connection's requests in the order they came
     done = broker.writer.submit(
@@ -80,6 +103,60 @@ async def handle_produce(
 
 
 _Written = dict[Partition, list[_PartitionResponse]]
+
+
+def _lane(broker: ProduceContext, client: ClientInfo, acks: int) -> WriterLane | None:
+    """The connection's ``WriterLane`` if the log writer may answer this request itself:
+    answered once written (not after an fsync), not edited by the authorizer's rules, not
+    timed by metrics or traced (they end with the answer on the loop)."""
+    responses = client.responses
+    if responses is None or broker.config.authorizer:
+        return None
+    if acks == -1 and broker.config.fsync == "always":
+        return None
+    if metrics.INSTRUMENTS is not None or tracing.TRACER is not None:
+        return None
+    return responses.lane()
+
+
+def _produce_and_answer(
+    broker: ProduceContext,
+    request: ProduceRequest,
+    header: RequestHeader,
+    refuse: ErrorCode | None,
+    now_ms: int,
+    loop: asyncio.AbstractEventLoop,
+) -> list[Any] | None:
+    """On the log writer thread: the produce, what follows it, and its encoded answer
+    (None for acks=0)."""
+    written: _Written = {}
+    try:
+        response = _produce_all(broker, request, header.api_version, refuse, now_ms, written)
+    finally:
+        if written:
+            _appended_from_writer(broker, written, loop)
+    if request.acks == 0:
+        return None
+    return encode_response_chunks(header, response)
+
+
+def _appended_from_writer(
+    broker: ProduceContext, written: _Written, loop: asyncio.AbstractEventLoop
+) -> None:
+    """``_appended`` from the log writer thread: the loop is woken only for partitions
+    with waiting fetches. Race-free with them: a fetch adds its waiter before it reads
+    the log, and this runs after the append, so either it sees the waiter or the fetch
+    sees the data."""
+    waiting = [partition for partition in written if partition.waiting_fetches]
+    if waiting:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_wake_all, waiting)
+    broker.flusher.appended_from_thread(written, loop)
+
+
+def _wake_all(partitions: list[Partition]) -> None:
+    for partition in partitions:
+        partition.wake_waiters()
 
 
 def _any_idempotent(request: ProduceRequest) -> bool:
