@@ -73,6 +73,7 @@ class FrameConnection(asyncio.BufferedProtocol):
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._closed: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # on connect
 
     # -- asyncio callbacks ---------------------------------------------------------------
 
@@ -80,7 +81,9 @@ class FrameConnection(asyncio.BufferedProtocol):
         # a stream transport (uvloop's are not subclasses of asyncio.Transport)
         self.transport = cast(asyncio.Transport, transport)
         self._over_ssl = transport.get_extra_info("sslcontext") is not None
-        self._closed = asyncio.get_running_loop().create_future()
+        # kept: asyncio.get_running_loop() costs a getpid() syscall per call (Python 3.11)
+        self._loop = asyncio.get_running_loop()
+        self._closed = self._loop.create_future()
         self._on_connect(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -159,7 +162,7 @@ class FrameConnection(asyncio.BufferedProtocol):
             if self._eof or self._lost:
                 return None
             self._resume_reading()
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = self._loop.create_future()
             self._waiter = waiter
             try:
                 await waiter

@@ -53,6 +53,11 @@ class WriterLane:
         self._closed = False
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The connection's event loop (what the writer wakes, when it must)."""
+        return self._loop
+
+    @property
     def backlog(self) -> int:
         """Jobs submitted and not yet answered."""
         return self._submitted - self._finished

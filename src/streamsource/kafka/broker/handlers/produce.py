@@ -79,7 +79,7 @@ async def handle_produce(
                 header,
                 refuse,
                 broker.now_ms(),
-                asyncio.get_running_loop(),
+                lane.loop,
             ),
         )
         return None
@@ -160,11 +160,12 @@ def _wake_all(partitions: list[Partition]) -> None:
 
 
 def _any_idempotent(request: ProduceRequest) -> bool:
-    return any(
-        _is_idempotent(data.records)
-        for topic_data in request.topic_data
-        for data in topic_data.partition_data
-    )
+    # loops, not any() over a generator: this runs on the event loop for every produce
+    for topic_data in request.topic_data:
+        for data in topic_data.partition_data:
+            if _is_idempotent(data.records):
+                return True
+    return False
 
 
 async def _load_producer_states(broker: ProduceContext, request: ProduceRequest) -> None:
