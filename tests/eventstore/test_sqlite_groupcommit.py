@@ -264,3 +264,66 @@ def test_transactions_queued_behind_a_commit_keep_their_own_savepoints(
     assert [s.stream for s in recorder.read_all()] == ["plain-1", "tx-good", "plain-2"]
     with recorder.database.transaction() as tx:
         assert tx.execute("SELECT k FROM notes") == [("good",)]
+
+
+def test_transactions_first_in_the_queue_share_one_commit_with_those_behind(
+    recorder: SqliteRecorder,
+) -> None:
+    notes_table(recorder)
+
+    def transaction(key: str) -> str:
+        with recorder.database.transaction() as tx:
+            tx.append(f"tx-{key}", [record()], NO_STREAM)
+            tx.execute("INSERT INTO notes VALUES (?, 1)", (key,))
+        return key
+
+    # the first queued job is a transaction's: its caller is busy with its own block, so a
+    # helper thread leads the batch, and all three still share one commit (in_one_batch)
+    outcomes = in_one_batch(
+        recorder,
+        [
+            lambda: transaction("a"),
+            lambda: transaction("b"),
+            lambda: recorder.append("plain", [record()], NO_STREAM),
+        ],
+    )
+    assert outcomes[:2] == ["a", "b"] and outcomes[2].version == 0
+    assert [s.stream for s in recorder.read_all()] == ["tx-a", "tx-b", "plain"]
+    with recorder.database.transaction() as tx:
+        assert tx.execute("SELECT k FROM notes ORDER BY k") == [("a",), ("b",)]
+
+
+def test_a_transaction_alone_behind_a_commit_runs_on_its_own_thread_after_it(
+    recorder: SqliteRecorder,
+) -> None:
+    notes_table(recorder)
+    committer = recorder._committer
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        holding.set()
+        release.wait(30)
+
+    holder = threading.Thread(target=committer.run, args=(hold,))
+    holder.start()
+    assert holding.wait(30)
+    threads: list[str] = []
+
+    def transaction() -> None:
+        with recorder.database.transaction() as tx:
+            threads.append(threading.current_thread().name)
+            tx.append("alone-1", [record()], NO_STREAM)
+
+    caller = threading.Thread(target=transaction, name="caller")
+    caller.start()
+    deadline = time.monotonic() + 30
+    while not committer._pending:  # queued behind the held commit
+        assert time.monotonic() < deadline, "the transaction never queued"
+        time.sleep(0.001)
+    release.set()
+    holder.join(30)
+    caller.join(30)
+    assert threads == ["caller"]
+    assert [s.version for s in recorder.read_stream("alone-1")] == [0]
+    # nobody else waited: it led its own commit, no helper thread was started for it
+    assert recorder.database._helpers is None

@@ -13,9 +13,10 @@ on the busy timeout, and every check a write makes (expected version, tombstones
 state no one else can change before the COMMIT.
 
 A caller that needs the connection on its own thread for a while (``database.transaction()``)
-takes the lead the same way when nobody leads (:meth:`GroupCommitter.try_lead`), and hands it
-over when done, as a leader does after its batch. After each COMMIT the leader tells the
-checkpointer (:mod:`.checkpoints`), which keeps WAL checkpoints off the commit path.
+takes the lead the same way when nobody leads, and hands it over when done, as a leader does
+after its batch; when somebody leads, it queues one job that lends it the connection in its
+turn of the next batch (:meth:`GroupCommitter.lend`), waiting on that job's own lock. After
+each COMMIT the leader tells the checkpointer (:mod:`.checkpoints`), which keeps WAL checkpoints off the commit path.
 """
 
 from __future__ import annotations
@@ -65,6 +66,33 @@ class _Job(Generic[T]):
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
+
+
+class LentRolledBack(StoreError):
+    """Raised inside a lent job to roll back its savepoint: the caller's block failed."""
+
+
+class Lent:
+    """A transaction's turn on the write connection, for a block that runs on the caller's
+    own thread (see :meth:`GroupCommitter.lend`)."""
+
+    __slots__ = ("commit", "conn", "finished", "job", "leads")
+
+    def __init__(self) -> None:
+        self.leads = False  # the caller leads alone: BEGIN ... COMMIT are its own
+        self.conn: sqlite3.Connection | None = None  # lent within a leader's batch
+        self.commit = False
+        self.finished = _thread.allocate_lock()  # released when the caller's block ended
+        self.finished.acquire()
+        self.job: _Job[None] = _Job(self._hold, None)
+
+    def _hold(self, conn: sqlite3.Connection) -> None:
+        """The job's work, on the leader's thread: lend ``conn`` until the block ends."""
+        self.conn = conn
+        cast(_thread.LockType, self.job.wake).release()  # the caller's block runs now
+        self.finished.acquire()
+        if not self.commit:
+            raise LentRolledBack("rolled back")
 
 
 class GroupCommitter:
@@ -199,25 +227,74 @@ class GroupCommitter:
                     job.wake.release()
             self._step_down(self.commits != commits)
 
-    def try_lead(self) -> bool:
-        """Take the lead if nobody leads: the caller then has the connection to itself, on
-        its own thread, until it calls :meth:`step_down` (a transaction of one caller)."""
+    def lend(self, spawn: Callable[[Callable[[], None]], object]) -> Lent:
+        """The connection for a block on the caller's thread: led alone when nobody leads
+        (``leads``: the caller runs BEGIN ... COMMIT and calls :meth:`step_down`), else lent
+        (``conn``) as one job of the next batch, in its savepoint, once the leader reaches
+        it; the caller then ends its turn with :meth:`give_back`.
+
+        The caller waits on its job's own lock: no thread of its own in the queue. When its
+        job is the one to lead the next batch, the caller leads alone if nobody else waits;
+        otherwise a thread from ``spawn`` leads the batch (which includes the job, lent back
+        to the caller in its turn), the caller's thread being busy with its block meanwhile.
+        Raises the batch's error if it failed before the job's turn.
+        """
+        lent = Lent()
+        job = lent.job
         with self._lock:
             if self._closed:
                 raise InterfaceError(f"{self._path}: the store is closed")
-            if self._leading:
-                return False
-            self._leading = True
-        self._last_batch = 1  # the next leader has no writers of ours to wait for
-        return True
+            if not self._leading:
+                self._leading = True
+                self._last_batch = 1  # the next leader has no writers of ours to wait for
+                lent.leads = True
+                return lent
+            job.wake = _thread.allocate_lock()
+            job.wake.acquire()
+            self._pending.append(job)
+            filled = self._filled
+            if filled is not None and len(self._pending) >= self._expected:
+                self._filled = None
+                filled.release()
+        while True:
+            job.wake.acquire()
+            if lent.conn is not None:
+                return lent
+            if job.done:  # the batch failed before the job's turn (BEGIN failed)
+                raise job.error or InterfaceError(f"{self._path}: the transaction never ran")
+            with self._lock:  # promoted to lead the next batch
+                alone = self._last_batch <= 1 and self._pending == [job]
+                if alone:
+                    self._pending.clear()
+            if alone:  # nobody to share it with: lead it here, as when nobody led
+                self._last_batch = 1
+                lent.leads = True
+                return lent
+            job.woken = False  # a helper leads the batch, whose end wakes the job once more
+            try:
+                spawn(self._lead)
+            except BaseException:
+                with self._lock:
+                    self._pending.remove(job)
+                self._hand_over()
+                raise
+
+    def give_back(self, lent: Lent, commit: bool) -> None:
+        """End a lent turn (``commit``: the block succeeded) and wait for the batch's end;
+        raises what failed its COMMIT."""
+        lent.commit = commit
+        lent.finished.release()
+        cast(_thread.LockType, lent.job.wake).acquire()
+        if commit and lent.job.error is not None:
+            raise lent.job.error
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The write connection: only for the leader (see :meth:`try_lead`)."""
+        """The write connection: only for the leader (see :meth:`lend`)."""
         return self._conn
 
     def step_down(self, committed: bool) -> None:
-        """End a lead taken with :meth:`try_lead` (``committed``: it ended with a COMMIT)."""
+        """End a lead taken with :meth:`lend` (``committed``: it ended with a COMMIT)."""
         if committed:
             self.commits += 1
             self.writes += 1
