@@ -22,7 +22,10 @@ Every row is measured in the same run, client and broker sharing this machine:
   loop: how fast Python can take produce traffic off a socket at all (the ceiling).
 
 Workloads: produce 100 B and 1 KiB values with ``linger.ms=5`` at acks=1 and acks=all,
-consume what was produced (one partition, from the start), idempotent and transactional
+consume what was produced (one partition, from the start), produce 100 B one message per
+request (each sent once the last is acknowledged: the broker's fixed cost per request, which
+a trickle of messages such as a service's relay pays; its CPU per million messages is
+microseconds per request), idempotent and transactional
 produce (transactions of 100 and 1,000 messages, acks=all; and of one message, the
 client's fixed cost per transaction, which bounds the rate of small ones) and a
 read_committed consume of the transactional data, and idempotent beside transactional
@@ -465,6 +468,30 @@ def consume(
 
 
 # The figures as measure() runs them, on each target in turn (bound with functools.partial).
+def produce_one_by_one(bootstrap: str, topic: str, count: int, acks: str) -> tuple[float, float]:
+    """``count`` 100 B values to partition 0, each alone in its request, the next sent once
+    the last is acknowledged (``linger.ms=0``, a flush per message): what a service's relay
+    sends at a trickle; (msg/s, MB/s). The broker's CPU per message is its CPU per request."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": acks})
+    value = b"x" * 100
+    for _ in range(100):  # warm up: connections, metadata
+        producer.produce(topic, value, partition=0)
+        producer.flush(30)
+    start = time.perf_counter()
+    for _ in range(count):
+        producer.produce(topic, value, partition=0)
+        if producer.flush(30):
+            raise RuntimeError("a one-message produce was not acknowledged within 30 s")
+    elapsed = time.perf_counter() - start
+    return count / elapsed, count * 100 / elapsed / 1e6
+
+
+def produce_one_by_one_on(
+    target: Target, *, topic: str, count: int, acks: str
+) -> tuple[float, float]:
+    return produce_one_by_one(target.bootstrap, topic, count, acks)
+
+
 def produce_on(
     target: Target, *, topic: str, count: int, size: int, acks: str
 ) -> tuple[float, float]:
@@ -895,6 +922,18 @@ def run_client_workloads(
                     partial(consume_on, topic=topic, total=total, size=100, backoff_ms=0),
                     repeat, messages=total,
                 )  # fmt: skip
+    # the broker's fixed cost per request: what a trickle of small messages costs it
+    one_by_one = max(count // 100, 2000)
+    for acks in ("1", "all"):
+        topic = f"bench-one-by-one-{acks}"
+        print(f"  one message per request, acks={acks} ...", flush=True)
+        for target in targets:
+            create_topic(target.bootstrap, topic)
+        measure(
+            rows, f"produce 1 per request, acks={acks}", "msg/s", targets,
+            partial(produce_one_by_one_on, topic=topic, count=one_by_one, acks=acks),
+            repeat, messages=one_by_one,
+        )  # fmt: skip
     if cpu_only:
         return
     print(f"  latency at {LATENCY_RATE:,} msg/s ...", flush=True)
