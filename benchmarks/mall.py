@@ -1,6 +1,6 @@
 """The reference mall under load: completed orders per second and checkout-to-approved time.
 
-    flock /tmp/streamsource-bench.lock .venv/bin/python benchmarks/mall.py [--duration S] [--clients N] [--rate R] [--postgres]
+    flock /tmp/streamsource-bench.lock .venv/bin/python benchmarks/mall.py [--duration S] [--clients N] [--flat-clients N ...] [--rate R] [--postgres]
 
 Starts ``streamsource mall serve`` (all services in one process) on fresh SQLite files (and,
 with ``--postgres``, on a throwaway PostgreSQL server), once per transport: ``broker`` (the
@@ -8,12 +8,15 @@ default: streamsource's broker, which ``mall serve`` starts as its child process
 policy the default ``interval``) and ``local`` (``--transport local``: through the stores). The SQLite stores
 keep their default ``durability=full`` (every commit fsync'd). For each it sets up customers,
 stores and products, then measures, each for ``--duration`` seconds with ``--clients``
-shoppers (:mod:`examples.mall.load`):
+shoppers (:mod:`examples.mall.load`) unless a row says how many:
 
 * ``HTTP round trip``: the baseline, in the same run against the same server: shoppers
   reading a customer (one request, one store read), requests per second and latency;
-* ``orders, flat out``: shoppers ordering as fast as they can (each order: about 12 requests,
-  ``req/o``; a saga of five steps, 17 transactions across 9 stores); completed orders per second;
+* ``flat out, N shoppers``: N shoppers ordering as fast as they can (each order: about 12
+  requests, ``req/o``; a saga of five steps, 17 transactions across 9 stores); completed
+  orders per second, once for each ``--flat-clients`` (8 and 32 by default: a shopper waits
+  for each answer, so a few of them leave the mall idle between their requests, and the
+  mall's throughput is what enough of them get);
 * ``orders at R/s``: orders started on a fixed schedule; checkout-to-approved p50 and p99;
 * the same two with the services split across two ``mall serve`` processes (``2 procs``:
   :data:`SPLIT`, the second one on the first one's broker, or on the same stores with
@@ -46,6 +49,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import uvloop
@@ -176,7 +180,7 @@ def row(
     per_order = f"{r.requests / r.completed:>7.1f}" if r.requests and r.completed else f"{'':>7}"
     failed = f"  {r.failed} FAILED" if r.failed else ""
     print(
-        f"{backend:<16}{name:<26}{r.completed_per_second:>10.1f} {unit:<9}"
+        f"{backend:<16}{name:<32}{r.completed_per_second:>10.1f} {unit:<9}"
         f"{p50:>9.0f}{p99:>9.0f}{ratio:>12.1f}{cpu_ms:>9.2f}{shopper_ms:>10.2f}{per_order}{failed}"
     )
 
@@ -264,20 +268,26 @@ def measure(
             per_trip = 1000 / trips.completed
             base = Cost(p50, used * per_trip, shoppers * per_trip, 0, 0, 0)
         base_p50 = base.p50 if base else float("nan")
-        flat, used, shoppers = timed(
-            lambda: run_load(urls, args.clients, args.duration, world=world)
-        )
-        row(backend, f"orders, flat out{suffix}", flat, base_p50, "orders/s", used, shoppers)
-        if processes == 1 and base is not None and flat.completed:
-            base.requests = flat.requests / flat.completed
-            base.polls = flat.polls / flat.completed
-            base.order_ms = (used + shoppers) * 1000 / flat.completed
+        best = 0.0
+        errors = []
+        for clients in args.flat_clients:
+            flat, used, shoppers = timed(
+                partial(run_load, urls, clients, args.duration, world=world)
+            )
+            name = f"flat out, {clients} shoppers{suffix}"
+            row(backend, name, flat, base_p50, "orders/s", used, shoppers)
+            errors += flat.errors
+            if processes == 1 and base is not None and flat.completed_per_second > best:
+                best = flat.completed_per_second
+                base.requests = flat.requests / flat.completed
+                base.polls = flat.polls / flat.completed
+                base.order_ms = (used + shoppers) * 1000 / flat.completed
         paced, used, shoppers = timed(
             lambda: run_load(urls, args.clients, args.duration, rate=args.rate, world=world)
         )
         name = f"orders at {args.rate:g}/s{suffix}"
         row(backend, name, paced, base_p50, "orders/s", used, shoppers)
-        for error in (flat.errors + paced.errors)[:3]:
+        for error in (errors + paced.errors)[:3]:
             print(f"  error: {error}")
     return base
 
@@ -285,7 +295,15 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--clients", type=int, default=8, help="shoppers of the round trip and fixed-rate rows"
+    )
+    parser.add_argument(
+        "--flat-clients",
+        type=int,
+        action="append",
+        help="shoppers of a flat-out row (repeatable; default: 8 and 32)",
+    )
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
     parser.add_argument(
@@ -302,6 +320,7 @@ def main() -> None:
         help="only the mall in this many processes (repeatable; default: 1 and 2)",
     )
     args = parser.parse_args()
+    args.flat_clients = args.flat_clients or [8, 32]
     transports = args.transport or ["broker", "local"]
     counts = args.processes or [1, 2]
     print(f"\n{args.clients} shoppers, {args.duration:g} s per row; latency: checkout to approved")
@@ -309,7 +328,7 @@ def main() -> None:
         "SQLite stores with durability=full (the default); broker: the mall's child process, fsync=interval"
     )
     print(
-        f"{'backend':<16}{'row':<26}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'backend':<16}{'row':<32}{'rate':>10} {'':<9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'vs baseline':>12}{'CPU ms':>9}{'shoppers':>10}{'req/o':>7}"
     )
     for transport in transports:
