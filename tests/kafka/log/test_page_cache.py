@@ -33,3 +33,32 @@ def test_cached_counts_the_pages_of_the_range(tmp_path: Path) -> None:
         assert page_cache.pread_cached(fd, 100, 10) is None  # nor page 0
     finally:
         os.close(fd)
+
+
+def _bytes_read_from_storage() -> int:
+    """What this process has had the kernel fetch from storage (``/proc/self/io``)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    raise AssertionError("no read_bytes in /proc/self/io")
+
+
+def test_a_refused_read_starts_no_disk_read(tmp_path: Path) -> None:
+    """The event loop asks ``pread_cached``: bytes not cached must not make it submit disk
+    reads (a ``RWF_NOWAIT`` read that misses starts readahead), and a second look at them
+    must find them still uncached (a fetch's hot read is tried before its worker's)."""
+    path = tmp_path / "data"
+    data = os.urandom(64 * PAGE)
+    path.write_bytes(data)
+    evict(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        before = _bytes_read_from_storage()
+        assert page_cache.pread_cached(fd, 61, 0) is None
+        assert page_cache.pread_cached(fd, 61, 40 * PAGE) is None
+        assert _bytes_read_from_storage() == before
+        assert page_cache.cached(fd, 0, len(data)) is False
+        assert os.pread(fd, 61, 0) == data[:61]  # a plain read does read the disk
+        assert _bytes_read_from_storage() > before
+    finally:
+        os.close(fd)

@@ -24,6 +24,7 @@ from streamsource.kafka.broker.config import BrokerConfig
 from streamsource.kafka.broker.flusher import GroupFlusher
 from streamsource.kafka.broker.groups_runtime import GroupRuntime
 from streamsource.kafka.broker.handlers import HANDLERS, unsupported_version_response
+from streamsource.kafka.broker.handlers.quick_fetch import answer_quickly
 from streamsource.kafka.broker.identity import DataDirLock, load_or_create_cluster_id
 from streamsource.kafka.broker.log_writer import LogWriter
 from streamsource.kafka.broker.producers import ProducerRegistry
@@ -89,7 +90,11 @@ class Broker:
             # recovery reads every log's tail: not on the caller's event loop
             await asyncio.to_thread(self._open_storage)
             await self.transactions.recover()  # markers a crash left unwritten
-            self._server = KafkaServer(self.config, self._handle, unsupported_version_response)
+            # where every request is logged or authorized, Fetch too takes the generic path
+            quick = None if self._trace or self.config.authorizer else partial(answer_quickly, self)
+            self._server = KafkaServer(
+                self.config, self._handle, unsupported_version_response, quick
+            )
             listeners = self._listeners()
             try:
                 self.host, self.port = await self._server.start(listeners)

@@ -79,6 +79,10 @@ class LogWriter:
     async def run(self, call: Callable[[], T]) -> T:
         return await self.submit(call)
 
+    def busy(self, owner: object) -> bool:
+        """Whether ``settled(owner)`` would wait: something ``owner`` submitted is not done."""
+        return owner in self._last
+
     async def settled(self, owner: object) -> None:
         """Return once everything ``owner`` submitted so far is done (failed ones too)."""
         pending = self._last.get(owner)

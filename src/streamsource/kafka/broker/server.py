@@ -10,6 +10,8 @@ There is one asyncio server per listener (``BrokerConfig.effective_listeners``);
 listeners get an ``ssl.SSLContext`` and asyncio does the handshake before ``_serve`` sees the
 connection. Until a connection has authenticated, its frames are bounded by
 ``max_unauthenticated_frame_bytes``: an anonymous peer can make the broker buffer little.
+A ``quick`` handler sees each frame first and may answer it there and then, undecoded (a
+consumer's common Fetch: ``handlers.quick_fetch``); the rest are decoded and handled.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class BoundListener:
 RequestHandler = Callable[[ClientInfo, RequestHeader, Any], Awaitable[Any | None]]
 # header of a request whose version we do not support -> response message, or None to close
 UnsupportedHandler = Callable[[RequestHeader], Any | None]
+# (client, frame) -> what the transport is still to send of an answer already written, or
+# None for a frame left to the decoder and ``RequestHandler`` (``handlers.quick_fetch``)
+QuickHandler = Callable[[ClientInfo, bytes | bytearray], list[Any] | None]
 
 
 class _Connection:
@@ -102,10 +107,12 @@ class KafkaServer:
         config: BrokerConfig,
         handle: RequestHandler,
         unsupported: UnsupportedHandler,
+        quick: QuickHandler | None = None,
     ) -> None:
         self._config = config
         self._handle = handle
         self._unsupported = unsupported
+        self._quick = quick
         self._servers: list[asyncio.Server] = []
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._stopping = False
@@ -216,6 +223,7 @@ class KafkaServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         full_frames = self._config.max_frame_bytes
         small_frames = min(full_frames, self._config.max_unauthenticated_frame_bytes)
+        quick = self._quick
         try:
             while not self._stopping:
                 # between requests: stop() may cancel this wait; deferred answers still go
@@ -226,9 +234,11 @@ class KafkaServer:
                 if frame is None:
                     break
                 conn.idle = False
-                response = await self._answer(client, frame)
-                if response is _CLOSE:
-                    return
+                response: Any = quick(client, frame) if quick is not None else None
+                if response is None:  # not answered there: decoded and handled
+                    response = await self._answer(client, frame)
+                    if response is _CLOSE:
+                        return
                 if response is not None:  # None: no answer, or the log writer's
                     responses.put(response)
                     if session.close_after_response:

@@ -3,7 +3,7 @@
 Two Linux calls answer it without reading the bytes: ``cachestat`` (Linux 6.5) counts the
 cached pages of a file range, for a range the kernel is to ``sendfile``; ``preadv2`` with
 ``RWF_NOWAIT`` reads only what is cached (else ``EAGAIN``), for the few batch headers a
-read looks at. The broker's event loop reads a fetch itself only when these say it cannot
+read looks at, once ``cachestat`` said they are (a miss would start readahead). The broker's event loop reads a fetch itself only when these say it cannot
 wait (``PartitionLog.read_hot_regions``).
 
 Written by hand because neither the standard library nor a maintained package wraps
@@ -75,8 +75,12 @@ def cached(fd: int, offset: int, length: int) -> bool | None:
 
 def pread_cached(fd: int, length: int, position: int) -> bytes | None:
     """``os.pread`` of bytes that are all in the page cache; None if some are not (or the
-    kernel cannot read without waiting), having waited for nothing."""
-    if _NOWAIT is None:
+    kernel cannot read without waiting), having waited for nothing and started no I/O.
+
+    ``cachestat`` asks first: a ``RWF_NOWAIT`` read that misses still starts readahead,
+    disk I/O submitted from the caller's thread (the event loop), and each read attempt of
+    the same bytes after it could find a different answer."""
+    if _NOWAIT is None or cached(fd, position, length) is not True:
         return None
     buffer = bytearray(length)
     try:

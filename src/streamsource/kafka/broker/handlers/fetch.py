@@ -19,7 +19,9 @@ GIL changing hands, more CPU than a hot fetch's own work. Any other pass (bytes 
 page cache, a segment whose file is closed, down-conversion, TLS) runs in a worker thread,
 so that a read from the disk holds up this fetch only, never the event loop; when that pass
 is the answer and the connection has nothing else queued, the same thread also sends it
-(one hop per fetch, not two).
+(one hop per fetch, not two). The commonest fetch of all, a consumer's one-partition
+Fetch v12 answered at once from hot bytes, never gets here: ``quick_fetch`` sends it
+straight from its frame, and leaves everything else to this handler.
 
 With one replica the high watermark is the log end offset; a read_committed fetch (v4+)
 gets data only below the last stable offset (the first offset of the oldest open
