@@ -189,3 +189,18 @@ def test_a_long_poll_waits_for_the_append(
     (frame,) = frames
     assert frame is not None and b"second" in frame
     assert offered(answered, 1) == [False]  # nothing to send yet: the generic path waits
+
+
+def test_a_long_poll_with_nothing_appended_ends_empty_at_its_deadline(
+    broker_factory: Callable[..., EmbeddedBroker], answered: list[bool]
+) -> None:
+    broker = broker_factory()
+    with WireClient(broker.bootstrap, timeout=60) as client:
+        assert produced(client, TOPIC, batch_of(b"only"))[0] == 0
+        for committed in (True, False):
+            # 200 ms: the timer, not an append, ends it (the socket's timeout bounds a hang)
+            quick, generic = both_ways(client, fetch(1, committed=committed, wait_ms=200))
+            assert quick == generic
+            assert b"only" not in quick
+    assert offered(answered, 4) == [False] * 4
+    assert not any(p.waiting_fetches for p in broker.broker.topics.partitions())

@@ -36,7 +36,7 @@ class Partition:
         self.txns = txns or TransactionIndex.open(
             directory, log.log_start_offset, log.log_end_offset
         )
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._waiters: set[asyncio.Future[bool | None]] = set()  # None: woken by an append
         self.closed = False
 
     @classmethod
@@ -138,10 +138,10 @@ class Partition:
         """How many long-polling fetches wait for an append here."""
         return len(self._waiters)
 
-    def add_waiter(self, waiter: asyncio.Future[None]) -> None:
+    def add_waiter(self, waiter: asyncio.Future[bool | None]) -> None:
         self._waiters.add(waiter)
 
-    def discard_waiter(self, waiter: asyncio.Future[None]) -> None:
+    def discard_waiter(self, waiter: asyncio.Future[bool | None]) -> None:
         self._waiters.discard(waiter)
 
     def wake_waiters(self) -> None:

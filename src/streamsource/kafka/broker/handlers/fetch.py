@@ -88,7 +88,8 @@ async def handle_fetch(
             for t in request.topics
         ]
         # listening before the read: an append while the worker reads wakes the wait below
-        waiter: asyncio.Future[None] = loop.create_future()
+        # (with None; the wait's own timer with True)
+        waiter: asyncio.Future[bool | None] = loop.create_future()
         listened = [p for ps in found for p in ps if p is not None]
         for partition in listened:
             partition.add_waiter(waiter)
@@ -117,18 +118,27 @@ async def handle_fetch(
             remaining = deadline - time.monotonic()
             if failed or size >= request.min_bytes or remaining <= 0 or not broker.running:
                 return response
+            # a timer on the waiter itself, not wait_for: no second future, no callback to
+            # remove, and no cancellation to wait for on a timeout (an idle consumer
+            # long-polls all day)
+            timer = loop.call_later(remaining, _time_out, waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
-            except TimeoutError:
-                if not size and not any(p.closed for p in listened):
-                    # nothing was appended (an append would have ended the wait): the
-                    # empty answer stands, without a second pass in a worker thread (an
-                    # idle consumer long-polls all day)
-                    return response
+                timed_out = await waiter
+            finally:
+                timer.cancel()
+            if timed_out and not size and not any(p.closed for p in listened):
+                # nothing was appended (an append would have ended the wait): the empty
+                # answer stands, without a second pass in a worker thread
+                return response
             _close_regions(response)  # too little yet: read again
         finally:
             for partition in listened:
                 partition.discard_waiter(waiter)
+
+
+def _time_out(waiter: asyncio.Future[bool | None]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
 
 
 class _Socket:

@@ -65,6 +65,9 @@ def answer_quickly(
     if partition is None:
         return None
     end = partition.high_watermark
+    offset = request.fetch_offset
+    if offset == end and request.min_bytes > 0 and request.max_wait_ms > 0 and broker.running:
+        return None  # a long poll with nothing to read yet: the generic path waits
     stable = partition.txns.try_last_stable_offset(end)
     if stable is None:
         return None
@@ -72,7 +75,6 @@ def answer_quickly(
     committed = request.isolation_level == single_fetch.READ_COMMITTED
     budget = min(request.max_bytes, broker.config.fetch_max_bytes_cap)
     limit = min(max(0, request.partition_max_bytes), budget)
-    offset = request.fetch_offset
     try:
         read = partition.log.read_hot_regions(
             offset, max(limit, 1), max_offset=stable if committed else None
