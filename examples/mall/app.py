@@ -163,9 +163,16 @@ class Mall:
         if self.transport == "broker":
             if bootstrap is None:
                 bootstrap = self._start_broker(broker_port)
-            # one relay thread and producer for all of them: about 10% less CPU per order
+            # one relay thread and producer for all of them (about 10% less CPU per order),
+            # and one consumer instead of one per service
             self.transports.append(
-                KafkaTransport(mine, bootstrap, consumer_config=FAILOVER, shared_relay=True)
+                KafkaTransport(
+                    mine,
+                    bootstrap,
+                    consumer_config=FAILOVER,
+                    shared_relay=True,
+                    shared_consumer=True,
+                )
             )
         else:
             self._local_transports(mine)

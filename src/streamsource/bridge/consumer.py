@@ -127,6 +127,11 @@ class InboxConsumer(BackgroundLoop):
         self.assignments = 0  # partition assignments received (one per rebalance)
         self.commit_failures = 0  # batches applied whose offsets the broker did not confirm
         self._trace_parents: dict[uuid.UUID, str] = {}  # event id -> its message's traceparent
+        # event id -> its message's topic, for an inbox that routes by topic (it reads and
+        # clears it in claim)
+        self.topic_of: dict[uuid.UUID, str] | None = (
+            {} if getattr(inbox, "routes_by_topic", False) else None
+        )
 
     def open(self) -> None:
         """Create the Kafka consumer and subscribe (``run`` and ``poll`` do this themselves)."""
@@ -195,6 +200,8 @@ class InboxConsumer(BackgroundLoop):
     def _apply(self, batch: list[Any]) -> tuple[int, int, dict[tuple[str, int], int]]:
         offsets: dict[tuple[str, int], int] = {}
         events: list[RecordedEvent] = []
+        if self.topic_of:  # left by a batch that failed before its claim
+            self.topic_of.clear()
         for message in batch:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             try:
@@ -208,6 +215,8 @@ class InboxConsumer(BackgroundLoop):
                 continue
             events.append(event)
             offsets[(topic, partition)] = offset + 1
+            if self.topic_of is not None:
+                self.topic_of[event.id] = topic
             if tracing.TRACER is not None:
                 parent = tracing.header_traceparent(message.headers())
                 if parent is not None:

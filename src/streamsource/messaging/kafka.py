@@ -16,7 +16,10 @@ Per service:
   <streamsource.messaging.Service.deliver_batch>`, whose transaction checks and writes the
   inbox rows (:class:`_DeliveringInbox`; on SQLite one transaction for the batch); Kafka offsets are
   committed after the transactions, at most every 0.5 s, so a crash redelivers what was
-  applied since and the inbox skips it.
+  applied since and the inbox skips it. With ``shared_consumer``, one consumer for all the
+  services (:class:`_SharedInbox`) in group ``{namespace}.{service+service...}``: each poll's
+  messages go to every service subscribed to their topic, each service's share in one
+  ``prepare_batch``, the commits overlapping; offsets move once every share committed.
 
 Topics are created up front with the admin API (``partitions`` each, the cluster's default
 replication); existing ones are left as they are.
@@ -28,6 +31,7 @@ import base64
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,7 +51,7 @@ from streamsource.extras import require
 from streamsource.messaging.context import channel_of, outbox_category
 from streamsource.messaging.envelope import envelope_of_metadata, kafka_headers, now
 from streamsource.messaging.errors import InvalidMessage
-from streamsource.messaging.service import Service
+from streamsource.messaging.service import Outcome, Service
 
 log = logging.getLogger("streamsource.messaging.kafka")
 
@@ -89,6 +93,9 @@ class _DeliveringInbox:
     def __init__(self, service: Service) -> None:
         self.service = service
 
+    def topics(self) -> list[str]:
+        return self.service.inbound_channels()
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         yield None
@@ -117,6 +124,86 @@ class _DeliveringInbox:
         self.service.park(event, error)
 
 
+class _SharedInbox:
+    """One inbox consumer's view of several services (``shared_consumer``): each message of
+    a poll goes to every service subscribed to its topic (an integration event a service has
+    no handler for is skipped), each service's share applied by ``prepare_batch`` in turn on
+    the consumer's thread, every commit (an fsync) but the last on a small pool, overlapping
+    the next service's handlers. ``claim`` returns once all of them committed, so the
+    consumer commits Kafka offsets only after every service applied its share; a failure
+    in one raises after the others' commits ended, and the redelivered poll's messages are
+    skipped by the inboxes that have them.
+
+    Why: a librdkafka consumer per service costs each service a polling thread, several
+    client threads, its own fetch long-polls and heartbeats; in the mall, nine of them."""
+
+    events_per_transaction = None
+    routes_by_topic = True  # the consumer fills topic_of
+    topic_of: dict[uuid.UUID, str]
+
+    def __init__(self, services: Sequence[Service]) -> None:
+        self.services = list(services)
+        self._by_topic: dict[str, list[Service]] = {}
+        for service in services:
+            for channel in service.inbound_channels():
+                self._by_topic.setdefault(channel, []).append(service)
+        self._pool: ThreadPoolExecutor | None = None
+        self.delivered = 0
+
+    def topics(self) -> list[str]:
+        return sorted(self._by_topic)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield None
+
+    def claim(self, tx: Any, consumer: str, events: Sequence[RecordedEvent]) -> list[Any]:
+        topic_of = self.topic_of
+        try:
+            shares: dict[str, list[tuple[RecordedEvent, str | None]]] = {}
+            for event in events:
+                topic = topic_of[event.id]
+                for service in self._by_topic.get(topic, ()):
+                    if not service.ignores(event, topic):
+                        shares.setdefault(service.name, []).append((event, topic))
+        finally:
+            topic_of.clear()
+        parts = [(s, shares[s.name]) for s in self.services if s.name in shares]
+        commits: list[Future[list[Outcome]]] = []
+        try:
+            for index, (service, batch) in enumerate(parts):
+                if index == len(parts) - 1:
+                    self.delivered += len(service.deliver_batch(batch))
+                    break
+                prepared = service.prepare_batch(batch)
+                try:
+                    commits.append(self._committers().submit(prepared.commit))
+                except BaseException:
+                    prepared.abandon()
+                    raise
+        finally:
+            wait(commits)
+        for commit in commits:
+            self.delivered += len(commit.result())
+        return []
+
+    def _committers(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self.services), "commit-messages")
+        return self._pool
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+
+    def unreadable(self, message: Any, error: InvalidBridgeMessage) -> None:
+        """Park a Kafka message that is no outbox message with every service subscribed to
+        its topic, as each one's own consumer would (see :meth:`_DeliveringInbox.unreadable`)."""
+        for service in self._by_topic.get(message.topic(), ()):
+            _DeliveringInbox(service).unreadable(message, error)
+
+
 UNREADABLE = "streamsource.Unreadable"
 """The type of a dead letter holding a Kafka message that was no outbox message."""
 MAX_KEPT = 64 * 1024
@@ -131,6 +218,34 @@ def _never_called(event: RecordedEvent, tx: Any) -> None:
     raise AssertionError("the messaging inbox applies every message while claiming it")
 
 
+def _consumer(
+    settings: tuple[str, Mapping[str, Any] | None, Backoff | None],
+    group: str,
+    name: str,
+    inbox: _DeliveringInbox | _SharedInbox,
+) -> InboxConsumer:
+    bootstrap, consumer_config, backoff = settings
+    return InboxConsumer(
+        bootstrap,
+        group,
+        inbox.topics(),
+        _never_called,
+        inbox,
+        name=name,
+        consumer_config=consumer_config,
+        batch_size=100,
+        # a poll returns what has arrived, delivered together: waiting to fill a
+        # batch would only add its wait to every hop
+        fill_batches=False,
+        poll_timeout=0.2,
+        # offsets committed late only mean redeliveries after a crash, which
+        # the inbox skips; a commit per message was a broker round trip each
+        commit_interval=0.5,
+        backoff=backoff,
+        on_invalid=inbox.unreadable,
+    )
+
+
 class KafkaTransport:
     """Runs the relay and the consumer of each service against the brokers at ``bootstrap``.
 
@@ -140,7 +255,12 @@ class KafkaTransport:
     threads and less CPU per message (the mall: about 10% less per order), but one
     connection's requests are served in turn, so a load bound by round trips through many
     conversations at once gets less through (``benchmarks/messaging.py``'s chained load:
-    about 800 round trips/s instead of 1,260).
+    about 800 round trips/s instead of 1,260). ``shared_consumer=True`` likewise runs one
+    inbox consumer for all of them (:class:`_SharedInbox`), in group
+    ``{prefix}{service+service...}`` (the receiving services' names, sorted): processes
+    running the same services share it (one takes over the other's partitions); a process
+    running another set of services is another group. One slow handler then delays the
+    other services' deliveries of the same poll.
     """
 
     def __init__(
@@ -154,6 +274,7 @@ class KafkaTransport:
         consumer_config: Mapping[str, Any] | None = None,
         backoff: Backoff | None = None,
         shared_relay: bool = False,
+        shared_consumer: bool = False,
     ) -> None:
         require("confluent_kafka", "kafka", "the Kafka messaging transport")
         if not services:
@@ -183,31 +304,24 @@ class KafkaTransport:
                 # late it sees another process's (e.g. `messages dead-letters replay`)
                 idle_wait=0.1,
             )
-            channels = service.inbound_channels()
-            if channels:
-                namespace = service.channels.namespace
-                prefix = group_prefix if group_prefix is not None else (
-                    f"{namespace}." if namespace else ""
-                )  # fmt: skip
+        receivers = [service for service in services if service.inbound_channels()]
+        namespace = receivers[0].channels.namespace if receivers else ""
+        prefix = group_prefix if group_prefix is not None else (
+            f"{namespace}." if namespace else ""
+        )  # fmt: skip
+        settings = (bootstrap, consumer_config, backoff)
+        self._shared: _SharedInbox | None = None
+        if shared_consumer and receivers:
+            shared = self._shared = _SharedInbox(receivers)
+            group = "+".join(sorted(service.name for service in receivers))
+            consumer = _consumer(settings, prefix + group, f"messages.{group}", shared)
+            shared.topic_of = consumer.topic_of if consumer.topic_of is not None else {}
+            self.consumers[group] = consumer
+        else:
+            for service in receivers:
                 inbox = _DeliveringInbox(service)
-                self.consumers[service.name] = InboxConsumer(
-                    bootstrap,
-                    prefix + service.name,
-                    channels,
-                    _never_called,
-                    inbox,
-                    name=service.consumer,
-                    consumer_config=consumer_config,
-                    batch_size=100,
-                    # a poll returns what has arrived, delivered together: waiting to fill a
-                    # batch would only add its wait to every hop
-                    fill_batches=False,
-                    poll_timeout=0.2,
-                    # offsets committed late only mean redeliveries after a crash, which
-                    # the inbox skips; a commit per message was a broker round trip each
-                    commit_interval=0.5,
-                    backoff=backoff,
-                    on_invalid=inbox.unreadable,
+                self.consumers[service.name] = _consumer(
+                    settings, prefix + service.name, service.consumer, inbox
                 )
         relays = list(self.relays.values())
         self.relaying: list[BackgroundLoop] = (
@@ -263,6 +377,8 @@ class KafkaTransport:
                     loop.stop()
                 except BaseException as exc:  # stop the others before raising
                     errors.append(exc)
+        if self._shared is not None:
+            self._shared.close()
         if errors:
             raise errors[0]
 
