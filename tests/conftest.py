@@ -70,6 +70,31 @@ def exporter() -> Iterator[Any]:
     provider.shutdown()
 
 
+def _observability_as_it_was() -> Iterator[None]:
+    """Metrics and tracing switched off again if they were off before: an app that turns them
+    on (the mall, the console: ``add_metrics_route``) would otherwise leave them on for the
+    rest of the worker, and the broker's code paths differ with them on (a produce answered
+    from the log writer, a fetch answered straight from its frame, step aside)."""
+    from streamsource.observability import metrics, tracing
+
+    metrics_off, tracing_off = metrics.INSTRUMENTS is None, tracing.TRACER is None
+    yield
+    if metrics_off and metrics.INSTRUMENTS is not None:
+        metrics.disable_metrics()
+    if tracing_off and tracing.TRACER is not None:
+        tracing.disable_tracing()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _observability_per_module() -> Iterator[None]:
+    yield from _observability_as_it_was()
+
+
+@pytest.fixture(autouse=True)
+def _observability_per_test() -> Iterator[None]:
+    yield from _observability_as_it_was()
+
+
 # Messaging and sagas run on the backends that keep what they commit across a process.
 DURABLE_BACKENDS = ("sqlite", "postgresql")
 
