@@ -11,7 +11,7 @@ import msgspec
 import streamsource as ss
 from streamsource.messaging import Context
 
-from ..platform.http import NotFound, Unavailable, new_id
+from ..platform.http import NotFound, Unavailable, new_id, wait_allowed
 from ..platform.storage import ServiceStore
 from ..stores import messages as m
 from .domain import CHECKED_OUT, Basket, Item
@@ -95,6 +95,7 @@ class Baskets:
                         f"the store of product {product_id} has not reached baskets yet; try again"
                     )
                 raise NotFound(f"no product {product_id}")
+            wait_allowed()  # on the event loop: the route runs again in the thread pool
             time.sleep(0.02)
 
 

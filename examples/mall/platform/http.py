@@ -8,6 +8,7 @@ reached the service yet); bad input never reaches a 500.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import uuid
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 import streamsource as ss
@@ -40,6 +42,22 @@ class Unavailable(ss.StreamsourceError):
     """What the request needs has not reached this service yet: worth trying again."""
 
     retriable = True
+
+
+class WouldWait(Exception):
+    """Raised by route code about to wait (sleep, poll) while it runs on the event loop,
+    where a wait would hold every other request: :func:`on_loop` runs the route again in the
+    thread pool, where it holds only itself (see :func:`wait_allowed`)."""
+
+
+def wait_allowed() -> None:
+    """Call before route code waits: raises :class:`WouldWait` on an event loop's thread.
+    Only before the route has written anything: it runs again from the start."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # a worker thread: waiting here holds nobody else
+    raise WouldWait
 
 
 class Camel(BaseModel):
@@ -91,7 +109,10 @@ def on_loop(local: bool) -> Callable[[Callable[P, R]], Callable[P, Any]]:
 
         @functools.wraps(fn)
         async def run_on_loop(*args: P.args, **kwargs: P.kwargs) -> R:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except WouldWait:  # it must wait for something: not here, holding the loop
+                return await run_in_threadpool(fn, *args, **kwargs)
 
         return run_on_loop
 
