@@ -31,7 +31,7 @@ import base64
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,7 +51,7 @@ from streamsource.extras import require
 from streamsource.messaging.context import channel_of, outbox_category
 from streamsource.messaging.envelope import envelope_of_metadata, kafka_headers, now
 from streamsource.messaging.errors import InvalidMessage
-from streamsource.messaging.service import Outcome, Service
+from streamsource.messaging.service import Service, deliver_shares
 
 log = logging.getLogger("streamsource.messaging.kafka")
 
@@ -169,22 +169,7 @@ class _SharedInbox:
         finally:
             topic_of.clear()
         parts = [(s, shares[s.name]) for s in self.services if s.name in shares]
-        commits: list[Future[list[Outcome]]] = []
-        try:
-            for index, (service, batch) in enumerate(parts):
-                if index == len(parts) - 1:
-                    self.delivered += len(service.deliver_batch(batch))
-                    break
-                prepared = service.prepare_batch(batch)
-                try:
-                    commits.append(self._committers().submit(prepared.commit))
-                except BaseException:
-                    prepared.abandon()
-                    raise
-        finally:
-            wait(commits)
-        for commit in commits:
-            self.delivered += len(commit.result())
+        self.delivered += deliver_shares(parts, self._committers)
         return []
 
     def _committers(self) -> ThreadPoolExecutor:

@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 from streamsource.bridge.background import BackgroundLoop
 from streamsource.bridge.backoff import Backoff
@@ -48,7 +48,7 @@ from streamsource.errors import InterfaceError, StreamsourceError
 from streamsource.eventstore.appended import signal_for
 from streamsource.eventstore.events import RecordedEvent
 from streamsource.messaging.context import channel_of, outbox_category
-from streamsource.messaging.service import Outcome, Service
+from streamsource.messaging.service import Service, deliver_shares
 
 log = logging.getLogger("streamsource.messaging.local")
 
@@ -163,26 +163,8 @@ class LocalTransport(BackgroundLoop):
             for receiver, batch in shares
             for start in range(0, len(batch), self._batch_size)
         ]
-        # Every handler runs here; each transaction's commit (its fsync) but the last on a
-        # thread of the pool, overlapping the next receiver's handlers and the other commits.
-        commits: list[Future[list[Outcome]]] = []
-        try:
-            for index, (receiver, part) in enumerate(parts):
-                if commits and parts[index - 1][0] is receiver:
-                    commits[-1].result()  # the store is not free before its last commit
-                if index == len(parts) - 1:
-                    self.delivered += len(receiver.deliver_batch(part))
-                    break
-                prepared = receiver.prepare_batch(part)
-                try:
-                    commits.append(self._committers().submit(prepared.commit))
-                except BaseException:
-                    prepared.abandon()
-                    raise
-        finally:
-            wait(commits)
-        for commit in commits:
-            self.delivered += len(commit.result())
+        # every handler here, the commits (their fsyncs) overlapping on the pool
+        self.delivered += deliver_shares(parts, self._committers)
 
     def _committers(self) -> ThreadPoolExecutor:
         if self._pool is None:

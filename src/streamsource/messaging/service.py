@@ -26,6 +26,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, TypeVar, overload
 
@@ -550,6 +551,37 @@ class PreparedBatch:
         steps, self._steps = self._steps, None
         if steps is not None:
             self._context.run(steps.close)
+
+
+def deliver_shares(
+    parts: Sequence[tuple[Service, Sequence[tuple[RecordedEvent, str | None]]]],
+    committers: Callable[[], ThreadPoolExecutor],
+) -> int:
+    """Deliver each ``(service, batch)`` of ``parts`` in one transaction of that service,
+    in order: every handler runs on this thread, each transaction's commit (its fsync) but
+    the last on a thread of ``committers()``, overlapping the next service's handlers and
+    the other commits. Returns once all of them ended: the messages delivered, or the
+    first failure raised (after the others' commits ended; what committed stays, and the
+    inboxes skip it when the messages come again). Two parts of one service in a row wait
+    for the first's commit: its store is not free before."""
+    commits: list[Future[list[Outcome]]] = []
+    delivered = 0
+    try:
+        for index, (service, batch) in enumerate(parts):
+            if commits and parts[index - 1][0] is service:
+                commits[-1].result()
+            if index == len(parts) - 1:
+                delivered += len(service.deliver_batch(batch))
+                break
+            prepared = service.prepare_batch(batch)
+            try:
+                commits.append(committers().submit(prepared.commit))
+            except BaseException:
+                prepared.abandon()
+                raise
+    finally:
+        wait(commits)
+    return delivered + sum(len(commit.result()) for commit in commits)
 
 
 class _Alone(Exception):
