@@ -14,7 +14,7 @@ shoppers (:mod:`examples.mall.load`) unless a row says how many:
   reading a customer (one request, one store read), requests per second and latency;
 * ``flat out, N shoppers``: N shoppers ordering as fast as they can (each order: about 12
   requests, ``req/o``; a saga of five steps, 17 transactions across 9 stores); completed
-  orders per second, once for each ``--flat-clients`` (8 and 32 by default: a shopper waits
+  orders per second, once for each ``--flat-clients`` (8 and 64 by default: a shopper waits
   for each answer, so a few of them leave the mall idle between their requests, and the
   mall's throughput is what enough of them get);
 * ``orders at R/s``: orders started on a fixed schedule; checkout-to-approved p50 and p99;
@@ -302,7 +302,7 @@ def main() -> None:
         "--flat-clients",
         type=int,
         action="append",
-        help="shoppers of a flat-out row (repeatable; default: 8 and 32)",
+        help="shoppers of a flat-out row (repeatable; default: 8 and 64)",
     )
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
@@ -320,7 +320,7 @@ def main() -> None:
         help="only the mall in this many processes (repeatable; default: 1 and 2)",
     )
     args = parser.parse_args()
-    args.flat_clients = args.flat_clients or [8, 32]
+    args.flat_clients = args.flat_clients or [8, 64]
     transports = args.transport or ["broker", "local"]
     counts = args.processes or [1, 2]
     print(f"\n{args.clients} shoppers, {args.duration:g} s per row; latency: checkout to approved")
