@@ -126,7 +126,17 @@ class WriterLane:
         self._finished_one()
 
     def _finished_one(self) -> None:
+        ready = self._count_finished(failed=False)
+        if ready:
+            self._call_soon(_wake, ready)
+
+    def _count_finished(self, failed: bool) -> list[asyncio.Future[Any]]:
+        """One more job answered (on either side): the waiters it satisfies; the socket's
+        duplicate closed if it was the last job of a closed lane (``failed``: closed now,
+        no later answer uses the socket)."""
         with self._lock:
+            if failed:
+                self._closed = True
             self._finished += 1
             ready = self._ready_waiters()
             fd = None
@@ -134,8 +144,7 @@ class WriterLane:
                 fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-        if ready:
-            self._call_soon(_wake, ready)
+        return ready
 
     def _ready_waiters(self) -> list[asyncio.Future[Any]]:
         """Under ``_lock``: the waiters now satisfied, removed from the list."""
@@ -163,17 +172,7 @@ class WriterLane:
         elif rest and not connection.is_closing():
             for chunk in rest:
                 connection.write(chunk)
-        with self._lock:
-            if failed:
-                self._closed = True  # no later answer uses the socket: it goes once idle
-            self._finished += 1
-            ready = self._ready_waiters()
-            fd = None
-            if self._closed and self._finished == self._submitted:
-                fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-        _wake(ready)
+        _wake(self._count_finished(failed))
 
 
 def _wake(futures: list[asyncio.Future[Any]]) -> None:
